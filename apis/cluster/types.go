@@ -1,0 +1,244 @@
+package cluster
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Labels the hub sets on a MemberCluster from its spec, for placement selectors.
+const (
+	LabelZone   = "topology.portico.dev/zone"
+	LabelRegion = "topology.portico.dev/region"
+)
+
+// Condition types of MemberCluster.
+const (
+	// MemberClusterJoined is true once the cluster's agent has connected.
+	MemberClusterJoined = "Joined"
+	// MemberClusterAvailable is true while the agent's Lease is fresh.
+	MemberClusterAvailable = "Available"
+)
+
+// Condition types shared by several kinds.
+const (
+	ConditionReady = "Ready"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// MemberCluster is a Kubernetes cluster that runs an Istio ingress gateway and a
+// member-agent. Access points are placed on member clusters.
+type MemberCluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec describes where the cluster is.
+	Spec MemberClusterSpec `json:"spec"`
+	// status is reported by the hub and the cluster's agent.
+	Status MemberClusterStatus `json:"status,omitempty"`
+}
+
+// MemberClusterSpec describes a member cluster.
+type MemberClusterSpec struct {
+	// zone is the availability zone of the cluster. Required. The hub copies it to the
+	// label topology.portico.dev/zone.
+	Zone string `json:"zone"`
+	// region is the region of the cluster. The hub copies it to the label
+	// topology.portico.dev/region.
+	Region string `json:"region,omitempty"`
+}
+
+// MemberClusterStatus is the observed state of a member cluster.
+type MemberClusterStatus struct {
+	// observedGeneration is the generation the status was computed for.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// namespace is the hub namespace of this cluster (portico-cluster-<name>).
+	Namespace string `json:"namespace,omitempty"`
+	// agent describes the cluster's member-agent.
+	Agent AgentStatus `json:"agent,omitempty"`
+	// kubernetesVersion is the member cluster's Kubernetes version.
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+	// istio describes the Istio control plane found in the member cluster.
+	Istio IstioStatus `json:"istio,omitempty"`
+	// conditions: Joined (the agent has connected once) and Available (the agent's
+	// Lease is fresh; Unknown after the hub's --cluster-lease-grace without renewal).
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// AgentStatus describes a member-agent.
+type AgentStatus struct {
+	// version of the agent.
+	Version string `json:"version,omitempty"`
+	// lastHeartbeatTime is the last renewal of the agent's Lease.
+	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+}
+
+// IstioStatus describes the Istio control plane of a member cluster, if detectable.
+type IstioStatus struct {
+	// revision of the Istio control plane.
+	Revision string `json:"revision,omitempty"`
+	// version of the Istio control plane (istiod's image tag).
+	Version string `json:"version,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// MemberClusterList is a list of MemberClusters.
+type MemberClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []MemberCluster `json:"items"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// LoadBalancerGroup is the set of L4 edge nodes of one zone that announce the same
+// virtual IPs to the same BGP peers.
+type LoadBalancerGroup struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec describes the group's zone and BGP settings.
+	Spec LoadBalancerGroupSpec `json:"spec"`
+	// status summarizes the group's nodes.
+	Status LoadBalancerGroupStatus `json:"status,omitempty"`
+}
+
+// LoadBalancerGroupSpec describes a group of edge nodes.
+type LoadBalancerGroupSpec struct {
+	// zone the group serves. Required.
+	Zone string `json:"zone"`
+	// bgp is how the group's nodes announce virtual IPs.
+	BGP BGPConfig `json:"bgp,omitempty"`
+}
+
+// BGPConfig is the BGP configuration of a load-balancer group.
+type BGPConfig struct {
+	// localASN is the autonomous system number of the group's nodes.
+	LocalASN uint32 `json:"localASN,omitempty"`
+	// peers are the routers every node of the group peers with.
+	Peers []BGPPeer `json:"peers,omitempty"`
+}
+
+// BGPPeer is a router the group's nodes peer with.
+type BGPPeer struct {
+	// address of the router (IPv4 or IPv6).
+	Address string `json:"address"`
+	// asn of the router.
+	ASN uint32 `json:"asn"`
+	// holdTime of the session. Defaults to 9s.
+	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
+	// keepaliveTime of the session. Defaults to 3s.
+	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
+	// passwordSecretRef names the Secret (in the hub cluster's portico-system namespace)
+	// holding the session's TCP MD5 password.
+	PasswordSecretRef *SecretKeyReference `json:"passwordSecretRef,omitempty"`
+}
+
+// SecretKeyReference names a key of a Secret in the hub cluster's portico-system
+// namespace.
+type SecretKeyReference struct {
+	// name of the Secret.
+	Name string `json:"name"`
+	// key in the Secret's data.
+	Key string `json:"key,omitempty"`
+}
+
+// LoadBalancerGroupStatus summarizes a group's nodes.
+type LoadBalancerGroupStatus struct {
+	// observedGeneration is the generation the status was computed for.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// nodes is the number of LoadBalancerNodes in the group.
+	Nodes int32 `json:"nodes,omitempty"`
+	// readyNodes is the number of those that are Ready.
+	ReadyNodes int32 `json:"readyNodes,omitempty"`
+	// conditions: Ready.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// LoadBalancerGroupList is a list of LoadBalancerGroups.
+type LoadBalancerGroupList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []LoadBalancerGroup `json:"items"`
+}
+
+// Condition types of LoadBalancerNode.
+const (
+	LoadBalancerNodeDataplaneReady = "DataplaneReady"
+	LoadBalancerNodeBGPEstablished = "BGPEstablished"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// LoadBalancerNode is one L4 edge node. Its lb-agent creates it and reports its BGP
+// sessions, announcements and dataplane.
+type LoadBalancerNode struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec names the node's group and address.
+	Spec LoadBalancerNodeSpec `json:"spec"`
+	// status is reported by the node's lb-agent.
+	Status LoadBalancerNodeStatus `json:"status,omitempty"`
+}
+
+// LoadBalancerNodeSpec describes an edge node.
+type LoadBalancerNodeSpec struct {
+	// group is the LoadBalancerGroup the node belongs to. Required.
+	Group string `json:"group"`
+	// address of the node: its BGP next hop and IPIP tunnel source. Required.
+	Address string `json:"address"`
+}
+
+// LoadBalancerNodeStatus is the observed state of an edge node.
+type LoadBalancerNodeStatus struct {
+	// observedGeneration is the generation the status was computed for.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// bgp lists the node's BGP sessions.
+	BGP BGPStatus `json:"bgp,omitempty"`
+	// announced lists the virtual IPs the node announces.
+	Announced []string `json:"announced,omitempty"`
+	// dataplane summarizes what the node programmed.
+	Dataplane DataplaneStatus `json:"dataplane,omitempty"`
+	// conditions: Ready, DataplaneReady, BGPEstablished.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// BGPStatus lists BGP sessions.
+type BGPStatus struct {
+	// sessions of the node, one per peer.
+	Sessions []BGPSession `json:"sessions,omitempty"`
+}
+
+// BGPSession is the state of one BGP session.
+type BGPSession struct {
+	// peer address.
+	Peer string `json:"peer"`
+	// state of the session (Idle, Connect, Active, OpenSent, OpenConfirm, Established).
+	State string `json:"state,omitempty"`
+	// since is when the session entered its state.
+	Since *metav1.Time `json:"since,omitempty"`
+}
+
+// DataplaneStatus summarizes a node's dataplane.
+type DataplaneStatus struct {
+	// type of the dataplane: ipvs.
+	Type string `json:"type,omitempty"`
+	// services programmed.
+	Services int32 `json:"services,omitempty"`
+	// destinations programmed.
+	Destinations int32 `json:"destinations,omitempty"`
+	// lastSyncTime is the end of the last successful synchronization.
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// LoadBalancerNodeList is a list of LoadBalancerNodes.
+type LoadBalancerNodeList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []LoadBalancerNode `json:"items"`
+}

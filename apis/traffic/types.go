@@ -1,0 +1,744 @@
+package traffic
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Condition types of FederatedAccessPoint. Ready is true when every condition that
+// applies to the access point is true.
+const (
+	AccessPointPlaced            = "Placed"
+	AccessPointVIPAllocated      = "VIPAllocated"
+	AccessPointApplied           = "Applied"
+	AccessPointLoadBalancerReady = "LoadBalancerReady"
+	AccessPointCertificateReady  = "CertificateReady"
+	AccessPointDNSReady          = "DNSReady"
+	ConditionReady               = "Ready"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// FederatedAccessPoint declares, once for all the clusters it is placed on, how an
+// application is reached from the internet: its hosts, its Istio objects, its virtual
+// IP, its certificate and its DNS name.
+type FederatedAccessPoint struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired access point.
+	Spec FederatedAccessPointSpec `json:"spec"`
+	// status aggregates what happened on every placed cluster, the VIP, the
+	// certificate and DNS.
+	Status FederatedAccessPointStatus `json:"status,omitempty"`
+}
+
+// FederatedAccessPointSpec is the desired state of an access point.
+type FederatedAccessPointSpec struct {
+	// hosts are the fully qualified domain names the access point serves (wildcards
+	// as Istio allows). Used by the default Gateway servers, the certificate and DNS.
+	Hosts []string `json:"hosts"`
+	// placement selects the member clusters that receive the access point. When
+	// omitted, every member cluster is selected.
+	Placement *Placement `json:"placement,omitempty"`
+	// template holds the Istio objects rendered on every placed cluster.
+	Template AccessPointTemplate `json:"template,omitempty"`
+	// overrides patch the template for individual clusters.
+	Overrides []ClusterOverride `json:"overrides,omitempty"`
+	// loadBalancer requests an L4 virtual IP in front of the placed gateways.
+	LoadBalancer *LoadBalancerSpec `json:"loadBalancer,omitempty"`
+	// tls requests a certificate for the hosts, installed for the gateway.
+	TLS *TLSSpec `json:"tls,omitempty"`
+	// rollout says how new revisions reach the placed clusters.
+	Rollout *RolloutSpec `json:"rollout,omitempty"`
+}
+
+// Placement selects member clusters, with kubefed's semantics: a nil clusters list
+// defers to the selector; an empty list selects nothing; a nil selector with nil
+// clusters selects every cluster; all given terms intersect.
+type Placement struct {
+	// clusters names member clusters. null (or absent) defers to clusterSelector; an
+	// empty list selects no cluster.
+	Clusters []ClusterReference `json:"clusters"`
+	// clusterSelector selects member clusters by label (topology.portico.dev/zone and
+	// topology.portico.dev/region are set by the hub).
+	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
+	// zones restricts placement to member clusters of these zones.
+	Zones []string `json:"zones,omitempty"`
+}
+
+// ClusterReference names a member cluster.
+type ClusterReference struct {
+	// name of the MemberCluster.
+	Name string `json:"name"`
+}
+
+// AccessPointTemplate holds the Istio objects (networking.istio.io/v1 specs) rendered
+// on every placed cluster, in the access point's namespace.
+type AccessPointTemplate struct {
+	// gateway is an Istio Gateway spec. selector defaults to istio: ingressgateway;
+	// servers default from hosts and loadBalancer.ports.
+	Gateway *JSONObject `json:"gateway,omitempty"`
+	// virtualServices are Istio VirtualServices.
+	VirtualServices []NamedTemplate `json:"virtualServices,omitempty"`
+	// destinationRules are Istio DestinationRules.
+	DestinationRules []NamedTemplate `json:"destinationRules,omitempty"`
+	// serviceEntries are Istio ServiceEntries.
+	ServiceEntries []NamedTemplate `json:"serviceEntries,omitempty"`
+	// workloadEntries are Istio WorkloadEntries.
+	WorkloadEntries []NamedTemplate `json:"workloadEntries,omitempty"`
+}
+
+// NamedTemplate is one Istio object: its name and its spec.
+type NamedTemplate struct {
+	// name of the object in the member cluster.
+	Name string `json:"name"`
+	// spec is the Istio v1 spec of the object's kind, validated against Istio's schema.
+	Spec JSONObject `json:"spec"`
+}
+
+// ClusterOverride patches the template for one cluster (kubefed's JSON-patch form).
+type ClusterOverride struct {
+	// clusterName is the MemberCluster the patches apply to.
+	ClusterName string `json:"clusterName"`
+	// clusterOverrides are applied in order to that cluster's copy of spec.template.
+	ClusterOverrides []OverridePatch `json:"clusterOverrides"`
+}
+
+// Override operations.
+const (
+	OverrideAdd     = "add"
+	OverrideRemove  = "remove"
+	OverrideReplace = "replace"
+)
+
+// OverridePatch is one JSON-patch operation.
+type OverridePatch struct {
+	// op is add, remove or replace. Defaults to replace.
+	Op string `json:"op,omitempty"`
+	// path is a JSON pointer into spec.template, e.g.
+	// /virtualServices/0/spec/http/0/timeout or /gateway/servers/0/port/number.
+	// Names (/virtualServices/0/name) may not be patched.
+	Path string `json:"path"`
+	// value for add and replace.
+	Value *JSONValue `json:"value,omitempty"`
+}
+
+// Protocols of load-balancer ports.
+const (
+	ProtocolTCP = "TCP"
+	ProtocolUDP = "UDP"
+)
+
+// LoadBalancerSpec requests a virtual IP.
+type LoadBalancerSpec struct {
+	// pool is the VIPPool the address comes from. Required.
+	Pool string `json:"pool"`
+	// address requests a specific address of the pool.
+	Address string `json:"address,omitempty"`
+	// ports the virtual IP serves.
+	Ports []Port `json:"ports,omitempty"`
+	// crossZone weighs backends of the local and remote zones.
+	CrossZone *CrossZone `json:"crossZone,omitempty"`
+	// healthCheck of every backend.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+}
+
+// Port is one port of a virtual IP.
+type Port struct {
+	// name of the port (unique).
+	Name string `json:"name,omitempty"`
+	// port number, 1-65535 (unique per protocol).
+	Port int32 `json:"port"`
+	// protocol is TCP or UDP. Defaults to TCP.
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// CrossZone weighs backends: each zone's lb-agents give backends of their own zone
+// localWeight and backends of other zones remoteWeight.
+type CrossZone struct {
+	// localWeight of backends in the edge node's own zone. Defaults to 99.
+	LocalWeight *int32 `json:"localWeight,omitempty"`
+	// remoteWeight of backends in other zones. Defaults to 1.
+	RemoteWeight *int32 `json:"remoteWeight,omitempty"`
+	// remoteZones limits the remote backends to these zones; empty means all zones.
+	RemoteZones []string `json:"remoteZones,omitempty"`
+}
+
+// Health check types.
+const (
+	HealthCheckTCP  = "tcp"
+	HealthCheckHTTP = "http"
+)
+
+// HealthCheck says how lb-agents check every backend.
+type HealthCheck struct {
+	// type is tcp or http. Defaults to tcp.
+	Type string `json:"type,omitempty"`
+	// port to check; defaults to the service port.
+	Port int32 `json:"port,omitempty"`
+	// path for http checks.
+	Path string `json:"path,omitempty"`
+	// interval between checks. Defaults to 2s.
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// timeout of one check. Defaults to 1s.
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// healthyThreshold is the number of successes that make a backend healthy. Defaults to 2.
+	HealthyThreshold *int32 `json:"healthyThreshold,omitempty"`
+	// unhealthyThreshold is the number of failures that make a backend unhealthy. Defaults to 2.
+	UnhealthyThreshold *int32 `json:"unhealthyThreshold,omitempty"`
+}
+
+// TLS modes.
+const (
+	TLSModeSimple = "SIMPLE"
+	TLSModeMutual = "MUTUAL"
+)
+
+// TLSSpec requests a certificate for the access point's hosts.
+type TLSSpec struct {
+	// issuerRef names the CertificateIssuer.
+	IssuerRef LocalReference `json:"issuerRef"`
+	// mode of the gateway's HTTPS servers: SIMPLE or MUTUAL. Defaults to SIMPLE.
+	Mode string `json:"mode,omitempty"`
+}
+
+// LocalReference names an object.
+type LocalReference struct {
+	// name of the object.
+	Name string `json:"name"`
+}
+
+// Rollout strategies.
+const (
+	RolloutAllAtOnce = "AllAtOnce"
+	RolloutStaged    = "Staged"
+)
+
+// RolloutSpec says how new revisions reach the placed clusters.
+type RolloutSpec struct {
+	// strategy is AllAtOnce or Staged. Defaults to AllAtOnce.
+	Strategy string `json:"strategy,omitempty"`
+	// stages of a Staged rollout, in order.
+	Stages []RolloutStage `json:"stages,omitempty"`
+}
+
+// RolloutStage is one step of a staged rollout; it selects clusters by name, by
+// label or by count.
+type RolloutStage struct {
+	// clusters of this stage.
+	Clusters []ClusterReference `json:"clusters,omitempty"`
+	// clusterSelector of this stage.
+	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
+	// count of further clusters in this stage.
+	Count *int32 `json:"count,omitempty"`
+	// pause waits for approval before the stage starts.
+	Pause bool `json:"pause,omitempty"`
+}
+
+// FederatedAccessPointStatus aggregates the state of an access point.
+type FederatedAccessPointStatus struct {
+	// observedGeneration is the generation the status was computed for.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// revision is a hash of the rendered content.
+	Revision string `json:"revision,omitempty"`
+	// vip is the allocated virtual IP and who announces it.
+	VIP *VIPStatus `json:"vip,omitempty"`
+	// certificate is the issued certificate.
+	Certificate *CertificateStatus `json:"certificate,omitempty"`
+	// dns is the published DNS state.
+	DNS *DNSStatus `json:"dns,omitempty"`
+	// clusters is the state of every placed cluster.
+	Clusters []ClusterStatus `json:"clusters,omitempty"`
+	// conditions: Placed, VIPAllocated, Applied, LoadBalancerReady, CertificateReady,
+	// DNSReady and Ready (all that apply are true).
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// VIPStatus is the virtual IP of an access point.
+type VIPStatus struct {
+	// address of the virtual IP.
+	Address string `json:"address,omitempty"`
+	// pool it came from.
+	Pool string `json:"pool,omitempty"`
+	// announcedBy lists the LoadBalancerNodes announcing it.
+	AnnouncedBy []string `json:"announcedBy,omitempty"`
+	// healthyBackends is the number of backends passing health checks.
+	HealthyBackends int32 `json:"healthyBackends,omitempty"`
+	// totalBackends is the number of backends.
+	TotalBackends int32 `json:"totalBackends,omitempty"`
+}
+
+// CertificateStatus describes the issued certificate.
+type CertificateStatus struct {
+	// serial number (hex).
+	Serial string `json:"serial,omitempty"`
+	// version increments on every reissue.
+	Version int64 `json:"version,omitempty"`
+	// notAfter is the expiry.
+	NotAfter *metav1.Time `json:"notAfter,omitempty"`
+	// installedClusters lists the clusters where this version is installed.
+	InstalledClusters []string `json:"installedClusters,omitempty"`
+}
+
+// DNSStatus describes the published DNS names.
+type DNSStatus struct {
+	// fqdns published for the access point.
+	FQDNs []string `json:"fqdns,omitempty"`
+	// published is true when every name is published.
+	Published bool `json:"published,omitempty"`
+	// provider is the DNSProvider used.
+	Provider string `json:"provider,omitempty"`
+}
+
+// Phases of a placed cluster.
+const (
+	ClusterPhasePending     = "Pending"
+	ClusterPhaseApplying    = "Applying"
+	ClusterPhaseApplied     = "Applied"
+	ClusterPhaseFailed      = "Failed"
+	ClusterPhaseUnavailable = "Unavailable"
+)
+
+// ClusterStatus is the state of the access point on one placed cluster.
+type ClusterStatus struct {
+	// name of the MemberCluster.
+	Name string `json:"name"`
+	// zone of the cluster.
+	Zone string `json:"zone,omitempty"`
+	// phase: Pending, Applying, Applied, Failed or Unavailable.
+	Phase string `json:"phase,omitempty"`
+	// observedRevision is the revision the cluster's agent applied last.
+	ObservedRevision string `json:"observedRevision,omitempty"`
+	// objects counts the applied objects.
+	Objects ObjectCounts `json:"objects,omitempty"`
+	// gatewayEndpoints is the number of ready gateway endpoints serving it.
+	GatewayEndpoints int32 `json:"gatewayEndpoints,omitempty"`
+	// message explains the phase.
+	Message string `json:"message,omitempty"`
+	// lastTransitionTime is when the phase last changed.
+	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+}
+
+// ObjectCounts counts objects.
+type ObjectCounts struct {
+	// applied objects.
+	Applied int32 `json:"applied"`
+	// total objects.
+	Total int32 `json:"total"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// FederatedAccessPointList is a list of FederatedAccessPoints.
+type FederatedAccessPointList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []FederatedAccessPoint `json:"items"`
+}
+
+// Condition types of ClusterAccessPoint.
+const (
+	ClusterAccessPointApplied  = "Applied"
+	ClusterAccessPointDegraded = "Degraded"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ClusterAccessPoint is the slice of one FederatedAccessPoint for one member cluster,
+// written by the hub into the cluster's namespace portico-cluster-<cluster> and applied
+// by that cluster's agent. Its name is <access point namespace>.<access point name>.
+type ClusterAccessPoint struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec holds the rendered objects.
+	Spec ClusterAccessPointSpec `json:"spec"`
+	// status is reported by the member cluster's agent.
+	Status ClusterAccessPointStatus `json:"status,omitempty"`
+}
+
+// ClusterAccessPointSpec holds the objects one cluster must run.
+type ClusterAccessPointSpec struct {
+	// accessPointRef is the FederatedAccessPoint this slice was rendered from.
+	AccessPointRef AccessPointReference `json:"accessPointRef,omitempty"`
+	// revision is a hash of the manifests.
+	Revision string `json:"revision,omitempty"`
+	// manifests are complete objects (apiVersion, kind, metadata, spec or data).
+	Manifests []JSONObject `json:"manifests,omitempty"`
+}
+
+// AccessPointReference identifies a FederatedAccessPoint.
+type AccessPointReference struct {
+	// namespace of the access point.
+	Namespace string `json:"namespace,omitempty"`
+	// name of the access point.
+	Name string `json:"name,omitempty"`
+	// uid of the access point.
+	UID types.UID `json:"uid,omitempty"`
+}
+
+// ClusterAccessPointStatus is what the member cluster's agent applied.
+type ClusterAccessPointStatus struct {
+	// observedGeneration is the generation the status was computed for.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// observedRevision is the revision applied last.
+	ObservedRevision string `json:"observedRevision,omitempty"`
+	// objects is the state of every manifest.
+	Objects []ObjectStatus `json:"objects,omitempty"`
+	// gateway lists the gateway endpoints serving the access point in the cluster.
+	Gateway GatewayStatus `json:"gateway,omitempty"`
+	// conditions: Applied, Degraded.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ObjectStatus is the state of one applied object.
+type ObjectStatus struct {
+	// group of the object.
+	Group string `json:"group,omitempty"`
+	// kind of the object.
+	Kind string `json:"kind"`
+	// namespace of the object.
+	Namespace string `json:"namespace,omitempty"`
+	// name of the object.
+	Name string `json:"name"`
+	// applied is true when the member cluster accepted the object.
+	Applied bool `json:"applied"`
+	// message is the member cluster's error when it refused the object.
+	Message string `json:"message,omitempty"`
+}
+
+// GatewayStatus lists gateway endpoints.
+type GatewayStatus struct {
+	// endpoints of the gateway pods.
+	Endpoints []GatewayEndpoint `json:"endpoints,omitempty"`
+}
+
+// GatewayEndpoint is one gateway pod address.
+type GatewayEndpoint struct {
+	// address of the endpoint.
+	Address string `json:"address"`
+	// ready is the endpoint's readiness.
+	Ready bool `json:"ready"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// ClusterAccessPointList is a list of ClusterAccessPoints.
+type ClusterAccessPointList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ClusterAccessPoint `json:"items"`
+}
+
+// Condition types of VIPPool.
+const (
+	VIPPoolExhausted = "Exhausted"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// VIPPool is a range of addresses that virtual IPs are allocated from. Pools may not
+// overlap.
+type VIPPool struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec lists the pool's addresses.
+	Spec VIPPoolSpec `json:"spec"`
+	// status counts allocations.
+	Status VIPPoolStatus `json:"status,omitempty"`
+}
+
+// VIPPoolSpec describes a pool of virtual IPs.
+type VIPPoolSpec struct {
+	// cidrs are IPv4 CIDRs (203.0.113.0/24) or ranges (203.0.113.10-203.0.113.20).
+	CIDRs []string `json:"cidrs"`
+	// zones whose LoadBalancerGroups announce the pool's addresses.
+	Zones []string `json:"zones,omitempty"`
+	// avoidBuggyIPs skips addresses ending in .0 and .255.
+	AvoidBuggyIPs bool `json:"avoidBuggyIPs,omitempty"`
+}
+
+// VIPPoolStatus counts a pool's addresses.
+type VIPPoolStatus struct {
+	// observedGeneration is the generation the status was computed for.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// total number of allocatable addresses.
+	Total int64 `json:"total,omitempty"`
+	// allocated addresses.
+	Allocated int64 `json:"allocated,omitempty"`
+	// available addresses.
+	Available int64 `json:"available,omitempty"`
+	// conditions: Exhausted.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// VIPPoolList is a list of VIPPools.
+type VIPPoolList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []VIPPool `json:"items"`
+}
+
+// Scheduler and forwarding of virtual IPs.
+const (
+	SchedulerMaglev    = "mh"
+	ForwardingTunnel   = "tunnel"
+	VirtualIPAnnounced = "Announced"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// VirtualIP is one allocated virtual IP and everything an lb-agent needs to serve it.
+// Its name is its address, so no two access points can hold the same address.
+type VirtualIP struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what lb-agents program.
+	Spec VirtualIPSpec `json:"spec"`
+	// status is reported by lb-agents.
+	Status VirtualIPStatus `json:"status,omitempty"`
+}
+
+// VirtualIPSpec is what lb-agents program for a virtual IP.
+type VirtualIPSpec struct {
+	// address of the virtual IP; equal to the object's name.
+	Address string `json:"address"`
+	// pool the address belongs to.
+	Pool string `json:"pool"`
+	// owner is the access point holding the address.
+	Owner *AccessPointReference `json:"owner,omitempty"`
+	// ports served.
+	Ports []Port `json:"ports,omitempty"`
+	// scheduler of the IPVS services. Defaults to mh (Maglev hashing).
+	Scheduler string `json:"scheduler,omitempty"`
+	// forwarding of the IPVS destinations. Defaults to tunnel (IPIP, direct server return).
+	Forwarding string `json:"forwarding,omitempty"`
+	// backends are the gateway endpoints.
+	Backends []Backend `json:"backends,omitempty"`
+	// crossZone weights of local and remote backends.
+	CrossZone *CrossZone `json:"crossZone,omitempty"`
+	// healthCheck of every backend.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+	// groups are the LoadBalancerGroups that announce the address.
+	Groups []string `json:"groups,omitempty"`
+}
+
+// Backend is one gateway endpoint behind a virtual IP.
+type Backend struct {
+	// address of the endpoint.
+	Address string `json:"address"`
+	// cluster the endpoint runs in.
+	Cluster string `json:"cluster,omitempty"`
+	// zone of that cluster.
+	Zone string `json:"zone,omitempty"`
+}
+
+// VirtualIPStatus is the state of a virtual IP on the edge.
+type VirtualIPStatus struct {
+	// observedGeneration is the generation the status was computed for.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// announcedBy lists the LoadBalancerNodes announcing the address.
+	AnnouncedBy []string `json:"announcedBy,omitempty"`
+	// healthyBackends is the number of backends passing health checks.
+	HealthyBackends int32 `json:"healthyBackends,omitempty"`
+	// conditions: Announced.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// VirtualIPList is a list of VirtualIPs.
+type VirtualIPList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []VirtualIP `json:"items"`
+}
+
+// Condition types of NameService.
+const (
+	NameServicePublished = "Published"
+)
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NameService publishes a DNS name through a DNSProvider.
+type NameService struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the name and what it points at.
+	Spec NameServiceSpec `json:"spec"`
+	// status lists the published records.
+	Status NameServiceStatus `json:"status,omitempty"`
+}
+
+// NameServiceSpec is a DNS name and its target.
+type NameServiceSpec struct {
+	// fqdn to publish.
+	FQDN string `json:"fqdn"`
+	// ttl of the records in seconds. Defaults to 30.
+	TTL *int32 `json:"ttl,omitempty"`
+	// providerRef names the DNSProvider.
+	ProviderRef LocalReference `json:"providerRef"`
+	// target is what the name resolves to: exactly one of its fields.
+	Target NameServiceTarget `json:"target"`
+}
+
+// NameServiceTarget is exactly one of an access point, addresses or a CNAME.
+type NameServiceTarget struct {
+	// accessPointRef names a FederatedAccessPoint in the same namespace: the name
+	// follows its VIP.
+	AccessPointRef *LocalReference `json:"accessPointRef,omitempty"`
+	// addresses are A (or AAAA) record values.
+	Addresses []string `json:"addresses,omitempty"`
+	// cname is a CNAME record value.
+	CNAME string `json:"cname,omitempty"`
+}
+
+// NameServiceStatus lists what is published.
+type NameServiceStatus struct {
+	// observedGeneration is the generation the status was computed for.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// records published.
+	Records []DNSRecord `json:"records,omitempty"`
+	// lastSyncTime is the last successful publication.
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+	// conditions: Published.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// DNSRecord is one published record.
+type DNSRecord struct {
+	// type of the record: A, AAAA, CNAME.
+	Type string `json:"type"`
+	// value of the record.
+	Value string `json:"value"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// NameServiceList is a list of NameServices.
+type NameServiceList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NameService `json:"items"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// DNSProvider is a DNS server that NameServices are published to.
+type DNSProvider struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec says how to reach the server.
+	Spec DNSProviderSpec `json:"spec"`
+	// status is the result of the last probe.
+	Status ProbeStatus `json:"status,omitempty"`
+}
+
+// DNSProviderSpec holds exactly one provider configuration.
+type DNSProviderSpec struct {
+	// rfc2136 publishes with dynamic updates signed by a TSIG key.
+	RFC2136 *RFC2136Provider `json:"rfc2136,omitempty"`
+}
+
+// RFC2136Provider is a DNS server accepting RFC 2136 dynamic updates.
+type RFC2136Provider struct {
+	// server is host:port of the DNS server.
+	Server string `json:"server"`
+	// zone the records are published in.
+	Zone string `json:"zone"`
+	// tsigKeyName is the TSIG key's name.
+	TSIGKeyName string `json:"tsigKeyName,omitempty"`
+	// tsigAlgorithm is the TSIG algorithm, e.g. hmac-sha256. Defaults to hmac-sha256.
+	TSIGAlgorithm string `json:"tsigAlgorithm,omitempty"`
+	// tsigSecretRef names the Secret (hub cluster, portico-system) with the TSIG secret.
+	TSIGSecretRef *SecretKeyReference `json:"tsigSecretRef,omitempty"`
+}
+
+// SecretKeyReference names a key of a Secret in the hub cluster's portico-system
+// namespace.
+type SecretKeyReference struct {
+	// name of the Secret.
+	Name string `json:"name"`
+	// key in the Secret's data.
+	Key string `json:"key,omitempty"`
+}
+
+// ProbeStatus is the status of a provider or issuer.
+type ProbeStatus struct {
+	// observedGeneration is the generation the status was computed for.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions: Ready (the last probe).
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// DNSProviderList is a list of DNSProviders.
+type DNSProviderList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []DNSProvider `json:"items"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// CertificateIssuer issues the certificates of access points.
+type CertificateIssuer struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec holds exactly one issuer configuration.
+	Spec CertificateIssuerSpec `json:"spec"`
+	// status is the result of the last probe.
+	Status ProbeStatus `json:"status,omitempty"`
+}
+
+// CertificateIssuerSpec holds exactly one of ca and acme.
+type CertificateIssuerSpec struct {
+	// ca issues from a CA certificate and key.
+	CA *CAIssuer `json:"ca,omitempty"`
+	// acme issues from an ACME server.
+	ACME *ACMEIssuer `json:"acme,omitempty"`
+}
+
+// CAIssuer signs with a CA kept in a Secret.
+type CAIssuer struct {
+	// secretRef names the Secret (hub cluster, portico-system) with tls.crt and tls.key.
+	SecretRef LocalReference `json:"secretRef"`
+}
+
+// ACMEIssuer obtains certificates from an ACME server with DNS-01 challenges.
+type ACMEIssuer struct {
+	// server is the ACME directory URL.
+	Server string `json:"server"`
+	// email of the ACME account.
+	Email string `json:"email,omitempty"`
+	// privateKeySecretRef names the Secret (hub cluster, portico-system) holding the
+	// account key.
+	PrivateKeySecretRef SecretKeyReference `json:"privateKeySecretRef"`
+	// dns01 solves challenges through a DNSProvider.
+	DNS01 DNS01Solver `json:"dns01"`
+}
+
+// DNS01Solver solves DNS-01 challenges.
+type DNS01Solver struct {
+	// providerRef names the DNSProvider.
+	ProviderRef LocalReference `json:"providerRef"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// CertificateIssuerList is a list of CertificateIssuers.
+type CertificateIssuerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []CertificateIssuer `json:"items"`
+}

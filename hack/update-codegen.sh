@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Regenerates every generated file: deepcopy, conversion, defaulters, OpenAPI,
+# clientset, listers, informers, apply configurations (k8s.io/code-generator, the
+# version pinned in go.mod) and the Istio schemas taken from istio.io/api.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${root}"
+module="github.com/portico-dev/portico"
+boilerplate="${root}/hack/boilerplate.go.txt"
+
+# The generators are installed from the module versions go.mod pins, into _output.
+export GOBIN="${root}/_output/tools"
+mkdir -p "${GOBIN}"
+CODEGEN_PKG="$(go list -m -f '{{.Dir}}' k8s.io/code-generator)"
+# shellcheck source=/dev/null
+source "${CODEGEN_PKG}/kube_codegen.sh"
+
+kube::codegen::gen_helpers --boilerplate "${boilerplate}" "${root}/apis"
+
+report="${root}/hack/api-rules-violations.list"
+kube::codegen::gen_openapi \
+  --output-dir "${root}/apis/generated/openapi" \
+  --output-pkg "${module}/apis/generated/openapi" \
+  --report-filename "${report}" \
+  --update-report \
+  --boilerplate "${boilerplate}" \
+  "${root}/apis"
+
+kube::codegen::gen_client \
+  --with-watch \
+  --with-applyconfig \
+  --output-dir "${root}/apis/generated" \
+  --output-pkg "${module}/apis/generated" \
+  --boilerplate "${boilerplate}" \
+  --plural-exceptions "VIPPool:vippools,DNSProvider:dnsproviders" \
+  "${root}/apis"
+
+if [[ -d "${root}/hack/gen-istio-schemas" ]]; then
+  go run ./hack/gen-istio-schemas -out registry/traffic/istioschema/zz_generated.schemas.go
+fi
