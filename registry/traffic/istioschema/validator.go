@@ -1,0 +1,405 @@
+// Package istioschema validates the Istio specs embedded in Portico objects
+// against the structural schemas and CEL rules of Istio's own
+// CustomResourceDefinitions (networking.istio.io/v1, at the istio.io/api
+// version pinned in go.mod), with the validators of
+// k8s.io/apiextensions-apiserver, so that a spec Portico accepts is one the
+// Istio CRDs accept too. A few cheap checks that Istio leaves to istiod's
+// webhook (port ranges, host names) are added on top.
+//
+// The schemas are compiled into the binary (zz_generated.schemas.go); nothing
+// is read at run time.
+package istioschema
+
+//go:generate go run ../../../hack/gen-istio-schemas -out zz_generated.schemas.go
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
+	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
+	structurallisttype "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype"
+	structuralpruning "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
+	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	sigsjson "sigs.k8s.io/json"
+)
+
+// Kinds lists the supported kinds: "Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry".
+var Kinds = []string{"Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry"}
+
+// kindValidator holds the validators of one kind, compiled on first use.
+type kindValidator struct {
+	kind string
+	once sync.Once
+
+	structural *structuralschema.Structural
+	schema     apiservervalidation.SchemaValidator
+	cel        *cel.Validator // nil when the schema has no x-kubernetes-validations
+	err        error
+}
+
+// validators is keyed by kind. It is built from a private copy of Kinds so that
+// callers modifying the exported slice cannot change what is supported.
+var validators = func() map[string]*kindValidator {
+	m := make(map[string]*kindValidator, len(Kinds))
+	for _, k := range Kinds {
+		m[k] = &kindValidator{kind: k}
+	}
+	return m
+}()
+
+// supportedKinds is the list reported in NotSupported errors.
+var supportedKinds = append([]string(nil), Kinds...)
+
+func (v *kindValidator) compile() {
+	v.once.Do(func() {
+		v.err = v.doCompile()
+	})
+}
+
+func (v *kindValidator) doCompile() error {
+	raw, ok := specSchemas[v.kind]
+	if !ok {
+		return fmt.Errorf("no generated schema for kind %s", v.kind)
+	}
+	var external apiextensionsv1.JSONSchemaProps
+	if err := json.Unmarshal([]byte(raw), &external); err != nil {
+		return fmt.Errorf("decoding the %s spec schema: %w", v.kind, err)
+	}
+	internal := &apiextensions.JSONSchemaProps{}
+	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(&external, internal, nil); err != nil {
+		return fmt.Errorf("converting the %s spec schema: %w", v.kind, err)
+	}
+	s, err := structuralschema.NewStructural(internal)
+	if err != nil {
+		return fmt.Errorf("the %s spec schema is not structural: %w", v.kind, err)
+	}
+	sv, _, err := apiservervalidation.NewSchemaValidator(internal)
+	if err != nil {
+		return fmt.Errorf("building the %s schema validator: %w", v.kind, err)
+	}
+	v.structural = s
+	v.schema = sv
+	// The spec is not the root of a resource: no apiVersion/kind/metadata.
+	v.cel = cel.NewValidator(s, false, celconfig.PerCallLimit)
+	return nil
+}
+
+// ValidateSpec validates one Istio spec (JSON object bytes) of the given kind. fldPath is the path of the
+// spec inside the Portico object, e.g. field.NewPath("spec","template","virtualServices").Index(0).Child("spec").
+// Errors carry full paths, e.g. spec.template.virtualServices[0].spec.http[0].timeout for a CEL rule, or
+// spec.template.virtualServices[0].spec.http[0].route[0].destination.host for a missing required field.
+//
+// The checks are those the Kubernetes API server runs for a custom resource
+// of Istio's CRD, in the same order: duplicate and unknown fields (pruning),
+// the OpenAPI schema, list-type invariants, then the CEL rules, which are
+// skipped (with an error saying so) when the spec is too broken for them.
+// Portico's own checks (ports, hosts) follow; they only report fields the
+// schema checks have not already reported.
+func ValidateSpec(ctx context.Context, kind string, spec []byte, fldPath *field.Path) field.ErrorList {
+	v, ok := validators[kind]
+	if !ok {
+		return field.ErrorList{field.NotSupported(fldPath, kind, supportedKinds)}
+	}
+	v.compile()
+	if v.err != nil {
+		return field.ErrorList{field.InternalError(fldPath, v.err)}
+	}
+
+	var decoded any
+	strictErrs, err := sigsjson.UnmarshalStrict(spec, &decoded, sigsjson.DisallowDuplicateFields)
+	if err != nil {
+		return field.ErrorList{field.Invalid(fldPath, field.OmitValueType{}, fmt.Sprintf("must be a JSON object: %v", err))}
+	}
+	obj, ok := decoded.(map[string]any)
+	if !ok {
+		return field.ErrorList{field.Invalid(fldPath, field.OmitValueType{}, fmt.Sprintf("must be a JSON object, not %s", jsonTypeName(decoded)))}
+	}
+
+	var errs field.ErrorList
+	for _, e := range strictErrs {
+		p := fldPath
+		if fe, ok := e.(sigsjson.FieldError); ok {
+			p = childPath(fldPath, fe.FieldPath())
+		}
+		errs = append(errs, field.Invalid(p, field.OmitValueType{}, "duplicate field"))
+	}
+
+	// Like the API server's decoder: drop (and here, report) unknown fields,
+	// then drop nulls of non-nullable fields, so that the validators below
+	// see what the API server would store.
+	unknown := rootMetaFields(obj, v.structural)
+	unknown = append(unknown, structuralpruning.PruneWithOptions(obj, v.structural, false, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})...)
+	for _, u := range unknown {
+		errs = append(errs, field.Forbidden(childPath(fldPath, u), "unknown field"))
+	}
+	structuraldefaulting.PruneNonNullableNullsWithoutDefaults(obj, v.structural)
+
+	errs = append(errs, apiservervalidation.ValidateCustomResource(fldPath, obj, v.schema)...)
+	errs = append(errs, structurallisttype.ValidateListSetsAndMaps(fldPath, v.structural, obj)...)
+	if v.cel != nil {
+		if hasBlockingErr(errs) {
+			errs = append(errs, field.Invalid(fldPath, field.OmitValueType{},
+				"some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"))
+		} else {
+			celErrs, _ := v.cel.Validate(ctx, fldPath, v.structural, obj, nil, celconfig.RuntimeCELCostBudget)
+			errs = append(errs, celErrs...)
+		}
+	}
+
+	reported := make(map[string]bool, len(errs))
+	for _, e := range errs {
+		reported[e.Field] = true
+	}
+	for _, e := range porticoChecks(kind, obj, fldPath) {
+		if !reported[e.Field] {
+			errs = append(errs, e)
+		}
+	}
+	return errs
+}
+
+// rootMetaFields returns the fields apiVersion, kind and metadata of obj that
+// s does not define. The pruning algorithm drops them at the root without
+// reporting them, since at the root of a resource they are handled elsewhere;
+// in a spec they are just unknown fields.
+func rootMetaFields(obj map[string]any, s *structuralschema.Structural) []string {
+	if s.XPreserveUnknownFields || s.AdditionalProperties != nil {
+		return nil
+	}
+	var unknown []string
+	for _, k := range []string{"apiVersion", "kind", "metadata"} {
+		if _, defined := s.Properties[k]; !defined {
+			if _, present := obj[k]; present {
+				unknown = append(unknown, k)
+			}
+		}
+	}
+	return unknown
+}
+
+// hasBlockingErr reports whether errs contains an error after which the CEL
+// rules cannot be evaluated meaningfully (the API server's criterion).
+func hasBlockingErr(errs field.ErrorList) bool {
+	for _, e := range errs {
+		switch e.Type {
+		case field.ErrorTypeNotSupported, field.ErrorTypeRequired, field.ErrorTypeTooLong, field.ErrorTypeTooMany, field.ErrorTypeTypeInvalid:
+			return true
+		}
+	}
+	return false
+}
+
+// childPath appends rel, a path such as "http[0].route" relative to base, to base.
+func childPath(base *field.Path, rel string) *field.Path {
+	if rel == "" {
+		return base
+	}
+	return base.Child(rel)
+}
+
+func jsonTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
+
+// Portico's own checks. Istio's schemas accept any uint32 as a port and any
+// string as a host; istiod's webhook rejects the rest, but Portico objects do
+// not go through it, so the most common mistakes are caught here.
+
+// fieldCheck applies check to every value found at path. In path, "[]" stands
+// for every item of a list and "{}" for every value of a map.
+type fieldCheck struct {
+	path  string
+	check func(v any) (detail string)
+}
+
+var porticoFieldChecks = map[string][]fieldCheck{
+	"Gateway": {
+		{"servers[].port.number", checkPort},
+		{"servers[].port.targetPort", checkPort},
+		{"servers[].hosts[]", checkGatewayHost},
+	},
+	"VirtualService": {
+		{"hosts[]", checkVirtualServiceHost},
+		{"http[].match[].port", checkPort},
+		{"http[].route[].destination.port.number", checkPort},
+		{"http[].mirror.port.number", checkPort},
+		{"http[].mirrors[].destination.port.number", checkPort},
+		{"http[].redirect.port", checkPort},
+		{"tcp[].match[].port", checkPort},
+		{"tcp[].route[].destination.port.number", checkPort},
+		{"tls[].match[].port", checkPort},
+		{"tls[].route[].destination.port.number", checkPort},
+	},
+	"DestinationRule": {
+		{"host", checkHost},
+		{"trafficPolicy.portLevelSettings[].port.number", checkPort},
+		{"trafficPolicy.tunnel.targetPort", checkPort},
+		{"subsets[].trafficPolicy.portLevelSettings[].port.number", checkPort},
+		{"subsets[].trafficPolicy.tunnel.targetPort", checkPort},
+	},
+	"ServiceEntry": {
+		{"hosts[]", checkHost},
+		{"ports[].number", checkPort},
+		{"ports[].targetPort", checkPort},
+		{"endpoints[].ports{}", checkPort},
+	},
+	"WorkloadEntry": {
+		{"ports{}", checkPort},
+	},
+}
+
+func porticoChecks(kind string, obj map[string]any, fldPath *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, c := range porticoFieldChecks[kind] {
+		visit(obj, c.path, fldPath, func(v any, p *field.Path) {
+			if detail := c.check(v); detail != "" {
+				errs = append(errs, field.Invalid(p, v, detail))
+			}
+		})
+	}
+	return errs
+}
+
+// visit calls fn for each value of obj at path (see fieldCheck). Absent and
+// null values are skipped, as are values of an unexpected type, which the
+// schema checks have reported already.
+func visit(obj any, path string, p *field.Path, fn func(any, *field.Path)) {
+	if obj == nil {
+		return
+	}
+	if path == "" {
+		fn(obj, p)
+		return
+	}
+	var rest string
+	if path[0] == '.' {
+		path = path[1:]
+	}
+	switch {
+	case strings.HasPrefix(path, "[]"):
+		rest = path[2:]
+		l, _ := obj.([]any)
+		for i, item := range l {
+			visit(item, rest, p.Index(i), fn)
+		}
+	case strings.HasPrefix(path, "{}"):
+		rest = path[2:]
+		m, _ := obj.(map[string]any)
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			visit(m[k], rest, p.Key(k), fn)
+		}
+	default:
+		name := path
+		if i := strings.IndexAny(path, ".[{"); i >= 0 {
+			name, rest = path[:i], path[i:]
+		}
+		if m, ok := obj.(map[string]any); ok {
+			visit(m[name], rest, p.Child(name), fn)
+		}
+	}
+}
+
+func checkPort(v any) string {
+	var n float64
+	switch v := v.(type) {
+	case int64:
+		n = float64(v)
+	case float64:
+		n = v
+	default:
+		return "" // reported by the schema checks
+	}
+	if n < 1 || n > 65535 {
+		return "must be a port number between 1 and 65535, inclusive"
+	}
+	return ""
+}
+
+// checkHost accepts a DNS name, optionally with a wildcard as its first label
+// ("*.example.com"), or the single wildcard "*" matching every host.
+func checkHost(v any) string {
+	s, ok := v.(string)
+	if !ok {
+		return ""
+	}
+	if s == "*" {
+		return ""
+	}
+	if len(s) > 255 {
+		return "must be no more than 255 characters"
+	}
+	return checkDNSName(strings.TrimPrefix(s, "*."))
+}
+
+// checkVirtualServiceHost also accepts IP addresses, which Istio allows in
+// VirtualService hosts (for services exposed through a gateway).
+func checkVirtualServiceHost(v any) string {
+	if s, ok := v.(string); ok {
+		if _, err := netip.ParseAddr(s); err == nil {
+			return ""
+		}
+	}
+	return checkHost(v)
+}
+
+// checkGatewayHost accepts an optional namespace prefix, "<namespace>/",
+// "./" (the Gateway's namespace) or "*/" (any namespace), before the host.
+func checkGatewayHost(v any) string {
+	s, ok := v.(string)
+	if !ok {
+		return ""
+	}
+	if ns, host, found := strings.Cut(s, "/"); found {
+		if ns != "*" && ns != "." && len(k8svalidation.IsDNS1123Label(ns)) > 0 {
+			return fmt.Sprintf("namespace %q before %q must be \"*\", \".\" or a namespace name", ns, "/")
+		}
+		return checkHost(host)
+	}
+	return checkHost(s)
+}
+
+// checkDNSName accepts names made of RFC 1123 labels (case-insensitively, as
+// Istio does), whose last label is not all digits (no IP addresses).
+func checkDNSName(name string) string {
+	const msg = "must be a DNS name, optionally with a leading wildcard label (\"*.example.com\"), or \"*\""
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return msg
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return msg
+			}
+		}
+	}
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return msg + "; its top-level label must not be all digits"
+	}
+	return ""
+}
