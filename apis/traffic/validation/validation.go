@@ -1,0 +1,652 @@
+// Package validation checks traffic.portico.dev objects: pure functions returning
+// field errors with full paths. Istio template contents are checked against Istio's
+// schemas by the registry, which also applies overrides; this package checks
+// Portico's own rules.
+package validation
+
+import (
+	"encoding/json"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/util/sets"
+	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	clustervalidation "github.com/portico-dev/portico/apis/cluster/validation"
+	"github.com/portico-dev/portico/apis/traffic"
+)
+
+// TemplateLists are the JSON names of the template's lists of named objects.
+var TemplateLists = []string{"virtualServices", "destinationRules", "serviceEntries", "workloadEntries"}
+
+var nameIsSubdomain = apimachineryvalidation.NameIsDNSSubdomain
+
+// ValidateFederatedAccessPoint checks Portico's rules for an access point.
+func ValidateFederatedAccessPoint(fap *traffic.FederatedAccessPoint) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&fap.ObjectMeta, true, nameIsSubdomain, field.NewPath("metadata"))
+	spec, specPath := &fap.Spec, field.NewPath("spec")
+	allErrs = append(allErrs, validateHosts(spec.Hosts, specPath.Child("hosts"))...)
+	if spec.Placement != nil {
+		allErrs = append(allErrs, validatePlacement(spec.Placement, specPath.Child("placement"))...)
+	}
+	allErrs = append(allErrs, validateTemplateNames(&spec.Template, specPath.Child("template"))...)
+	allErrs = append(allErrs, validateOverrides(spec.Overrides, specPath.Child("overrides"))...)
+	if spec.LoadBalancer != nil {
+		allErrs = append(allErrs, validateLoadBalancer(spec.LoadBalancer, specPath.Child("loadBalancer"))...)
+	}
+	if spec.TLS != nil {
+		allErrs = append(allErrs, requiredName(spec.TLS.IssuerRef.Name, specPath.Child("tls", "issuerRef", "name"))...)
+		allErrs = append(allErrs, oneOf(spec.TLS.Mode, specPath.Child("tls", "mode"), traffic.TLSModeSimple, traffic.TLSModeMutual)...)
+	}
+	if spec.Rollout != nil {
+		allErrs = append(allErrs, validateRollout(spec.Rollout, specPath.Child("rollout"))...)
+	}
+	return allErrs
+}
+
+// ValidateFederatedAccessPointUpdate checks an update of an access point.
+func ValidateFederatedAccessPointUpdate(fap, old *traffic.FederatedAccessPoint) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&fap.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, ValidateFederatedAccessPoint(fap)...)
+}
+
+// ValidateFederatedAccessPointStatus checks a status update of an access point.
+func ValidateFederatedAccessPointStatus(fap *traffic.FederatedAccessPoint) field.ErrorList {
+	return metav1validation.ValidateConditions(fap.Status.Conditions, field.NewPath("status", "conditions"))
+}
+
+func validateHosts(hosts []string, fldPath *field.Path) field.ErrorList {
+	if len(hosts) == 0 {
+		return field.ErrorList{field.Required(fldPath, "at least one host is required")}
+	}
+	var allErrs field.ErrorList
+	seen := sets.New[string]()
+	for i, h := range hosts {
+		allErrs = append(allErrs, ValidateHostname(h, fldPath.Index(i))...)
+		if seen.Has(h) {
+			allErrs = append(allErrs, field.Duplicate(fldPath.Index(i), h))
+		}
+		seen.Insert(h)
+	}
+	return allErrs
+}
+
+// ValidateHostname checks a DNS name that may start with a "*." wildcard label.
+func ValidateHostname(h string, fldPath *field.Path) field.ErrorList {
+	var msgs []string
+	if strings.HasPrefix(h, "*.") {
+		msgs = utilvalidation.IsWildcardDNS1123Subdomain(h)
+	} else {
+		msgs = utilvalidation.IsDNS1123Subdomain(h)
+	}
+	if len(msgs) == 0 && !strings.Contains(h, ".") {
+		msgs = append(msgs, "must be a fully qualified domain name (with at least one dot)")
+	}
+	var allErrs field.ErrorList
+	for _, msg := range msgs {
+		allErrs = append(allErrs, field.Invalid(fldPath, h, msg))
+	}
+	return allErrs
+}
+
+func validatePlacement(p *traffic.Placement, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	seen := sets.New[string]()
+	for i, c := range p.Clusters {
+		namePath := fldPath.Child("clusters").Index(i).Child("name")
+		allErrs = append(allErrs, clusterName(c.Name, namePath)...)
+		if seen.Has(c.Name) {
+			allErrs = append(allErrs, field.Duplicate(namePath, c.Name))
+		}
+		seen.Insert(c.Name)
+	}
+	if p.ClusterSelector != nil {
+		allErrs = append(allErrs, metav1validation.ValidateLabelSelector(p.ClusterSelector, metav1validation.LabelSelectorValidationOptions{}, fldPath.Child("clusterSelector"))...)
+	}
+	allErrs = append(allErrs, labelValues(p.Zones, fldPath.Child("zones"))...)
+	return allErrs
+}
+
+func clusterName(name string, fldPath *field.Path) field.ErrorList {
+	if name == "" {
+		return field.ErrorList{field.Required(fldPath, "")}
+	}
+	var allErrs field.ErrorList
+	for _, msg := range clustervalidation.ValidateMemberClusterName(name, false) {
+		allErrs = append(allErrs, field.Invalid(fldPath, name, msg))
+	}
+	return allErrs
+}
+
+func labelValues(values []string, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	seen := sets.New[string]()
+	for i, v := range values {
+		if v == "" {
+			allErrs = append(allErrs, field.Required(fldPath.Index(i), ""))
+		}
+		for _, msg := range utilvalidation.IsValidLabelValue(v) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Index(i), v, msg))
+		}
+		if seen.Has(v) {
+			allErrs = append(allErrs, field.Duplicate(fldPath.Index(i), v))
+		}
+		seen.Insert(v)
+	}
+	return allErrs
+}
+
+// NamedTemplates returns the template's lists of named objects by JSON name.
+func NamedTemplates(t *traffic.AccessPointTemplate) map[string][]traffic.NamedTemplate {
+	return map[string][]traffic.NamedTemplate{
+		"virtualServices":  t.VirtualServices,
+		"destinationRules": t.DestinationRules,
+		"serviceEntries":   t.ServiceEntries,
+		"workloadEntries":  t.WorkloadEntries,
+	}
+}
+
+func validateTemplateNames(t *traffic.AccessPointTemplate, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	lists := NamedTemplates(t)
+	for _, list := range TemplateLists {
+		seen := sets.New[string]()
+		for i, item := range lists[list] {
+			itemPath := fldPath.Child(list).Index(i)
+			allErrs = append(allErrs, requiredName(item.Name, itemPath.Child("name"))...)
+			if seen.Has(item.Name) {
+				allErrs = append(allErrs, field.Duplicate(itemPath.Child("name"), item.Name))
+			}
+			seen.Insert(item.Name)
+			if len(item.Spec.Raw) == 0 {
+				allErrs = append(allErrs, field.Required(itemPath.Child("spec"), ""))
+			}
+		}
+	}
+	return allErrs
+}
+
+func validateOverrides(overrides []traffic.ClusterOverride, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	clusters := sets.New[string]()
+	for i, o := range overrides {
+		oPath := fldPath.Index(i)
+		allErrs = append(allErrs, clusterName(o.ClusterName, oPath.Child("clusterName"))...)
+		if clusters.Has(o.ClusterName) {
+			allErrs = append(allErrs, field.Duplicate(oPath.Child("clusterName"), o.ClusterName))
+		}
+		clusters.Insert(o.ClusterName)
+		paths := sets.New[string]()
+		for j, p := range o.ClusterOverrides {
+			pPath := oPath.Child("clusterOverrides").Index(j)
+			allErrs = append(allErrs, validatePatch(&p, pPath)...)
+			if paths.Has(p.Path) {
+				allErrs = append(allErrs, field.Duplicate(pPath.Child("path"), p.Path))
+			}
+			paths.Insert(p.Path)
+		}
+	}
+	return allErrs
+}
+
+func validatePatch(p *traffic.OverridePatch, fldPath *field.Path) field.ErrorList {
+	allErrs := oneOf(p.Op, fldPath.Child("op"), traffic.OverrideAdd, traffic.OverrideRemove, traffic.OverrideReplace)
+	allErrs = append(allErrs, validatePatchPath(p.Path, fldPath.Child("path"))...)
+	hasValue := p.Value != nil && len(p.Value.Raw) > 0
+	switch {
+	case p.Op == traffic.OverrideRemove && hasValue:
+		allErrs = append(allErrs, field.Forbidden(fldPath.Child("value"), "must not be set for remove"))
+	case p.Op != traffic.OverrideRemove && !hasValue:
+		allErrs = append(allErrs, field.Required(fldPath.Child("value"), "required for "+p.Op))
+	}
+	return allErrs
+}
+
+func validatePatchPath(path string, fldPath *field.Path) field.ErrorList {
+	if path == "" {
+		return field.ErrorList{field.Required(fldPath, "a JSON pointer into spec.template, e.g. /virtualServices/0/spec/http/0/timeout")}
+	}
+	tokens := strings.Split(path, "/")
+	if tokens[0] != "" || len(tokens) < 2 {
+		return field.ErrorList{field.Invalid(fldPath, path, "must be a JSON pointer starting with /")}
+	}
+	root := tokens[1]
+	if root != "gateway" && !sets.New(TemplateLists...).Has(root) {
+		return field.ErrorList{field.NotSupported(fldPath, root, append([]string{"gateway"}, TemplateLists...))}
+	}
+	if root != "gateway" && len(tokens) >= 4 && tokens[3] == "name" {
+		return field.ErrorList{field.Forbidden(fldPath, "the names of templates may not be overridden")}
+	}
+	return nil
+}
+
+func validateLoadBalancer(lb *traffic.LoadBalancerSpec, fldPath *field.Path) field.ErrorList {
+	allErrs := requiredName(lb.Pool, fldPath.Child("pool"))
+	if lb.Address != "" {
+		if a, err := netip.ParseAddr(lb.Address); err != nil || !a.Is4() {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child("address"), lb.Address, "must be an IPv4 address"))
+		}
+	}
+	allErrs = append(allErrs, ValidatePorts(lb.Ports, fldPath.Child("ports"))...)
+	if lb.CrossZone != nil {
+		allErrs = append(allErrs, validateCrossZone(lb.CrossZone, fldPath.Child("crossZone"))...)
+	}
+	if lb.HealthCheck != nil {
+		allErrs = append(allErrs, validateHealthCheck(lb.HealthCheck, fldPath.Child("healthCheck"))...)
+	}
+	return allErrs
+}
+
+// ValidatePorts checks load-balancer ports: numbers 1-65535, unique names and
+// unique port/protocol pairs.
+func ValidatePorts(ports []traffic.Port, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	names, numbers := sets.New[string](), sets.New[string]()
+	for i, p := range ports {
+		pPath := fldPath.Index(i)
+		if p.Name != "" {
+			for _, msg := range utilvalidation.IsValidPortName(p.Name) {
+				allErrs = append(allErrs, field.Invalid(pPath.Child("name"), p.Name, msg))
+			}
+			if names.Has(p.Name) {
+				allErrs = append(allErrs, field.Duplicate(pPath.Child("name"), p.Name))
+			}
+			names.Insert(p.Name)
+		}
+		for _, msg := range utilvalidation.IsValidPortNum(int(p.Port)) {
+			allErrs = append(allErrs, field.Invalid(pPath.Child("port"), p.Port, msg))
+		}
+		allErrs = append(allErrs, oneOf(p.Protocol, pPath.Child("protocol"), traffic.ProtocolTCP, traffic.ProtocolUDP)...)
+		key := p.Protocol + "/" + strconv.Itoa(int(p.Port))
+		if numbers.Has(key) {
+			allErrs = append(allErrs, field.Duplicate(pPath.Child("port"), p.Port))
+		}
+		numbers.Insert(key)
+	}
+	return allErrs
+}
+
+// maxWeight bounds IPVS weights.
+const maxWeight = 65535
+
+func validateCrossZone(cz *traffic.CrossZone, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	for name, w := range map[string]*int32{"localWeight": cz.LocalWeight, "remoteWeight": cz.RemoteWeight} {
+		if w != nil && (*w < 0 || *w > maxWeight) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child(name), *w, "must be between 0 and 65535"))
+		}
+	}
+	if cz.LocalWeight != nil && cz.RemoteWeight != nil && *cz.LocalWeight == 0 && *cz.RemoteWeight == 0 {
+		allErrs = append(allErrs, field.Invalid(fldPath, "0/0", "localWeight and remoteWeight must not both be 0"))
+	}
+	return append(allErrs, labelValues(cz.RemoteZones, fldPath.Child("remoteZones"))...)
+}
+
+func validateHealthCheck(hc *traffic.HealthCheck, fldPath *field.Path) field.ErrorList {
+	allErrs := oneOf(hc.Type, fldPath.Child("type"), traffic.HealthCheckTCP, traffic.HealthCheckHTTP)
+	if hc.Port != 0 {
+		for _, msg := range utilvalidation.IsValidPortNum(int(hc.Port)) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child("port"), hc.Port, msg))
+		}
+	}
+	switch {
+	case hc.Type == traffic.HealthCheckHTTP && !strings.HasPrefix(hc.Path, "/"):
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("path"), hc.Path, "must be an absolute URL path for http checks"))
+	case hc.Type == traffic.HealthCheckTCP && hc.Path != "":
+		allErrs = append(allErrs, field.Forbidden(fldPath.Child("path"), "only for http checks"))
+	}
+	if hc.Interval != nil && hc.Interval.Duration <= 0 {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("interval"), hc.Interval.Duration.String(), "must be positive"))
+	}
+	if hc.Timeout != nil && hc.Timeout.Duration <= 0 {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("timeout"), hc.Timeout.Duration.String(), "must be positive"))
+	}
+	if hc.Interval != nil && hc.Timeout != nil && hc.Timeout.Duration > hc.Interval.Duration {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("timeout"), hc.Timeout.Duration.String(), "must not exceed interval"))
+	}
+	for name, t := range map[string]*int32{"healthyThreshold": hc.HealthyThreshold, "unhealthyThreshold": hc.UnhealthyThreshold} {
+		if t != nil && *t < 1 {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child(name), *t, "must be at least 1"))
+		}
+	}
+	return allErrs
+}
+
+func validateRollout(r *traffic.RolloutSpec, fldPath *field.Path) field.ErrorList {
+	allErrs := oneOf(r.Strategy, fldPath.Child("strategy"), traffic.RolloutAllAtOnce, traffic.RolloutStaged)
+	if r.Strategy != traffic.RolloutStaged && len(r.Stages) > 0 {
+		allErrs = append(allErrs, field.Forbidden(fldPath.Child("stages"), "only for strategy Staged"))
+	}
+	for i, s := range r.Stages {
+		sPath := fldPath.Child("stages").Index(i)
+		set := 0
+		if len(s.Clusters) > 0 {
+			set++
+		}
+		if s.ClusterSelector != nil {
+			set++
+			allErrs = append(allErrs, metav1validation.ValidateLabelSelector(s.ClusterSelector, metav1validation.LabelSelectorValidationOptions{}, sPath.Child("clusterSelector"))...)
+		}
+		if s.Count != nil {
+			set++
+			if *s.Count < 1 {
+				allErrs = append(allErrs, field.Invalid(sPath.Child("count"), *s.Count, "must be at least 1"))
+			}
+		}
+		if set != 1 {
+			allErrs = append(allErrs, field.Invalid(sPath, "", "exactly one of clusters, clusterSelector and count is required"))
+		}
+	}
+	return allErrs
+}
+
+// ValidateClusterAccessPoint checks a ClusterAccessPoint: every manifest must be a
+// complete object.
+func ValidateClusterAccessPoint(cap *traffic.ClusterAccessPoint) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&cap.ObjectMeta, true, nameIsSubdomain, field.NewPath("metadata"))
+	for i, m := range cap.Spec.Manifests {
+		allErrs = append(allErrs, validateManifest(m.Raw, field.NewPath("spec", "manifests").Index(i))...)
+	}
+	return allErrs
+}
+
+// manifestHeader is what every manifest must carry.
+type manifestHeader struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+}
+
+func validateManifest(raw []byte, fldPath *field.Path) field.ErrorList {
+	var h manifestHeader
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return field.ErrorList{field.Invalid(fldPath, "", "must be a Kubernetes object: "+err.Error())}
+	}
+	var allErrs field.ErrorList
+	if h.APIVersion == "" {
+		allErrs = append(allErrs, field.Required(fldPath.Child("apiVersion"), ""))
+	}
+	if h.Kind == "" {
+		allErrs = append(allErrs, field.Required(fldPath.Child("kind"), ""))
+	}
+	if h.Metadata.Name == "" {
+		allErrs = append(allErrs, field.Required(fldPath.Child("metadata", "name"), ""))
+	}
+	return allErrs
+}
+
+// ValidateClusterAccessPointUpdate checks an update of a ClusterAccessPoint.
+func ValidateClusterAccessPointUpdate(cap, old *traffic.ClusterAccessPoint) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&cap.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, ValidateClusterAccessPoint(cap)...)
+}
+
+// ValidateClusterAccessPointStatus checks a status update of a ClusterAccessPoint.
+func ValidateClusterAccessPointStatus(cap *traffic.ClusterAccessPoint) field.ErrorList {
+	statusPath := field.NewPath("status")
+	allErrs := metav1validation.ValidateConditions(cap.Status.Conditions, statusPath.Child("conditions"))
+	for i, ep := range cap.Status.Gateway.Endpoints {
+		if _, err := netip.ParseAddr(ep.Address); err != nil {
+			allErrs = append(allErrs, field.Invalid(statusPath.Child("gateway", "endpoints").Index(i).Child("address"), ep.Address, "must be an IP address"))
+		}
+	}
+	return allErrs
+}
+
+// ValidateVIPPool checks a pool on its own; overlap with other pools is checked by
+// the registry, which sees them all.
+func ValidateVIPPool(pool *traffic.VIPPool) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&pool.ObjectMeta, false, nameIsSubdomain, field.NewPath("metadata"))
+	cidrsPath := field.NewPath("spec", "cidrs")
+	if len(pool.Spec.CIDRs) == 0 {
+		allErrs = append(allErrs, field.Required(cidrsPath, "at least one CIDR or range is required"))
+	}
+	var ranges []AddressRange
+	for i, c := range pool.Spec.CIDRs {
+		r, err := ParseAddressRange(c)
+		if err != nil {
+			allErrs = append(allErrs, field.Invalid(cidrsPath.Index(i), c, err.Error()))
+			continue
+		}
+		for j, other := range ranges {
+			if r.Overlaps(other) {
+				allErrs = append(allErrs, field.Invalid(cidrsPath.Index(i), c, "overlaps "+pool.Spec.CIDRs[j]))
+			}
+		}
+		ranges = append(ranges, r)
+	}
+	return append(allErrs, labelValues(pool.Spec.Zones, field.NewPath("spec", "zones"))...)
+}
+
+// PoolRanges parses a valid pool's ranges.
+func PoolRanges(pool *traffic.VIPPool) []AddressRange {
+	var ranges []AddressRange
+	for _, c := range pool.Spec.CIDRs {
+		if r, err := ParseAddressRange(c); err == nil {
+			ranges = append(ranges, r)
+		}
+	}
+	return ranges
+}
+
+// ValidateVIPPoolUpdate checks an update of a pool.
+func ValidateVIPPoolUpdate(pool, old *traffic.VIPPool) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&pool.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, ValidateVIPPool(pool)...)
+}
+
+// ValidateVIPPoolStatus checks a status update of a pool.
+func ValidateVIPPoolStatus(pool *traffic.VIPPool) field.ErrorList {
+	return metav1validation.ValidateConditions(pool.Status.Conditions, field.NewPath("status", "conditions"))
+}
+
+// Schedulers and forwarding methods a VirtualIP may ask for.
+var (
+	schedulers  = []string{traffic.SchedulerMaglev, "sh", "rr", "wrr", "lc", "wlc"}
+	forwardings = []string{traffic.ForwardingTunnel, "route"}
+)
+
+// ValidateVirtualIP checks a VirtualIP; its name must be its address.
+func ValidateVirtualIP(vip *traffic.VirtualIP) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&vip.ObjectMeta, false, nameIsSubdomain, field.NewPath("metadata"))
+	spec, specPath := &vip.Spec, field.NewPath("spec")
+	if a, err := netip.ParseAddr(spec.Address); err != nil || !a.Is4() {
+		allErrs = append(allErrs, field.Invalid(specPath.Child("address"), spec.Address, "must be an IPv4 address"))
+	} else if vip.Name != spec.Address {
+		allErrs = append(allErrs, field.Invalid(field.NewPath("metadata", "name"), vip.Name, "must equal spec.address"))
+	}
+	allErrs = append(allErrs, requiredName(spec.Pool, specPath.Child("pool"))...)
+	allErrs = append(allErrs, ValidatePorts(spec.Ports, specPath.Child("ports"))...)
+	allErrs = append(allErrs, oneOf(spec.Scheduler, specPath.Child("scheduler"), schedulers...)...)
+	allErrs = append(allErrs, oneOf(spec.Forwarding, specPath.Child("forwarding"), forwardings...)...)
+	seen := sets.New[string]()
+	for i, b := range spec.Backends {
+		bPath := specPath.Child("backends").Index(i).Child("address")
+		if _, err := netip.ParseAddr(b.Address); err != nil {
+			allErrs = append(allErrs, field.Invalid(bPath, b.Address, "must be an IP address"))
+		}
+		if seen.Has(b.Address) {
+			allErrs = append(allErrs, field.Duplicate(bPath, b.Address))
+		}
+		seen.Insert(b.Address)
+	}
+	if spec.CrossZone != nil {
+		allErrs = append(allErrs, validateCrossZone(spec.CrossZone, specPath.Child("crossZone"))...)
+	}
+	if spec.HealthCheck != nil {
+		allErrs = append(allErrs, validateHealthCheck(spec.HealthCheck, specPath.Child("healthCheck"))...)
+	}
+	return allErrs
+}
+
+// ValidateVirtualIPUpdate checks an update of a VirtualIP: the address and pool are
+// immutable.
+func ValidateVirtualIPUpdate(vip, old *traffic.VirtualIP) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&vip.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	allErrs = append(allErrs, apimachineryvalidation.ValidateImmutableField(vip.Spec.Address, old.Spec.Address, field.NewPath("spec", "address"))...)
+	allErrs = append(allErrs, apimachineryvalidation.ValidateImmutableField(vip.Spec.Pool, old.Spec.Pool, field.NewPath("spec", "pool"))...)
+	return append(allErrs, ValidateVirtualIP(vip)...)
+}
+
+// ValidateVirtualIPStatus checks a status update of a VirtualIP.
+func ValidateVirtualIPStatus(vip *traffic.VirtualIP) field.ErrorList {
+	return metav1validation.ValidateConditions(vip.Status.Conditions, field.NewPath("status", "conditions"))
+}
+
+// ValidateNameService checks a NameService: a DNS name and exactly one target.
+func ValidateNameService(ns *traffic.NameService) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&ns.ObjectMeta, true, nameIsSubdomain, field.NewPath("metadata"))
+	spec, specPath := &ns.Spec, field.NewPath("spec")
+	if spec.FQDN == "" {
+		allErrs = append(allErrs, field.Required(specPath.Child("fqdn"), ""))
+	} else {
+		allErrs = append(allErrs, ValidateHostname(spec.FQDN, specPath.Child("fqdn"))...)
+	}
+	if spec.TTL != nil && (*spec.TTL < 1 || *spec.TTL > 604800) {
+		allErrs = append(allErrs, field.Invalid(specPath.Child("ttl"), *spec.TTL, "must be between 1 and 604800 seconds"))
+	}
+	allErrs = append(allErrs, requiredName(spec.ProviderRef.Name, specPath.Child("providerRef", "name"))...)
+	return append(allErrs, validateTarget(&spec.Target, specPath.Child("target"))...)
+}
+
+func validateTarget(t *traffic.NameServiceTarget, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	set := 0
+	if t.AccessPointRef != nil {
+		set++
+		allErrs = append(allErrs, requiredName(t.AccessPointRef.Name, fldPath.Child("accessPointRef", "name"))...)
+	}
+	if len(t.Addresses) > 0 {
+		set++
+		for i, a := range t.Addresses {
+			if _, err := netip.ParseAddr(a); err != nil {
+				allErrs = append(allErrs, field.Invalid(fldPath.Child("addresses").Index(i), a, "must be an IP address"))
+			}
+		}
+	}
+	if t.CNAME != "" {
+		set++
+		allErrs = append(allErrs, ValidateHostname(t.CNAME, fldPath.Child("cname"))...)
+	}
+	if set != 1 {
+		allErrs = append(allErrs, field.Invalid(fldPath, "", "exactly one of accessPointRef, addresses and cname is required"))
+	}
+	return allErrs
+}
+
+// ValidateNameServiceUpdate checks an update of a NameService.
+func ValidateNameServiceUpdate(ns, old *traffic.NameService) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&ns.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, ValidateNameService(ns)...)
+}
+
+// ValidateNameServiceStatus checks a status update of a NameService.
+func ValidateNameServiceStatus(ns *traffic.NameService) field.ErrorList {
+	return metav1validation.ValidateConditions(ns.Status.Conditions, field.NewPath("status", "conditions"))
+}
+
+// TSIG algorithms accepted by DNSProvider.
+var tsigAlgorithms = []string{"hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"}
+
+// ValidateDNSProvider checks a DNSProvider.
+func ValidateDNSProvider(p *traffic.DNSProvider) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&p.ObjectMeta, false, nameIsSubdomain, field.NewPath("metadata"))
+	fldPath := field.NewPath("spec", "rfc2136")
+	r := p.Spec.RFC2136
+	if r == nil {
+		return append(allErrs, field.Required(fldPath, "a provider configuration is required"))
+	}
+	if _, _, err := splitHostPort(r.Server); err != nil {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("server"), r.Server, "must be host:port"))
+	}
+	if r.Zone == "" {
+		allErrs = append(allErrs, field.Required(fldPath.Child("zone"), ""))
+	} else {
+		for _, msg := range utilvalidation.IsDNS1123Subdomain(strings.TrimSuffix(r.Zone, ".")) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child("zone"), r.Zone, msg))
+		}
+	}
+	allErrs = append(allErrs, oneOf(r.TSIGAlgorithm, fldPath.Child("tsigAlgorithm"), tsigAlgorithms...)...)
+	if (r.TSIGKeyName == "") != (r.TSIGSecretRef == nil) {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("tsigKeyName"), r.TSIGKeyName, "tsigKeyName and tsigSecretRef go together"))
+	}
+	if r.TSIGSecretRef != nil {
+		allErrs = append(allErrs, requiredName(r.TSIGSecretRef.Name, fldPath.Child("tsigSecretRef", "name"))...)
+	}
+	return allErrs
+}
+
+func splitHostPort(s string) (string, string, error) {
+	u, err := url.Parse("dns://" + s)
+	if err != nil || u.Hostname() == "" || u.Port() == "" || u.Host != s {
+		return "", "", errInvalidHostPort
+	}
+	return u.Hostname(), u.Port(), nil
+}
+
+// ValidateDNSProviderUpdate checks an update of a DNSProvider.
+func ValidateDNSProviderUpdate(p, old *traffic.DNSProvider) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&p.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, ValidateDNSProvider(p)...)
+}
+
+// ValidateProbeStatus checks the status of a provider or an issuer.
+func ValidateProbeStatus(s *traffic.ProbeStatus) field.ErrorList {
+	return metav1validation.ValidateConditions(s.Conditions, field.NewPath("status", "conditions"))
+}
+
+// ValidateCertificateIssuer checks a CertificateIssuer: exactly one of ca and acme.
+func ValidateCertificateIssuer(ci *traffic.CertificateIssuer) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&ci.ObjectMeta, false, nameIsSubdomain, field.NewPath("metadata"))
+	specPath := field.NewPath("spec")
+	switch {
+	case (ci.Spec.CA == nil) == (ci.Spec.ACME == nil):
+		allErrs = append(allErrs, field.Invalid(specPath, "", "exactly one of ca and acme is required"))
+	case ci.Spec.CA != nil:
+		allErrs = append(allErrs, requiredName(ci.Spec.CA.SecretRef.Name, specPath.Child("ca", "secretRef", "name"))...)
+	default:
+		acmePath := specPath.Child("acme")
+		if u, err := url.Parse(ci.Spec.ACME.Server); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			allErrs = append(allErrs, field.Invalid(acmePath.Child("server"), ci.Spec.ACME.Server, "must be an http(s) URL of an ACME directory"))
+		}
+		allErrs = append(allErrs, requiredName(ci.Spec.ACME.PrivateKeySecretRef.Name, acmePath.Child("privateKeySecretRef", "name"))...)
+		allErrs = append(allErrs, requiredName(ci.Spec.ACME.DNS01.ProviderRef.Name, acmePath.Child("dns01", "providerRef", "name"))...)
+	}
+	return allErrs
+}
+
+// ValidateCertificateIssuerUpdate checks an update of a CertificateIssuer.
+func ValidateCertificateIssuerUpdate(ci, old *traffic.CertificateIssuer) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&ci.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, ValidateCertificateIssuer(ci)...)
+}
+
+func requiredName(name string, fldPath *field.Path) field.ErrorList {
+	if name == "" {
+		return field.ErrorList{field.Required(fldPath, "")}
+	}
+	var allErrs field.ErrorList
+	for _, msg := range nameIsSubdomain(name, false) {
+		allErrs = append(allErrs, field.Invalid(fldPath, name, msg))
+	}
+	return allErrs
+}
+
+func oneOf(v string, fldPath *field.Path, allowed ...string) field.ErrorList {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	if v == "" {
+		return field.ErrorList{field.Required(fldPath, "one of "+strings.Join(allowed, ", "))}
+	}
+	return field.ErrorList{field.NotSupported(fldPath, v, allowed)}
+}

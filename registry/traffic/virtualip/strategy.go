@@ -1,0 +1,57 @@
+// Package virtualip describes the storage of VirtualIPs. A VirtualIP is named by
+// its address, so storage refuses a second holder of the same address.
+package virtualip
+
+import (
+	"context"
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/portico-dev/portico/apis/traffic"
+	"github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/traffic/validation"
+	"github.com/portico-dev/portico/registry/store"
+)
+
+// Kind describes VirtualIPs: cluster-scoped, short name vip.
+var Kind = &store.Kind[*traffic.VirtualIP]{
+	Resource:     traffic.Resource("virtualips"),
+	Singular:     traffic.Resource("virtualip"),
+	GroupVersion: v1alpha1.SchemeGroupVersion,
+	ShortNames:   []string{"vip"},
+	New:          func() *traffic.VirtualIP { return &traffic.VirtualIP{} },
+	NewList:      func() runtime.Object { return &traffic.VirtualIPList{} },
+	Validate: func(_ context.Context, vip *traffic.VirtualIP) field.ErrorList {
+		return validation.ValidateVirtualIP(vip)
+	},
+	ValidateUpdate: func(_ context.Context, vip, old *traffic.VirtualIP) field.ErrorList {
+		return validation.ValidateVirtualIPUpdate(vip, old)
+	},
+	ValidateStatus: func(_ context.Context, vip, _ *traffic.VirtualIP) field.ErrorList {
+		return validation.ValidateVirtualIPStatus(vip)
+	},
+	SelectableFields: func(vip *traffic.VirtualIP) fields.Set {
+		set := fields.Set{"spec.pool": vip.Spec.Pool, "spec.owner.namespace": "", "spec.owner.name": ""}
+		if vip.Spec.Owner != nil {
+			set["spec.owner.namespace"], set["spec.owner.name"] = vip.Spec.Owner.Namespace, vip.Spec.Owner.Name
+		}
+		return set
+	},
+	Columns: []metav1.TableColumnDefinition{
+		{Name: "Pool", Type: "string", Description: "VIPPool of the address."},
+		{Name: "Owner", Type: "string", Description: "Access point holding the address."},
+		{Name: "Backends", Type: "string", Description: "Healthy backends / backends."},
+		{Name: "Announced", Type: "integer", Description: "Number of nodes announcing the address."},
+	},
+	Row: func(vip *traffic.VirtualIP) []any {
+		owner := "<none>"
+		if vip.Spec.Owner != nil {
+			owner = vip.Spec.Owner.Namespace + "/" + vip.Spec.Owner.Name
+		}
+		return []any{vip.Spec.Pool, owner, fmt.Sprintf("%d/%d", vip.Status.HealthyBackends, len(vip.Spec.Backends)), len(vip.Status.AnnouncedBy)}
+	},
+}
