@@ -373,13 +373,22 @@ func (h *HubCluster) UserKubeconfig(user string, groups []string) (string, error
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
 func writeKubeconfig(path, server string, caPEM []byte, user string, certPEM, keyPEM []byte) error {
+	return writeKubeconfigFor(path, server, caPEM, user, &clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM})
+}
+
+// writeTokenKubeconfig writes a kubeconfig that authenticates with a bearer token.
+func writeTokenKubeconfig(path, server string, caPEM []byte, user, token string) error {
+	return writeKubeconfigFor(path, server, caPEM, user, &clientcmdapi.AuthInfo{Token: token})
+}
+
+func writeKubeconfigFor(path, server string, caPEM []byte, user string, auth *clientcmdapi.AuthInfo) error {
 	const name = "portico-hub"
 	cfg := clientcmdapi.Config{
 		Clusters: map[string]*clientcmdapi.Cluster{
 			name: {Server: server, CertificateAuthorityData: caPEM},
 		},
 		AuthInfos: map[string]*clientcmdapi.AuthInfo{
-			user: {ClientCertificateData: certPEM, ClientKeyData: keyPEM},
+			user: auth,
 		},
 		Contexts: map[string]*clientcmdapi.Context{
 			name: {Cluster: name, AuthInfo: user, Namespace: "default"},

@@ -103,3 +103,30 @@ func KubectlWithInput(t testing.TB, kubeconfig string, stdin io.Reader, args ...
 	t.Logf("kubectl %v: err=%v", args, err)
 	return out.String(), errOut.String(), err
 }
+
+// NewPorticoHub starts portico-hub against hub for a test (embedded etcd in a
+// t.TempDir() unless opts say otherwise) and stops it in t.Cleanup.
+func NewPorticoHub(t testing.TB, hub *HubCluster, opts PorticoHubOptions) *PorticoHub {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	opts.Detach = false
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	p, err := StartPorticoHub(ctx, hub, opts)
+	if err != nil {
+		t.Fatalf("starting portico-hub: %v", err)
+	}
+	t.Logf("portico-hub %s serving through the hub cluster in %v", p.URL(), time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- portico-hub log (tail) ---\n%s", p.Process.LogTail(60))
+		}
+		if err := p.Stop(); err != nil {
+			t.Errorf("stopping portico-hub: %v", err)
+		}
+	})
+	return p
+}

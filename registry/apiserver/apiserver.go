@@ -1,0 +1,110 @@
+// Package apiserver is portico-hub's aggregated API server: the storage of both
+// Portico groups on etcd (embedded or external), behind the hub cluster's
+// delegated authentication and authorization.
+package apiserver
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/registry/rest"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+
+	"github.com/portico-dev/portico/apis/cluster"
+	"github.com/portico-dev/portico/apis/traffic"
+	"github.com/portico-dev/portico/registry/cluster/loadbalancergroup"
+	"github.com/portico-dev/portico/registry/cluster/loadbalancernode"
+	"github.com/portico-dev/portico/registry/cluster/membercluster"
+	"github.com/portico-dev/portico/registry/store"
+	"github.com/portico-dev/portico/registry/traffic/certificateissuer"
+	"github.com/portico-dev/portico/registry/traffic/clusteraccesspoint"
+	"github.com/portico-dev/portico/registry/traffic/dnsprovider"
+	"github.com/portico-dev/portico/registry/traffic/federatedaccesspoint"
+	"github.com/portico-dev/portico/registry/traffic/nameservice"
+	"github.com/portico-dev/portico/registry/traffic/virtualip"
+	"github.com/portico-dev/portico/registry/traffic/vippool"
+)
+
+// Config is the configuration of portico-hub's API server.
+type Config struct {
+	GenericConfig *genericapiserver.RecommendedConfig
+}
+
+// CompletedConfig is a Config with its defaults filled in.
+type CompletedConfig struct {
+	GenericConfig genericapiserver.CompletedConfig
+}
+
+// Server is portico-hub's API server.
+type Server struct {
+	GenericAPIServer *genericapiserver.GenericAPIServer
+}
+
+// Complete fills in the defaults.
+func (c *Config) Complete() CompletedConfig {
+	return CompletedConfig{GenericConfig: c.GenericConfig.Complete()}
+}
+
+// New builds the server with both API groups installed.
+func (c CompletedConfig) New() (*Server, error) {
+	genericServer, err := c.GenericConfig.New("portico-hub", genericapiserver.NewEmptyDelegate())
+	if err != nil {
+		return nil, err
+	}
+	optsGetter := c.GenericConfig.RESTOptionsGetter
+	clusterStorage, err := storageMap(optsGetter, map[string]storageFunc{
+		"memberclusters":     kindStorage(membercluster.Kind),
+		"loadbalancergroups": kindStorage(loadbalancergroup.Kind),
+		"loadbalancernodes":  kindStorage(loadbalancernode.Kind),
+	})
+	if err != nil {
+		return nil, err
+	}
+	trafficStorage, err := storageMap(optsGetter, map[string]storageFunc{
+		"federatedaccesspoints": kindStorage(federatedaccesspoint.Kind),
+		"clusteraccesspoints":   kindStorage(clusteraccesspoint.Kind),
+		"vippools":              vippool.NewREST,
+		"virtualips":            kindStorage(virtualip.Kind),
+		"nameservices":          kindStorage(nameservice.Kind),
+		"dnsproviders":          kindStorage(dnsprovider.Kind),
+		"certificateissuers":    kindStorage(certificateissuer.Kind),
+	})
+	if err != nil {
+		return nil, err
+	}
+	groups := []*genericapiserver.APIGroupInfo{
+		apiGroup(cluster.GroupName, clusterStorage),
+		apiGroup(traffic.GroupName, trafficStorage),
+	}
+	if err := genericServer.InstallAPIGroups(groups...); err != nil {
+		return nil, err
+	}
+	return &Server{GenericAPIServer: genericServer}, nil
+}
+
+// storageFunc builds the storage of one resource and its /status.
+type storageFunc func(*runtime.Scheme, generic.RESTOptionsGetter) (*store.REST, *store.StatusREST, error)
+
+func kindStorage[T store.Object](kind *store.Kind[T]) storageFunc {
+	return func(scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter) (*store.REST, *store.StatusREST, error) {
+		return store.New(scheme, optsGetter, kind)
+	}
+}
+
+func storageMap(optsGetter generic.RESTOptionsGetter, resources map[string]storageFunc) (map[string]rest.Storage, error) {
+	m := map[string]rest.Storage{}
+	for resource, build := range resources {
+		main, status, err := build(Scheme, optsGetter)
+		if err != nil {
+			return nil, err
+		}
+		m[resource], m[resource+"/status"] = main, status
+	}
+	return m, nil
+}
+
+func apiGroup(group string, storage map[string]rest.Storage) *genericapiserver.APIGroupInfo {
+	info := genericapiserver.NewDefaultAPIGroupInfo(group, Scheme, metav1.ParameterCodec, Codecs)
+	info.VersionedResourcesStorageMap["v1alpha1"] = storage
+	return &info
+}

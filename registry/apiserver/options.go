@@ -1,0 +1,144 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	"k8s.io/apiserver/pkg/util/compatibility"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/klog/v2"
+	netutils "k8s.io/utils/net"
+
+	generatedopenapi "github.com/portico-dev/portico/apis/generated/openapi"
+)
+
+// etcdPathPrefix is where Portico's objects live in etcd.
+const etcdPathPrefix = "/registry/portico.dev"
+
+// Options are portico-hub's command-line options.
+type Options struct {
+	RecommendedOptions *genericoptions.RecommendedOptions
+	// DataDir holds the embedded etcd's data when no --etcd-servers are given.
+	DataDir string
+
+	embedded *EmbeddedEtcd
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	o := &Options{
+		RecommendedOptions: genericoptions.NewRecommendedOptions(etcdPathPrefix, Codecs.LegacyCodec(StorageVersions...)),
+		DataDir:            "/var/lib/portico",
+	}
+	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = StorageVersions
+	o.RecommendedOptions.SecureServing.BindPort = 8443
+	// Servers of the hub API group are not required to be present at start: they are ours.
+	o.RecommendedOptions.Etcd.StorageConfig.Transport.ServerList = nil
+	return o
+}
+
+// AddFlags adds every flag with its help text.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	o.RecommendedOptions.AddFlags(fs)
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir,
+		"Directory of the embedded etcd's data, used when --etcd-servers is empty. Objects survive restarts as long as this directory does. "+
+			"Run several replicas against an external etcd cluster (--etcd-servers) instead.")
+}
+
+// Complete fills in what depends on other flags.
+func (o *Options) Complete() error {
+	return nil
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	etcd := o.RecommendedOptions.Etcd
+	servers := etcd.StorageConfig.Transport.ServerList
+	if len(servers) == 0 && o.DataDir == "" {
+		return fmt.Errorf("either --etcd-servers or --data-dir is required")
+	}
+	// Validate the rest with a placeholder server list when etcd is embedded.
+	if len(servers) == 0 {
+		etcd.StorageConfig.Transport.ServerList = []string{"http://127.0.0.1:0"}
+		defer func() { etcd.StorageConfig.Transport.ServerList = nil }()
+	}
+	var errs []error
+	errs = append(errs, o.RecommendedOptions.Validate()...)
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid options: %v", errs)
+	}
+	return nil
+}
+
+// startStorage starts the embedded etcd when no external one is configured.
+func (o *Options) startStorage() error {
+	transport := &o.RecommendedOptions.Etcd.StorageConfig.Transport
+	if len(transport.ServerList) > 0 {
+		klog.InfoS("Using external etcd", "servers", transport.ServerList)
+		return nil
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return err
+	}
+	e, err := StartEmbeddedEtcd(o.DataDir)
+	if err != nil {
+		return err
+	}
+	klog.InfoS("Started embedded etcd", "dataDir", o.DataDir, "url", e.ClientURL)
+	o.embedded = e
+	transport.ServerList = []string{e.ClientURL}
+	return nil
+}
+
+// Config builds the server configuration. It starts the embedded etcd if needed.
+func (o *Options) Config() (*Config, error) {
+	if err := o.RecommendedOptions.SecureServing.MaybeDefaultWithSelfSignedCerts("localhost", nil, []net.IP{netutils.ParseIPSloppy("127.0.0.1")}); err != nil {
+		return nil, fmt.Errorf("creating self-signed certificates: %w", err)
+	}
+	if err := o.startStorage(); err != nil {
+		return nil, err
+	}
+	serverConfig := genericapiserver.NewRecommendedConfig(Codecs)
+	namer := openapi.NewDefinitionNamer(Scheme)
+	serverConfig.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(OpenAPIDefinitions(generatedopenapi.GetOpenAPIDefinitions), namer)
+	serverConfig.OpenAPIConfig.Info.Title = "Portico"
+	serverConfig.OpenAPIConfig.Info.Version = "v1alpha1"
+	serverConfig.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(OpenAPIDefinitions(generatedopenapi.GetOpenAPIDefinitions), namer)
+	serverConfig.OpenAPIV3Config.Info.Title = "Portico"
+	serverConfig.OpenAPIV3Config.Info.Version = "v1alpha1"
+	serverConfig.FeatureGate = utilfeature.DefaultFeatureGate
+	serverConfig.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
+	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
+		o.stopStorage()
+		return nil, err
+	}
+	return &Config{GenericConfig: serverConfig}, nil
+}
+
+func (o *Options) stopStorage() {
+	if o.embedded != nil {
+		o.embedded.Close()
+		o.embedded = nil
+	}
+}
+
+// Run serves until ctx is done, then shuts down gracefully: the API server drains
+// its requests before the embedded etcd stops.
+func (o *Options) Run(ctx context.Context) error {
+	config, err := o.Config()
+	if err != nil {
+		return err
+	}
+	defer o.stopStorage()
+	server, err := config.Complete().New()
+	if err != nil {
+		return err
+	}
+	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}
