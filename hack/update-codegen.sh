@@ -23,6 +23,7 @@ kube::codegen::gen_openapi \
   --output-dir "${root}/apis/generated/openapi" \
   --output-pkg "${module}/apis/generated/openapi" \
   --report-filename "${report}" \
+  --output-model-name-file zz_generated.model_name.go \
   --update-report \
   --boilerplate "${boilerplate}" \
   "${root}/apis"

@@ -21,8 +21,8 @@ import (
 	"github.com/portico-dev/portico/registry/traffic/dnsprovider"
 	"github.com/portico-dev/portico/registry/traffic/federatedaccesspoint"
 	"github.com/portico-dev/portico/registry/traffic/nameservice"
-	"github.com/portico-dev/portico/registry/traffic/virtualip"
 	"github.com/portico-dev/portico/registry/traffic/vippool"
+	"github.com/portico-dev/portico/registry/traffic/virtualip"
 )
 
 // Config is the configuration of portico-hub's API server.

@@ -1,9 +1,9 @@
 package apiserver
 
 import (
-	"strings"
-
 	"k8s.io/kube-openapi/pkg/common"
+
+	"github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
 
 // OpenAPIDefinitions marks Portico's verbatim JSON types (Istio specs, manifests,
@@ -12,11 +12,10 @@ import (
 func OpenAPIDefinitions(get common.GetOpenAPIDefinitions) common.GetOpenAPIDefinitions {
 	return func(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 		defs := get(ref)
-		for name, def := range defs {
-			if strings.HasSuffix(name, "/apis/traffic/v1alpha1.JSONObject") || strings.HasSuffix(name, "/apis/traffic/v1alpha1.JSONValue") {
-				def.Schema.VendorExtensible.AddExtension("x-kubernetes-preserve-unknown-fields", true)
-				defs[name] = def
-			}
+		for _, name := range []string{v1alpha1.JSONObject{}.OpenAPIModelName(), v1alpha1.JSONValue{}.OpenAPIModelName()} {
+			def := defs[name]
+			def.Schema.VendorExtensible.AddExtension("x-kubernetes-preserve-unknown-fields", true)
+			defs[name] = def
 		}
 		return defs
 	}

@@ -201,6 +201,12 @@ func StopPID(pid int, exe string, grace time.Duration) error {
 	return nil
 }
 
+// PIDRunsBinary reports whether pid is alive and executes exe.
+func PIDRunsBinary(pid int, exe string) bool {
+	running, err := pidRunsBinary(pid, exe)
+	return err == nil && running
+}
+
 // pidRunsBinary reports whether pid is alive and executes exe (compared via
 // /proc/<pid>/exe; where /proc is missing only liveness is checked).
 func pidRunsBinary(pid int, exe string) (bool, error) {

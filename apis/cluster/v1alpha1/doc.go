@@ -6,4 +6,5 @@
 // +k8s:conversion-gen=github.com/portico-dev/portico/apis/cluster
 // +k8s:defaulter-gen=TypeMeta
 // +groupName=cluster.portico.dev
+// +k8s:openapi-model-package=dev.portico.cluster.v1alpha1
 package v1alpha1

@@ -22,7 +22,8 @@ limitations under the License.
 package openapi
 
 import (
-	v1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	v1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	resource "k8s.io/apimachinery/pkg/api/resource"
 	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
@@ -33,141 +34,141 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.AgentStatus":                schema_portico_apis_cluster_v1alpha1_AgentStatus(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPConfig":                  schema_portico_apis_cluster_v1alpha1_BGPConfig(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPPeer":                    schema_portico_apis_cluster_v1alpha1_BGPPeer(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPSession":                 schema_portico_apis_cluster_v1alpha1_BGPSession(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPStatus":                  schema_portico_apis_cluster_v1alpha1_BGPStatus(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.DataplaneStatus":            schema_portico_apis_cluster_v1alpha1_DataplaneStatus(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.IstioStatus":                schema_portico_apis_cluster_v1alpha1_IstioStatus(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerGroup":          schema_portico_apis_cluster_v1alpha1_LoadBalancerGroup(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerGroupList":      schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupList(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerGroupSpec":      schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupSpec(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerGroupStatus":    schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupStatus(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerNode":           schema_portico_apis_cluster_v1alpha1_LoadBalancerNode(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerNodeList":       schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeList(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerNodeSpec":       schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeSpec(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerNodeStatus":     schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeStatus(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.MemberCluster":              schema_portico_apis_cluster_v1alpha1_MemberCluster(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.MemberClusterList":          schema_portico_apis_cluster_v1alpha1_MemberClusterList(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.MemberClusterSpec":          schema_portico_apis_cluster_v1alpha1_MemberClusterSpec(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.MemberClusterStatus":        schema_portico_apis_cluster_v1alpha1_MemberClusterStatus(ref),
-		"github.com/portico-dev/portico/apis/cluster/v1alpha1.SecretKeyReference":         schema_portico_apis_cluster_v1alpha1_SecretKeyReference(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ACMEIssuer":                 schema_portico_apis_traffic_v1alpha1_ACMEIssuer(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.AccessPointReference":       schema_portico_apis_traffic_v1alpha1_AccessPointReference(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.AccessPointTemplate":        schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.Backend":                    schema_portico_apis_traffic_v1alpha1_Backend(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.CAIssuer":                   schema_portico_apis_traffic_v1alpha1_CAIssuer(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.CertificateIssuer":          schema_portico_apis_traffic_v1alpha1_CertificateIssuer(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.CertificateIssuerList":      schema_portico_apis_traffic_v1alpha1_CertificateIssuerList(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.CertificateIssuerSpec":      schema_portico_apis_traffic_v1alpha1_CertificateIssuerSpec(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.CertificateStatus":          schema_portico_apis_traffic_v1alpha1_CertificateStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterAccessPoint":         schema_portico_apis_traffic_v1alpha1_ClusterAccessPoint(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterAccessPointList":     schema_portico_apis_traffic_v1alpha1_ClusterAccessPointList(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterAccessPointSpec":     schema_portico_apis_traffic_v1alpha1_ClusterAccessPointSpec(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterAccessPointStatus":   schema_portico_apis_traffic_v1alpha1_ClusterAccessPointStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterOverride":            schema_portico_apis_traffic_v1alpha1_ClusterOverride(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterReference":           schema_portico_apis_traffic_v1alpha1_ClusterReference(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterStatus":              schema_portico_apis_traffic_v1alpha1_ClusterStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.CrossZone":                  schema_portico_apis_traffic_v1alpha1_CrossZone(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.DNS01Solver":                schema_portico_apis_traffic_v1alpha1_DNS01Solver(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSProvider":                schema_portico_apis_traffic_v1alpha1_DNSProvider(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSProviderList":            schema_portico_apis_traffic_v1alpha1_DNSProviderList(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSProviderSpec":            schema_portico_apis_traffic_v1alpha1_DNSProviderSpec(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSRecord":                  schema_portico_apis_traffic_v1alpha1_DNSRecord(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSStatus":                  schema_portico_apis_traffic_v1alpha1_DNSStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.FederatedAccessPoint":       schema_portico_apis_traffic_v1alpha1_FederatedAccessPoint(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.FederatedAccessPointList":   schema_portico_apis_traffic_v1alpha1_FederatedAccessPointList(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.FederatedAccessPointSpec":   schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.FederatedAccessPointStatus": schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.GatewayEndpoint":            schema_portico_apis_traffic_v1alpha1_GatewayEndpoint(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.GatewayStatus":              schema_portico_apis_traffic_v1alpha1_GatewayStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.HealthCheck":                schema_portico_apis_traffic_v1alpha1_HealthCheck(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.JSONObject":                 schema_portico_apis_traffic_v1alpha1_JSONObject(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.JSONValue":                  schema_portico_apis_traffic_v1alpha1_JSONValue(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.LoadBalancerSpec":           schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference":             schema_portico_apis_traffic_v1alpha1_LocalReference(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.NameService":                schema_portico_apis_traffic_v1alpha1_NameService(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.NameServiceList":            schema_portico_apis_traffic_v1alpha1_NameServiceList(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.NameServiceSpec":            schema_portico_apis_traffic_v1alpha1_NameServiceSpec(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.NameServiceStatus":          schema_portico_apis_traffic_v1alpha1_NameServiceStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.NameServiceTarget":          schema_portico_apis_traffic_v1alpha1_NameServiceTarget(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.NamedTemplate":              schema_portico_apis_traffic_v1alpha1_NamedTemplate(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ObjectCounts":               schema_portico_apis_traffic_v1alpha1_ObjectCounts(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ObjectStatus":               schema_portico_apis_traffic_v1alpha1_ObjectStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.OverridePatch":              schema_portico_apis_traffic_v1alpha1_OverridePatch(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.Placement":                  schema_portico_apis_traffic_v1alpha1_Placement(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.Port":                       schema_portico_apis_traffic_v1alpha1_Port(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.ProbeStatus":                schema_portico_apis_traffic_v1alpha1_ProbeStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.RFC2136Provider":            schema_portico_apis_traffic_v1alpha1_RFC2136Provider(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.RolloutSpec":                schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.RolloutStage":               schema_portico_apis_traffic_v1alpha1_RolloutStage(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.SecretKeyReference":         schema_portico_apis_traffic_v1alpha1_SecretKeyReference(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.TLSSpec":                    schema_portico_apis_traffic_v1alpha1_TLSSpec(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPPool":                    schema_portico_apis_traffic_v1alpha1_VIPPool(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPPoolList":                schema_portico_apis_traffic_v1alpha1_VIPPoolList(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPPoolSpec":                schema_portico_apis_traffic_v1alpha1_VIPPoolSpec(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPPoolStatus":              schema_portico_apis_traffic_v1alpha1_VIPPoolStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPStatus":                  schema_portico_apis_traffic_v1alpha1_VIPStatus(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.VirtualIP":                  schema_portico_apis_traffic_v1alpha1_VirtualIP(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.VirtualIPList":              schema_portico_apis_traffic_v1alpha1_VirtualIPList(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.VirtualIPSpec":              schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref),
-		"github.com/portico-dev/portico/apis/traffic/v1alpha1.VirtualIPStatus":            schema_portico_apis_traffic_v1alpha1_VirtualIPStatus(ref),
-		resource.Quantity{}.OpenAPIModelName():                                            schema_apimachinery_pkg_api_resource_Quantity(ref),
-		v1.APIGroup{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_APIGroup(ref),
-		v1.APIGroupList{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_APIGroupList(ref),
-		v1.APIResource{}.OpenAPIModelName():                                               schema_pkg_apis_meta_v1_APIResource(ref),
-		v1.APIResourceList{}.OpenAPIModelName():                                           schema_pkg_apis_meta_v1_APIResourceList(ref),
-		v1.APIVersions{}.OpenAPIModelName():                                               schema_pkg_apis_meta_v1_APIVersions(ref),
-		v1.ApplyOptions{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_ApplyOptions(ref),
-		v1.Condition{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_Condition(ref),
-		v1.CreateOptions{}.OpenAPIModelName():                                             schema_pkg_apis_meta_v1_CreateOptions(ref),
-		v1.DeleteOptions{}.OpenAPIModelName():                                             schema_pkg_apis_meta_v1_DeleteOptions(ref),
-		v1.Duration{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_Duration(ref),
-		v1.FieldSelectorRequirement{}.OpenAPIModelName():                                  schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
-		v1.FieldsV1{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_FieldsV1(ref),
-		v1.GetOptions{}.OpenAPIModelName():                                                schema_pkg_apis_meta_v1_GetOptions(ref),
-		v1.GroupKind{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_GroupKind(ref),
-		v1.GroupResource{}.OpenAPIModelName():                                             schema_pkg_apis_meta_v1_GroupResource(ref),
-		v1.GroupVersion{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_GroupVersion(ref),
-		v1.GroupVersionForDiscovery{}.OpenAPIModelName():                                  schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
-		v1.GroupVersionKind{}.OpenAPIModelName():                                          schema_pkg_apis_meta_v1_GroupVersionKind(ref),
-		v1.GroupVersionResource{}.OpenAPIModelName():                                      schema_pkg_apis_meta_v1_GroupVersionResource(ref),
-		v1.InternalEvent{}.OpenAPIModelName():                                             schema_pkg_apis_meta_v1_InternalEvent(ref),
-		v1.LabelSelector{}.OpenAPIModelName():                                             schema_pkg_apis_meta_v1_LabelSelector(ref),
-		v1.LabelSelectorRequirement{}.OpenAPIModelName():                                  schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
-		v1.List{}.OpenAPIModelName():                                                      schema_pkg_apis_meta_v1_List(ref),
-		v1.ListMeta{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_ListMeta(ref),
-		v1.ListOptions{}.OpenAPIModelName():                                               schema_pkg_apis_meta_v1_ListOptions(ref),
-		v1.ManagedFieldsEntry{}.OpenAPIModelName():                                        schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
-		v1.MicroTime{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_MicroTime(ref),
-		v1.ObjectMeta{}.OpenAPIModelName():                                                schema_pkg_apis_meta_v1_ObjectMeta(ref),
-		v1.OwnerReference{}.OpenAPIModelName():                                            schema_pkg_apis_meta_v1_OwnerReference(ref),
-		v1.PartialObjectMetadata{}.OpenAPIModelName():                                     schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
-		v1.PartialObjectMetadataList{}.OpenAPIModelName():                                 schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
-		v1.Patch{}.OpenAPIModelName():                                                     schema_pkg_apis_meta_v1_Patch(ref),
-		v1.PatchOptions{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_PatchOptions(ref),
-		v1.Preconditions{}.OpenAPIModelName():                                             schema_pkg_apis_meta_v1_Preconditions(ref),
-		v1.RootPaths{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_RootPaths(ref),
-		v1.ServerAddressByClientCIDR{}.OpenAPIModelName():                                 schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
-		v1.ShardInfo{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_ShardInfo(ref),
-		v1.Status{}.OpenAPIModelName():                                                    schema_pkg_apis_meta_v1_Status(ref),
-		v1.StatusCause{}.OpenAPIModelName():                                               schema_pkg_apis_meta_v1_StatusCause(ref),
-		v1.StatusDetails{}.OpenAPIModelName():                                             schema_pkg_apis_meta_v1_StatusDetails(ref),
-		v1.Table{}.OpenAPIModelName():                                                     schema_pkg_apis_meta_v1_Table(ref),
-		v1.TableColumnDefinition{}.OpenAPIModelName():                                     schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
-		v1.TableOptions{}.OpenAPIModelName():                                              schema_pkg_apis_meta_v1_TableOptions(ref),
-		v1.TableRow{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_TableRow(ref),
-		v1.TableRowCondition{}.OpenAPIModelName():                                         schema_pkg_apis_meta_v1_TableRowCondition(ref),
-		v1.Time{}.OpenAPIModelName():                                                      schema_pkg_apis_meta_v1_Time(ref),
-		v1.Timestamp{}.OpenAPIModelName():                                                 schema_pkg_apis_meta_v1_Timestamp(ref),
-		v1.TypeMeta{}.OpenAPIModelName():                                                  schema_pkg_apis_meta_v1_TypeMeta(ref),
-		v1.UpdateOptions{}.OpenAPIModelName():                                             schema_pkg_apis_meta_v1_UpdateOptions(ref),
-		v1.WatchEvent{}.OpenAPIModelName():                                                schema_pkg_apis_meta_v1_WatchEvent(ref),
-		runtime.RawExtension{}.OpenAPIModelName():                                         schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
-		runtime.TypeMeta{}.OpenAPIModelName():                                             schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
-		runtime.Unknown{}.OpenAPIModelName():                                              schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
-		version.Info{}.OpenAPIModelName():                                                 schema_k8sio_apimachinery_pkg_version_Info(ref),
+		v1alpha1.AgentStatus{}.OpenAPIModelName():                       schema_portico_apis_cluster_v1alpha1_AgentStatus(ref),
+		v1alpha1.BGPConfig{}.OpenAPIModelName():                         schema_portico_apis_cluster_v1alpha1_BGPConfig(ref),
+		v1alpha1.BGPPeer{}.OpenAPIModelName():                           schema_portico_apis_cluster_v1alpha1_BGPPeer(ref),
+		v1alpha1.BGPSession{}.OpenAPIModelName():                        schema_portico_apis_cluster_v1alpha1_BGPSession(ref),
+		v1alpha1.BGPStatus{}.OpenAPIModelName():                         schema_portico_apis_cluster_v1alpha1_BGPStatus(ref),
+		v1alpha1.DataplaneStatus{}.OpenAPIModelName():                   schema_portico_apis_cluster_v1alpha1_DataplaneStatus(ref),
+		v1alpha1.IstioStatus{}.OpenAPIModelName():                       schema_portico_apis_cluster_v1alpha1_IstioStatus(ref),
+		v1alpha1.LoadBalancerGroup{}.OpenAPIModelName():                 schema_portico_apis_cluster_v1alpha1_LoadBalancerGroup(ref),
+		v1alpha1.LoadBalancerGroupList{}.OpenAPIModelName():             schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupList(ref),
+		v1alpha1.LoadBalancerGroupSpec{}.OpenAPIModelName():             schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupSpec(ref),
+		v1alpha1.LoadBalancerGroupStatus{}.OpenAPIModelName():           schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupStatus(ref),
+		v1alpha1.LoadBalancerNode{}.OpenAPIModelName():                  schema_portico_apis_cluster_v1alpha1_LoadBalancerNode(ref),
+		v1alpha1.LoadBalancerNodeList{}.OpenAPIModelName():              schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeList(ref),
+		v1alpha1.LoadBalancerNodeSpec{}.OpenAPIModelName():              schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeSpec(ref),
+		v1alpha1.LoadBalancerNodeStatus{}.OpenAPIModelName():            schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeStatus(ref),
+		v1alpha1.MemberCluster{}.OpenAPIModelName():                     schema_portico_apis_cluster_v1alpha1_MemberCluster(ref),
+		v1alpha1.MemberClusterList{}.OpenAPIModelName():                 schema_portico_apis_cluster_v1alpha1_MemberClusterList(ref),
+		v1alpha1.MemberClusterSpec{}.OpenAPIModelName():                 schema_portico_apis_cluster_v1alpha1_MemberClusterSpec(ref),
+		v1alpha1.MemberClusterStatus{}.OpenAPIModelName():               schema_portico_apis_cluster_v1alpha1_MemberClusterStatus(ref),
+		v1alpha1.SecretKeyReference{}.OpenAPIModelName():                schema_portico_apis_cluster_v1alpha1_SecretKeyReference(ref),
+		trafficv1alpha1.ACMEIssuer{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_ACMEIssuer(ref),
+		trafficv1alpha1.AccessPointReference{}.OpenAPIModelName():       schema_portico_apis_traffic_v1alpha1_AccessPointReference(ref),
+		trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName():        schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref),
+		trafficv1alpha1.Backend{}.OpenAPIModelName():                    schema_portico_apis_traffic_v1alpha1_Backend(ref),
+		trafficv1alpha1.CAIssuer{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_CAIssuer(ref),
+		trafficv1alpha1.CertificateIssuer{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_CertificateIssuer(ref),
+		trafficv1alpha1.CertificateIssuerList{}.OpenAPIModelName():      schema_portico_apis_traffic_v1alpha1_CertificateIssuerList(ref),
+		trafficv1alpha1.CertificateIssuerSpec{}.OpenAPIModelName():      schema_portico_apis_traffic_v1alpha1_CertificateIssuerSpec(ref),
+		trafficv1alpha1.CertificateStatus{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_CertificateStatus(ref),
+		trafficv1alpha1.ClusterAccessPoint{}.OpenAPIModelName():         schema_portico_apis_traffic_v1alpha1_ClusterAccessPoint(ref),
+		trafficv1alpha1.ClusterAccessPointList{}.OpenAPIModelName():     schema_portico_apis_traffic_v1alpha1_ClusterAccessPointList(ref),
+		trafficv1alpha1.ClusterAccessPointSpec{}.OpenAPIModelName():     schema_portico_apis_traffic_v1alpha1_ClusterAccessPointSpec(ref),
+		trafficv1alpha1.ClusterAccessPointStatus{}.OpenAPIModelName():   schema_portico_apis_traffic_v1alpha1_ClusterAccessPointStatus(ref),
+		trafficv1alpha1.ClusterOverride{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_ClusterOverride(ref),
+		trafficv1alpha1.ClusterReference{}.OpenAPIModelName():           schema_portico_apis_traffic_v1alpha1_ClusterReference(ref),
+		trafficv1alpha1.ClusterStatus{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_ClusterStatus(ref),
+		trafficv1alpha1.CrossZone{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_CrossZone(ref),
+		trafficv1alpha1.DNS01Solver{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_DNS01Solver(ref),
+		trafficv1alpha1.DNSProvider{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_DNSProvider(ref),
+		trafficv1alpha1.DNSProviderList{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_DNSProviderList(ref),
+		trafficv1alpha1.DNSProviderSpec{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_DNSProviderSpec(ref),
+		trafficv1alpha1.DNSRecord{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_DNSRecord(ref),
+		trafficv1alpha1.DNSStatus{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_DNSStatus(ref),
+		trafficv1alpha1.FederatedAccessPoint{}.OpenAPIModelName():       schema_portico_apis_traffic_v1alpha1_FederatedAccessPoint(ref),
+		trafficv1alpha1.FederatedAccessPointList{}.OpenAPIModelName():   schema_portico_apis_traffic_v1alpha1_FederatedAccessPointList(ref),
+		trafficv1alpha1.FederatedAccessPointSpec{}.OpenAPIModelName():   schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref),
+		trafficv1alpha1.FederatedAccessPointStatus{}.OpenAPIModelName(): schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref),
+		trafficv1alpha1.GatewayEndpoint{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_GatewayEndpoint(ref),
+		trafficv1alpha1.GatewayStatus{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_GatewayStatus(ref),
+		trafficv1alpha1.HealthCheck{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_HealthCheck(ref),
+		trafficv1alpha1.JSONObject{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_JSONObject(ref),
+		trafficv1alpha1.JSONValue{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_JSONValue(ref),
+		trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName():           schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref),
+		trafficv1alpha1.LocalReference{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_LocalReference(ref),
+		trafficv1alpha1.NameService{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_NameService(ref),
+		trafficv1alpha1.NameServiceList{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_NameServiceList(ref),
+		trafficv1alpha1.NameServiceSpec{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_NameServiceSpec(ref),
+		trafficv1alpha1.NameServiceStatus{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_NameServiceStatus(ref),
+		trafficv1alpha1.NameServiceTarget{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_NameServiceTarget(ref),
+		trafficv1alpha1.NamedTemplate{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_NamedTemplate(ref),
+		trafficv1alpha1.ObjectCounts{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_ObjectCounts(ref),
+		trafficv1alpha1.ObjectStatus{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_ObjectStatus(ref),
+		trafficv1alpha1.OverridePatch{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_OverridePatch(ref),
+		trafficv1alpha1.Placement{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_Placement(ref),
+		trafficv1alpha1.Port{}.OpenAPIModelName():                       schema_portico_apis_traffic_v1alpha1_Port(ref),
+		trafficv1alpha1.ProbeStatus{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_ProbeStatus(ref),
+		trafficv1alpha1.RFC2136Provider{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_RFC2136Provider(ref),
+		trafficv1alpha1.RolloutSpec{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref),
+		trafficv1alpha1.RolloutStage{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_RolloutStage(ref),
+		trafficv1alpha1.SecretKeyReference{}.OpenAPIModelName():         schema_portico_apis_traffic_v1alpha1_SecretKeyReference(ref),
+		trafficv1alpha1.TLSSpec{}.OpenAPIModelName():                    schema_portico_apis_traffic_v1alpha1_TLSSpec(ref),
+		trafficv1alpha1.VIPPool{}.OpenAPIModelName():                    schema_portico_apis_traffic_v1alpha1_VIPPool(ref),
+		trafficv1alpha1.VIPPoolList{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_VIPPoolList(ref),
+		trafficv1alpha1.VIPPoolSpec{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_VIPPoolSpec(ref),
+		trafficv1alpha1.VIPPoolStatus{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_VIPPoolStatus(ref),
+		trafficv1alpha1.VIPStatus{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_VIPStatus(ref),
+		trafficv1alpha1.VirtualIP{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_VirtualIP(ref),
+		trafficv1alpha1.VirtualIPList{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_VirtualIPList(ref),
+		trafficv1alpha1.VirtualIPSpec{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref),
+		trafficv1alpha1.VirtualIPStatus{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_VirtualIPStatus(ref),
+		resource.Quantity{}.OpenAPIModelName():                          schema_apimachinery_pkg_api_resource_Quantity(ref),
+		v1.APIGroup{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_APIGroup(ref),
+		v1.APIGroupList{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_APIGroupList(ref),
+		v1.APIResource{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_APIResource(ref),
+		v1.APIResourceList{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_APIResourceList(ref),
+		v1.APIVersions{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_APIVersions(ref),
+		v1.ApplyOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_ApplyOptions(ref),
+		v1.Condition{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_Condition(ref),
+		v1.CreateOptions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_CreateOptions(ref),
+		v1.DeleteOptions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_DeleteOptions(ref),
+		v1.Duration{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_Duration(ref),
+		v1.FieldSelectorRequirement{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
+		v1.FieldsV1{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_FieldsV1(ref),
+		v1.GetOptions{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_GetOptions(ref),
+		v1.GroupKind{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_GroupKind(ref),
+		v1.GroupResource{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_GroupResource(ref),
+		v1.GroupVersion{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_GroupVersion(ref),
+		v1.GroupVersionForDiscovery{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
+		v1.GroupVersionKind{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_GroupVersionKind(ref),
+		v1.GroupVersionResource{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_GroupVersionResource(ref),
+		v1.InternalEvent{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_InternalEvent(ref),
+		v1.LabelSelector{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_LabelSelector(ref),
+		v1.LabelSelectorRequirement{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
+		v1.List{}.OpenAPIModelName():                                    schema_pkg_apis_meta_v1_List(ref),
+		v1.ListMeta{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_ListMeta(ref),
+		v1.ListOptions{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_ListOptions(ref),
+		v1.ManagedFieldsEntry{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
+		v1.MicroTime{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_MicroTime(ref),
+		v1.ObjectMeta{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_ObjectMeta(ref),
+		v1.OwnerReference{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_OwnerReference(ref),
+		v1.PartialObjectMetadata{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
+		v1.PartialObjectMetadataList{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
+		v1.Patch{}.OpenAPIModelName():                                   schema_pkg_apis_meta_v1_Patch(ref),
+		v1.PatchOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_PatchOptions(ref),
+		v1.Preconditions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_Preconditions(ref),
+		v1.RootPaths{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_RootPaths(ref),
+		v1.ServerAddressByClientCIDR{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
+		v1.ShardInfo{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_ShardInfo(ref),
+		v1.Status{}.OpenAPIModelName():                                  schema_pkg_apis_meta_v1_Status(ref),
+		v1.StatusCause{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_StatusCause(ref),
+		v1.StatusDetails{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_StatusDetails(ref),
+		v1.Table{}.OpenAPIModelName():                                   schema_pkg_apis_meta_v1_Table(ref),
+		v1.TableColumnDefinition{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
+		v1.TableOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_TableOptions(ref),
+		v1.TableRow{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_TableRow(ref),
+		v1.TableRowCondition{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_TableRowCondition(ref),
+		v1.Time{}.OpenAPIModelName():                                    schema_pkg_apis_meta_v1_Time(ref),
+		v1.Timestamp{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_Timestamp(ref),
+		v1.TypeMeta{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_TypeMeta(ref),
+		v1.UpdateOptions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_UpdateOptions(ref),
+		v1.WatchEvent{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_WatchEvent(ref),
+		runtime.RawExtension{}.OpenAPIModelName():                       schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
+		runtime.TypeMeta{}.OpenAPIModelName():                           schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
+		runtime.Unknown{}.OpenAPIModelName():                            schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
+		version.Info{}.OpenAPIModelName():                               schema_k8sio_apimachinery_pkg_version_Info(ref),
 	}
 }
 
@@ -228,7 +229,7 @@ func schema_portico_apis_cluster_v1alpha1_BGPConfig(ref common.ReferenceCallback
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPPeer"),
+										Ref: ref(v1alpha1.BGPPeer{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -238,7 +239,7 @@ func schema_portico_apis_cluster_v1alpha1_BGPConfig(ref common.ReferenceCallback
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPPeer"},
+			v1alpha1.BGPPeer{}.OpenAPIModelName()},
 	}
 }
 
@@ -280,7 +281,7 @@ func schema_portico_apis_cluster_v1alpha1_BGPPeer(ref common.ReferenceCallback) 
 					"passwordSecretRef": {
 						SchemaProps: spec.SchemaProps{
 							Description: "passwordSecretRef names the Secret (in the hub cluster's portico-system namespace) holding the session's TCP MD5 password.",
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.SecretKeyReference"),
+							Ref:         ref(v1alpha1.SecretKeyReference{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -288,7 +289,7 @@ func schema_portico_apis_cluster_v1alpha1_BGPPeer(ref common.ReferenceCallback) 
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.SecretKeyReference", v1.Duration{}.OpenAPIModelName()},
+			v1alpha1.SecretKeyReference{}.OpenAPIModelName(), v1.Duration{}.OpenAPIModelName()},
 	}
 }
 
@@ -351,7 +352,7 @@ func schema_portico_apis_cluster_v1alpha1_BGPStatus(ref common.ReferenceCallback
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPSession"),
+										Ref: ref(v1alpha1.BGPSession{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -361,7 +362,7 @@ func schema_portico_apis_cluster_v1alpha1_BGPStatus(ref common.ReferenceCallback
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPSession"},
+			v1alpha1.BGPSession{}.OpenAPIModelName()},
 	}
 }
 
@@ -465,14 +466,14 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerGroup(ref common.Reference
 						SchemaProps: spec.SchemaProps{
 							Description: "spec describes the group's zone and BGP settings.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerGroupSpec"),
+							Ref:         ref(v1alpha1.LoadBalancerGroupSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "status summarizes the group's nodes.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerGroupStatus"),
+							Ref:         ref(v1alpha1.LoadBalancerGroupStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -480,7 +481,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerGroup(ref common.Reference
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerGroupSpec", "github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerGroupStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			v1alpha1.LoadBalancerGroupSpec{}.OpenAPIModelName(), v1alpha1.LoadBalancerGroupStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -517,7 +518,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupList(ref common.Refer
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerGroup"),
+										Ref: ref(v1alpha1.LoadBalancerGroup{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -528,7 +529,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupList(ref common.Refer
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerGroup", v1.ListMeta{}.OpenAPIModelName()},
+			v1alpha1.LoadBalancerGroup{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -551,7 +552,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupSpec(ref common.Refer
 						SchemaProps: spec.SchemaProps{
 							Description: "bgp is how the group's nodes announce virtual IPs.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPConfig"),
+							Ref:         ref(v1alpha1.BGPConfig{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -559,7 +560,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupSpec(ref common.Refer
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPConfig"},
+			v1alpha1.BGPConfig{}.OpenAPIModelName()},
 	}
 }
 
@@ -651,14 +652,14 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerNode(ref common.ReferenceC
 						SchemaProps: spec.SchemaProps{
 							Description: "spec names the node's group and address.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerNodeSpec"),
+							Ref:         ref(v1alpha1.LoadBalancerNodeSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "status is reported by the node's lb-agent.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerNodeStatus"),
+							Ref:         ref(v1alpha1.LoadBalancerNodeStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -666,7 +667,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerNode(ref common.ReferenceC
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerNodeSpec", "github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerNodeStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			v1alpha1.LoadBalancerNodeSpec{}.OpenAPIModelName(), v1alpha1.LoadBalancerNodeStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -703,7 +704,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeList(ref common.Refere
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerNode"),
+										Ref: ref(v1alpha1.LoadBalancerNode{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -714,7 +715,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeList(ref common.Refere
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.LoadBalancerNode", v1.ListMeta{}.OpenAPIModelName()},
+			v1alpha1.LoadBalancerNode{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -766,7 +767,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeStatus(ref common.Refe
 						SchemaProps: spec.SchemaProps{
 							Description: "bgp lists the node's BGP sessions.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPStatus"),
+							Ref:         ref(v1alpha1.BGPStatus{}.OpenAPIModelName()),
 						},
 					},
 					"announced": {
@@ -792,7 +793,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeStatus(ref common.Refe
 						SchemaProps: spec.SchemaProps{
 							Description: "dataplane summarizes what the node programmed.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.DataplaneStatus"),
+							Ref:         ref(v1alpha1.DataplaneStatus{}.OpenAPIModelName()),
 						},
 					},
 					"conditions": {
@@ -820,7 +821,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeStatus(ref common.Refe
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.BGPStatus", "github.com/portico-dev/portico/apis/cluster/v1alpha1.DataplaneStatus", v1.Condition{}.OpenAPIModelName()},
+			v1alpha1.BGPStatus{}.OpenAPIModelName(), v1alpha1.DataplaneStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -855,14 +856,14 @@ func schema_portico_apis_cluster_v1alpha1_MemberCluster(ref common.ReferenceCall
 						SchemaProps: spec.SchemaProps{
 							Description: "spec describes where the cluster is.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.MemberClusterSpec"),
+							Ref:         ref(v1alpha1.MemberClusterSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "status is reported by the hub and the cluster's agent.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.MemberClusterStatus"),
+							Ref:         ref(v1alpha1.MemberClusterStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -870,7 +871,7 @@ func schema_portico_apis_cluster_v1alpha1_MemberCluster(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.MemberClusterSpec", "github.com/portico-dev/portico/apis/cluster/v1alpha1.MemberClusterStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			v1alpha1.MemberClusterSpec{}.OpenAPIModelName(), v1alpha1.MemberClusterStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -907,7 +908,7 @@ func schema_portico_apis_cluster_v1alpha1_MemberClusterList(ref common.Reference
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.MemberCluster"),
+										Ref: ref(v1alpha1.MemberCluster{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -918,7 +919,7 @@ func schema_portico_apis_cluster_v1alpha1_MemberClusterList(ref common.Reference
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.MemberCluster", v1.ListMeta{}.OpenAPIModelName()},
+			v1alpha1.MemberCluster{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -976,7 +977,7 @@ func schema_portico_apis_cluster_v1alpha1_MemberClusterStatus(ref common.Referen
 						SchemaProps: spec.SchemaProps{
 							Description: "agent describes the cluster's member-agent.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.AgentStatus"),
+							Ref:         ref(v1alpha1.AgentStatus{}.OpenAPIModelName()),
 						},
 					},
 					"kubernetesVersion": {
@@ -990,7 +991,7 @@ func schema_portico_apis_cluster_v1alpha1_MemberClusterStatus(ref common.Referen
 						SchemaProps: spec.SchemaProps{
 							Description: "istio describes the Istio control plane found in the member cluster.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/cluster/v1alpha1.IstioStatus"),
+							Ref:         ref(v1alpha1.IstioStatus{}.OpenAPIModelName()),
 						},
 					},
 					"conditions": {
@@ -1018,7 +1019,7 @@ func schema_portico_apis_cluster_v1alpha1_MemberClusterStatus(ref common.Referen
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/cluster/v1alpha1.AgentStatus", "github.com/portico-dev/portico/apis/cluster/v1alpha1.IstioStatus", v1.Condition{}.OpenAPIModelName()},
+			v1alpha1.AgentStatus{}.OpenAPIModelName(), v1alpha1.IstioStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -1077,14 +1078,14 @@ func schema_portico_apis_traffic_v1alpha1_ACMEIssuer(ref common.ReferenceCallbac
 						SchemaProps: spec.SchemaProps{
 							Description: "privateKeySecretRef names the Secret (hub cluster, portico-system) holding the account key.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.SecretKeyReference"),
+							Ref:         ref(trafficv1alpha1.SecretKeyReference{}.OpenAPIModelName()),
 						},
 					},
 					"dns01": {
 						SchemaProps: spec.SchemaProps{
 							Description: "dns01 solves challenges through a DNSProvider.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.DNS01Solver"),
+							Ref:         ref(trafficv1alpha1.DNS01Solver{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -1092,7 +1093,7 @@ func schema_portico_apis_traffic_v1alpha1_ACMEIssuer(ref common.ReferenceCallbac
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.DNS01Solver", "github.com/portico-dev/portico/apis/traffic/v1alpha1.SecretKeyReference"},
+			trafficv1alpha1.DNS01Solver{}.OpenAPIModelName(), trafficv1alpha1.SecretKeyReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -1140,7 +1141,7 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 					"gateway": {
 						SchemaProps: spec.SchemaProps{
 							Description: "gateway is an Istio Gateway spec. selector defaults to istio: ingressgateway; servers default from hosts and loadBalancer.ports.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.JSONObject"),
+							Ref:         ref(trafficv1alpha1.JSONObject{}.OpenAPIModelName()),
 						},
 					},
 					"virtualServices": {
@@ -1158,7 +1159,7 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.NamedTemplate"),
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1179,7 +1180,7 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.NamedTemplate"),
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1200,7 +1201,7 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.NamedTemplate"),
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1221,7 +1222,7 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.NamedTemplate"),
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1231,7 +1232,7 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.JSONObject", "github.com/portico-dev/portico/apis/traffic/v1alpha1.NamedTemplate"},
+			trafficv1alpha1.JSONObject{}.OpenAPIModelName(), trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()},
 	}
 }
 
@@ -1282,7 +1283,7 @@ func schema_portico_apis_traffic_v1alpha1_CAIssuer(ref common.ReferenceCallback)
 						SchemaProps: spec.SchemaProps{
 							Description: "secretRef names the Secret (hub cluster, portico-system) with tls.crt and tls.key.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference"),
+							Ref:         ref(trafficv1alpha1.LocalReference{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -1290,7 +1291,7 @@ func schema_portico_apis_traffic_v1alpha1_CAIssuer(ref common.ReferenceCallback)
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference"},
+			trafficv1alpha1.LocalReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -1325,14 +1326,14 @@ func schema_portico_apis_traffic_v1alpha1_CertificateIssuer(ref common.Reference
 						SchemaProps: spec.SchemaProps{
 							Description: "spec holds exactly one issuer configuration.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.CertificateIssuerSpec"),
+							Ref:         ref(trafficv1alpha1.CertificateIssuerSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "status is the result of the last probe.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ProbeStatus"),
+							Ref:         ref(trafficv1alpha1.ProbeStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -1340,7 +1341,7 @@ func schema_portico_apis_traffic_v1alpha1_CertificateIssuer(ref common.Reference
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.CertificateIssuerSpec", "github.com/portico-dev/portico/apis/traffic/v1alpha1.ProbeStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.CertificateIssuerSpec{}.OpenAPIModelName(), trafficv1alpha1.ProbeStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1377,7 +1378,7 @@ func schema_portico_apis_traffic_v1alpha1_CertificateIssuerList(ref common.Refer
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.CertificateIssuer"),
+										Ref: ref(trafficv1alpha1.CertificateIssuer{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1388,7 +1389,7 @@ func schema_portico_apis_traffic_v1alpha1_CertificateIssuerList(ref common.Refer
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.CertificateIssuer", v1.ListMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.CertificateIssuer{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1402,20 +1403,20 @@ func schema_portico_apis_traffic_v1alpha1_CertificateIssuerSpec(ref common.Refer
 					"ca": {
 						SchemaProps: spec.SchemaProps{
 							Description: "ca issues from a CA certificate and key.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.CAIssuer"),
+							Ref:         ref(trafficv1alpha1.CAIssuer{}.OpenAPIModelName()),
 						},
 					},
 					"acme": {
 						SchemaProps: spec.SchemaProps{
 							Description: "acme issues from an ACME server.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ACMEIssuer"),
+							Ref:         ref(trafficv1alpha1.ACMEIssuer{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.ACMEIssuer", "github.com/portico-dev/portico/apis/traffic/v1alpha1.CAIssuer"},
+			trafficv1alpha1.ACMEIssuer{}.OpenAPIModelName(), trafficv1alpha1.CAIssuer{}.OpenAPIModelName()},
 	}
 }
 
@@ -1504,14 +1505,14 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPoint(ref common.Referenc
 						SchemaProps: spec.SchemaProps{
 							Description: "spec holds the rendered objects.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterAccessPointSpec"),
+							Ref:         ref(trafficv1alpha1.ClusterAccessPointSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "status is reported by the member cluster's agent.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterAccessPointStatus"),
+							Ref:         ref(trafficv1alpha1.ClusterAccessPointStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -1519,7 +1520,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPoint(ref common.Referenc
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterAccessPointSpec", "github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterAccessPointStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.ClusterAccessPointSpec{}.OpenAPIModelName(), trafficv1alpha1.ClusterAccessPointStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1556,7 +1557,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointList(ref common.Refe
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterAccessPoint"),
+										Ref: ref(trafficv1alpha1.ClusterAccessPoint{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1567,7 +1568,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointList(ref common.Refe
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterAccessPoint", v1.ListMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.ClusterAccessPoint{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1582,7 +1583,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointSpec(ref common.Refe
 						SchemaProps: spec.SchemaProps{
 							Description: "accessPointRef is the FederatedAccessPoint this slice was rendered from.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.AccessPointReference"),
+							Ref:         ref(trafficv1alpha1.AccessPointReference{}.OpenAPIModelName()),
 						},
 					},
 					"revision": {
@@ -1604,7 +1605,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointSpec(ref common.Refe
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.JSONObject"),
+										Ref: ref(trafficv1alpha1.JSONObject{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1614,7 +1615,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointSpec(ref common.Refe
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.AccessPointReference", "github.com/portico-dev/portico/apis/traffic/v1alpha1.JSONObject"},
+			trafficv1alpha1.AccessPointReference{}.OpenAPIModelName(), trafficv1alpha1.JSONObject{}.OpenAPIModelName()},
 	}
 }
 
@@ -1651,7 +1652,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointStatus(ref common.Re
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ObjectStatus"),
+										Ref: ref(trafficv1alpha1.ObjectStatus{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1661,7 +1662,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointStatus(ref common.Re
 						SchemaProps: spec.SchemaProps{
 							Description: "gateway lists the gateway endpoints serving the access point in the cluster.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.GatewayStatus"),
+							Ref:         ref(trafficv1alpha1.GatewayStatus{}.OpenAPIModelName()),
 						},
 					},
 					"conditions": {
@@ -1689,7 +1690,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointStatus(ref common.Re
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.GatewayStatus", "github.com/portico-dev/portico/apis/traffic/v1alpha1.ObjectStatus", v1.Condition{}.OpenAPIModelName()},
+			trafficv1alpha1.GatewayStatus{}.OpenAPIModelName(), trafficv1alpha1.ObjectStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -1711,16 +1712,19 @@ func schema_portico_apis_traffic_v1alpha1_ClusterOverride(ref common.ReferenceCa
 					"clusterOverrides": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
-								"x-kubernetes-list-type": "atomic",
+								"x-kubernetes-list-map-keys": []interface{}{
+									"path",
+								},
+								"x-kubernetes-list-type": "map",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "clusterOverrides are applied in order to that cluster's copy of spec.template.",
+							Description: "clusterOverrides are applied in order to that cluster's copy of spec.template; a path appears at most once.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.OverridePatch"),
+										Ref: ref(trafficv1alpha1.OverridePatch{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1731,7 +1735,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterOverride(ref common.ReferenceCa
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.OverridePatch"},
+			trafficv1alpha1.OverridePatch{}.OpenAPIModelName()},
 	}
 }
 
@@ -1797,7 +1801,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterStatus(ref common.ReferenceCall
 						SchemaProps: spec.SchemaProps{
 							Description: "objects counts the applied objects.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ObjectCounts"),
+							Ref:         ref(trafficv1alpha1.ObjectCounts{}.OpenAPIModelName()),
 						},
 					},
 					"gatewayEndpoints": {
@@ -1825,7 +1829,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterStatus(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.ObjectCounts", v1.Time{}.OpenAPIModelName()},
+			trafficv1alpha1.ObjectCounts{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
 	}
 }
 
@@ -1886,7 +1890,7 @@ func schema_portico_apis_traffic_v1alpha1_DNS01Solver(ref common.ReferenceCallba
 						SchemaProps: spec.SchemaProps{
 							Description: "providerRef names the DNSProvider.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference"),
+							Ref:         ref(trafficv1alpha1.LocalReference{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -1894,7 +1898,7 @@ func schema_portico_apis_traffic_v1alpha1_DNS01Solver(ref common.ReferenceCallba
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference"},
+			trafficv1alpha1.LocalReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -1929,14 +1933,14 @@ func schema_portico_apis_traffic_v1alpha1_DNSProvider(ref common.ReferenceCallba
 						SchemaProps: spec.SchemaProps{
 							Description: "spec says how to reach the server.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSProviderSpec"),
+							Ref:         ref(trafficv1alpha1.DNSProviderSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "status is the result of the last probe.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ProbeStatus"),
+							Ref:         ref(trafficv1alpha1.ProbeStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -1944,7 +1948,7 @@ func schema_portico_apis_traffic_v1alpha1_DNSProvider(ref common.ReferenceCallba
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSProviderSpec", "github.com/portico-dev/portico/apis/traffic/v1alpha1.ProbeStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.DNSProviderSpec{}.OpenAPIModelName(), trafficv1alpha1.ProbeStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -1981,7 +1985,7 @@ func schema_portico_apis_traffic_v1alpha1_DNSProviderList(ref common.ReferenceCa
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSProvider"),
+										Ref: ref(trafficv1alpha1.DNSProvider{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -1992,7 +1996,7 @@ func schema_portico_apis_traffic_v1alpha1_DNSProviderList(ref common.ReferenceCa
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSProvider", v1.ListMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.DNSProvider{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2006,14 +2010,14 @@ func schema_portico_apis_traffic_v1alpha1_DNSProviderSpec(ref common.ReferenceCa
 					"rfc2136": {
 						SchemaProps: spec.SchemaProps{
 							Description: "rfc2136 publishes with dynamic updates signed by a TSIG key.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.RFC2136Provider"),
+							Ref:         ref(trafficv1alpha1.RFC2136Provider{}.OpenAPIModelName()),
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.RFC2136Provider"},
+			trafficv1alpha1.RFC2136Provider{}.OpenAPIModelName()},
 	}
 }
 
@@ -2124,14 +2128,14 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPoint(ref common.Refere
 						SchemaProps: spec.SchemaProps{
 							Description: "spec is the desired access point.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.FederatedAccessPointSpec"),
+							Ref:         ref(trafficv1alpha1.FederatedAccessPointSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "status aggregates what happened on every placed cluster, the VIP, the certificate and DNS.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.FederatedAccessPointStatus"),
+							Ref:         ref(trafficv1alpha1.FederatedAccessPointStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -2139,7 +2143,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPoint(ref common.Refere
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.FederatedAccessPointSpec", "github.com/portico-dev/portico/apis/traffic/v1alpha1.FederatedAccessPointStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.FederatedAccessPointSpec{}.OpenAPIModelName(), trafficv1alpha1.FederatedAccessPointStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2176,7 +2180,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointList(ref common.Re
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.FederatedAccessPoint"),
+										Ref: ref(trafficv1alpha1.FederatedAccessPoint{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2187,7 +2191,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointList(ref common.Re
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.FederatedAccessPoint", v1.ListMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.FederatedAccessPoint{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2220,14 +2224,14 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref common.Re
 					"placement": {
 						SchemaProps: spec.SchemaProps{
 							Description: "placement selects the member clusters that receive the access point. When omitted, every member cluster is selected.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.Placement"),
+							Ref:         ref(trafficv1alpha1.Placement{}.OpenAPIModelName()),
 						},
 					},
 					"template": {
 						SchemaProps: spec.SchemaProps{
 							Description: "template holds the Istio objects rendered on every placed cluster.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.AccessPointTemplate"),
+							Ref:         ref(trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName()),
 						},
 					},
 					"overrides": {
@@ -2245,7 +2249,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref common.Re
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterOverride"),
+										Ref: ref(trafficv1alpha1.ClusterOverride{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2254,19 +2258,19 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref common.Re
 					"loadBalancer": {
 						SchemaProps: spec.SchemaProps{
 							Description: "loadBalancer requests an L4 virtual IP in front of the placed gateways.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.LoadBalancerSpec"),
+							Ref:         ref(trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName()),
 						},
 					},
 					"tls": {
 						SchemaProps: spec.SchemaProps{
 							Description: "tls requests a certificate for the hosts, installed for the gateway.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.TLSSpec"),
+							Ref:         ref(trafficv1alpha1.TLSSpec{}.OpenAPIModelName()),
 						},
 					},
 					"rollout": {
 						SchemaProps: spec.SchemaProps{
 							Description: "rollout says how new revisions reach the placed clusters.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.RolloutSpec"),
+							Ref:         ref(trafficv1alpha1.RolloutSpec{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -2274,7 +2278,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref common.Re
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.AccessPointTemplate", "github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterOverride", "github.com/portico-dev/portico/apis/traffic/v1alpha1.LoadBalancerSpec", "github.com/portico-dev/portico/apis/traffic/v1alpha1.Placement", "github.com/portico-dev/portico/apis/traffic/v1alpha1.RolloutSpec", "github.com/portico-dev/portico/apis/traffic/v1alpha1.TLSSpec"},
+			trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName(), trafficv1alpha1.ClusterOverride{}.OpenAPIModelName(), trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName(), trafficv1alpha1.Placement{}.OpenAPIModelName(), trafficv1alpha1.RolloutSpec{}.OpenAPIModelName(), trafficv1alpha1.TLSSpec{}.OpenAPIModelName()},
 	}
 }
 
@@ -2302,19 +2306,19 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref common.
 					"vip": {
 						SchemaProps: spec.SchemaProps{
 							Description: "vip is the allocated virtual IP and who announces it.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPStatus"),
+							Ref:         ref(trafficv1alpha1.VIPStatus{}.OpenAPIModelName()),
 						},
 					},
 					"certificate": {
 						SchemaProps: spec.SchemaProps{
 							Description: "certificate is the issued certificate.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.CertificateStatus"),
+							Ref:         ref(trafficv1alpha1.CertificateStatus{}.OpenAPIModelName()),
 						},
 					},
 					"dns": {
 						SchemaProps: spec.SchemaProps{
 							Description: "dns is the published DNS state.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSStatus"),
+							Ref:         ref(trafficv1alpha1.DNSStatus{}.OpenAPIModelName()),
 						},
 					},
 					"clusters": {
@@ -2332,7 +2336,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref common.
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterStatus"),
+										Ref: ref(trafficv1alpha1.ClusterStatus{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2363,7 +2367,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref common.
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.CertificateStatus", "github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterStatus", "github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSStatus", "github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPStatus", v1.Condition{}.OpenAPIModelName()},
+			trafficv1alpha1.CertificateStatus{}.OpenAPIModelName(), trafficv1alpha1.ClusterStatus{}.OpenAPIModelName(), trafficv1alpha1.DNSStatus{}.OpenAPIModelName(), trafficv1alpha1.VIPStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -2416,7 +2420,7 @@ func schema_portico_apis_traffic_v1alpha1_GatewayStatus(ref common.ReferenceCall
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.GatewayEndpoint"),
+										Ref: ref(trafficv1alpha1.GatewayEndpoint{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2426,7 +2430,7 @@ func schema_portico_apis_traffic_v1alpha1_GatewayStatus(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.GatewayEndpoint"},
+			trafficv1alpha1.GatewayEndpoint{}.OpenAPIModelName()},
 	}
 }
 
@@ -2497,8 +2501,8 @@ func schema_portico_apis_traffic_v1alpha1_JSONObject(ref common.ReferenceCallbac
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
 				Description: "JSONObject is a JSON object kept verbatim: an Istio spec or a complete Kubernetes object. The hub validates its content against the schema of its kind.",
-				Type:        v1alpha1.JSONObject{}.OpenAPISchemaType(),
-				Format:      v1alpha1.JSONObject{}.OpenAPISchemaFormat(),
+				Type:        trafficv1alpha1.JSONObject{}.OpenAPISchemaType(),
+				Format:      trafficv1alpha1.JSONObject{}.OpenAPISchemaFormat(),
 			},
 		},
 	}
@@ -2509,8 +2513,8 @@ func schema_portico_apis_traffic_v1alpha1_JSONValue(ref common.ReferenceCallback
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
 				Description: "JSONValue is any JSON value kept verbatim (a JSON-patch value).",
-				Type:        v1alpha1.JSONValue{}.OpenAPISchemaType(),
-				Format:      v1alpha1.JSONValue{}.OpenAPISchemaFormat(),
+				Type:        trafficv1alpha1.JSONValue{}.OpenAPISchemaType(),
+				Format:      trafficv1alpha1.JSONValue{}.OpenAPISchemaFormat(),
 			},
 		},
 	}
@@ -2541,7 +2545,11 @@ func schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref common.ReferenceC
 					"ports": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
-								"x-kubernetes-list-type": "atomic",
+								"x-kubernetes-list-map-keys": []interface{}{
+									"port",
+									"protocol",
+								},
+								"x-kubernetes-list-type": "map",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
@@ -2550,7 +2558,7 @@ func schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref common.ReferenceC
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.Port"),
+										Ref: ref(trafficv1alpha1.Port{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2559,13 +2567,13 @@ func schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref common.ReferenceC
 					"crossZone": {
 						SchemaProps: spec.SchemaProps{
 							Description: "crossZone weighs backends of the local and remote zones.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.CrossZone"),
+							Ref:         ref(trafficv1alpha1.CrossZone{}.OpenAPIModelName()),
 						},
 					},
 					"healthCheck": {
 						SchemaProps: spec.SchemaProps{
 							Description: "healthCheck of every backend.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.HealthCheck"),
+							Ref:         ref(trafficv1alpha1.HealthCheck{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -2573,7 +2581,7 @@ func schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref common.ReferenceC
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.CrossZone", "github.com/portico-dev/portico/apis/traffic/v1alpha1.HealthCheck", "github.com/portico-dev/portico/apis/traffic/v1alpha1.Port"},
+			trafficv1alpha1.CrossZone{}.OpenAPIModelName(), trafficv1alpha1.HealthCheck{}.OpenAPIModelName(), trafficv1alpha1.Port{}.OpenAPIModelName()},
 	}
 }
 
@@ -2630,14 +2638,14 @@ func schema_portico_apis_traffic_v1alpha1_NameService(ref common.ReferenceCallba
 						SchemaProps: spec.SchemaProps{
 							Description: "spec is the name and what it points at.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.NameServiceSpec"),
+							Ref:         ref(trafficv1alpha1.NameServiceSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "status lists the published records.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.NameServiceStatus"),
+							Ref:         ref(trafficv1alpha1.NameServiceStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -2645,7 +2653,7 @@ func schema_portico_apis_traffic_v1alpha1_NameService(ref common.ReferenceCallba
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.NameServiceSpec", "github.com/portico-dev/portico/apis/traffic/v1alpha1.NameServiceStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.NameServiceSpec{}.OpenAPIModelName(), trafficv1alpha1.NameServiceStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2682,7 +2690,7 @@ func schema_portico_apis_traffic_v1alpha1_NameServiceList(ref common.ReferenceCa
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.NameService"),
+										Ref: ref(trafficv1alpha1.NameService{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2693,7 +2701,7 @@ func schema_portico_apis_traffic_v1alpha1_NameServiceList(ref common.ReferenceCa
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.NameService", v1.ListMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.NameService{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -2723,14 +2731,14 @@ func schema_portico_apis_traffic_v1alpha1_NameServiceSpec(ref common.ReferenceCa
 						SchemaProps: spec.SchemaProps{
 							Description: "providerRef names the DNSProvider.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference"),
+							Ref:         ref(trafficv1alpha1.LocalReference{}.OpenAPIModelName()),
 						},
 					},
 					"target": {
 						SchemaProps: spec.SchemaProps{
 							Description: "target is what the name resolves to: exactly one of its fields.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.NameServiceTarget"),
+							Ref:         ref(trafficv1alpha1.NameServiceTarget{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -2738,7 +2746,7 @@ func schema_portico_apis_traffic_v1alpha1_NameServiceSpec(ref common.ReferenceCa
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference", "github.com/portico-dev/portico/apis/traffic/v1alpha1.NameServiceTarget"},
+			trafficv1alpha1.LocalReference{}.OpenAPIModelName(), trafficv1alpha1.NameServiceTarget{}.OpenAPIModelName()},
 	}
 }
 
@@ -2768,7 +2776,7 @@ func schema_portico_apis_traffic_v1alpha1_NameServiceStatus(ref common.Reference
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSRecord"),
+										Ref: ref(trafficv1alpha1.DNSRecord{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -2805,7 +2813,7 @@ func schema_portico_apis_traffic_v1alpha1_NameServiceStatus(ref common.Reference
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.DNSRecord", v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
+			trafficv1alpha1.DNSRecord{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
 	}
 }
 
@@ -2819,7 +2827,7 @@ func schema_portico_apis_traffic_v1alpha1_NameServiceTarget(ref common.Reference
 					"accessPointRef": {
 						SchemaProps: spec.SchemaProps{
 							Description: "accessPointRef names a FederatedAccessPoint in the same namespace: the name follows its VIP.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference"),
+							Ref:         ref(trafficv1alpha1.LocalReference{}.OpenAPIModelName()),
 						},
 					},
 					"addresses": {
@@ -2852,7 +2860,7 @@ func schema_portico_apis_traffic_v1alpha1_NameServiceTarget(ref common.Reference
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference"},
+			trafficv1alpha1.LocalReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -2874,7 +2882,7 @@ func schema_portico_apis_traffic_v1alpha1_NamedTemplate(ref common.ReferenceCall
 					"spec": {
 						SchemaProps: spec.SchemaProps{
 							Description: "spec is the Istio v1 spec of the object's kind, validated against Istio's schema.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.JSONObject"),
+							Ref:         ref(trafficv1alpha1.JSONObject{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -2882,7 +2890,7 @@ func schema_portico_apis_traffic_v1alpha1_NamedTemplate(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.JSONObject"},
+			trafficv1alpha1.JSONObject{}.OpenAPIModelName()},
 	}
 }
 
@@ -2985,6 +2993,7 @@ func schema_portico_apis_traffic_v1alpha1_OverridePatch(ref common.ReferenceCall
 					"op": {
 						SchemaProps: spec.SchemaProps{
 							Description: "op is add, remove or replace. Defaults to replace.",
+							Default:     "replace",
 							Type:        []string{"string"},
 							Format:      "",
 						},
@@ -3000,7 +3009,7 @@ func schema_portico_apis_traffic_v1alpha1_OverridePatch(ref common.ReferenceCall
 					"value": {
 						SchemaProps: spec.SchemaProps{
 							Description: "value for add and replace.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.JSONValue"),
+							Ref:         ref(trafficv1alpha1.JSONValue{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -3008,7 +3017,7 @@ func schema_portico_apis_traffic_v1alpha1_OverridePatch(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.JSONValue"},
+			trafficv1alpha1.JSONValue{}.OpenAPIModelName()},
 	}
 }
 
@@ -3034,7 +3043,7 @@ func schema_portico_apis_traffic_v1alpha1_Placement(ref common.ReferenceCallback
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterReference"),
+										Ref: ref(trafficv1alpha1.ClusterReference{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3069,7 +3078,7 @@ func schema_portico_apis_traffic_v1alpha1_Placement(ref common.ReferenceCallback
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterReference", v1.LabelSelector{}.OpenAPIModelName()},
+			trafficv1alpha1.ClusterReference{}.OpenAPIModelName(), v1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 
@@ -3098,6 +3107,7 @@ func schema_portico_apis_traffic_v1alpha1_Port(ref common.ReferenceCallback) com
 					"protocol": {
 						SchemaProps: spec.SchemaProps{
 							Description: "protocol is TCP or UDP. Defaults to TCP.",
+							Default:     "TCP",
 							Type:        []string{"string"},
 							Format:      "",
 						},
@@ -3192,7 +3202,7 @@ func schema_portico_apis_traffic_v1alpha1_RFC2136Provider(ref common.ReferenceCa
 					"tsigSecretRef": {
 						SchemaProps: spec.SchemaProps{
 							Description: "tsigSecretRef names the Secret (hub cluster, portico-system) with the TSIG secret.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.SecretKeyReference"),
+							Ref:         ref(trafficv1alpha1.SecretKeyReference{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -3200,7 +3210,7 @@ func schema_portico_apis_traffic_v1alpha1_RFC2136Provider(ref common.ReferenceCa
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.SecretKeyReference"},
+			trafficv1alpha1.SecretKeyReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -3230,7 +3240,7 @@ func schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref common.ReferenceCallba
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.RolloutStage"),
+										Ref: ref(trafficv1alpha1.RolloutStage{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3240,7 +3250,7 @@ func schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref common.ReferenceCallba
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.RolloutStage"},
+			trafficv1alpha1.RolloutStage{}.OpenAPIModelName()},
 	}
 }
 
@@ -3263,7 +3273,7 @@ func schema_portico_apis_traffic_v1alpha1_RolloutStage(ref common.ReferenceCallb
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterReference"),
+										Ref: ref(trafficv1alpha1.ClusterReference{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3293,7 +3303,7 @@ func schema_portico_apis_traffic_v1alpha1_RolloutStage(ref common.ReferenceCallb
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.ClusterReference", v1.LabelSelector{}.OpenAPIModelName()},
+			trafficv1alpha1.ClusterReference{}.OpenAPIModelName(), v1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 
@@ -3337,7 +3347,7 @@ func schema_portico_apis_traffic_v1alpha1_TLSSpec(ref common.ReferenceCallback) 
 						SchemaProps: spec.SchemaProps{
 							Description: "issuerRef names the CertificateIssuer.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference"),
+							Ref:         ref(trafficv1alpha1.LocalReference{}.OpenAPIModelName()),
 						},
 					},
 					"mode": {
@@ -3352,7 +3362,7 @@ func schema_portico_apis_traffic_v1alpha1_TLSSpec(ref common.ReferenceCallback) 
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.LocalReference"},
+			trafficv1alpha1.LocalReference{}.OpenAPIModelName()},
 	}
 }
 
@@ -3387,14 +3397,14 @@ func schema_portico_apis_traffic_v1alpha1_VIPPool(ref common.ReferenceCallback) 
 						SchemaProps: spec.SchemaProps{
 							Description: "spec lists the pool's addresses.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPPoolSpec"),
+							Ref:         ref(trafficv1alpha1.VIPPoolSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "status counts allocations.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPPoolStatus"),
+							Ref:         ref(trafficv1alpha1.VIPPoolStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -3402,7 +3412,7 @@ func schema_portico_apis_traffic_v1alpha1_VIPPool(ref common.ReferenceCallback) 
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPPoolSpec", "github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPPoolStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.VIPPoolSpec{}.OpenAPIModelName(), trafficv1alpha1.VIPPoolStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3439,7 +3449,7 @@ func schema_portico_apis_traffic_v1alpha1_VIPPoolList(ref common.ReferenceCallba
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPPool"),
+										Ref: ref(trafficv1alpha1.VIPPool{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3450,7 +3460,7 @@ func schema_portico_apis_traffic_v1alpha1_VIPPoolList(ref common.ReferenceCallba
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.VIPPool", v1.ListMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.VIPPool{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3668,14 +3678,14 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIP(ref common.ReferenceCallback
 						SchemaProps: spec.SchemaProps{
 							Description: "spec is what lb-agents program.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.VirtualIPSpec"),
+							Ref:         ref(trafficv1alpha1.VirtualIPSpec{}.OpenAPIModelName()),
 						},
 					},
 					"status": {
 						SchemaProps: spec.SchemaProps{
 							Description: "status is reported by lb-agents.",
 							Default:     map[string]interface{}{},
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.VirtualIPStatus"),
+							Ref:         ref(trafficv1alpha1.VirtualIPStatus{}.OpenAPIModelName()),
 						},
 					},
 				},
@@ -3683,7 +3693,7 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIP(ref common.ReferenceCallback
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.VirtualIPSpec", "github.com/portico-dev/portico/apis/traffic/v1alpha1.VirtualIPStatus", v1.ObjectMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.VirtualIPSpec{}.OpenAPIModelName(), trafficv1alpha1.VirtualIPStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3720,7 +3730,7 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIPList(ref common.ReferenceCall
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.VirtualIP"),
+										Ref: ref(trafficv1alpha1.VirtualIP{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3731,7 +3741,7 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIPList(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.VirtualIP", v1.ListMeta{}.OpenAPIModelName()},
+			trafficv1alpha1.VirtualIP{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
 	}
 }
 
@@ -3761,13 +3771,17 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref common.ReferenceCall
 					"owner": {
 						SchemaProps: spec.SchemaProps{
 							Description: "owner is the access point holding the address.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.AccessPointReference"),
+							Ref:         ref(trafficv1alpha1.AccessPointReference{}.OpenAPIModelName()),
 						},
 					},
 					"ports": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
-								"x-kubernetes-list-type": "atomic",
+								"x-kubernetes-list-map-keys": []interface{}{
+									"port",
+									"protocol",
+								},
+								"x-kubernetes-list-type": "map",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
@@ -3776,7 +3790,7 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref common.ReferenceCall
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.Port"),
+										Ref: ref(trafficv1alpha1.Port{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3808,7 +3822,7 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref common.ReferenceCall
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
 									SchemaProps: spec.SchemaProps{
-										Ref: ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.Backend"),
+										Ref: ref(trafficv1alpha1.Backend{}.OpenAPIModelName()),
 									},
 								},
 							},
@@ -3817,13 +3831,13 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref common.ReferenceCall
 					"crossZone": {
 						SchemaProps: spec.SchemaProps{
 							Description: "crossZone weights of local and remote backends.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.CrossZone"),
+							Ref:         ref(trafficv1alpha1.CrossZone{}.OpenAPIModelName()),
 						},
 					},
 					"healthCheck": {
 						SchemaProps: spec.SchemaProps{
 							Description: "healthCheck of every backend.",
-							Ref:         ref("github.com/portico-dev/portico/apis/traffic/v1alpha1.HealthCheck"),
+							Ref:         ref(trafficv1alpha1.HealthCheck{}.OpenAPIModelName()),
 						},
 					},
 					"groups": {
@@ -3850,7 +3864,7 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			"github.com/portico-dev/portico/apis/traffic/v1alpha1.AccessPointReference", "github.com/portico-dev/portico/apis/traffic/v1alpha1.Backend", "github.com/portico-dev/portico/apis/traffic/v1alpha1.CrossZone", "github.com/portico-dev/portico/apis/traffic/v1alpha1.HealthCheck", "github.com/portico-dev/portico/apis/traffic/v1alpha1.Port"},
+			trafficv1alpha1.AccessPointReference{}.OpenAPIModelName(), trafficv1alpha1.Backend{}.OpenAPIModelName(), trafficv1alpha1.CrossZone{}.OpenAPIModelName(), trafficv1alpha1.HealthCheck{}.OpenAPIModelName(), trafficv1alpha1.Port{}.OpenAPIModelName()},
 	}
 }
 

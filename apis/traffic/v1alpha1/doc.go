@@ -6,4 +6,5 @@
 // +k8s:conversion-gen=github.com/portico-dev/portico/apis/traffic
 // +k8s:defaulter-gen=TypeMeta
 // +groupName=traffic.portico.dev
+// +k8s:openapi-model-package=dev.portico.traffic.v1alpha1
 package v1alpha1

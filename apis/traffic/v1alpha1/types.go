@@ -131,8 +131,10 @@ type NamedTemplate struct {
 type ClusterOverride struct {
 	// clusterName is the MemberCluster the patches apply to.
 	ClusterName string `json:"clusterName"`
-	// clusterOverrides are applied in order to that cluster's copy of spec.template.
-	// +listType=atomic
+	// clusterOverrides are applied in order to that cluster's copy of spec.template;
+	// a path appears at most once.
+	// +listType=map
+	// +listMapKey=path
 	ClusterOverrides []OverridePatch `json:"clusterOverrides"`
 }
 
@@ -147,6 +149,7 @@ const (
 type OverridePatch struct {
 	// op is add, remove or replace. Defaults to replace.
 	// +optional
+	// +default="replace"
 	Op string `json:"op,omitempty"`
 	// path is a JSON pointer into spec.template, e.g.
 	// /virtualServices/0/spec/http/0/timeout or /gateway/servers/0/port/number.
@@ -172,7 +175,9 @@ type LoadBalancerSpec struct {
 	Address string `json:"address,omitempty"`
 	// ports the virtual IP serves.
 	// +optional
-	// +listType=atomic
+	// +listType=map
+	// +listMapKey=port
+	// +listMapKey=protocol
 	Ports []Port `json:"ports,omitempty"`
 	// crossZone weighs backends of the local and remote zones.
 	// +optional
@@ -191,6 +196,7 @@ type Port struct {
 	Port int32 `json:"port"`
 	// protocol is TCP or UDP. Defaults to TCP.
 	// +optional
+	// +default="TCP"
 	Protocol string `json:"protocol,omitempty"`
 }
 
@@ -647,7 +653,9 @@ type VirtualIPSpec struct {
 	Owner *AccessPointReference `json:"owner,omitempty"`
 	// ports served.
 	// +optional
-	// +listType=atomic
+	// +listType=map
+	// +listMapKey=port
+	// +listMapKey=protocol
 	Ports []Port `json:"ports,omitempty"`
 	// scheduler of the IPVS services. Defaults to mh (Maglev hashing).
 	// +optional

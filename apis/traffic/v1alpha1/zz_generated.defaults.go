@@ -59,6 +59,9 @@ func SetObjectDefaults_FederatedAccessPoint(in *FederatedAccessPoint) {
 		for j := range a.ClusterOverrides {
 			b := &a.ClusterOverrides[j]
 			SetDefaults_OverridePatch(b)
+			if b.Op == "" {
+				b.Op = "replace"
+			}
 		}
 	}
 	if in.Spec.LoadBalancer != nil {
@@ -66,6 +69,9 @@ func SetObjectDefaults_FederatedAccessPoint(in *FederatedAccessPoint) {
 		for i := range in.Spec.LoadBalancer.Ports {
 			a := &in.Spec.LoadBalancer.Ports[i]
 			SetDefaults_Port(a)
+			if a.Protocol == "" {
+				a.Protocol = "TCP"
+			}
 		}
 		if in.Spec.LoadBalancer.CrossZone != nil {
 			SetDefaults_CrossZone(in.Spec.LoadBalancer.CrossZone)
@@ -105,6 +111,9 @@ func SetObjectDefaults_VirtualIP(in *VirtualIP) {
 	for i := range in.Spec.Ports {
 		a := &in.Spec.Ports[i]
 		SetDefaults_Port(a)
+		if a.Protocol == "" {
+			a.Protocol = "TCP"
+		}
 	}
 	if in.Spec.CrossZone != nil {
 		SetDefaults_CrossZone(in.Spec.CrossZone)

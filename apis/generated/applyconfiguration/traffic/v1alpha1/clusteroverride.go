@@ -25,7 +25,8 @@ package v1alpha1
 type ClusterOverrideApplyConfiguration struct {
 	// clusterName is the MemberCluster the patches apply to.
 	ClusterName *string `json:"clusterName,omitempty"`
-	// clusterOverrides are applied in order to that cluster's copy of spec.template.
+	// clusterOverrides are applied in order to that cluster's copy of spec.template;
+	// a path appears at most once.
 	ClusterOverrides []OverridePatchApplyConfiguration `json:"clusterOverrides,omitempty"`
 }
 

@@ -1,0 +1,87 @@
+# Portico. `make up` runs a local federation; `make test` runs every test tier this
+# machine can run. Both build what they need (cached under _output/).
+
+SHELL := /usr/bin/env bash -o pipefail
+GO ?= go
+BINARIES := portico-hub
+# Tests run with a bounded parallelism: the machine this project targets has 2 cores.
+GOTEST := $(GO) test -p 2
+
+.PHONY: all
+all: build
+
+## build: build the binaries into bin/
+.PHONY: build
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
+
+## tools: build kube-apiserver, kubectl and etcd from source (once; cached in _output/kube)
+.PHONY: tools
+tools:
+	hack/build-kube.sh
+
+## generate: regenerate deepcopy, conversion, defaults, OpenAPI, clients and Istio schemas
+.PHONY: generate
+generate:
+	hack/update-codegen.sh
+
+## verify: fail on stale generated code, gofmt or go vet findings
+.PHONY: verify
+verify: verify-gofmt verify-vet verify-codegen
+
+.PHONY: verify-gofmt
+verify-gofmt:
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [[ -n "$$out" ]]; then echo "gofmt needed (run 'gofmt -w'):"; echo "$$out"; exit 1; fi
+
+.PHONY: verify-vet
+verify-vet:
+	$(GO) vet ./...
+	$(GO) vet -tags registry,integration ./...
+
+.PHONY: verify-codegen
+verify-codegen:
+	hack/verify-codegen.sh
+
+## test: every tier this machine can run: verify, unit, registry, integration
+.PHONY: test
+test: verify test-unit test-registry test-integration
+
+## test-unit: pure logic with fakes
+.PHONY: test-unit
+test-unit:
+	$(GOTEST) ./...
+
+## test-registry: hub storage on a real embedded etcd
+.PHONY: test-registry
+test-registry:
+	$(GOTEST) -tags registry ./registry/...
+
+## test-integration: a real hub cluster (kube-apiserver + etcd built from source) and portico-hub
+.PHONY: test-integration
+test-integration: tools
+	$(GOTEST) -tags integration -timeout 30m ./test/...
+
+## bench: the hub benchmark (10,000 access points through the hub cluster); prints figures
+.PHONY: bench
+bench: tools
+	$(GO) test -tags integration -run '^$$' -bench BenchmarkHub -benchtime 1x -timeout 60m ./test/integration/
+
+## up: run a local federation; prints how to use it (export KUBECONFIG=_output/local/kubeconfig)
+.PHONY: up
+up: tools
+	$(GO) run ./hack/local-up up
+
+## down: stop everything `make up` started
+.PHONY: down
+down:
+	$(GO) run ./hack/local-up down
+
+## clean: remove binaries and the local federation's data (not the cached kube build)
+.PHONY: clean
+clean: down
+	rm -rf bin _output/local _output/bin
+
+.PHONY: help
+help:
+	@grep -E '^## ' Makefile | sed 's/^## /  /'

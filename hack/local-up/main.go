@@ -1,0 +1,214 @@
+// Command local-up runs a local Portico federation on this machine (make up) and
+// stops it (make down). Everything lives under _output/local; the processes run
+// detached and their PIDs are kept in _output/local/pids.
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portico-dev/portico/test/framework"
+)
+
+const usage = `usage: local-up up|down|status
+
+  up      start the hub cluster (kube-apiserver + etcd built from source) and
+          portico-hub with embedded etcd, register the Portico APIs, write
+          _output/local/kubeconfig and _output/local/env; does nothing when up
+  down    stop every process "up" started (by PID), keeping the data
+  status  say whether the local federation is up`
+
+// proc is one started process.
+type proc struct {
+	name string
+	pid  int
+	exe  string
+}
+
+type paths struct{ dir, pids, env, kubeconfig string }
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	root, err := framework.RepoRoot()
+	if err != nil {
+		fail(err)
+	}
+	dir := filepath.Join(root, "_output", "local")
+	p := paths{dir, filepath.Join(dir, "pids"), filepath.Join(dir, "env"), filepath.Join(dir, "kubeconfig")}
+	switch os.Args[1] {
+	case "up":
+		err = up(p)
+	case "down":
+		err = down(p)
+	case "status":
+		err = status(p)
+	default:
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "error:", err)
+	os.Exit(1)
+}
+
+func up(p paths) error {
+	procs, _ := readPIDs(p.pids)
+	switch alive := running(procs); {
+	case len(procs) > 0 && alive == len(procs):
+		fmt.Printf("The local federation is already up; nothing changed.\n  export KUBECONFIG=%s\n", p.kubeconfig)
+		return nil
+	case alive > 0:
+		fmt.Println("The local federation is partly up; stopping what is left before starting again.")
+		if err := down(p); err != nil {
+			return err
+		}
+	}
+	binDir, err := framework.KubeBinDir()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	var started []proc
+	hub, err := framework.StartHubCluster(ctx, framework.HubClusterOptions{Dir: filepath.Join(p.dir, "hub"), Detach: true, BinDir: binDir})
+	if err != nil {
+		return err
+	}
+	started = append(started, proc{"etcd", hub.EtcdPID, hub.Etcd.Process.Path}, proc{"kube-apiserver", hub.APIServerPID, hub.APIServer.Path})
+	if err := writePIDs(p.pids, started); err != nil {
+		return err
+	}
+	ph, err := framework.StartPorticoHub(ctx, hub, framework.PorticoHubOptions{Dir: filepath.Join(p.dir, "portico-hub"), Detach: true})
+	if err != nil {
+		_ = down(p)
+		return err
+	}
+	started = append(started, proc{"portico-hub", ph.Process.PID, ph.Process.Path})
+	if err := writePIDs(p.pids, started); err != nil {
+		return err
+	}
+	kubeconfig, err := os.ReadFile(hub.KubeconfigPath)
+	if err != nil {
+		return err
+	}
+	if err := framework.WriteFile(p.kubeconfig, kubeconfig, 0o600); err != nil {
+		return err
+	}
+	env := []string{
+		"PORTICO_KUBECONFIG=" + p.kubeconfig,
+		"PORTICO_HUB_CLUSTER_URL=" + hub.URL,
+		"PORTICO_HUB_URL=" + ph.URL(),
+		"PORTICO_HUB_PID=" + strconv.Itoa(ph.Process.PID),
+		"PORTICO_HUB_CLUSTER_APISERVER_PID=" + strconv.Itoa(hub.APIServerPID),
+		"PORTICO_HUB_CLUSTER_ETCD_PID=" + strconv.Itoa(hub.EtcdPID),
+		"PORTICO_LOG_DIR=" + p.dir,
+	}
+	if err := framework.WriteFile(p.env, []byte(strings.Join(env, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf(`The local federation is up (%v).
+  hub cluster   %s   (kube-apiserver pid %d, etcd pid %d, logs in %s)
+  portico-hub   %s   (pid %d, embedded etcd in %s)
+
+  export KUBECONFIG=%s
+  kubectl api-resources --categories=portico
+  kubectl apply -f manifests/examples/
+  kubectl get fap -A
+
+Stop it with: make down
+`, time.Since(start).Round(time.Second), hub.URL, hub.APIServerPID, hub.EtcdPID, hub.Dir,
+		ph.URL(), ph.Process.PID, filepath.Join(ph.Options.Dir, "data"), p.kubeconfig)
+	return nil
+}
+
+func down(p paths) error {
+	procs, err := readPIDs(p.pids)
+	if os.IsNotExist(err) {
+		fmt.Println("The local federation is not running.")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Stop in reverse order of start: portico-hub, then kube-apiserver, then etcd.
+	for i := len(procs) - 1; i >= 0; i-- {
+		pr := procs[i]
+		if err := framework.StopPID(pr.pid, pr.exe, framework.DefaultStopTimeout); err != nil {
+			return fmt.Errorf("stopping %s (pid %d): %w", pr.name, pr.pid, err)
+		}
+		fmt.Printf("stopped %s (pid %d)\n", pr.name, pr.pid)
+	}
+	_ = os.Remove(p.env)
+	return os.Remove(p.pids)
+}
+
+func status(p paths) error {
+	procs, _ := readPIDs(p.pids)
+	if len(procs) == 0 {
+		fmt.Println("The local federation is not running.")
+		return nil
+	}
+	for _, pr := range procs {
+		state := "stopped"
+		if framework.PIDRunsBinary(pr.pid, pr.exe) {
+			state = "running"
+		}
+		fmt.Printf("%-15s pid %-8d %s\n", pr.name, pr.pid, state)
+	}
+	return nil
+}
+
+func running(procs []proc) int {
+	n := 0
+	for _, pr := range procs {
+		if framework.PIDRunsBinary(pr.pid, pr.exe) {
+			n++
+		}
+	}
+	return n
+}
+
+func readPIDs(path string) ([]proc, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var procs []proc
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) != 3 {
+			continue
+		}
+		pid, err := strconv.Atoi(fields[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad line %q", path, s.Text())
+		}
+		procs = append(procs, proc{fields[0], pid, fields[2]})
+	}
+	return procs, s.Err()
+}
+
+func writePIDs(path string, procs []proc) error {
+	var b strings.Builder
+	for _, pr := range procs {
+		fmt.Fprintf(&b, "%s %d %s\n", pr.name, pr.pid, pr.exe)
+	}
+	return framework.WriteFile(path, []byte(b.String()), 0o644)
+}
