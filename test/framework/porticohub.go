@@ -167,7 +167,38 @@ func (p *PorticoHub) register(ctx context.Context) error {
 	if err := p.hub.RegisterAggregatedAPI(ctx, api); err != nil {
 		return err
 	}
-	return p.hub.WaitForAPIServicesAvailable(ctx, api.APIServiceNames()...)
+	if err := p.hub.WaitForAPIServicesAvailable(ctx, api.APIServiceNames()...); err != nil {
+		return err
+	}
+	return p.waitServedThroughHub(ctx, time.Minute)
+}
+
+// waitServedThroughHub waits until the hub cluster proxies discovery of every
+// group to portico-hub: an APIService can be Available a moment before the
+// aggregator's handler for it is in place.
+func (p *PorticoHub) waitServedThroughHub(ctx context.Context, timeout time.Duration) error {
+	kc, err := kubernetes.NewForConfig(p.hub.RestConfig)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for _, gv := range PorticoGroupVersions {
+		for {
+			_, err := kc.Discovery().ServerResourcesForGroupVersion(gv.String())
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s not served through the hub cluster within %v: %w", gv, timeout, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // waitReady polls portico-hub's /readyz.
