@@ -14,12 +14,15 @@ mkdir -p "${tmp}/_output"
 [[ -d "${root}/_output/tools" ]] && cp -r "${root}/_output/tools" "${tmp}/_output/"
 (cd "${tmp}" && hack/update-codegen.sh >/dev/null)
 
+# Compare only generated files, in both trees (so added or removed ones count too).
+generated() {
+  (cd "$1" && { find apis registry -name 'zz_generated*' -type f; find apis/generated -type f; echo hack/api-rules-violations.list; } 2>/dev/null | sort -u)
+}
 status=0
-for dir in apis registry/traffic/istioschema hack/api-rules-violations.list; do
-  [[ -e "${root}/${dir}" ]] || continue
-  if ! diff -Nru "${root}/${dir}" "${tmp}/${dir}" >"${tmp}/diff.txt"; then
-    echo "generated files under ${dir} are stale; run 'make generate':" >&2
-    head -50 "${tmp}/diff.txt" >&2
+for f in $( { generated "${root}"; generated "${tmp}"; } | sort -u); do
+  if ! diff -Nu "${root}/${f}" "${tmp}/${f}" >"${tmp}/diff.txt" 2>&1; then
+    echo "generated file ${f} is stale; run 'make generate':" >&2
+    head -20 "${tmp}/diff.txt" >&2
     status=1
   fi
 done
