@@ -9,11 +9,14 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/component-base/cli"
 
+	"github.com/portico-dev/portico/federation/controllers"
 	"github.com/portico-dev/portico/registry/apiserver"
 )
 
 func main() {
 	o := apiserver.NewOptions()
+	co := controllers.NewOptions()
+	o.RunControllers = co.Run
 	cmd := &cobra.Command{
 		Use:   "portico-hub",
 		Short: "Serve the Portico API behind a hub cluster's aggregation layer",
@@ -32,10 +35,14 @@ external etcd cluster (--etcd-servers) when several replicas run.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
+			if err := co.Validate(); err != nil {
+				return err
+			}
 			return o.Run(cmd.Context())
 		},
 	}
 	cmd.SetContext(genericapiserver.SetupSignalContext())
 	o.AddFlags(cmd.Flags())
+	co.AddFlags(cmd.Flags())
 	os.Exit(cli.Run(cmd))
 }

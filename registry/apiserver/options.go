@@ -12,6 +12,7 @@ import (
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/apiserver/pkg/util/compatibility"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	netutils "k8s.io/utils/net"
 
@@ -26,6 +27,9 @@ type Options struct {
 	RecommendedOptions *genericoptions.RecommendedOptions
 	// DataDir holds the embedded etcd's data when no --etcd-servers are given.
 	DataDir string
+	// RunControllers, when set, runs beside the API server once it serves: portico
+	// reaches the server itself, hub the hub cluster.
+	RunControllers func(ctx context.Context, portico, hub *rest.Config) error
 
 	embedded *EmbeddedEtcd
 }
@@ -139,6 +143,17 @@ func (o *Options) Run(ctx context.Context) error {
 	server, err := config.Complete().New()
 	if err != nil {
 		return err
+	}
+	if o.RunControllers != nil {
+		hub := config.GenericConfig.ClientConfig
+		server.GenericAPIServer.AddPostStartHookOrDie("portico-controllers", func(hookCtx genericapiserver.PostStartHookContext) error {
+			go func() {
+				if err := o.RunControllers(hookCtx, hookCtx.LoopbackClientConfig, hub); err != nil {
+					klog.ErrorS(err, "Controllers stopped")
+				}
+			}()
+			return nil
+		})
 	}
 	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
 }

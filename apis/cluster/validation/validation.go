@@ -13,13 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/portico-dev/portico/apis/cluster"
+	"github.com/portico-dev/portico/apis/cluster/v1alpha1"
 )
 
-// ClusterNamespacePrefix prefixes the hub namespace of every member cluster.
-const ClusterNamespacePrefix = "portico-cluster-"
-
 // maxClusterNameLength keeps portico-cluster-<name> a valid namespace name.
-const maxClusterNameLength = utilvalidation.DNS1123LabelMaxLength - len(ClusterNamespacePrefix)
+const maxClusterNameLength = utilvalidation.DNS1123LabelMaxLength - len(v1alpha1.ClusterNamespacePrefix)
 
 // ValidateMemberClusterName checks that the name makes a valid hub namespace.
 func ValidateMemberClusterName(name string, prefix bool) []string {

@@ -1,0 +1,146 @@
+// Package controllers runs portico-hub's controllers, under leader election, so
+// that several replicas can share one external etcd.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
+	"github.com/portico-dev/portico/federation/membercluster"
+)
+
+// All names every controller.
+var All = []string{"membercluster"}
+
+// Options select and tune the controllers.
+type Options struct {
+	Controllers             []string
+	ClusterLeaseGrace       time.Duration
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	Workers                 int
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{Controllers: []string{"*"}, ClusterLeaseGrace: 40 * time.Second, LeaderElect: true,
+		LeaderElectionNamespace: "portico-system", Workers: 4}
+}
+
+// AddFlags adds the controller flags.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&o.Controllers, "controllers", o.Controllers,
+		fmt.Sprintf("Controllers to run: '*' for all, a name to enable one, '-name' to disable one. All: %s. An empty list runs none (API only).", strings.Join(All, ", ")))
+	fs.DurationVar(&o.ClusterLeaseGrace, "cluster-lease-grace", o.ClusterLeaseGrace,
+		"How long a member-agent's Lease may go unrenewed before its MemberCluster's Available condition becomes Unknown.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
+		"Run the controllers only in the replica holding the Lease portico-hub in --leader-election-namespace of the hub cluster.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
+		"Hub cluster namespace of the leader election Lease.")
+	fs.IntVar(&o.Workers, "controller-workers", o.Workers, "Concurrent reconciles per controller.")
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	for _, c := range o.Controllers {
+		if name := strings.TrimPrefix(c, "-"); name != "*" && !slices.Contains(All, name) {
+			return fmt.Errorf("--controllers: unknown controller %q (known: %s)", c, strings.Join(All, ", "))
+		}
+	}
+	if o.ClusterLeaseGrace <= 0 {
+		return fmt.Errorf("--cluster-lease-grace must be positive")
+	}
+	return nil
+}
+
+// Enabled tells whether a controller runs.
+func (o *Options) Enabled(name string) bool {
+	if slices.Contains(o.Controllers, "-"+name) {
+		return false
+	}
+	return slices.Contains(o.Controllers, name) || slices.Contains(o.Controllers, "*")
+}
+
+// Run runs the enabled controllers until ctx is done. portico reaches portico-hub
+// itself; hub reaches the hub cluster.
+func (o *Options) Run(ctx context.Context, portico, hub *rest.Config) error {
+	if !slices.ContainsFunc(All, o.Enabled) {
+		return nil
+	}
+	kube, err := kubernetes.NewForConfig(hub)
+	if err != nil {
+		return err
+	}
+	pc, err := versioned.NewForConfig(portico)
+	if err != nil {
+		return err
+	}
+	if !o.LeaderElect {
+		o.runControllers(ctx, pc, kube)
+		return nil
+	}
+	return o.runLeading(ctx, kube, func(ctx context.Context) { o.runControllers(ctx, pc, kube) })
+}
+
+func (o *Options) runLeading(ctx context.Context, kube kubernetes.Interface, run func(context.Context)) error {
+	host, _ := os.Hostname()
+	id := host + "_" + string(uuid.NewUUID())
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: o.LeaderElectionNamespace, Name: "portico-hub"},
+		Client:     kube.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
+	}
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+		ReleaseOnCancel: true, Name: "portico-hub",
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: run,
+			OnStoppedLeading: func() { klog.InfoS("Stopped leading", "identity", id) },
+			OnNewLeader:      func(leader string) { klog.InfoS("Leader", "identity", leader) },
+		},
+	})
+	if err != nil {
+		return err
+	}
+	le.Run(ctx)
+	return nil
+}
+
+func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface) {
+	porticoInformers := externalversions.NewSharedInformerFactory(pc, 10*time.Minute)
+	leaseInformers := informers.NewSharedInformerFactoryWithOptions(kube, 10*time.Minute,
+		informers.WithTweakListOptions(func(opts *metav1.ListOptions) {
+			opts.FieldSelector = fields.OneTermEqualSelector("metadata.name", clusterv1alpha1.AgentLease).String()
+		}))
+	var runs []func()
+	if o.Enabled("membercluster") {
+		c := membercluster.NewController(pc, kube, porticoInformers.Cluster().V1alpha1().MemberClusters(),
+			leaseInformers.Coordination().V1().Leases(), o.ClusterLeaseGrace)
+		runs = append(runs, func() { c.Run(ctx, o.Workers) })
+	}
+	porticoInformers.Start(ctx.Done())
+	leaseInformers.Start(ctx.Done())
+	klog.InfoS("Starting controllers", "controllers", o.Controllers)
+	for _, run := range runs {
+		go run()
+	}
+	<-ctx.Done()
+}

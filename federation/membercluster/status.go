@@ -1,0 +1,76 @@
+package membercluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+)
+
+// Condition reasons.
+const (
+	ReasonAgentConnected    = "AgentConnected"
+	ReasonAgentNeverJoined  = "AgentNeverConnected"
+	ReasonLeaseRenewed      = "LeaseRenewed"
+	ReasonLeaseExpired      = "LeaseExpired"
+	ReasonAgentDisconnected = "AgentNotConnected"
+)
+
+// updateStatus derives the namespace, heartbeat and conditions from the agent's
+// Lease, writes them only when they changed, and returns when the Lease expires.
+func (c *Controller) updateStatus(ctx context.Context, mc *clusterv1alpha1.MemberCluster) (time.Duration, error) {
+	status := mc.Status.DeepCopy()
+	status.ObservedGeneration = mc.Generation
+	status.Namespace = clusterv1alpha1.ClusterNamespace(mc.Name)
+	requeue := c.applyLease(status, mc.Name)
+	if apiequality.Semantic.DeepEqual(status, &mc.Status) {
+		return requeue, nil
+	}
+	updated := mc.DeepCopy()
+	updated.Status = *status
+	_, err := c.portico.ClusterV1alpha1().MemberClusters().UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		return requeue, fmt.Errorf("status of %s changed meanwhile: %w", mc.Name, err)
+	}
+	return requeue, err
+}
+
+// applyLease sets Joined, Available and the heartbeat from the agent's Lease and
+// returns how long until the Lease goes stale (0 when it already is).
+func (c *Controller) applyLease(status *clusterv1alpha1.MemberClusterStatus, cluster string) time.Duration {
+	lease, err := c.leases.Leases(clusterv1alpha1.ClusterNamespace(cluster)).Get(clusterv1alpha1.AgentLease)
+	if err != nil || lease.Spec.RenewTime == nil {
+		if !meta.IsStatusConditionTrue(status.Conditions, clusterv1alpha1.MemberClusterJoined) {
+			setCondition(status, clusterv1alpha1.MemberClusterJoined, metav1.ConditionFalse, ReasonAgentNeverJoined, "the member-agent has not connected yet")
+		}
+		setCondition(status, clusterv1alpha1.MemberClusterAvailable, metav1.ConditionUnknown, ReasonAgentDisconnected, "no Lease from the member-agent")
+		return 0
+	}
+	renewed := lease.Spec.RenewTime.Time
+	// Heartbeats are Lease renewals; the status copy is refreshed at most once per
+	// grace period so that renewals do not turn into status rewrites.
+	if hb := status.Agent.LastHeartbeatTime; hb == nil || renewed.Sub(hb.Time) >= c.grace || renewed.Before(hb.Time) {
+		status.Agent.LastHeartbeatTime = &metav1.Time{Time: renewed}
+	}
+	setCondition(status, clusterv1alpha1.MemberClusterJoined, metav1.ConditionTrue, ReasonAgentConnected, "the member-agent has connected")
+	age := c.now().Sub(renewed)
+	if age > c.grace {
+		setCondition(status, clusterv1alpha1.MemberClusterAvailable, metav1.ConditionUnknown, ReasonLeaseExpired,
+			fmt.Sprintf("the member-agent's Lease was last renewed at %s (grace %s)", renewed.UTC().Format(time.RFC3339), c.grace))
+		return 0
+	}
+	setCondition(status, clusterv1alpha1.MemberClusterAvailable, metav1.ConditionTrue, ReasonLeaseRenewed, "the member-agent renews its Lease")
+	return c.grace - age + time.Second
+}
+
+func setCondition(status *clusterv1alpha1.MemberClusterStatus, typ string, s metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+		Type: typ, Status: s, Reason: reason, Message: msg, ObservedGeneration: status.ObservedGeneration,
+	})
+}
