@@ -182,7 +182,13 @@ func TestTemplatesValidatedAgainstIstioSchema(t *testing.T) {
 		t.Fatalf("error should name the cluster whose override broke the template: %v", err)
 	}
 
-	fap.Spec.Overrides[0].ClusterOverrides[0].Value = &traffic.JSONValue{Raw: []byte(`"9s"`)}
+	// Replacing a whole template may not rename it.
+	fap.Spec.Overrides[0].ClusterOverrides[0] = traffic.OverridePatch{Op: "replace", Path: "/virtualServices/0",
+		Value: &traffic.JSONValue{Raw: []byte(`{"name":"other","spec":` + validVS + `}`)}}
+	_, err = create(t, r, ctx, fap)
+	wantInvalid(t, err, "spec.overrides[0].clusterOverrides")
+
+	fap.Spec.Overrides[0].ClusterOverrides[0] = traffic.OverridePatch{Op: "replace", Path: "/virtualServices/0/spec/http/0/timeout", Value: &traffic.JSONValue{Raw: []byte(`"9s"`)}}
 	if _, err := create(t, r, ctx, fap); err != nil {
 		t.Fatalf("valid override rejected: %v", err)
 	}

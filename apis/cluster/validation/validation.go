@@ -88,8 +88,8 @@ func validateTimers(p *cluster.BGPPeer, fldPath *field.Path) field.ErrorList {
 	var hold, keepalive time.Duration
 	if p.HoldTime != nil {
 		hold = p.HoldTime.Duration
-		if hold != 0 && hold < 3*time.Second {
-			allErrs = append(allErrs, field.Invalid(fldPath.Child("holdTime"), hold.String(), "must be 0 or at least 3s (RFC 4271)"))
+		if hold != 0 && (hold < 3*time.Second || hold > 65535*time.Second) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child("holdTime"), hold.String(), "must be 0 or between 3s and 65535s (RFC 4271)"))
 		}
 	}
 	if p.KeepaliveTime != nil {
@@ -123,7 +123,9 @@ func ValidateLoadBalancerNode(n *cluster.LoadBalancerNode) field.ErrorList {
 			allErrs = append(allErrs, field.Invalid(specPath.Child("group"), n.Spec.Group, msg))
 		}
 	}
-	if _, err := netip.ParseAddr(n.Spec.Address); err != nil {
+	if n.Spec.Address == "" {
+		allErrs = append(allErrs, field.Required(specPath.Child("address"), "the node's BGP next hop and tunnel source"))
+	} else if _, err := netip.ParseAddr(n.Spec.Address); err != nil {
 		allErrs = append(allErrs, field.Invalid(specPath.Child("address"), n.Spec.Address, "must be an IP address"))
 	}
 	return allErrs

@@ -345,7 +345,7 @@ func TestValidateLoadBalancerNode(t *testing.T) {
 		{
 			name:   "address required",
 			mutate: func(n *cluster.LoadBalancerNode) { n.Spec.Address = "" },
-			want:   []wantErr{invalid("spec.address")},
+			want:   []wantErr{required("spec.address")},
 		},
 	}
 	for _, tt := range tests {

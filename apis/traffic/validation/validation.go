@@ -6,6 +6,7 @@ package validation
 
 import (
 	"encoding/json"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -87,6 +88,11 @@ func ValidateHostname(h string, fldPath *field.Path) field.ErrorList {
 	if len(msgs) == 0 && !strings.Contains(h, ".") {
 		msgs = append(msgs, "must be a fully qualified domain name (with at least one dot)")
 	}
+	if len(msgs) == 0 {
+		for _, label := range strings.Split(strings.TrimPrefix(h, "*."), ".") {
+			msgs = append(msgs, utilvalidation.IsDNS1123Label(label)...)
+		}
+	}
 	var allErrs field.ErrorList
 	for _, msg := range msgs {
 		allErrs = append(allErrs, field.Invalid(fldPath, h, msg))
@@ -95,20 +101,25 @@ func ValidateHostname(h string, fldPath *field.Path) field.ErrorList {
 }
 
 func validatePlacement(p *traffic.Placement, fldPath *field.Path) field.ErrorList {
+	allErrs := validateClusterRefs(p.Clusters, fldPath.Child("clusters"))
+	if p.ClusterSelector != nil {
+		allErrs = append(allErrs, metav1validation.ValidateLabelSelector(p.ClusterSelector, metav1validation.LabelSelectorValidationOptions{}, fldPath.Child("clusterSelector"))...)
+	}
+	allErrs = append(allErrs, labelValues(p.Zones, fldPath.Child("zones"))...)
+	return allErrs
+}
+
+func validateClusterRefs(refs []traffic.ClusterReference, fldPath *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	seen := sets.New[string]()
-	for i, c := range p.Clusters {
-		namePath := fldPath.Child("clusters").Index(i).Child("name")
+	for i, c := range refs {
+		namePath := fldPath.Index(i).Child("name")
 		allErrs = append(allErrs, clusterName(c.Name, namePath)...)
 		if seen.Has(c.Name) {
 			allErrs = append(allErrs, field.Duplicate(namePath, c.Name))
 		}
 		seen.Insert(c.Name)
 	}
-	if p.ClusterSelector != nil {
-		allErrs = append(allErrs, metav1validation.ValidateLabelSelector(p.ClusterSelector, metav1validation.LabelSelectorValidationOptions{}, fldPath.Child("clusterSelector"))...)
-	}
-	allErrs = append(allErrs, labelValues(p.Zones, fldPath.Child("zones"))...)
 	return allErrs
 }
 
@@ -276,9 +287,12 @@ const maxWeight = 65535
 
 func validateCrossZone(cz *traffic.CrossZone, fldPath *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
-	for name, w := range map[string]*int32{"localWeight": cz.LocalWeight, "remoteWeight": cz.RemoteWeight} {
-		if w != nil && (*w < 0 || *w > maxWeight) {
-			allErrs = append(allErrs, field.Invalid(fldPath.Child(name), *w, "must be between 0 and 65535"))
+	for _, w := range []struct {
+		name  string
+		value *int32
+	}{{"localWeight", cz.LocalWeight}, {"remoteWeight", cz.RemoteWeight}} {
+		if w.value != nil && (*w.value < 0 || *w.value > maxWeight) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child(w.name), *w.value, "must be between 0 and 65535"))
 		}
 	}
 	if cz.LocalWeight != nil && cz.RemoteWeight != nil && *cz.LocalWeight == 0 && *cz.RemoteWeight == 0 {
@@ -309,9 +323,12 @@ func validateHealthCheck(hc *traffic.HealthCheck, fldPath *field.Path) field.Err
 	if hc.Interval != nil && hc.Timeout != nil && hc.Timeout.Duration > hc.Interval.Duration {
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("timeout"), hc.Timeout.Duration.String(), "must not exceed interval"))
 	}
-	for name, t := range map[string]*int32{"healthyThreshold": hc.HealthyThreshold, "unhealthyThreshold": hc.UnhealthyThreshold} {
-		if t != nil && *t < 1 {
-			allErrs = append(allErrs, field.Invalid(fldPath.Child(name), *t, "must be at least 1"))
+	for _, t := range []struct {
+		name  string
+		value *int32
+	}{{"healthyThreshold", hc.HealthyThreshold}, {"unhealthyThreshold", hc.UnhealthyThreshold}} {
+		if t.value != nil && *t.value < 1 {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child(t.name), *t.value, "must be at least 1"))
 		}
 	}
 	return allErrs
@@ -327,6 +344,7 @@ func validateRollout(r *traffic.RolloutSpec, fldPath *field.Path) field.ErrorLis
 		set := 0
 		if len(s.Clusters) > 0 {
 			set++
+			allErrs = append(allErrs, validateClusterRefs(s.Clusters, sPath.Child("clusters"))...)
 		}
 		if s.ClusterSelector != nil {
 			set++
@@ -408,19 +426,19 @@ func ValidateVIPPool(pool *traffic.VIPPool) field.ErrorList {
 	if len(pool.Spec.CIDRs) == 0 {
 		allErrs = append(allErrs, field.Required(cidrsPath, "at least one CIDR or range is required"))
 	}
-	var ranges []AddressRange
+	parsed := map[int]AddressRange{}
 	for i, c := range pool.Spec.CIDRs {
 		r, err := ParseAddressRange(c)
 		if err != nil {
 			allErrs = append(allErrs, field.Invalid(cidrsPath.Index(i), c, err.Error()))
 			continue
 		}
-		for j, other := range ranges {
-			if r.Overlaps(other) {
+		for j := 0; j < i; j++ {
+			if other, ok := parsed[j]; ok && r.Overlaps(other) {
 				allErrs = append(allErrs, field.Invalid(cidrsPath.Index(i), c, "overlaps "+pool.Spec.CIDRs[j]))
 			}
 		}
-		ranges = append(ranges, r)
+		parsed[i] = r
 	}
 	return append(allErrs, labelValues(pool.Spec.Zones, field.NewPath("spec", "zones"))...)
 }
@@ -563,8 +581,10 @@ func ValidateDNSProvider(p *traffic.DNSProvider) field.ErrorList {
 	if r == nil {
 		return append(allErrs, field.Required(fldPath, "a provider configuration is required"))
 	}
-	if _, _, err := splitHostPort(r.Server); err != nil {
-		allErrs = append(allErrs, field.Invalid(fldPath.Child("server"), r.Server, "must be host:port"))
+	if r.Server == "" {
+		allErrs = append(allErrs, field.Required(fldPath.Child("server"), "host:port of the DNS server"))
+	} else if _, _, err := splitHostPort(r.Server); err != nil {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("server"), r.Server, "must be host:port with a port of 1-65535"))
 	}
 	if r.Zone == "" {
 		allErrs = append(allErrs, field.Required(fldPath.Child("zone"), ""))
@@ -584,11 +604,14 @@ func ValidateDNSProvider(p *traffic.DNSProvider) field.ErrorList {
 }
 
 func splitHostPort(s string) (string, string, error) {
-	u, err := url.Parse("dns://" + s)
-	if err != nil || u.Hostname() == "" || u.Port() == "" || u.Host != s {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
 		return "", "", errInvalidHostPort
 	}
-	return u.Hostname(), u.Port(), nil
+	if n, err := strconv.Atoi(port); err != nil || len(utilvalidation.IsValidPortNum(n)) > 0 {
+		return "", "", errInvalidHostPort
+	}
+	return host, port, nil
 }
 
 // ValidateDNSProviderUpdate checks an update of a DNSProvider.
@@ -613,7 +636,9 @@ func ValidateCertificateIssuer(ci *traffic.CertificateIssuer) field.ErrorList {
 		allErrs = append(allErrs, requiredName(ci.Spec.CA.SecretRef.Name, specPath.Child("ca", "secretRef", "name"))...)
 	default:
 		acmePath := specPath.Child("acme")
-		if u, err := url.Parse(ci.Spec.ACME.Server); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if ci.Spec.ACME.Server == "" {
+			allErrs = append(allErrs, field.Required(acmePath.Child("server"), "URL of the ACME directory"))
+		} else if u, err := url.Parse(ci.Spec.ACME.Server); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			allErrs = append(allErrs, field.Invalid(acmePath.Child("server"), ci.Spec.ACME.Server, "must be an http(s) URL of an ACME directory"))
 		}
 		allErrs = append(allErrs, requiredName(ci.Spec.ACME.PrivateKeySecretRef.Name, acmePath.Child("privateKeySecretRef", "name"))...)

@@ -39,12 +39,12 @@ func ValidateTemplates(ctx context.Context, spec *traffic.FederatedAccessPointSp
 	}
 	var allErrs field.ErrorList
 	for i, o := range spec.Overrides {
-		allErrs = append(allErrs, validateOverride(ctx, doc, &o, field.NewPath("spec", "overrides").Index(i))...)
+		allErrs = append(allErrs, validateOverride(ctx, doc, &tmpl, &o, field.NewPath("spec", "overrides").Index(i))...)
 	}
 	return allErrs
 }
 
-func validateOverride(ctx context.Context, doc []byte, o *traffic.ClusterOverride, fldPath *field.Path) field.ErrorList {
+func validateOverride(ctx context.Context, doc []byte, orig *v1alpha1.AccessPointTemplate, o *traffic.ClusterOverride, fldPath *field.Path) field.ErrorList {
 	patched, err := overrides.Apply(doc, Patches(o))
 	if err != nil {
 		return field.ErrorList{field.Invalid(fldPath.Child("clusterOverrides"), o.ClusterName, "does not apply to spec.template: "+err.Error())}
@@ -52,6 +52,9 @@ func validateOverride(ctx context.Context, doc []byte, o *traffic.ClusterOverrid
 	var tmpl v1alpha1.AccessPointTemplate
 	if err := json.Unmarshal(patched, &tmpl); err != nil {
 		return field.ErrorList{field.Invalid(fldPath.Child("clusterOverrides"), o.ClusterName, "makes spec.template invalid: "+err.Error())}
+	}
+	if err := sameNames(orig, &tmpl); err != nil {
+		return field.ErrorList{field.Invalid(fldPath.Child("clusterOverrides"), o.ClusterName, err.Error())}
 	}
 	errs := validateTemplate(ctx, &tmpl)
 	for _, e := range errs {
@@ -73,18 +76,40 @@ func Patches(o *traffic.ClusterOverride) []overrides.Patch {
 	return patches
 }
 
+// sameNames checks that overrides neither rename templates nor add new ones; they
+// may remove some.
+func sameNames(orig, patched *v1alpha1.AccessPointTemplate) error {
+	before, after := templateLists(orig), templateLists(patched)
+	for _, tk := range templateKinds {
+		known := map[string]bool{}
+		for _, item := range before[tk.list] {
+			known[item.Name] = true
+		}
+		for _, item := range after[tk.list] {
+			if !known[item.Name] {
+				return fmt.Errorf("overrides may not rename or add templates: %s %q is not in spec.template", tk.list, item.Name)
+			}
+		}
+	}
+	return nil
+}
+
+func templateLists(t *v1alpha1.AccessPointTemplate) map[string][]v1alpha1.NamedTemplate {
+	return map[string][]v1alpha1.NamedTemplate{
+		"virtualServices":  t.VirtualServices,
+		"destinationRules": t.DestinationRules,
+		"serviceEntries":   t.ServiceEntries,
+		"workloadEntries":  t.WorkloadEntries,
+	}
+}
+
 func validateTemplate(ctx context.Context, tmpl *v1alpha1.AccessPointTemplate) field.ErrorList {
 	var allErrs field.ErrorList
 	tmplPath := field.NewPath("spec", "template")
 	if tmpl.Gateway != nil {
 		allErrs = append(allErrs, istioschema.ValidateSpec(ctx, "Gateway", tmpl.Gateway.Raw, tmplPath.Child("gateway"))...)
 	}
-	lists := map[string][]v1alpha1.NamedTemplate{
-		"virtualServices":  tmpl.VirtualServices,
-		"destinationRules": tmpl.DestinationRules,
-		"serviceEntries":   tmpl.ServiceEntries,
-		"workloadEntries":  tmpl.WorkloadEntries,
-	}
+	lists := templateLists(tmpl)
 	for _, tk := range templateKinds {
 		for i, item := range lists[tk.list] {
 			if len(item.Spec.Raw) == 0 {
