@@ -1,0 +1,217 @@
+// Package agent runs the member-agent: it pulls its cluster's ClusterAccessPoints
+// from the hub (its own namespace only), applies them to the member cluster,
+// repairs drift, renews its Lease and reports status.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/pflag"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
+	"github.com/portico-dev/portico/member-agent/apply"
+	"github.com/portico-dev/portico/member-agent/endpoints"
+	"github.com/portico-dev/portico/member-agent/heartbeat"
+	"github.com/portico-dev/portico/member-agent/reconciler"
+)
+
+// Version is the agent's version, set at build time.
+var Version = "v0.1.0-dev"
+
+// Options are the member-agent's flags.
+type Options struct {
+	HubKubeconfig      string
+	Kubeconfig         string
+	ClusterName        string
+	MetricsBindAddress string
+	HeartbeatInterval  time.Duration
+	Resync             time.Duration
+	Workers            int
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	return &Options{MetricsBindAddress: ":8080", HeartbeatInterval: 10 * time.Second, Resync: 10 * time.Minute, Workers: 4}
+}
+
+// AddFlags adds the flags with their help.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.HubKubeconfig, "hub-kubeconfig", o.HubKubeconfig,
+		"Kubeconfig of the hub cluster for this cluster's agent (printed by 'kubectl portico join'). Required.")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
+		"Kubeconfig of the member cluster; empty uses the in-cluster configuration.")
+	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster's MemberCluster on the hub. Required.")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address serving /healthz and /metrics.")
+	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "How often the agent renews its Lease on the hub.")
+	fs.DurationVar(&o.Resync, "resync", o.Resync, "How often every ClusterAccessPoint is reconciled even without changes.")
+	fs.IntVar(&o.Workers, "workers", o.Workers, "Concurrent ClusterAccessPoint reconciles.")
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.HubKubeconfig == "" {
+		errs = append(errs, errors.New("--hub-kubeconfig is required"))
+	}
+	if o.ClusterName == "" {
+		errs = append(errs, errors.New("--cluster-name is required"))
+	}
+	if o.HeartbeatInterval <= 0 {
+		errs = append(errs, errors.New("--heartbeat-interval must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// clientsets the agent uses.
+type clientsets struct {
+	portico versioned.Interface
+	hubKube kubernetes.Interface
+	kube    kubernetes.Interface
+	istio   istioclient.Interface
+	meta    metadata.Interface
+}
+
+func (o *Options) clients() (*clientsets, error) {
+	hub, err := clientcmd.BuildConfigFromFlags("", o.HubKubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("hub kubeconfig: %w", err)
+	}
+	member, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("member cluster config: %w", err)
+	}
+	for _, c := range []*rest.Config{hub, member} {
+		c.UserAgent = "portico-member-agent/" + Version
+		c.QPS, c.Burst = 50, 100
+	}
+	cs := &clientsets{}
+	if cs.portico, err = versioned.NewForConfig(hub); err != nil {
+		return nil, err
+	}
+	if cs.hubKube, err = kubernetes.NewForConfig(hub); err != nil {
+		return nil, err
+	}
+	if cs.kube, err = kubernetes.NewForConfig(member); err != nil {
+		return nil, err
+	}
+	if cs.istio, err = istioclient.NewForConfig(member); err != nil {
+		return nil, err
+	}
+	cs.meta, err = metadata.NewForConfig(member)
+	return cs, err
+}
+
+// Run runs the agent until ctx is done.
+func (o *Options) Run(ctx context.Context) error {
+	cs, err := o.clients()
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := newMetrics(reg)
+	ns := clusterv1alpha1.ClusterNamespace(o.ClusterName)
+
+	// The hub: only this cluster's namespace.
+	hubInformers := externalversions.NewSharedInformerFactoryWithOptions(cs.portico, o.Resync, externalversions.WithNamespace(ns))
+	capInformer := hubInformers.Traffic().V1alpha1().ClusterAccessPoints()
+	// The member cluster: gateway Services and EndpointSlices, and what the agent applied.
+	memberInformers := informers.NewSharedInformerFactory(cs.kube, o.Resync)
+	services, slices := memberInformers.Core().V1().Services(), memberInformers.Discovery().V1().EndpointSlices()
+	resolver := &endpoints.Resolver{Services: services.Lister(), Slices: slices.Lister()}
+
+	r := reconciler.New(cs.portico.TrafficV1alpha1().ClusterAccessPoints(ns), capInformer.Lister().ClusterAccessPoints(ns),
+		capInformer.Informer().HasSynced, apply.NewClient(cs.kube, cs.istio, cs.meta), resolver.For, m)
+	_, _ = capInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { r.Enqueue(nameOf(obj)) },
+		UpdateFunc: func(_, obj any) { r.Enqueue(nameOf(obj)) },
+		DeleteFunc: func(obj any) { r.Enqueue(nameOf(obj)) },
+	})
+	endpointsChanged := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { r.EnqueueAll() },
+		UpdateFunc: func(any, any) { r.EnqueueAll() },
+		DeleteFunc: func(any) { r.EnqueueAll() },
+	}
+	_, _ = services.Informer().AddEventHandler(endpointsChanged)
+	_, _ = slices.Informer().AddEventHandler(endpointsChanged)
+	applied := metadatainformer.NewFilteredSharedInformerFactory(cs.meta, o.Resync, metav1.NamespaceAll,
+		func(opts *metav1.ListOptions) { opts.LabelSelector = apply.Label })
+	drift := cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(_, obj any) { r.EnqueueLabelled(labelOf(obj)) },
+		DeleteFunc: func(obj any) { r.EnqueueLabelled(labelOf(obj)) },
+	}
+	for _, gvr := range apply.Resources() {
+		_, _ = applied.ForResource(gvr).Informer().AddEventHandler(drift)
+	}
+
+	hb := &heartbeat.Heartbeat{Hub: cs.hubKube, Portico: cs.portico, Member: cs.kube, Cluster: o.ClusterName,
+		Identity: identity(), Version: Version, Interval: o.HeartbeatInterval, OnRenew: m.heartbeat}
+	go hb.Run(ctx)
+	go o.serve(ctx, reg)
+
+	hubInformers.Start(ctx.Done())
+	memberInformers.Start(ctx.Done())
+	applied.Start(ctx.Done())
+	klog.InfoS("member-agent started", "cluster", o.ClusterName, "hubNamespace", ns, "version", Version)
+	r.Run(ctx, o.Workers, time.Minute)
+	return nil
+}
+
+func (o *Options) serve(ctx context.Context, reg *prometheus.Registry) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	srv := &http.Server{Addr: o.MetricsBindAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		klog.ErrorS(err, "Serving metrics")
+	}
+}
+
+func nameOf(obj any) string {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	if m, ok := obj.(metav1.Object); ok {
+		return m.GetName()
+	}
+	return ""
+}
+
+func labelOf(obj any) string {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	if m, ok := obj.(metav1.Object); ok {
+		return m.GetLabels()[apply.Label]
+	}
+	return ""
+}
+
+func identity() string {
+	host, _ := os.Hostname()
+	return host + "_" + fmt.Sprint(os.Getpid())
+}

@@ -1,0 +1,51 @@
+package apply
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	obj, err := Parse([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"web","labels":{"team":"a"}},"spec":{}}`), "shop.web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj.Namespace != "default" || obj.Name != "web" || obj.GVK.Kind != "Gateway" {
+		t.Fatalf("ref = %+v", obj.Ref)
+	}
+	var got struct {
+		Metadata struct {
+			Namespace string            `json:"namespace"`
+			Labels    map[string]string `json:"labels"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(obj.Raw, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Metadata.Labels[Label] != "shop.web" || got.Metadata.Labels["team"] != "a" || got.Metadata.Namespace != "default" {
+		t.Fatalf("metadata = %+v", got.Metadata)
+	}
+
+	ns, err := Parse([]byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop","namespace":"x"}}`), "shop.web")
+	if err != nil || ns.Namespace != "" || strings.Contains(string(ns.Raw), `"namespace"`) {
+		t.Fatalf("cluster-scoped kinds have no namespace: %+v %s %v", ns.Ref, ns.Raw, err)
+	}
+
+	for _, bad := range []string{`[1]`, `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"}}`, `{"apiVersion":"a/b/c","kind":"X"}`} {
+		if _, err := Parse([]byte(bad), "shop.web"); err == nil {
+			t.Errorf("Parse(%s) succeeded", bad)
+		}
+	}
+}
+
+func TestLabelValue(t *testing.T) {
+	if got := LabelValue("shop.web"); got != "shop.web" {
+		t.Fatalf("LabelValue = %q", got)
+	}
+	long := strings.Repeat("a", 40) + "." + strings.Repeat("b", 40)
+	v := LabelValue(long)
+	if len(v) > 63 || v == LabelValue(long+"c") || !strings.HasPrefix(v, long[:50]) {
+		t.Fatalf("LabelValue(long) = %q", v)
+	}
+}

@@ -1,0 +1,126 @@
+// Package heartbeat renews the member-agent's Lease in its hub namespace and
+// reports the agent, Kubernetes and Istio versions in its MemberCluster's status.
+package heartbeat
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+)
+
+// Heartbeat renews the Lease and reports versions.
+type Heartbeat struct {
+	Hub      kubernetes.Interface // the hub cluster (Leases)
+	Portico  versioned.Interface  // portico-hub (MemberCluster status)
+	Member   kubernetes.Interface // the member cluster (versions)
+	Cluster  string
+	Identity string
+	Version  string
+	Interval time.Duration
+	// OnRenew is called after each successful renewal.
+	OnRenew func(time.Time)
+}
+
+// Run renews the Lease every Interval and reports versions every ten renewals,
+// until ctx is done.
+func (h *Heartbeat) Run(ctx context.Context) {
+	n := 0
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		if err := h.renew(ctx); err != nil {
+			klog.FromContext(ctx).Error(err, "Renewing Lease")
+		} else if h.OnRenew != nil {
+			h.OnRenew(time.Now())
+		}
+		if n%10 == 0 {
+			if err := h.report(ctx); err != nil {
+				klog.FromContext(ctx).Error(err, "Reporting versions")
+			}
+		}
+		n++
+	}, h.Interval)
+}
+
+func (h *Heartbeat) renew(ctx context.Context) error {
+	ns := clusterv1alpha1.ClusterNamespace(h.Cluster)
+	leases := h.Hub.CoordinationV1().Leases(ns)
+	now := metav1.NewMicroTime(time.Now())
+	lease, err := leases.Get(ctx, clusterv1alpha1.AgentLease, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		lease = &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: clusterv1alpha1.AgentLease, Namespace: ns},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: &h.Identity, AcquireTime: &now, RenewTime: &now,
+				LeaseDurationSeconds: ptr.To(int32(4 * h.Interval / time.Second))},
+		}
+		_, err = leases.Create(ctx, lease, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	lease.Spec.RenewTime, lease.Spec.HolderIdentity = &now, &h.Identity
+	_, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
+	return err
+}
+
+// report writes the versions into the MemberCluster's status when they changed.
+func (h *Heartbeat) report(ctx context.Context) error {
+	k8sVersion := ""
+	if v, err := h.Member.Discovery().ServerVersion(); err == nil {
+		k8sVersion = v.GitVersion
+	}
+	istio := h.istio(ctx)
+	clusters := h.Portico.ClusterV1alpha1().MemberClusters()
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		mc, err := clusters.Get(ctx, h.Cluster, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		status := mc.Status.DeepCopy()
+		status.Agent.Version, status.KubernetesVersion, status.Istio = h.Version, k8sVersion, istio
+		if apiequality.Semantic.DeepEqual(status, &mc.Status) {
+			return nil
+		}
+		mc.Status = *status
+		_, err = clusters.UpdateStatus(ctx, mc, metav1.UpdateOptions{})
+		return err
+	})
+}
+
+// istio reads the version from istiod's image tag and the revision from its
+// istio.io/rev label, when istiod exists.
+func (h *Heartbeat) istio(ctx context.Context) clusterv1alpha1.IstioStatus {
+	d, err := h.Member.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{})
+	if err != nil {
+		return clusterv1alpha1.IstioStatus{}
+	}
+	return clusterv1alpha1.IstioStatus{Version: imageTag(d), Revision: d.Labels["istio.io/rev"]}
+}
+
+func imageTag(d *appsv1.Deployment) string {
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name == "discovery" || len(d.Spec.Template.Spec.Containers) == 1 {
+			image := c.Image
+			if i := strings.LastIndex(image, "@"); i >= 0 {
+				image = image[:i]
+			}
+			if i := strings.LastIndex(image, ":"); i >= 0 && !strings.Contains(image[i:], "/") {
+				return image[i+1:]
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,247 @@
+// Package reconciler applies every ClusterAccessPoint of the agent's cluster
+// namespace to the member cluster, prunes what was removed, repairs drift, and
+// reports status. It only learns of removals from the hub: while the hub is
+// unreachable its caches keep the last state, so nothing is deleted or changed.
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	trafficclient "github.com/portico-dev/portico/apis/generated/clientset/versioned/typed/traffic/v1alpha1"
+	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	"github.com/portico-dev/portico/member-agent/apply"
+)
+
+// Endpoints returns the gateway endpoints serving a Gateway selector.
+type Endpoints func(selector map[string]string) ([]trafficv1alpha1.GatewayEndpoint, error)
+
+// Metrics observe the reconciler.
+type Metrics interface {
+	ObserveApply(kind string, d time.Duration, err error)
+	ObserveReconcile(err error)
+}
+
+// Reconciler reconciles the ClusterAccessPoints of one cluster namespace.
+type Reconciler struct {
+	caps      trafficclient.ClusterAccessPointInterface
+	lister    trafficlisters.ClusterAccessPointNamespaceLister
+	applier   apply.Applier
+	endpoints Endpoints
+	metrics   Metrics
+	queue     workqueue.TypedRateLimitingInterface[string]
+	synced    cache.InformerSynced
+}
+
+// New returns a reconciler; caps writes status in the cluster namespace.
+func New(caps trafficclient.ClusterAccessPointInterface, lister trafficlisters.ClusterAccessPointNamespaceLister,
+	synced cache.InformerSynced, applier apply.Applier, endpoints Endpoints, metrics Metrics) *Reconciler {
+	return &Reconciler{
+		caps: caps, lister: lister, synced: synced, applier: applier, endpoints: endpoints, metrics: metrics,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "clusteraccesspoints"}),
+	}
+}
+
+// Enqueue asks for one ClusterAccessPoint (by name) to be reconciled.
+func (r *Reconciler) Enqueue(name string) { r.queue.Add(name) }
+
+// EnqueueAll asks for every known ClusterAccessPoint to be reconciled.
+func (r *Reconciler) EnqueueAll() {
+	caps, _ := r.lister.List(labels.Everything())
+	for _, c := range caps {
+		r.queue.Add(c.Name)
+	}
+}
+
+// EnqueueLabelled maps an access point label value back to its ClusterAccessPoint.
+func (r *Reconciler) EnqueueLabelled(value string) {
+	if _, err := r.lister.Get(value); err == nil {
+		r.queue.Add(value)
+		return
+	}
+	caps, _ := r.lister.List(labels.Everything())
+	for _, c := range caps {
+		if apply.LabelValue(c.Name) == value {
+			r.queue.Add(c.Name)
+			return
+		}
+	}
+	// No such access point (any more): the orphan sweep removes the object.
+	r.queue.Add(orphanKey)
+}
+
+// orphanKey asks for a sweep of labelled objects whose access point is gone.
+const orphanKey = "\x00orphans"
+
+// Run reconciles until ctx is done. Nothing happens before the hub cache synced.
+func (r *Reconciler) Run(ctx context.Context, workers int, sweepEvery time.Duration) {
+	defer utilruntime.HandleCrash()
+	defer r.queue.ShutDown()
+	if !cache.WaitForCacheSync(ctx.Done(), r.synced) {
+		return
+	}
+	r.queue.Add(orphanKey)
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, r.worker, time.Second)
+	}
+	go wait.UntilWithContext(ctx, func(context.Context) { r.queue.Add(orphanKey) }, sweepEvery)
+	<-ctx.Done()
+}
+
+func (r *Reconciler) worker(ctx context.Context) {
+	for {
+		key, shutdown := r.queue.Get()
+		if shutdown {
+			return
+		}
+		err := r.reconcile(ctx, key)
+		r.metrics.ObserveReconcile(err)
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "Reconciling", "clusterAccessPoint", key)
+			r.queue.AddRateLimited(key)
+		} else {
+			r.queue.Forget(key)
+		}
+		r.queue.Done(key)
+	}
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, name string) error {
+	if name == orphanKey {
+		return r.sweep(ctx)
+	}
+	cap, err := r.lister.Get(name)
+	if apierrors.IsNotFound(err) {
+		// Deleted on the hub: remove everything applied for it.
+		return r.prune(ctx, name, nil)
+	}
+	if err != nil {
+		return err
+	}
+	results, objects := r.applyAll(ctx, cap)
+	if err := r.prune(ctx, cap.Name, objects); err != nil {
+		return err
+	}
+	return r.writeStatus(ctx, cap, results, objects)
+}
+
+// applyAll applies the manifests in order (namespaces, then what Istio objects
+// refer to, then Istio objects). A refused object does not stop the others.
+func (r *Reconciler) applyAll(ctx context.Context, cap *trafficv1alpha1.ClusterAccessPoint) ([]trafficv1alpha1.ObjectStatus, []apply.Object) {
+	statuses := make([]trafficv1alpha1.ObjectStatus, len(cap.Spec.Manifests))
+	var objects []apply.Object
+	var order []int
+	for i, m := range cap.Spec.Manifests {
+		obj, err := apply.Parse(m.Raw, cap.Name)
+		statuses[i] = trafficv1alpha1.ObjectStatus{Group: obj.GVK.Group, Kind: obj.GVK.Kind, Namespace: obj.Namespace, Name: obj.Name}
+		if err != nil {
+			statuses[i].Kind, statuses[i].Message = kindOf(m.Raw), err.Error()
+			continue
+		}
+		objects = append(objects, obj)
+		order = append(order, i)
+	}
+	idx := make([]int, len(objects))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		return apply.Order(objects[a].GVK.GroupKind()) - apply.Order(objects[b].GVK.GroupKind())
+	})
+	for _, i := range idx {
+		st := &statuses[order[i]]
+		err := r.applyOne(ctx, objects[i])
+		st.Applied = err == nil
+		if err != nil {
+			st.Message = err.Error()
+		}
+	}
+	return statuses, objects
+}
+
+func (r *Reconciler) applyOne(ctx context.Context, obj apply.Object) error {
+	start := time.Now()
+	var err error
+	if obj.Namespace != "" {
+		err = r.applier.EnsureNamespace(ctx, obj.Namespace)
+	}
+	if err == nil {
+		err = r.applier.Apply(ctx, obj)
+	}
+	r.metrics.ObserveApply(obj.GVK.Kind, time.Since(start), err)
+	return err
+}
+
+// prune deletes the objects labelled for the access point that are not in keep.
+func (r *Reconciler) prune(ctx context.Context, name string, keep []apply.Object) error {
+	existing, err := r.applier.List(ctx, name)
+	if err != nil {
+		return err
+	}
+	wanted := map[string]bool{}
+	for _, o := range keep {
+		wanted[key(o.Ref)] = true
+	}
+	for _, e := range existing {
+		if e.AccessPoint != apply.LabelValue(name) || wanted[key(e.Ref)] {
+			continue
+		}
+		if err := r.applier.Delete(ctx, e.Ref); err != nil {
+			return fmt.Errorf("pruning %s: %w", e.Ref, err)
+		}
+		klog.FromContext(ctx).Info("Pruned", "object", e.Ref.String(), "clusterAccessPoint", name)
+	}
+	return nil
+}
+
+// sweep deletes labelled objects whose ClusterAccessPoint no longer exists on the
+// hub (for instance deleted while the agent was down).
+func (r *Reconciler) sweep(ctx context.Context) error {
+	existing, err := r.applier.List(ctx, "")
+	if err != nil {
+		return err
+	}
+	caps, err := r.lister.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, c := range caps {
+		live[apply.LabelValue(c.Name)] = true
+	}
+	for _, e := range existing {
+		if live[e.AccessPoint] {
+			continue
+		}
+		if err := r.applier.Delete(ctx, e.Ref); err != nil {
+			return err
+		}
+		klog.FromContext(ctx).Info("Removed orphan", "object", e.Ref.String(), "accessPoint", e.AccessPoint)
+	}
+	return nil
+}
+
+func key(r apply.Ref) string {
+	return r.GVK.Group + "/" + r.GVK.Kind + "/" + r.Namespace + "/" + r.Name
+}
+
+func kindOf(raw []byte) string {
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	_ = json.Unmarshal(raw, &head)
+	return head.Kind
+}

@@ -1,0 +1,96 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/member-agent/apply"
+)
+
+// Condition reasons.
+const (
+	ReasonApplied     = "Applied"
+	ReasonApplyFailed = "ApplyFailed"
+)
+
+// writeStatus writes the ClusterAccessPoint's status when it changed.
+func (r *Reconciler) writeStatus(ctx context.Context, cap *trafficv1alpha1.ClusterAccessPoint, objects []trafficv1alpha1.ObjectStatus, applied []apply.Object) error {
+	status := cap.Status.DeepCopy()
+	status.ObservedGeneration = cap.Generation
+	status.ObservedRevision = cap.Spec.Revision
+	status.Objects = objects
+	endpoints, err := r.gatewayEndpoints(applied)
+	if err != nil {
+		return err
+	}
+	status.Gateway.Endpoints = endpoints
+	setConditions(status, objects)
+	if apiequality.Semantic.DeepEqual(status, &cap.Status) {
+		return nil
+	}
+	updated := cap.DeepCopy()
+	updated.Status = *status
+	_, err = r.caps.UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	return err
+}
+
+func setConditions(status *trafficv1alpha1.ClusterAccessPointStatus, objects []trafficv1alpha1.ObjectStatus) {
+	failed, first := 0, ""
+	for _, o := range objects {
+		if !o.Applied {
+			if failed == 0 {
+				first = fmt.Sprintf("%s %s/%s: %s", o.Kind, o.Namespace, o.Name, o.Message)
+			}
+			failed++
+		}
+	}
+	applied := metav1.Condition{Type: trafficv1alpha1.ClusterAccessPointApplied, Status: metav1.ConditionTrue, Reason: ReasonApplied,
+		Message: fmt.Sprintf("%d objects applied", len(objects))}
+	degraded := metav1.Condition{Type: trafficv1alpha1.ClusterAccessPointDegraded, Status: metav1.ConditionFalse, Reason: ReasonApplied,
+		Message: "every object is applied"}
+	if failed > 0 {
+		msg := fmt.Sprintf("%d of %d objects not applied; first: %s", failed, len(objects), first)
+		applied.Status, applied.Reason, applied.Message = metav1.ConditionFalse, ReasonApplyFailed, msg
+		degraded.Status, degraded.Reason, degraded.Message = metav1.ConditionTrue, ReasonApplyFailed, msg
+	}
+	for _, c := range []metav1.Condition{applied, degraded} {
+		c.ObservedGeneration = status.ObservedGeneration
+		meta.SetStatusCondition(&status.Conditions, c)
+	}
+}
+
+// gatewayEndpoints collects the endpoints serving the access point's Gateways.
+func (r *Reconciler) gatewayEndpoints(objects []apply.Object) ([]trafficv1alpha1.GatewayEndpoint, error) {
+	var out []trafficv1alpha1.GatewayEndpoint
+	seen := map[string]bool{}
+	for _, o := range objects {
+		if o.GVK.Kind != "Gateway" {
+			continue
+		}
+		var gw struct {
+			Spec struct {
+				Selector map[string]string `json:"selector"`
+			} `json:"spec"`
+		}
+		if err := json.Unmarshal(o.Raw, &gw); err != nil {
+			continue
+		}
+		eps, err := r.endpoints(gw.Spec.Selector)
+		if err != nil {
+			return nil, err
+		}
+		for _, ep := range eps {
+			if !seen[ep.Address] {
+				seen[ep.Address] = true
+				out = append(out, ep)
+			}
+		}
+	}
+	return out, nil
+}
