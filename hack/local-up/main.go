@@ -18,9 +18,12 @@ import (
 
 const usage = `usage: local-up up|down|status
 
-  up      start the hub cluster (kube-apiserver + etcd built from source) and
-          portico-hub with embedded etcd, register the Portico APIs, write
-          _output/local/kubeconfig and _output/local/env; does nothing when up
+  up      start the hub cluster (kube-apiserver + etcd built from source),
+          portico-hub with embedded etcd, and member clusters zone-a-1 and
+          zone-b-1 (Istio CRDs, a stand-in ingress gateway) joined with
+          kubectl portico join and running member-agents; write
+          _output/local/kubeconfig, <cluster>.kubeconfig and env; does nothing
+          when up
   down    stop every process "up" started (by PID), keeping the data
   status  say whether the local federation is up`
 
@@ -102,6 +105,22 @@ func up(p paths) error {
 	if err := writePIDs(p.pids, started); err != nil {
 		return err
 	}
+	var members []string
+	for _, m := range localMembers {
+		mc, agent, err := startMember(ctx, p, hub, binDir, m)
+		if err != nil {
+			_ = down(p)
+			return err
+		}
+		members = append(members, fmt.Sprintf("  %-13s %s   (zone %s; member-agent pid %d, metrics %s)\n", m.name, mc.URL, m.zone, agent.Process.PID, agent.MetricsURL()))
+		started = append(started,
+			proc{m.name + "-etcd", mc.EtcdPID, mc.Etcd.Process.Path},
+			proc{m.name + "-kube-apiserver", mc.APIServerPID, mc.APIServer.Path},
+			proc{m.name + "-member-agent", agent.Process.PID, agent.Process.Path})
+		if err := writePIDs(p.pids, started); err != nil {
+			return err
+		}
+	}
 	kubeconfig, err := os.ReadFile(hub.KubeconfigPath)
 	if err != nil {
 		return err
@@ -118,13 +137,16 @@ func up(p paths) error {
 		"PORTICO_HUB_CLUSTER_ETCD_PID=" + strconv.Itoa(hub.EtcdPID),
 		"PORTICO_LOG_DIR=" + p.dir,
 	}
+	for _, m := range localMembers {
+		env = append(env, "PORTICO_MEMBER_"+envName(m.name)+"_KUBECONFIG="+filepath.Join(p.dir, m.name+".kubeconfig"))
+	}
 	if err := framework.WriteFile(p.env, []byte(strings.Join(env, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
 	fmt.Printf(`The local federation is up (%v).
   hub cluster   %s   (kube-apiserver pid %d, etcd pid %d, logs in %s)
   portico-hub   %s   (pid %d, embedded etcd in %s)
-
+%s
   export KUBECONFIG=%s
   kubectl api-resources --categories=portico
   kubectl apply -f manifests/examples/
@@ -132,9 +154,38 @@ func up(p paths) error {
 
 Stop it with: make down
 `, time.Since(start).Round(time.Second), hub.URL, hub.APIServerPID, hub.EtcdPID, hub.Dir,
-		ph.URL(), ph.Process.PID, filepath.Join(ph.Options.Dir, "data"), p.kubeconfig)
+		ph.URL(), ph.Process.PID, filepath.Join(ph.Options.Dir, "data"), strings.Join(members, ""), p.kubeconfig)
 	return nil
 }
+
+// member is a member cluster of the local federation.
+type member struct{ name, zone, region string }
+
+var localMembers = []member{{"zone-a-1", "zone-a", "r1"}, {"zone-b-1", "zone-b", "r1"}}
+
+// startMember starts a member cluster (kube-apiserver + etcd with Istio's CRDs and
+// a stand-in ingress gateway), joins it with `kubectl portico join` and starts its
+// member-agent.
+func startMember(ctx context.Context, p paths, hub *framework.HubCluster, binDir string, m member) (*framework.MemberCluster, *framework.MemberAgent, error) {
+	dir := filepath.Join(p.dir, m.name)
+	mc, err := framework.StartMemberCluster(ctx, framework.MemberClusterOptions{Dir: dir, Name: m.name, Detach: true, BinDir: binDir})
+	if err != nil {
+		return nil, nil, err
+	}
+	kubeconfig, err := os.ReadFile(mc.KubeconfigPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := framework.WriteFile(filepath.Join(p.dir, m.name+".kubeconfig"), kubeconfig, 0o600); err != nil {
+		return nil, nil, err
+	}
+	agent, err := framework.StartMemberAgent(ctx, hub, mc, framework.MemberAgentOptions{
+		Dir: filepath.Join(dir, "agent"), Zone: m.zone, Region: m.region, Detach: true,
+	})
+	return mc, agent, err
+}
+
+func envName(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }
 
 func down(p paths) error {
 	procs, err := readPIDs(p.pids)
