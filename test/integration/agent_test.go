@@ -36,6 +36,11 @@ const leaseGrace = 6 * time.Second
 
 func newFederation(t *testing.T, zones map[string]string) *federation {
 	t.Helper()
+	return newFederationTB(t, zones)
+}
+
+func newFederationTB(t testing.TB, zones map[string]string) *federation {
+	t.Helper()
 	f := &federation{members: map[string]*framework.MemberCluster{}, agents: map[string]*framework.MemberAgent{}}
 	f.hub = framework.NewHubCluster(t)
 	f.portico = framework.NewPorticoHub(t, f.hub, framework.PorticoHubOptions{
