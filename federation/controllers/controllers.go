@@ -11,24 +11,33 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/accesspoint"
 	"github.com/portico-dev/portico/federation/membercluster"
+	"github.com/portico-dev/portico/federation/vipallocator"
+	"github.com/portico-dev/portico/federation/vippool"
 )
 
 // All names every controller.
-var All = []string{"membercluster"}
+var All = []string{"membercluster", "accesspoint", "vippool"}
 
 // Options select and tune the controllers.
 type Options struct {
@@ -124,6 +133,32 @@ func (o *Options) runLeading(ctx context.Context, kube kubernetes.Interface, run
 	return nil
 }
 
+func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface, f externalversions.SharedInformerFactory) func() {
+	traffic, cluster := f.Traffic().V1alpha1(), f.Cluster().V1alpha1()
+	alloc := vipallocator.New(pc, traffic.Vippools().Lister(), traffic.VirtualIPs().Lister(), cluster.LoadBalancerGroups().Lister())
+	c := accesspoint.NewController(pc, accesspoint.Informers{
+		AccessPoints: traffic.FederatedAccessPoints(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
+		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),
+	}, alloc, eventRecorder(ctx, kube))
+	// The allocator reads pools and groups from these caches.
+	_, _ = traffic.Vippools().Informer(), cluster.LoadBalancerGroups().Informer()
+	return func() { c.Run(ctx, o.Workers) }
+}
+
+// eventRecorder records Events in the hub cluster, in the namespace of the object.
+func eventRecorder(ctx context.Context, kube kubernetes.Interface) record.EventRecorder {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(trafficv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(clusterv1alpha1.AddToScheme(scheme))
+	b := record.NewBroadcasterWithCorrelatorOptions(record.CorrelatorOptions{})
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kube.CoreV1().Events("")})
+	go func() {
+		<-ctx.Done()
+		b.Shutdown()
+	}()
+	return b.NewRecorder(scheme, corev1.EventSource{Component: "portico-hub"})
+}
+
 func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface) {
 	porticoInformers := externalversions.NewSharedInformerFactory(pc, 10*time.Minute)
 	leaseInformers := informers.NewSharedInformerFactoryWithOptions(kube, 10*time.Minute,
@@ -134,6 +169,13 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 	if o.Enabled("membercluster") {
 		c := membercluster.NewController(pc, kube, porticoInformers.Cluster().V1alpha1().MemberClusters(),
 			leaseInformers.Coordination().V1().Leases(), o.ClusterLeaseGrace)
+		runs = append(runs, func() { c.Run(ctx, o.Workers) })
+	}
+	if o.Enabled("accesspoint") {
+		runs = append(runs, o.accessPoints(ctx, pc, kube, porticoInformers))
+	}
+	if o.Enabled("vippool") {
+		c := vippool.NewController(pc, porticoInformers.Traffic().V1alpha1().Vippools(), porticoInformers.Traffic().V1alpha1().VirtualIPs())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	porticoInformers.Start(ctx.Done())

@@ -66,10 +66,9 @@ func StartMemberAgent(ctx context.Context, hub *HubCluster, member *MemberCluste
 		return nil, err
 	}
 	a := &MemberAgent{Options: opts, Name: member.Name, hub: hub, member: member, HubKubeconfig: filepath.Join(opts.Dir, "hub.kubeconfig")}
-	if _, err := os.Stat(a.HubKubeconfig); err != nil {
-		if err := JoinCluster(ctx, hub, member.Name, opts.Zone, opts.Region, a.HubKubeconfig); err != nil {
-			return nil, err
-		}
+	// Joining is idempotent and gives a fresh token for the hub as it is now.
+	if err := JoinCluster(ctx, hub, member.Name, opts.Zone, opts.Region, a.HubKubeconfig); err != nil {
+		return nil, err
 	}
 	return a, a.start(ctx)
 }

@@ -1,0 +1,220 @@
+// Package accesspoint is the hub controller of FederatedAccessPoints: it places
+// each one on member clusters, renders a ClusterAccessPoint per placed cluster,
+// keeps host claims from colliding, holds its VIP through the allocator, removes
+// everything on deletion, and aggregates one status.
+package accesspoint
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	clusterinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/cluster/v1alpha1"
+	trafficinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/traffic/v1alpha1"
+	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
+	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/vipallocator"
+)
+
+// Finalizer keeps an access point until its ClusterAccessPoints are gone and its
+// VIP is back in the pool.
+const Finalizer = "traffic.portico.dev/cleanup"
+
+// byAccessPoint indexes ClusterAccessPoints by the access point they render.
+const byAccessPoint = "accessPoint"
+
+// Informers the controller watches.
+type Informers struct {
+	AccessPoints        trafficinformers.FederatedAccessPointInformer
+	ClusterAccessPoints trafficinformers.ClusterAccessPointInformer
+	VirtualIPs          trafficinformers.VirtualIPInformer
+	MemberClusters      clusterinformers.MemberClusterInformer
+	Nodes               clusterinformers.LoadBalancerNodeInformer
+}
+
+// Controller reconciles FederatedAccessPoints.
+type Controller struct {
+	client   versioned.Interface
+	faps     trafficlisters.FederatedAccessPointLister
+	caps     cache.Indexer
+	vips     trafficlisters.VirtualIPLister
+	clusters clusterlisters.MemberClusterLister
+	nodes    clusterlisters.LoadBalancerNodeLister
+	alloc    *vipallocator.Allocator
+	events   record.EventRecorder
+	queue    workqueue.TypedRateLimitingInterface[string]
+	synced   []cache.InformerSynced
+	now      func() time.Time
+}
+
+// NewController wires the controller to its informers.
+func NewController(client versioned.Interface, inf Informers, alloc *vipallocator.Allocator, events record.EventRecorder) *Controller {
+	_ = inf.ClusterAccessPoints.Informer().AddIndexers(cache.Indexers{byAccessPoint: indexByAccessPoint})
+	c := &Controller{
+		client: client, faps: inf.AccessPoints.Lister(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
+		vips: inf.VirtualIPs.Lister(), clusters: inf.MemberClusters.Lister(), nodes: inf.Nodes.Lister(),
+		alloc: alloc, events: events, now: time.Now,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "federatedaccesspoints"}),
+	}
+	for _, i := range []cache.SharedIndexInformer{inf.AccessPoints.Informer(), inf.ClusterAccessPoints.Informer(),
+		inf.VirtualIPs.Informer(), inf.MemberClusters.Informer(), inf.Nodes.Informer()} {
+		c.synced = append(c.synced, i.HasSynced)
+	}
+	_, _ = inf.AccessPoints.Informer().AddEventHandler(handler(c.enqueueAccessPoint))
+	_, _ = inf.ClusterAccessPoints.Informer().AddEventHandler(handler(c.enqueueRendered))
+	_, _ = inf.VirtualIPs.Informer().AddEventHandler(handler(c.enqueueVIPOwner))
+	_, _ = inf.MemberClusters.Informer().AddEventHandler(handler(func(any) { c.enqueueAll() }))
+	_, _ = inf.Nodes.Informer().AddEventHandler(handler(func(any) { c.enqueueAll() }))
+	return c
+}
+
+func handler(f func(any)) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{AddFunc: f, UpdateFunc: func(_, obj any) { f(obj) }, DeleteFunc: f}
+}
+
+func unwrap(obj any) any {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return tomb.Obj
+	}
+	return obj
+}
+
+func indexByAccessPoint(obj any) ([]string, error) {
+	cap, ok := obj.(*trafficv1alpha1.ClusterAccessPoint)
+	if !ok || cap.Spec.AccessPointRef.Name == "" {
+		return nil, nil
+	}
+	return []string{cap.Spec.AccessPointRef.Namespace + "/" + cap.Spec.AccessPointRef.Name}, nil
+}
+
+func (c *Controller) enqueueAccessPoint(obj any) {
+	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+		c.queue.Add(key)
+	}
+}
+
+func (c *Controller) enqueueRendered(obj any) {
+	if keys, _ := indexByAccessPoint(unwrap(obj)); len(keys) == 1 {
+		c.queue.Add(keys[0])
+	}
+}
+
+// enqueueVIPOwner wakes the owner of a VirtualIP, and, when one goes away, every
+// access point of its pool (one of them may be waiting for an address).
+func (c *Controller) enqueueVIPOwner(obj any) {
+	vip, ok := unwrap(obj).(*trafficv1alpha1.VirtualIP)
+	if !ok {
+		return
+	}
+	if vip.Spec.Owner != nil {
+		c.queue.Add(vip.Spec.Owner.Namespace + "/" + vip.Spec.Owner.Name)
+	}
+	if _, deleted := obj.(cache.DeletedFinalStateUnknown); deleted || vip.DeletionTimestamp != nil || c.vipGone(vip) {
+		faps, _ := c.faps.List(labels.Everything())
+		for _, f := range faps {
+			if f.Spec.LoadBalancer != nil && f.Spec.LoadBalancer.Pool == vip.Spec.Pool {
+				c.enqueueAccessPoint(f)
+			}
+		}
+	}
+}
+
+func (c *Controller) vipGone(vip *trafficv1alpha1.VirtualIP) bool {
+	_, err := c.vips.Get(vip.Name)
+	return apierrors.IsNotFound(err)
+}
+
+func (c *Controller) enqueueAll() {
+	faps, _ := c.faps.List(labels.Everything())
+	for _, f := range faps {
+		c.enqueueAccessPoint(f)
+	}
+}
+
+// Run processes the queue until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return
+	}
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, c.worker, time.Second)
+	}
+	<-ctx.Done()
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for {
+		key, shutdown := c.queue.Get()
+		if shutdown {
+			return
+		}
+		if err := c.sync(ctx, key); err != nil {
+			utilruntime.HandleErrorWithContext(ctx, err, "Syncing access point", "accessPoint", key)
+			c.queue.AddRateLimited(key)
+		} else {
+			c.queue.Forget(key)
+		}
+		c.queue.Done(key)
+	}
+}
+
+func (c *Controller) sync(ctx context.Context, key string) error {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	fap, err := c.faps.FederatedAccessPoints(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fap.DeletionTimestamp != nil {
+		return c.cleanup(ctx, fap)
+	}
+	if err := c.ensureFinalizer(ctx, fap); err != nil {
+		return err
+	}
+	return c.reconcile(ctx, fap)
+}
+
+// capName is the name of an access point's ClusterAccessPoints.
+func capName(fap *trafficv1alpha1.FederatedAccessPoint) string { return fap.Namespace + "." + fap.Name }
+
+// rendered returns the access point's ClusterAccessPoints by cluster.
+func (c *Controller) rendered(fap *trafficv1alpha1.FederatedAccessPoint) map[string]*trafficv1alpha1.ClusterAccessPoint {
+	objs, _ := c.caps.ByIndex(byAccessPoint, fap.Namespace+"/"+fap.Name)
+	out := map[string]*trafficv1alpha1.ClusterAccessPoint{}
+	for _, o := range objs {
+		cap := o.(*trafficv1alpha1.ClusterAccessPoint)
+		if cluster, ok := clusterOfNamespace(cap.Namespace); ok && cap.Name == capName(fap) {
+			out[cluster] = cap
+		}
+	}
+	return out
+}
+
+func clusterOfNamespace(ns string) (string, bool) {
+	prefix := clusterv1alpha1.ClusterNamespacePrefix
+	if len(ns) <= len(prefix) || ns[:len(prefix)] != prefix {
+		return "", false
+	}
+	return ns[len(prefix):], true
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,150 @@
+package accesspoint
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/overrides"
+)
+
+// istioKinds maps the template's lists to Istio kinds.
+var istioKinds = []struct{ list, kind string }{
+	{"virtualServices", "VirtualService"},
+	{"destinationRules", "DestinationRule"},
+	{"serviceEntries", "ServiceEntry"},
+	{"workloadEntries", "WorkloadEntry"},
+}
+
+// DefaultGatewaySelector selects Istio's default ingress gateway.
+var DefaultGatewaySelector = map[string]any{"istio": "ingressgateway"}
+
+// Revision is a hash of everything rendering depends on, the same for every
+// cluster of an access point: agents report it back as observedRevision.
+func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec) string {
+	var lb any
+	if spec.LoadBalancer != nil {
+		lb = spec.LoadBalancer.Ports
+	}
+	data, _ := json.Marshal([]any{spec.Hosts, spec.Template, spec.Overrides, lb, spec.TLS})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// Render returns the complete objects of an access point for one cluster: its
+// template with that cluster's overrides applied, a Gateway (defaults from the
+// hosts and load-balancer ports when the template leaves them out) and the other
+// Istio objects, all in the access point's namespace.
+func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string) ([]trafficv1alpha1.JSONObject, error) {
+	tmpl, err := clusterTemplate(fap, cluster)
+	if err != nil {
+		return nil, err
+	}
+	gw, err := gateway(fap, tmpl.Gateway)
+	if err != nil {
+		return nil, err
+	}
+	out := []trafficv1alpha1.JSONObject{gw}
+	lists := map[string][]trafficv1alpha1.NamedTemplate{
+		"virtualServices": tmpl.VirtualServices, "destinationRules": tmpl.DestinationRules,
+		"serviceEntries": tmpl.ServiceEntries, "workloadEntries": tmpl.WorkloadEntries,
+	}
+	for _, k := range istioKinds {
+		for _, item := range lists[k.list] {
+			obj, err := istioObject(k.kind, item.Name, fap.Namespace, item.Spec.Raw)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, obj)
+		}
+	}
+	return out, nil
+}
+
+// clusterTemplate applies the cluster's overrides to the template.
+func clusterTemplate(fap *trafficv1alpha1.FederatedAccessPoint, cluster string) (*trafficv1alpha1.AccessPointTemplate, error) {
+	tmpl := fap.Spec.Template.DeepCopy()
+	for _, o := range fap.Spec.Overrides {
+		if o.ClusterName != cluster {
+			continue
+		}
+		doc, err := json.Marshal(tmpl)
+		if err != nil {
+			return nil, err
+		}
+		patches := make([]overrides.Patch, 0, len(o.ClusterOverrides))
+		for _, p := range o.ClusterOverrides {
+			patch := overrides.Patch{Op: p.Op, Path: p.Path}
+			if p.Value != nil {
+				patch.Value = p.Value.Raw
+			}
+			patches = append(patches, patch)
+		}
+		if doc, err = overrides.Apply(doc, patches); err != nil {
+			return nil, fmt.Errorf("overrides of cluster %s: %w", cluster, err)
+		}
+		tmpl = &trafficv1alpha1.AccessPointTemplate{}
+		if err := json.Unmarshal(doc, tmpl); err != nil {
+			return nil, err
+		}
+	}
+	return tmpl, nil
+}
+
+// gateway renders the Gateway, named after the access point, filling the selector
+// and the servers when the template leaves them out.
+func gateway(fap *trafficv1alpha1.FederatedAccessPoint, spec *trafficv1alpha1.JSONObject) (trafficv1alpha1.JSONObject, error) {
+	gw := map[string]any{}
+	if spec != nil && len(spec.Raw) > 0 {
+		if err := json.Unmarshal(spec.Raw, &gw); err != nil {
+			return trafficv1alpha1.JSONObject{}, err
+		}
+	}
+	if _, ok := gw["selector"]; !ok {
+		gw["selector"] = DefaultGatewaySelector
+	}
+	if _, ok := gw["servers"]; !ok {
+		gw["servers"] = defaultServers(fap)
+	}
+	raw, err := json.Marshal(gw)
+	if err != nil {
+		return trafficv1alpha1.JSONObject{}, err
+	}
+	return istioObject("Gateway", fap.Name, fap.Namespace, raw)
+}
+
+// defaultServers serves the hosts over HTTP on every load-balancer port (80 when
+// there is none).
+func defaultServers(fap *trafficv1alpha1.FederatedAccessPoint) []any {
+	ports := []trafficv1alpha1.Port{{Name: "http", Port: 80, Protocol: trafficv1alpha1.ProtocolTCP}}
+	if fap.Spec.LoadBalancer != nil && len(fap.Spec.LoadBalancer.Ports) > 0 {
+		ports = fap.Spec.LoadBalancer.Ports
+	}
+	var servers []any
+	for _, p := range ports {
+		if p.Protocol == trafficv1alpha1.ProtocolUDP {
+			continue
+		}
+		name := p.Name
+		if name == "" {
+			name = fmt.Sprintf("http-%d", p.Port)
+		}
+		servers = append(servers, map[string]any{
+			"port":  map[string]any{"number": p.Port, "name": name, "protocol": "HTTP"},
+			"hosts": fap.Spec.Hosts,
+		})
+	}
+	return servers
+}
+
+func istioObject(kind, name, namespace string, spec []byte) (trafficv1alpha1.JSONObject, error) {
+	raw, err := json.Marshal(map[string]any{
+		"apiVersion": "networking.istio.io/v1",
+		"kind":       kind,
+		"metadata":   map[string]any{"name": name, "namespace": namespace},
+		"spec":       json.RawMessage(spec),
+	})
+	return trafficv1alpha1.JSONObject{Raw: raw}, err
+}

@@ -1,0 +1,103 @@
+package accesspoint
+
+import (
+	"encoding/json"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+)
+
+func exampleFAP() *trafficv1alpha1.FederatedAccessPoint {
+	return &trafficv1alpha1.FederatedAccessPoint{
+		ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: "shop"},
+		Spec: trafficv1alpha1.FederatedAccessPointSpec{
+			Hosts: []string{"checkout.example.com"},
+			Template: trafficv1alpha1.AccessPointTemplate{
+				VirtualServices: []trafficv1alpha1.NamedTemplate{{Name: "checkout", Spec: trafficv1alpha1.JSONObject{
+					Raw: []byte(`{"hosts":["checkout.example.com"],"http":[{"timeout":"5s"}]}`)}}},
+				DestinationRules: []trafficv1alpha1.NamedTemplate{{Name: "checkout", Spec: trafficv1alpha1.JSONObject{
+					Raw: []byte(`{"host":"checkout.shop.svc.cluster.local"}`)}}},
+			},
+			Overrides: []trafficv1alpha1.ClusterOverride{{ClusterName: "zone-b-1", ClusterOverrides: []trafficv1alpha1.OverridePatch{
+				{Op: "replace", Path: "/virtualServices/0/spec/http/0/timeout", Value: &trafficv1alpha1.JSONValue{Raw: []byte(`"10s"`)}},
+			}}},
+			LoadBalancer: &trafficv1alpha1.LoadBalancerSpec{Pool: "public", Ports: []trafficv1alpha1.Port{{Name: "http", Port: 8080, Protocol: "TCP"}}},
+		},
+	}
+}
+
+type rendered struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name, Namespace string
+	} `json:"metadata"`
+	Spec map[string]any `json:"spec"`
+}
+
+func render(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, cluster string) []rendered {
+	t.Helper()
+	objs, err := Render(fap, cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []rendered
+	for _, o := range objs {
+		var r rendered
+		if err := json.Unmarshal(o.Raw, &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestRenderDefaultsAndOverrides(t *testing.T) {
+	fap := exampleFAP()
+	a := render(t, fap, "zone-a-1")
+	if len(a) != 3 || a[0].Kind != "Gateway" || a[1].Kind != "VirtualService" || a[2].Kind != "DestinationRule" {
+		t.Fatalf("objects = %+v", a)
+	}
+	gw := a[0]
+	if gw.Metadata.Name != "checkout" || gw.Metadata.Namespace != "shop" || gw.APIVersion != "networking.istio.io/v1" {
+		t.Fatalf("gateway metadata = %+v", gw)
+	}
+	if sel := gw.Spec["selector"].(map[string]any); sel["istio"] != "ingressgateway" {
+		t.Fatalf("default selector = %v", sel)
+	}
+	servers := gw.Spec["servers"].([]any)
+	port := servers[0].(map[string]any)["port"].(map[string]any)
+	if len(servers) != 1 || port["number"].(float64) != 8080 || servers[0].(map[string]any)["hosts"].([]any)[0] != "checkout.example.com" {
+		t.Fatalf("default servers = %v", servers)
+	}
+	timeout := func(objs []rendered) any { return objs[1].Spec["http"].([]any)[0].(map[string]any)["timeout"] }
+	if timeout(a) != "5s" {
+		t.Fatalf("zone-a-1 timeout = %v", timeout(a))
+	}
+	if b := render(t, fap, "zone-b-1"); timeout(b) != "10s" {
+		t.Fatalf("zone-b-1 override not applied: %v", timeout(b))
+	}
+	// A template gateway keeps its own selector and servers.
+	fap.Spec.Template.Gateway = &trafficv1alpha1.JSONObject{Raw: []byte(`{"selector":{"istio":"edge"},"servers":[]}`)}
+	gw = render(t, fap, "zone-a-1")[0]
+	if gw.Spec["selector"].(map[string]any)["istio"] != "edge" || len(gw.Spec["servers"].([]any)) != 0 {
+		t.Fatalf("template gateway changed: %v", gw.Spec)
+	}
+}
+
+func TestRevision(t *testing.T) {
+	a, b := exampleFAP(), exampleFAP()
+	if Revision(&a.Spec) != Revision(&b.Spec) {
+		t.Fatal("revision is not deterministic")
+	}
+	b.Spec.Placement = &trafficv1alpha1.Placement{Zones: []string{"zone-a"}}
+	if Revision(&a.Spec) != Revision(&b.Spec) {
+		t.Fatal("placement does not change what is rendered, so not the revision")
+	}
+	b.Spec.Overrides[0].ClusterOverrides[0].Value.Raw = []byte(`"11s"`)
+	if Revision(&a.Spec) == Revision(&b.Spec) {
+		t.Fatal("an override change must change the revision")
+	}
+}

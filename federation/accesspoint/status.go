@@ -1,0 +1,248 @@
+package accesspoint
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+)
+
+// Condition reasons of FederatedAccessPoint.
+const (
+	ReasonPlaced              = "Placed"
+	ReasonNoClusters          = "NoClusters"
+	ReasonHostConflict        = "HostConflict"
+	ReasonAllApplied          = "AllApplied"
+	ReasonApplying            = "Applying"
+	ReasonApplyFailed         = "ApplyFailed"
+	ReasonClustersUnavailable = "ClustersUnavailable"
+	ReasonAllocated           = "Allocated"
+	ReasonAnnounced           = "Announced"
+	ReasonNotAnnounced        = "NotAnnounced"
+	ReasonNoHealthyBackends   = "NoHealthyBackends"
+	ReasonNoLoadBalancerNodes = "NoLoadBalancerNodes"
+	ReasonReady               = "Ready"
+	ReasonNotReady            = "NotReady"
+)
+
+func (c *Controller) updateStatus(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, p *plan, vip *trafficv1alpha1.VirtualIP, failure *vipFailure) error {
+	status := fap.Status.DeepCopy()
+	status.ObservedGeneration = fap.Generation
+	status.Revision = p.revision
+	status.Clusters = c.clusterStatuses(fap, p)
+	var conds []metav1.Condition
+	conds = append(conds, placedCondition(p), appliedCondition(status.Clusters))
+	status.VIP = nil
+	if fap.Spec.LoadBalancer != nil {
+		status.VIP = vipStatus(fap, vip)
+		conds = append(conds, vipCondition(vip, failure), c.loadBalancerCondition(vip))
+	} else {
+		for _, t := range []string{trafficv1alpha1.AccessPointVIPAllocated, trafficv1alpha1.AccessPointLoadBalancerReady} {
+			meta.RemoveStatusCondition(&status.Conditions, t)
+		}
+	}
+	conds = append(conds, readyCondition(conds))
+	wasReady := meta.IsStatusConditionTrue(fap.Status.Conditions, trafficv1alpha1.ConditionReady)
+	for _, cond := range conds {
+		cond.ObservedGeneration = fap.Generation
+		meta.SetStatusCondition(&status.Conditions, cond)
+	}
+	if apiequality.Semantic.DeepEqual(status, &fap.Status) {
+		return nil
+	}
+	updated := fap.DeepCopy()
+	updated.Status = *status
+	if _, err := c.client.TrafficV1alpha1().FederatedAccessPoints(fap.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+		return err
+	}
+	c.recordTransition(fap, wasReady, conds[len(conds)-1])
+	return nil
+}
+
+func (c *Controller) recordTransition(fap *trafficv1alpha1.FederatedAccessPoint, wasReady bool, ready metav1.Condition) {
+	if c.events == nil || wasReady == (ready.Status == metav1.ConditionTrue) {
+		return
+	}
+	kind := corev1.EventTypeNormal
+	if !wasReady {
+		c.events.Event(fap, kind, ReasonReady, ready.Message)
+		return
+	}
+	c.events.Event(fap, corev1.EventTypeWarning, ReasonNotReady, ready.Message)
+}
+
+// clusterStatuses reports every placed cluster, keeping each phase's transition time.
+func (c *Controller) clusterStatuses(fap *trafficv1alpha1.FederatedAccessPoint, p *plan) []trafficv1alpha1.ClusterStatus {
+	existing := c.rendered(fap)
+	prev := map[string]trafficv1alpha1.ClusterStatus{}
+	for _, s := range fap.Status.Clusters {
+		prev[s.Name] = s
+	}
+	var out []trafficv1alpha1.ClusterStatus
+	for _, mc := range p.placed {
+		s := clusterStatus(mc, existing[mc.Name], p)
+		if old, ok := prev[mc.Name]; ok && old.Phase == s.Phase && old.LastTransitionTime != nil {
+			s.LastTransitionTime = old.LastTransitionTime
+		} else {
+			now := metav1.NewTime(c.now())
+			s.LastTransitionTime = &now
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func clusterStatus(mc *clusterv1alpha1.MemberCluster, cap *trafficv1alpha1.ClusterAccessPoint, p *plan) trafficv1alpha1.ClusterStatus {
+	s := trafficv1alpha1.ClusterStatus{Name: mc.Name, Zone: mc.Spec.Zone}
+	if cap != nil {
+		s.ObservedRevision = cap.Status.ObservedRevision
+		s.Objects.Total = int32(len(cap.Spec.Manifests))
+		for _, o := range cap.Status.Objects {
+			if o.Applied {
+				s.Objects.Applied++
+			}
+		}
+		for _, ep := range cap.Status.Gateway.Endpoints {
+			if ep.Ready {
+				s.GatewayEndpoints++
+			}
+		}
+	}
+	switch conflict, failure := p.conflicts[mc.Name], p.failures[mc.Name]; {
+	case conflict != "":
+		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseFailed, conflict
+	case failure != "":
+		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseFailed, failure
+	case !Available(mc):
+		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseUnavailable, "the cluster's agent is not available; it keeps its last configuration"
+	case cap == nil || cap.Status.ObservedRevision == "":
+		s.Phase, s.Message = trafficv1alpha1.ClusterPhasePending, "waiting for the cluster's agent"
+	case meta.IsStatusConditionTrue(cap.Status.Conditions, trafficv1alpha1.ClusterAccessPointDegraded):
+		s.Phase = trafficv1alpha1.ClusterPhaseFailed
+		if d := meta.FindStatusCondition(cap.Status.Conditions, trafficv1alpha1.ClusterAccessPointDegraded); d != nil {
+			s.Message = d.Message
+		}
+	case cap.Status.ObservedRevision != p.revision:
+		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseApplying, "applying revision "+p.revision
+	default:
+		s.Phase = trafficv1alpha1.ClusterPhaseApplied
+	}
+	return s
+}
+
+func placedCondition(p *plan) metav1.Condition {
+	switch {
+	case len(p.conflicts) > 0:
+		return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionFalse, Reason: ReasonHostConflict,
+			Message: "not rendered on " + joinSorted(p.conflicts)}
+	case len(p.placed) == 0:
+		return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionFalse, Reason: ReasonNoClusters,
+			Message: "no member cluster matches the placement"}
+	}
+	names := make([]string, 0, len(p.placed))
+	for _, mc := range p.placed {
+		names = append(names, mc.Name)
+	}
+	return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionTrue, Reason: ReasonPlaced,
+		Message: "placed on " + strings.Join(names, ", ")}
+}
+
+func appliedCondition(clusters []trafficv1alpha1.ClusterStatus) metav1.Condition {
+	cond := metav1.Condition{Type: trafficv1alpha1.AccessPointApplied, Status: metav1.ConditionFalse}
+	byPhase := map[string][]string{}
+	for _, s := range clusters {
+		byPhase[s.Phase] = append(byPhase[s.Phase], s.Name)
+	}
+	switch {
+	case len(clusters) == 0:
+		cond.Reason, cond.Message = ReasonNoClusters, "no cluster to apply to"
+	case len(byPhase[trafficv1alpha1.ClusterPhaseFailed]) > 0:
+		cond.Reason, cond.Message = ReasonApplyFailed, "failed on "+strings.Join(byPhase[trafficv1alpha1.ClusterPhaseFailed], ", ")
+	case len(byPhase[trafficv1alpha1.ClusterPhaseUnavailable]) > 0:
+		cond.Reason, cond.Message = ReasonClustersUnavailable, "unavailable: "+strings.Join(byPhase[trafficv1alpha1.ClusterPhaseUnavailable], ", ")
+	case len(byPhase[trafficv1alpha1.ClusterPhaseApplied]) < len(clusters):
+		cond.Reason = ReasonApplying
+		cond.Message = fmt.Sprintf("%d of %d clusters applied", len(byPhase[trafficv1alpha1.ClusterPhaseApplied]), len(clusters))
+	default:
+		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonAllApplied
+		cond.Message = fmt.Sprintf("applied on %d clusters", len(clusters))
+	}
+	return cond
+}
+
+func vipStatus(fap *trafficv1alpha1.FederatedAccessPoint, vip *trafficv1alpha1.VirtualIP) *trafficv1alpha1.VIPStatus {
+	s := &trafficv1alpha1.VIPStatus{Pool: fap.Spec.LoadBalancer.Pool}
+	if vip != nil {
+		s.Address, s.AnnouncedBy = vip.Spec.Address, vip.Status.AnnouncedBy
+		s.HealthyBackends, s.TotalBackends = vip.Status.HealthyBackends, int32(len(vip.Spec.Backends))
+	}
+	return s
+}
+
+func vipCondition(vip *trafficv1alpha1.VirtualIP, failure *vipFailure) metav1.Condition {
+	if failure != nil {
+		return metav1.Condition{Type: trafficv1alpha1.AccessPointVIPAllocated, Status: metav1.ConditionFalse, Reason: failure.Reason, Message: failure.Message}
+	}
+	return metav1.Condition{Type: trafficv1alpha1.AccessPointVIPAllocated, Status: metav1.ConditionTrue, Reason: ReasonAllocated,
+		Message: "allocated " + vip.Spec.Address + " from pool " + vip.Spec.Pool}
+}
+
+// loadBalancerCondition is True when an lb node announces the VIP with healthy
+// backends. When the VIP's groups have no LoadBalancerNode at all (no L4 tier is
+// deployed), it is Unknown and does not hold Ready back; the message says so.
+func (c *Controller) loadBalancerCondition(vip *trafficv1alpha1.VirtualIP) metav1.Condition {
+	cond := metav1.Condition{Type: trafficv1alpha1.AccessPointLoadBalancerReady, Status: metav1.ConditionFalse}
+	switch {
+	case vip == nil:
+		cond.Reason, cond.Message = ReasonNotAnnounced, "no VIP allocated"
+	case !c.hasNodes(vip.Spec.Groups):
+		cond.Status, cond.Reason = metav1.ConditionUnknown, ReasonNoLoadBalancerNodes
+		cond.Message = fmt.Sprintf("no LoadBalancerNode in groups %v: %s is allocated but nothing announces it", vip.Spec.Groups, vip.Spec.Address)
+	case len(vip.Status.AnnouncedBy) == 0:
+		cond.Reason, cond.Message = ReasonNotAnnounced, vip.Spec.Address+" is not announced by any LoadBalancerNode"
+	case vip.Status.HealthyBackends == 0:
+		cond.Reason, cond.Message = ReasonNoHealthyBackends, vip.Spec.Address+" has no healthy backend"
+	default:
+		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonAnnounced
+		cond.Message = fmt.Sprintf("%s announced by %s with %d healthy backends", vip.Spec.Address, strings.Join(vip.Status.AnnouncedBy, ", "), vip.Status.HealthyBackends)
+	}
+	return cond
+}
+
+func (c *Controller) hasNodes(groups []string) bool {
+	nodes, _ := c.nodes.List(labels.Everything())
+	for _, n := range nodes {
+		for _, g := range groups {
+			if n.Spec.Group == g {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readyCondition is True when every condition that applies is True (an Unknown
+// LoadBalancerReady means no L4 tier exists and does not apply).
+func readyCondition(conds []metav1.Condition) metav1.Condition {
+	var notReady []string
+	for _, cond := range conds {
+		if cond.Status == metav1.ConditionFalse ||
+			(cond.Status == metav1.ConditionUnknown && cond.Reason != ReasonNoLoadBalancerNodes) {
+			notReady = append(notReady, cond.Type+" ("+cond.Reason+")")
+		}
+	}
+	if len(notReady) > 0 {
+		return metav1.Condition{Type: trafficv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: ReasonNotReady,
+			Message: "not ready: " + strings.Join(notReady, ", ")}
+	}
+	return metav1.Condition{Type: trafficv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
+		Message: "every part of the access point is in place"}
+}

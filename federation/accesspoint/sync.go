@@ -1,0 +1,229 @@
+package accesspoint
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/klog/v2"
+
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+)
+
+// plan is what one reconcile decided.
+type plan struct {
+	placed    []*clusterv1alpha1.MemberCluster
+	conflicts map[string]string // cluster -> why not rendered there
+	revision  string
+	failures  map[string]string // cluster -> rendering or write error
+}
+
+func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) error {
+	all, err := c.clusters.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	p := &plan{revision: Revision(&fap.Spec), failures: map[string]string{}}
+	if p.placed, err = Place(fap.Spec.Placement, all); err != nil {
+		return err
+	}
+	p.conflicts = c.hostConflicts(fap, p.placed, all)
+	existing := c.rendered(fap)
+	for _, mc := range p.placed {
+		if _, conflict := p.conflicts[mc.Name]; conflict || !Available(mc) {
+			continue // unavailable clusters keep what they had
+		}
+		if err := c.writeCAP(ctx, fap, mc.Name, p.revision, existing[mc.Name]); err != nil {
+			p.failures[mc.Name] = err.Error()
+		}
+	}
+	if err := c.pruneCAPs(ctx, fap, p, existing); err != nil {
+		return err
+	}
+	vip, failure, err := c.ensureVIP(ctx, fap, p)
+	if err != nil {
+		return err
+	}
+	return c.updateStatus(ctx, fap, p, vip, failure)
+}
+
+// writeCAP creates or updates the cluster's ClusterAccessPoint when its content
+// changed.
+func (c *Controller) writeCAP(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, cluster, revision string, cur *trafficv1alpha1.ClusterAccessPoint) error {
+	manifests, err := Render(fap, cluster)
+	if err != nil {
+		return err
+	}
+	spec := trafficv1alpha1.ClusterAccessPointSpec{
+		AccessPointRef: trafficv1alpha1.AccessPointReference{Namespace: fap.Namespace, Name: fap.Name, UID: fap.UID},
+		Revision:       revision, Manifests: manifests,
+	}
+	caps := c.client.TrafficV1alpha1().ClusterAccessPoints(clusterv1alpha1.ClusterNamespace(cluster))
+	if cur == nil {
+		cap := &trafficv1alpha1.ClusterAccessPoint{ObjectMeta: metav1.ObjectMeta{Name: capName(fap)}, Spec: spec}
+		_, err = caps.Create(ctx, cap, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return errorf("ClusterAccessPoint %s exists in %s but is not in the cache yet", cap.Name, cluster)
+		}
+		return err
+	}
+	if apiequality.Semantic.DeepEqual(cur.Spec, spec) {
+		return nil
+	}
+	updated := cur.DeepCopy()
+	updated.Spec = spec
+	_, err = caps.Update(ctx, updated, metav1.UpdateOptions{})
+	return err
+}
+
+// pruneCAPs deletes the ClusterAccessPoints of clusters the access point no longer
+// uses: no longer placed, or lost to a host conflict. Placed but unavailable
+// clusters keep theirs.
+func (c *Controller) pruneCAPs(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, p *plan, existing map[string]*trafficv1alpha1.ClusterAccessPoint) error {
+	for cluster, cap := range existing {
+		_, conflict := p.conflicts[cluster]
+		placed := slices.ContainsFunc(p.placed, func(mc *clusterv1alpha1.MemberCluster) bool { return mc.Name == cluster })
+		if placed && !conflict {
+			continue
+		}
+		err := c.client.TrafficV1alpha1().ClusterAccessPoints(cap.Namespace).Delete(ctx, cap.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		klog.FromContext(ctx).Info("Removed access point from cluster", "accessPoint", fap.Namespace+"/"+fap.Name, "cluster", cluster)
+	}
+	return nil
+}
+
+// hostConflicts finds the placed clusters where an older access point already
+// claims one of this one's hosts. The older one (by creation, then by name) wins.
+func (c *Controller) hostConflicts(fap *trafficv1alpha1.FederatedAccessPoint, placed, all []*clusterv1alpha1.MemberCluster) map[string]string {
+	out := map[string]string{}
+	others, _ := c.faps.List(labels.Everything())
+	sort.Slice(others, func(i, j int) bool { return older(others[i], others[j]) })
+	for _, other := range others {
+		if other.UID == fap.UID || other.DeletionTimestamp != nil || !older(other, fap) {
+			continue
+		}
+		host := sharedHost(fap.Spec.Hosts, other.Spec.Hosts)
+		if host == "" {
+			continue
+		}
+		theirs, err := Place(other.Spec.Placement, all)
+		if err != nil {
+			continue
+		}
+		for _, mc := range placed {
+			if _, done := out[mc.Name]; done {
+				continue
+			}
+			if slices.ContainsFunc(theirs, func(t *clusterv1alpha1.MemberCluster) bool { return t.Name == mc.Name }) {
+				out[mc.Name] = "host " + host + " is already claimed on this cluster by " + other.Namespace + "/" + other.Name
+			}
+		}
+	}
+	return out
+}
+
+func older(a, b *trafficv1alpha1.FederatedAccessPoint) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+}
+
+func sharedHost(a, b []string) string {
+	for _, h := range a {
+		if slices.Contains(b, h) {
+			return h
+		}
+	}
+	return ""
+}
+
+// ensureVIP holds the access point's VIP with backends from the agents' reports.
+func (c *Controller) ensureVIP(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, p *plan) (*trafficv1alpha1.VirtualIP, *vipFailure, error) {
+	if fap.Spec.LoadBalancer == nil {
+		return nil, nil, c.alloc.Release(ctx, fap)
+	}
+	vip, failure, err := c.alloc.Ensure(ctx, fap, c.backends(fap, p))
+	if failure != nil {
+		return nil, &vipFailure{Reason: failure.Reason, Message: failure.Message}, err
+	}
+	return vip, nil, err
+}
+
+type vipFailure struct{ Reason, Message string }
+
+// backends are the ready gateway endpoints the placed clusters' agents report.
+func (c *Controller) backends(fap *trafficv1alpha1.FederatedAccessPoint, p *plan) []trafficv1alpha1.Backend {
+	existing := c.rendered(fap)
+	var out []trafficv1alpha1.Backend
+	for _, mc := range p.placed {
+		cap := existing[mc.Name]
+		if cap == nil {
+			continue
+		}
+		for _, ep := range cap.Status.Gateway.Endpoints {
+			if ep.Ready {
+				out = append(out, trafficv1alpha1.Backend{Address: ep.Address, Cluster: mc.Name, Zone: mc.Spec.Zone})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	return out
+}
+
+// cleanup deletes the ClusterAccessPoints, then, once they are gone, releases the
+// VIP and removes the finalizer.
+func (c *Controller) cleanup(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) error {
+	if !slices.Contains(fap.Finalizers, Finalizer) {
+		return nil
+	}
+	existing := c.rendered(fap)
+	for _, cap := range existing {
+		err := c.client.TrafficV1alpha1().ClusterAccessPoints(cap.Namespace).Delete(ctx, cap.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	if len(existing) > 0 {
+		return errorf("waiting for %d ClusterAccessPoints of %s/%s to go away", len(existing), fap.Namespace, fap.Name)
+	}
+	if err := c.alloc.Release(ctx, fap); err != nil {
+		return err
+	}
+	return c.setFinalizer(ctx, fap, false)
+}
+
+func (c *Controller) ensureFinalizer(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) error {
+	if slices.Contains(fap.Finalizers, Finalizer) {
+		return nil
+	}
+	return c.setFinalizer(ctx, fap, true)
+}
+
+func (c *Controller) setFinalizer(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, present bool) error {
+	fap = fap.DeepCopy()
+	fap.Finalizers = slices.DeleteFunc(fap.Finalizers, func(f string) bool { return f == Finalizer })
+	if present {
+		fap.Finalizers = append(fap.Finalizers, Finalizer)
+	}
+	_, err := c.client.TrafficV1alpha1().FederatedAccessPoints(fap.Namespace).Update(ctx, fap, metav1.UpdateOptions{})
+	return err
+}
+
+func joinSorted(m map[string]string) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, k+": "+v)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,279 @@
+// Package vipallocator gives FederatedAccessPoints their VirtualIPs. A VirtualIP is
+// named by its address, so the API server itself refuses a second holder of an
+// address: the allocator picks the lowest address its cache shows free and, when
+// creation reports AlreadyExists, moves on to the next. The access point controller
+// calls it synchronously and alone writes the access point's status.
+package vipallocator
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/klog/v2"
+
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
+	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+)
+
+// Reasons of a Failure, usable as condition reasons.
+const (
+	ReasonPoolNotFound     = "PoolNotFound"
+	ReasonExhausted        = "Exhausted"
+	ReasonAddressTaken     = "AddressTaken"
+	ReasonAddressNotInPool = "AddressNotInPool"
+)
+
+// maxAttempts bounds the addresses one Ensure tries when creation keeps reporting
+// AlreadyExists (addresses taken behind the cache's back). Every such address is
+// remembered, so the next call starts past them.
+const maxAttempts = 32
+
+// Failure says why an access point has no VIP; Reason is a condition reason.
+type Failure struct {
+	Reason, Message string
+}
+
+// Allocator allocates, updates and releases the VirtualIPs of access points. It is
+// safe for concurrent use by several workers.
+type Allocator struct {
+	client versioned.Interface
+	pools  trafficlisters.VIPPoolLister
+	vips   trafficlisters.VirtualIPLister
+	groups clusterlisters.LoadBalancerGroupLister
+	now    func() time.Time
+
+	// mu guards claims: addresses handed out by this allocator that the cache may
+	// not show yet, so that concurrent workers pick distinct addresses.
+	mu     sync.Mutex
+	claims map[uint32]claim
+}
+
+// New returns an Allocator that reads pools, VirtualIPs and LoadBalancerGroups
+// from the listers and writes VirtualIPs with client.
+func New(client versioned.Interface, pools trafficlisters.VIPPoolLister, vips trafficlisters.VirtualIPLister,
+	groups clusterlisters.LoadBalancerGroupLister) *Allocator {
+	return &Allocator{client: client, pools: pools, vips: vips, groups: groups, now: time.Now, claims: map[uint32]claim{}}
+}
+
+// Ensure returns the access point's VirtualIP, allocating one from
+// spec.loadBalancer.pool when it has none, and keeps the VirtualIP's spec equal to
+// what the access point and backends ask for, writing it only when it differs. A
+// VirtualIP of another pool or address than the access point now asks for is
+// released first.
+//
+// With no VIP available it returns (nil, failure, nil); when the pool does not
+// exist, a VirtualIP the access point already holds is left as it is. An access
+// point without spec.loadBalancer gets (nil, nil, nil) and loses the VirtualIPs the
+// cache shows it owning (Release, for deletion, asks the API server).
+//
+// Calls for one access point must not overlap (a workqueue never hands out one
+// key twice at once); calls for different ones may. The returned object may come
+// from the cache: do not modify it.
+func (a *Allocator) Ensure(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint,
+	backends []trafficv1alpha1.Backend) (*trafficv1alpha1.VirtualIP, *Failure, error) {
+	lb := fap.Spec.LoadBalancer
+	if lb == nil {
+		return nil, nil, a.releaseCached(ctx, fap)
+	}
+	pool, err := a.pools.Get(lb.Pool)
+	if apierrors.IsNotFound(err) {
+		return nil, &Failure{Reason: ReasonPoolNotFound, Message: fmt.Sprintf("VIPPool %q does not exist", lb.Pool)}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	spec := a.desiredSpec(fap, pool, backends)
+	vip, err := a.current(ctx, fap)
+	if err != nil {
+		return nil, nil, err
+	}
+	if vip != nil {
+		vip, err = a.update(ctx, vip, spec)
+		return vip, nil, err
+	}
+	if lb.Address != "" {
+		return a.allocateAddress(ctx, fap, pool, spec)
+	}
+	return a.allocateLowest(ctx, fap, pool, spec)
+}
+
+// Release deletes every VirtualIP owned by the access point, returning its address
+// to the pool. It lists the API server, not the cache, so that a VirtualIP created
+// a moment ago is not left behind.
+func (a *Allocator) Release(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) error {
+	owned, err := a.listOwned(ctx, fap)
+	if err != nil {
+		return err
+	}
+	for _, vip := range owned {
+		if err := a.delete(ctx, vip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseCached deletes the VirtualIPs the cache shows owned by the access point,
+// so that syncing an access point without a load balancer costs no API call.
+func (a *Allocator) releaseCached(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) error {
+	for _, vip := range a.cachedOwned(fap) {
+		if err := a.delete(ctx, vip); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Owned returns the VirtualIP owned by the access point, from the cache (nil when
+// none). When it owns several, the one matching spec.loadBalancer comes first.
+// Do not modify the result.
+func (a *Allocator) Owned(fap *trafficv1alpha1.FederatedAccessPoint) *trafficv1alpha1.VirtualIP {
+	if vip := a.cachedKeeper(fap); vip != nil {
+		return vip
+	}
+	owned := a.cachedOwned(fap)
+	if len(owned) == 0 {
+		return nil
+	}
+	if keep, _ := choose(owned, fap.Spec.LoadBalancer); keep != nil {
+		return keep
+	}
+	return owned[0]
+}
+
+// current finds the VirtualIP the access point owns that still fits its
+// spec.loadBalancer, and deletes the ones that no longer do. When the cache shows
+// none that fits, it asks the API server, so that a lagging cache never makes the
+// access point a second VirtualIP.
+func (a *Allocator) current(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) (*trafficv1alpha1.VirtualIP, error) {
+	if keep := a.cachedKeeper(fap); keep != nil {
+		return keep, nil
+	}
+	keep, stale := choose(a.cachedOwned(fap), fap.Spec.LoadBalancer)
+	if keep == nil {
+		live, err := a.listOwned(ctx, fap)
+		if err != nil {
+			return nil, err
+		}
+		keep, stale = choose(live, fap.Spec.LoadBalancer)
+	}
+	for _, vip := range stale {
+		if err := a.delete(ctx, vip); err != nil {
+			return nil, err
+		}
+	}
+	return keep, nil
+}
+
+// cachedKeeper looks up, without listing the cache, the VirtualIP the access point
+// reports in status.vip or requests in spec.loadBalancer.address, if it owns it and
+// it still fits: the common case of an access point whose VIP is allocated.
+func (a *Allocator) cachedKeeper(fap *trafficv1alpha1.FederatedAccessPoint) *trafficv1alpha1.VirtualIP {
+	lb := fap.Spec.LoadBalancer
+	if lb == nil {
+		return nil
+	}
+	names := []string{lb.Address}
+	if fap.Status.VIP != nil {
+		names = append(names, fap.Status.VIP.Address)
+	}
+	for _, name := range names {
+		if name == "" {
+			continue
+		}
+		if vip, err := a.vips.Get(name); err == nil && ownedBy(vip, fap) {
+			if keep, _ := choose([]*trafficv1alpha1.VirtualIP{vip}, lb); keep != nil {
+				return keep
+			}
+		}
+	}
+	return nil
+}
+
+// choose splits owned VirtualIPs into the one to keep (of the requested pool and,
+// if one is requested, address) and the rest.
+func choose(owned []*trafficv1alpha1.VirtualIP, lb *trafficv1alpha1.LoadBalancerSpec) (keep *trafficv1alpha1.VirtualIP, stale []*trafficv1alpha1.VirtualIP) {
+	for _, vip := range owned {
+		fits := lb != nil && vip.Spec.Pool == lb.Pool && (lb.Address == "" || vip.Spec.Address == lb.Address)
+		if keep == nil && fits && vip.DeletionTimestamp == nil {
+			keep = vip
+			continue
+		}
+		stale = append(stale, vip)
+	}
+	return keep, stale
+}
+
+// cachedOwned lists the cache's VirtualIPs owned by the access point, by name.
+func (a *Allocator) cachedOwned(fap *trafficv1alpha1.FederatedAccessPoint) []*trafficv1alpha1.VirtualIP {
+	all, err := a.vips.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var owned []*trafficv1alpha1.VirtualIP
+	for _, vip := range all {
+		if ownedBy(vip, fap) {
+			owned = append(owned, vip)
+		}
+	}
+	sort.Slice(owned, func(i, j int) bool { return owned[i].Name < owned[j].Name })
+	return owned
+}
+
+// listOwned lists the API server's VirtualIPs owned by the access point, by name.
+// The field selector narrows the list; ownership is decided by uid.
+func (a *Allocator) listOwned(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) ([]*trafficv1alpha1.VirtualIP, error) {
+	selector := fields.Set{"spec.owner.name": fap.Name, "spec.owner.namespace": fap.Namespace}.AsSelector().String()
+	list, err := a.client.TrafficV1alpha1().VirtualIPs().List(ctx, metav1.ListOptions{FieldSelector: selector})
+	if err != nil {
+		return nil, fmt.Errorf("listing the VirtualIPs of %s/%s: %w", fap.Namespace, fap.Name, err)
+	}
+	var owned []*trafficv1alpha1.VirtualIP
+	for i := range list.Items {
+		if ownedBy(&list.Items[i], fap) {
+			owned = append(owned, &list.Items[i])
+		}
+	}
+	sort.Slice(owned, func(i, j int) bool { return owned[i].Name < owned[j].Name })
+	return owned, nil
+}
+
+func ownedBy(vip *trafficv1alpha1.VirtualIP, fap *trafficv1alpha1.FederatedAccessPoint) bool {
+	return vip.Spec.Owner != nil && vip.Spec.Owner.UID == fap.UID
+}
+
+// holderOf names the access point holding a VirtualIP.
+func holderOf(vip *trafficv1alpha1.VirtualIP) string {
+	if vip.Spec.Owner == nil {
+		return "VirtualIP " + vip.Name + " (no owner)"
+	}
+	return vip.Spec.Owner.Namespace + "/" + vip.Spec.Owner.Name
+}
+
+// delete removes a VirtualIP, only if it is still the object that was read.
+func (a *Allocator) delete(ctx context.Context, vip *trafficv1alpha1.VirtualIP) error {
+	opts := metav1.DeleteOptions{}
+	if vip.UID != "" {
+		opts.Preconditions = &metav1.Preconditions{UID: &vip.UID}
+	}
+	err := a.client.TrafficV1alpha1().VirtualIPs().Delete(ctx, vip.Name, opts)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("releasing VirtualIP %s: %w", vip.Name, err)
+	}
+	if x, ok := parseIPv4(vip.Name); ok {
+		a.unclaim(x)
+	}
+	if err == nil {
+		klog.FromContext(ctx).V(2).Info("Released VirtualIP", "address", vip.Name, "pool", vip.Spec.Pool, "owner", holderOf(vip))
+	}
+	return nil
+}

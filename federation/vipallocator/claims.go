@@ -1,0 +1,56 @@
+package vipallocator
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// claimTTL bounds how long an address is remembered as taken when the informer
+// cache never shows its VirtualIP (created and deleted again before the cache saw
+// it). Informers normally catch up within milliseconds.
+const claimTTL = time.Minute
+
+// claim is an address this allocator knows to be taken although its cache may not
+// show it yet: a VirtualIP being created or just created, or one whose creation
+// failed with AlreadyExists.
+type claim struct {
+	uid    types.UID // the access point holding it; empty when unknown
+	holder string    // namespace/name of that access point; empty when unknown
+	at     time.Time
+}
+
+// pruneLocked forgets claims that the cache now shows (it is authoritative from
+// then on) and claims too old to matter. a.mu must be held.
+func (a *Allocator) pruneLocked() {
+	now := a.now()
+	for x, c := range a.claims {
+		if now.Sub(c.at) > claimTTL {
+			delete(a.claims, x)
+			continue
+		}
+		if _, err := a.vips.Get(fromUint32(x).String()); err == nil {
+			delete(a.claims, x)
+		}
+	}
+}
+
+// claimLocked records x as taken by the access point uid (holder "ns/name").
+// a.mu must be held.
+func (a *Allocator) claimLocked(x uint32, uid types.UID, holder string) {
+	a.claims[x] = claim{uid: uid, holder: holder, at: a.now()}
+}
+
+// markTaken records that x is held by someone this allocator does not know of.
+func (a *Allocator) markTaken(x uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.claimLocked(x, "", "")
+}
+
+// unclaim forgets x, after a failed creation or a deletion.
+func (a *Allocator) unclaim(x uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.claims, x)
+}
