@@ -3,7 +3,7 @@
 
 SHELL := /usr/bin/env bash -o pipefail
 GO ?= go
-BINARIES := portico-hub
+BINARIES := portico-hub member-agent kubectl-portico
 # Tests run with a bounded parallelism: the machine this project targets has 2 cores.
 GOTEST := $(GO) test -p 2
 

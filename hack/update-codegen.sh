@@ -34,7 +34,7 @@ kube::codegen::gen_client \
   --output-dir "${root}/apis/generated" \
   --output-pkg "${module}/apis/generated" \
   --boilerplate "${boilerplate}" \
-  --plural-exceptions "VIPPool:vippools,DNSProvider:dnsproviders" \
+  --plural-exceptions "VIPPool:VIPPools,DNSProvider:DNSProviders" \
   "${root}/apis"
 
 if [[ -d "${root}/hack/gen-istio-schemas" ]]; then

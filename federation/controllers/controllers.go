@@ -135,13 +135,13 @@ func (o *Options) runLeading(ctx context.Context, kube kubernetes.Interface, run
 
 func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface, f externalversions.SharedInformerFactory) func() {
 	traffic, cluster := f.Traffic().V1alpha1(), f.Cluster().V1alpha1()
-	alloc := vipallocator.New(pc, traffic.Vippools().Lister(), traffic.VirtualIPs().Lister(), cluster.LoadBalancerGroups().Lister())
+	alloc := vipallocator.New(pc, traffic.VIPPools().Lister(), traffic.VirtualIPs().Lister(), cluster.LoadBalancerGroups().Lister())
 	c := accesspoint.NewController(pc, accesspoint.Informers{
 		AccessPoints: traffic.FederatedAccessPoints(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
 		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),
 	}, alloc, eventRecorder(ctx, kube))
 	// The allocator reads pools and groups from these caches.
-	_, _ = traffic.Vippools().Informer(), cluster.LoadBalancerGroups().Informer()
+	_, _ = traffic.VIPPools().Informer(), cluster.LoadBalancerGroups().Informer()
 	return func() { c.Run(ctx, o.Workers) }
 }
 
@@ -175,7 +175,7 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 		runs = append(runs, o.accessPoints(ctx, pc, kube, porticoInformers))
 	}
 	if o.Enabled("vippool") {
-		c := vippool.NewController(pc, porticoInformers.Traffic().V1alpha1().Vippools(), porticoInformers.Traffic().V1alpha1().VirtualIPs())
+		c := vippool.NewController(pc, porticoInformers.Traffic().V1alpha1().VIPPools(), porticoInformers.Traffic().V1alpha1().VirtualIPs())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	porticoInformers.Start(ctx.Done())

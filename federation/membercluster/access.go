@@ -75,13 +75,19 @@ func (c *Controller) cleanup(ctx context.Context, mc *clusterv1alpha1.MemberClus
 	if !slices.Contains(mc.Finalizers, clusterv1alpha1.MemberClusterFinalizer) {
 		return nil
 	}
-	name := clusterv1alpha1.AgentClusterRole(mc.Name)
+	name, ns := clusterv1alpha1.AgentClusterRole(mc.Name), clusterv1alpha1.ClusterNamespace(mc.Name)
+	// Revoke the agent's access first: the namespace's content goes away only when
+	// the hub cluster's namespace controller finishes it.
 	deletes := []func() error{
+		func() error {
+			return c.kube.RbacV1().RoleBindings(ns).Delete(ctx, clusterv1alpha1.AgentServiceAccount, metav1.DeleteOptions{})
+		},
+		func() error {
+			return c.kube.CoreV1().ServiceAccounts(ns).Delete(ctx, clusterv1alpha1.AgentServiceAccount, metav1.DeleteOptions{})
+		},
 		func() error { return c.kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}) },
 		func() error { return c.kube.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{}) },
-		func() error {
-			return c.kube.CoreV1().Namespaces().Delete(ctx, clusterv1alpha1.ClusterNamespace(mc.Name), metav1.DeleteOptions{})
-		},
+		func() error { return c.kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}) },
 	}
 	for _, del := range deletes {
 		if err := del(); err != nil && !apierrors.IsNotFound(err) {

@@ -12,7 +12,7 @@ import (
 // BenchmarkEnsureLargePool allocates from a /16 whose first 20000 addresses are
 // held: each allocation walks past them with a set of taken addresses.
 func BenchmarkEnsureLargePool(b *testing.B) {
-	f := newFixture(&testing.T{}, []*trafficv1alpha1.VIPPool{newPool("big", true, "10.0.0.0/16")})
+	f := newFixture(b, []*trafficv1alpha1.VIPPool{newPool("big", true, "10.0.0.0/16")})
 	for i := range 20000 {
 		x := toUint32(fromUint32(0x0a000000).Next()) + uint32(i)
 		address := fromUint32(x).String()

@@ -19,7 +19,7 @@ import (
 // The VirtualIP indexer only changes when the test calls syncCache or addCached,
 // so tests control how far the cache lags behind the API server.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	client *fake.Clientset
 	vips   cache.Indexer
@@ -27,7 +27,7 @@ type fixture struct {
 	alloc  *Allocator
 }
 
-func newFixture(t *testing.T, pools []*trafficv1alpha1.VIPPool, groups ...*clusterv1alpha1.LoadBalancerGroup) *fixture {
+func newFixture(t testing.TB, pools []*trafficv1alpha1.VIPPool, groups ...*clusterv1alpha1.LoadBalancerGroup) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), client: fake.NewSimpleClientset()}
 	f.pools = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
@@ -44,7 +44,7 @@ func newFixture(t *testing.T, pools []*trafficv1alpha1.VIPPool, groups ...*clust
 	return f
 }
 
-func mustAdd(t *testing.T, indexer cache.Indexer, obj any) {
+func mustAdd(t testing.TB, indexer cache.Indexer, obj any) {
 	t.Helper()
 	if err := indexer.Add(obj); err != nil {
 		t.Fatal(err)

@@ -135,7 +135,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	}
 	updated := pool.DeepCopy()
 	updated.Status = *status
-	if _, err := c.client.TrafficV1alpha1().Vippools().UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+	if _, err := c.client.TrafficV1alpha1().VIPPools().UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("status of VIPPool %s: %w", name, err)
 	}
 	return nil

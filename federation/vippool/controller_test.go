@@ -58,7 +58,7 @@ func (f *fixture) sync(name string) int {
 		}
 		writes++
 	}
-	if pool, err := f.client.TrafficV1alpha1().Vippools().Get(context.Background(), name, metav1.GetOptions{}); err == nil {
+	if pool, err := f.client.TrafficV1alpha1().VIPPools().Get(context.Background(), name, metav1.GetOptions{}); err == nil {
 		if err := f.pools.Update(pool); err != nil {
 			f.t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func (f *fixture) sync(name string) int {
 
 func (f *fixture) status(name string) trafficv1alpha1.VIPPoolStatus {
 	f.t.Helper()
-	pool, err := f.client.TrafficV1alpha1().Vippools().Get(context.Background(), name, metav1.GetOptions{})
+	pool, err := f.client.TrafficV1alpha1().VIPPools().Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestControllerRuns(t *testing.T) {
 	pool := newPool("edge", false, "192.0.2.0/30")
 	client := fake.NewSimpleClientset(pool, newVIP("192.0.2.0", "edge"))
 	factory := externalversions.NewSharedInformerFactory(client, 0)
-	c := NewController(client, factory.Traffic().V1alpha1().Vippools(), factory.Traffic().V1alpha1().VirtualIPs())
+	c := NewController(client, factory.Traffic().V1alpha1().VIPPools(), factory.Traffic().V1alpha1().VirtualIPs())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	factory.Start(ctx.Done())
@@ -153,7 +153,7 @@ func TestControllerRuns(t *testing.T) {
 	waitFor := func(allocated int64) {
 		t.Helper()
 		err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 5*time.Second, true, func(ctx context.Context) (bool, error) {
-			got, err := client.TrafficV1alpha1().Vippools().Get(ctx, "edge", metav1.GetOptions{})
+			got, err := client.TrafficV1alpha1().VIPPools().Get(ctx, "edge", metav1.GetOptions{})
 			return err == nil && got.Status.Allocated == allocated && got.Status.Total == 4, nil
 		})
 		if err != nil {

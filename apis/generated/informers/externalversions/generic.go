@@ -67,13 +67,13 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("clusteraccesspoints"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().ClusterAccessPoints().Informer()}, nil
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("dnsproviders"):
-		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().Dnsproviders().Informer()}, nil
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().DNSProviders().Informer()}, nil
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("federatedaccesspoints"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().FederatedAccessPoints().Informer()}, nil
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("nameservices"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().NameServices().Informer()}, nil
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("vippools"):
-		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().Vippools().Informer()}, nil
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().VIPPools().Informer()}, nil
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("virtualips"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().VirtualIPs().Informer()}, nil
 

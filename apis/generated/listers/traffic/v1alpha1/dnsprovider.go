@@ -25,10 +25,10 @@ import (
 	cache "k8s.io/client-go/tools/cache"
 )
 
-// DNSProviderLister helps list Dnsproviders.
+// DNSProviderLister helps list DNSProviders.
 // All objects returned here must be treated as read-only.
 type DNSProviderLister interface {
-	// List lists all Dnsproviders in the indexer.
+	// List lists all DNSProviders in the indexer.
 	// Objects returned here must be treated as read-only.
 	List(selector labels.Selector) (ret []*trafficv1alpha1.DNSProvider, err error)
 	// Get retrieves the DNSProvider from the index for a given name.

@@ -25,10 +25,10 @@ import (
 	cache "k8s.io/client-go/tools/cache"
 )
 
-// VIPPoolLister helps list Vippools.
+// VIPPoolLister helps list VIPPools.
 // All objects returned here must be treated as read-only.
 type VIPPoolLister interface {
-	// List lists all Vippools in the indexer.
+	// List lists all VIPPools in the indexer.
 	// Objects returned here must be treated as read-only.
 	List(selector labels.Selector) (ret []*trafficv1alpha1.VIPPool, err error)
 	// Get retrieves the VIPPool from the index for a given name.

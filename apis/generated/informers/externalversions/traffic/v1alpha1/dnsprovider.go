@@ -34,14 +34,14 @@ import (
 )
 
 // DNSProviderInformer provides access to a shared informer and lister for
-// Dnsproviders. Prefer using the type-safe variant (see [TypedDNSProviderInformer]).
+// DNSProviders. Prefer using the type-safe variant (see [TypedDNSProviderInformer]).
 type DNSProviderInformer interface {
 	Informer() cache.SharedIndexInformer
 	Lister() trafficv1alpha1.DNSProviderLister
 }
 
 // TypedDNSProviderInformer provides access to a shared informer and lister for
-// Dnsproviders, including the type-safe TypedInformer variant.
+// DNSProviders, including the type-safe TypedInformer variant.
 // It is a superset of DNSProviderInformer.
 type TypedDNSProviderInformer interface {
 	Informer() cache.SharedIndexInformer
@@ -124,25 +124,25 @@ func NewTypedDNSProviderInformerWithOptions(client versioned.Interface, options 
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.TrafficV1alpha1().Dnsproviders().List(context.Background(), opts)
+				return client.TrafficV1alpha1().DNSProviders().List(context.Background(), opts)
 			},
 			WatchFunc: func(opts v1.ListOptions) (watch.Interface, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.TrafficV1alpha1().Dnsproviders().Watch(context.Background(), opts)
+				return client.TrafficV1alpha1().DNSProviders().Watch(context.Background(), opts)
 			},
 			ListWithContextFunc: func(ctx context.Context, opts v1.ListOptions) (runtime.Object, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.TrafficV1alpha1().Dnsproviders().List(ctx, opts)
+				return client.TrafficV1alpha1().DNSProviders().List(ctx, opts)
 			},
 			WatchFuncWithContext: func(ctx context.Context, opts v1.ListOptions) (watch.Interface, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.TrafficV1alpha1().Dnsproviders().Watch(ctx, opts)
+				return client.TrafficV1alpha1().DNSProviders().Watch(ctx, opts)
 			},
 		}, client),
 		&apistrafficv1alpha1.DNSProvider{},

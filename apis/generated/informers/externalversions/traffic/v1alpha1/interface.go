@@ -28,14 +28,14 @@ type Interface interface {
 	CertificateIssuers() TypedCertificateIssuerInformer
 	// ClusterAccessPoints returns a ClusterAccessPointInformer.
 	ClusterAccessPoints() TypedClusterAccessPointInformer
-	// Dnsproviders returns a DNSProviderInformer.
-	Dnsproviders() TypedDNSProviderInformer
+	// DNSProviders returns a DNSProviderInformer.
+	DNSProviders() TypedDNSProviderInformer
 	// FederatedAccessPoints returns a FederatedAccessPointInformer.
 	FederatedAccessPoints() TypedFederatedAccessPointInformer
 	// NameServices returns a NameServiceInformer.
 	NameServices() TypedNameServiceInformer
-	// Vippools returns a VIPPoolInformer.
-	Vippools() TypedVIPPoolInformer
+	// VIPPools returns a VIPPoolInformer.
+	VIPPools() TypedVIPPoolInformer
 	// VirtualIPs returns a VirtualIPInformer.
 	VirtualIPs() TypedVirtualIPInformer
 }
@@ -61,8 +61,8 @@ func (v *version) ClusterAccessPoints() TypedClusterAccessPointInformer {
 	return &clusterAccessPointInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
-// Dnsproviders returns a TypedDNSProviderInformer.
-func (v *version) Dnsproviders() TypedDNSProviderInformer {
+// DNSProviders returns a TypedDNSProviderInformer.
+func (v *version) DNSProviders() TypedDNSProviderInformer {
 	return &dNSProviderInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
@@ -76,8 +76,8 @@ func (v *version) NameServices() TypedNameServiceInformer {
 	return &nameServiceInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
-// Vippools returns a TypedVIPPoolInformer.
-func (v *version) Vippools() TypedVIPPoolInformer {
+// VIPPools returns a TypedVIPPoolInformer.
+func (v *version) VIPPools() TypedVIPPoolInformer {
 	return &vIPPoolInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 

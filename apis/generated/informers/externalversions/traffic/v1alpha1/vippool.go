@@ -34,14 +34,14 @@ import (
 )
 
 // VIPPoolInformer provides access to a shared informer and lister for
-// Vippools. Prefer using the type-safe variant (see [TypedVIPPoolInformer]).
+// VIPPools. Prefer using the type-safe variant (see [TypedVIPPoolInformer]).
 type VIPPoolInformer interface {
 	Informer() cache.SharedIndexInformer
 	Lister() trafficv1alpha1.VIPPoolLister
 }
 
 // TypedVIPPoolInformer provides access to a shared informer and lister for
-// Vippools, including the type-safe TypedInformer variant.
+// VIPPools, including the type-safe TypedInformer variant.
 // It is a superset of VIPPoolInformer.
 type TypedVIPPoolInformer interface {
 	Informer() cache.SharedIndexInformer
@@ -124,25 +124,25 @@ func NewTypedVIPPoolInformerWithOptions(client versioned.Interface, options inte
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.TrafficV1alpha1().Vippools().List(context.Background(), opts)
+				return client.TrafficV1alpha1().VIPPools().List(context.Background(), opts)
 			},
 			WatchFunc: func(opts v1.ListOptions) (watch.Interface, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.TrafficV1alpha1().Vippools().Watch(context.Background(), opts)
+				return client.TrafficV1alpha1().VIPPools().Watch(context.Background(), opts)
 			},
 			ListWithContextFunc: func(ctx context.Context, opts v1.ListOptions) (runtime.Object, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.TrafficV1alpha1().Vippools().List(ctx, opts)
+				return client.TrafficV1alpha1().VIPPools().List(ctx, opts)
 			},
 			WatchFuncWithContext: func(ctx context.Context, opts v1.ListOptions) (watch.Interface, error) {
 				if tweakListOptions != nil {
 					tweakListOptions(&opts)
 				}
-				return client.TrafficV1alpha1().Vippools().Watch(ctx, opts)
+				return client.TrafficV1alpha1().VIPPools().Watch(ctx, opts)
 			},
 		}, client),
 		&apistrafficv1alpha1.VIPPool{},

@@ -30,10 +30,10 @@ import (
 	gentype "k8s.io/client-go/gentype"
 )
 
-// DnsprovidersGetter has a method to return a DNSProviderInterface.
+// DNSProvidersGetter has a method to return a DNSProviderInterface.
 // A group's client should implement this interface.
-type DnsprovidersGetter interface {
-	Dnsproviders() DNSProviderInterface
+type DNSProvidersGetter interface {
+	DNSProviders() DNSProviderInterface
 }
 
 // DNSProviderInterface has methods to work with DNSProvider resources.
@@ -54,14 +54,14 @@ type DNSProviderInterface interface {
 	DNSProviderExpansion
 }
 
-// dnsproviders implements DNSProviderInterface
-type dnsproviders struct {
+// dNSProviders implements DNSProviderInterface
+type dNSProviders struct {
 	*gentype.ClientWithListAndApply[*trafficv1alpha1.DNSProvider, *trafficv1alpha1.DNSProviderList, *applyconfigurationtrafficv1alpha1.DNSProviderApplyConfiguration]
 }
 
-// newDnsproviders returns a Dnsproviders
-func newDnsproviders(c *TrafficV1alpha1Client) *dnsproviders {
-	return &dnsproviders{
+// newDNSProviders returns a DNSProviders
+func newDNSProviders(c *TrafficV1alpha1Client) *dNSProviders {
+	return &dNSProviders{
 		gentype.NewClientWithListAndApply[*trafficv1alpha1.DNSProvider, *trafficv1alpha1.DNSProviderList, *applyconfigurationtrafficv1alpha1.DNSProviderApplyConfiguration](
 			"dnsproviders",
 			c.RESTClient(),

@@ -30,10 +30,10 @@ type TrafficV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	CertificateIssuersGetter
 	ClusterAccessPointsGetter
-	DnsprovidersGetter
+	DNSProvidersGetter
 	FederatedAccessPointsGetter
 	NameServicesGetter
-	VippoolsGetter
+	VIPPoolsGetter
 	VirtualIPsGetter
 }
 
@@ -50,8 +50,8 @@ func (c *TrafficV1alpha1Client) ClusterAccessPoints(namespace string) ClusterAcc
 	return newClusterAccessPoints(c, namespace)
 }
 
-func (c *TrafficV1alpha1Client) Dnsproviders() DNSProviderInterface {
-	return newDnsproviders(c)
+func (c *TrafficV1alpha1Client) DNSProviders() DNSProviderInterface {
+	return newDNSProviders(c)
 }
 
 func (c *TrafficV1alpha1Client) FederatedAccessPoints(namespace string) FederatedAccessPointInterface {
@@ -62,8 +62,8 @@ func (c *TrafficV1alpha1Client) NameServices(namespace string) NameServiceInterf
 	return newNameServices(c, namespace)
 }
 
-func (c *TrafficV1alpha1Client) Vippools() VIPPoolInterface {
-	return newVippools(c)
+func (c *TrafficV1alpha1Client) VIPPools() VIPPoolInterface {
+	return newVIPPools(c)
 }
 
 func (c *TrafficV1alpha1Client) VirtualIPs() VirtualIPInterface {

@@ -30,10 +30,10 @@ import (
 	gentype "k8s.io/client-go/gentype"
 )
 
-// VippoolsGetter has a method to return a VIPPoolInterface.
+// VIPPoolsGetter has a method to return a VIPPoolInterface.
 // A group's client should implement this interface.
-type VippoolsGetter interface {
-	Vippools() VIPPoolInterface
+type VIPPoolsGetter interface {
+	VIPPools() VIPPoolInterface
 }
 
 // VIPPoolInterface has methods to work with VIPPool resources.
@@ -54,14 +54,14 @@ type VIPPoolInterface interface {
 	VIPPoolExpansion
 }
 
-// vippools implements VIPPoolInterface
-type vippools struct {
+// vIPPools implements VIPPoolInterface
+type vIPPools struct {
 	*gentype.ClientWithListAndApply[*trafficv1alpha1.VIPPool, *trafficv1alpha1.VIPPoolList, *applyconfigurationtrafficv1alpha1.VIPPoolApplyConfiguration]
 }
 
-// newVippools returns a Vippools
-func newVippools(c *TrafficV1alpha1Client) *vippools {
-	return &vippools{
+// newVIPPools returns a VIPPools
+func newVIPPools(c *TrafficV1alpha1Client) *vIPPools {
+	return &vIPPools{
 		gentype.NewClientWithListAndApply[*trafficv1alpha1.VIPPool, *trafficv1alpha1.VIPPoolList, *applyconfigurationtrafficv1alpha1.VIPPoolApplyConfiguration](
 			"vippools",
 			c.RESTClient(),

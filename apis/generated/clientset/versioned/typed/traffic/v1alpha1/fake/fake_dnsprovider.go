@@ -25,14 +25,14 @@ import (
 	gentype "k8s.io/client-go/gentype"
 )
 
-// fakeDnsproviders implements DNSProviderInterface
-type fakeDnsproviders struct {
+// fakeDNSProviders implements DNSProviderInterface
+type fakeDNSProviders struct {
 	*gentype.FakeClientWithListAndApply[*v1alpha1.DNSProvider, *v1alpha1.DNSProviderList, *trafficv1alpha1.DNSProviderApplyConfiguration]
 	Fake *FakeTrafficV1alpha1
 }
 
-func newFakeDnsproviders(fake *FakeTrafficV1alpha1) typedtrafficv1alpha1.DNSProviderInterface {
-	return &fakeDnsproviders{
+func newFakeDNSProviders(fake *FakeTrafficV1alpha1) typedtrafficv1alpha1.DNSProviderInterface {
+	return &fakeDNSProviders{
 		gentype.NewFakeClientWithListAndApply[*v1alpha1.DNSProvider, *v1alpha1.DNSProviderList, *trafficv1alpha1.DNSProviderApplyConfiguration](
 			fake.Fake,
 			"",

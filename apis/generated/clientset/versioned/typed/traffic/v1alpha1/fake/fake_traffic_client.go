@@ -36,8 +36,8 @@ func (c *FakeTrafficV1alpha1) ClusterAccessPoints(namespace string) v1alpha1.Clu
 	return newFakeClusterAccessPoints(c, namespace)
 }
 
-func (c *FakeTrafficV1alpha1) Dnsproviders() v1alpha1.DNSProviderInterface {
-	return newFakeDnsproviders(c)
+func (c *FakeTrafficV1alpha1) DNSProviders() v1alpha1.DNSProviderInterface {
+	return newFakeDNSProviders(c)
 }
 
 func (c *FakeTrafficV1alpha1) FederatedAccessPoints(namespace string) v1alpha1.FederatedAccessPointInterface {
@@ -48,8 +48,8 @@ func (c *FakeTrafficV1alpha1) NameServices(namespace string) v1alpha1.NameServic
 	return newFakeNameServices(c, namespace)
 }
 
-func (c *FakeTrafficV1alpha1) Vippools() v1alpha1.VIPPoolInterface {
-	return newFakeVippools(c)
+func (c *FakeTrafficV1alpha1) VIPPools() v1alpha1.VIPPoolInterface {
+	return newFakeVIPPools(c)
 }
 
 func (c *FakeTrafficV1alpha1) VirtualIPs() v1alpha1.VirtualIPInterface {

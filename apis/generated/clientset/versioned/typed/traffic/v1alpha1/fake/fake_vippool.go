@@ -25,14 +25,14 @@ import (
 	gentype "k8s.io/client-go/gentype"
 )
 
-// fakeVippools implements VIPPoolInterface
-type fakeVippools struct {
+// fakeVIPPools implements VIPPoolInterface
+type fakeVIPPools struct {
 	*gentype.FakeClientWithListAndApply[*v1alpha1.VIPPool, *v1alpha1.VIPPoolList, *trafficv1alpha1.VIPPoolApplyConfiguration]
 	Fake *FakeTrafficV1alpha1
 }
 
-func newFakeVippools(fake *FakeTrafficV1alpha1) typedtrafficv1alpha1.VIPPoolInterface {
-	return &fakeVippools{
+func newFakeVIPPools(fake *FakeTrafficV1alpha1) typedtrafficv1alpha1.VIPPoolInterface {
+	return &fakeVIPPools{
 		gentype.NewFakeClientWithListAndApply[*v1alpha1.VIPPool, *v1alpha1.VIPPoolList, *trafficv1alpha1.VIPPoolApplyConfiguration](
 			fake.Fake,
 			"",
