@@ -65,7 +65,7 @@ test-integration: tools
 ## bench: the hub benchmark (10,000 access points through the hub cluster); prints figures
 .PHONY: bench
 bench: tools
-	$(GO) test -tags integration -run '^$$' -bench BenchmarkHub -benchtime 1x -timeout 60m ./test/integration/
+	$(GO) test -tags integration -run '^$$' -bench 'Benchmark(Hub|MemberAgent|Federation)' -benchtime 1x -timeout 60m ./test/integration/
 
 ## up: run a local federation; prints how to use it (export KUBECONFIG=_output/local/kubeconfig)
 .PHONY: up
