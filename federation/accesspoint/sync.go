@@ -50,7 +50,14 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 	if err != nil {
 		return err
 	}
-	return c.updateStatus(ctx, fap, p, vip, failure)
+	if err := c.updateStatus(ctx, fap, p, vip, failure); err != nil {
+		return err
+	}
+	if len(p.failures) > 0 {
+		// Reported in status; retried with backoff.
+		return errorf("rendering %s/%s: %s", fap.Namespace, fap.Name, joinSorted(p.failures))
+	}
+	return nil
 }
 
 // writeCAP creates or updates the cluster's ClusterAccessPoint when its content
