@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apiserver/pkg/endpoints/openapi"
@@ -27,6 +28,8 @@ type Options struct {
 	RecommendedOptions *genericoptions.RecommendedOptions
 	// DataDir holds the embedded etcd's data when no --etcd-servers are given.
 	DataDir string
+	// ShutdownWatchGrace is how long open watches may drain on shutdown.
+	ShutdownWatchGrace time.Duration
 	// RunControllers, when set, runs beside the API server once it serves: portico
 	// reaches the server itself, hub the hub cluster.
 	RunControllers func(ctx context.Context, portico, hub *rest.Config) error
@@ -39,6 +42,7 @@ func NewOptions() *Options {
 	o := &Options{
 		RecommendedOptions: genericoptions.NewRecommendedOptions(etcdPathPrefix, Codecs.LegacyCodec(StorageVersions...)),
 		DataDir:            "/var/lib/portico",
+		ShutdownWatchGrace: 5 * time.Second,
 	}
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = StorageVersions
 	o.RecommendedOptions.SecureServing.BindPort = 8443
@@ -53,6 +57,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir,
 		"Directory of the embedded etcd's data, used when --etcd-servers is empty. Objects survive restarts as long as this directory does. "+
 			"Run several replicas against an external etcd cluster (--etcd-servers) instead.")
+	fs.DurationVar(&o.ShutdownWatchGrace, "shutdown-watch-termination-grace-period", o.ShutdownWatchGrace,
+		"On SIGTERM, how long open watches may drain before the server closes them and exits.")
 }
 
 // Complete fills in what depends on other flags.
@@ -118,6 +124,7 @@ func (o *Options) Config() (*Config, error) {
 	serverConfig.OpenAPIV3Config.Info.Version = "v1alpha1"
 	serverConfig.FeatureGate = utilfeature.DefaultFeatureGate
 	serverConfig.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
+	serverConfig.ShutdownWatchTerminationGracePeriod = o.ShutdownWatchGrace
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		o.stopStorage()
 		return nil, err

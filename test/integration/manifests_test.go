@@ -184,7 +184,9 @@ func TestManifestsHub(t *testing.T) {
 			// Not more than that.
 			{authorizationv1.ResourceAttributes{Namespace: "default", Resource: "secrets", Verb: "delete"}, false},
 			{authorizationv1.ResourceAttributes{Namespace: "default", Resource: "pods", Verb: "create"}, false},
-			{authorizationv1.ResourceAttributes{Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Verb: "create"}, false},
+			// Each agent's ClusterRole and binding for its own MemberCluster.
+			{authorizationv1.ResourceAttributes{Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Verb: "create"}, true},
+			{authorizationv1.ResourceAttributes{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "bind"}, false},
 			{authorizationv1.ResourceAttributes{Group: "rbac.authorization.k8s.io", Resource: "roles", Verb: "escalate"}, false},
 		}
 		for _, c := range checks {

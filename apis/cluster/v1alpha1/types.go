@@ -140,7 +140,9 @@ type BGPConfig struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=address
-	Peers []BGPPeer `json:"peers,omitempty"`
+	// +patchMergeKey=address
+	// +patchStrategy=merge
+	Peers []BGPPeer `json:"peers,omitempty" patchStrategy:"merge" patchMergeKey:"address"`
 }
 
 // BGPPeer is a router the group's nodes peer with.

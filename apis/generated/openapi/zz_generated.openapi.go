@@ -220,7 +220,9 @@ func schema_portico_apis_cluster_v1alpha1_BGPConfig(ref common.ReferenceCallback
 								"x-kubernetes-list-map-keys": []interface{}{
 									"address",
 								},
-								"x-kubernetes-list-type": "map",
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "address",
+								"x-kubernetes-patch-strategy":  "merge",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
@@ -1150,7 +1152,9 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 								"x-kubernetes-list-map-keys": []interface{}{
 									"name",
 								},
-								"x-kubernetes-list-type": "map",
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
@@ -1171,7 +1175,9 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 								"x-kubernetes-list-map-keys": []interface{}{
 									"name",
 								},
-								"x-kubernetes-list-type": "map",
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
@@ -1192,7 +1198,9 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 								"x-kubernetes-list-map-keys": []interface{}{
 									"name",
 								},
-								"x-kubernetes-list-type": "map",
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
@@ -1213,7 +1221,9 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 								"x-kubernetes-list-map-keys": []interface{}{
 									"name",
 								},
-								"x-kubernetes-list-type": "map",
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
@@ -1715,7 +1725,9 @@ func schema_portico_apis_traffic_v1alpha1_ClusterOverride(ref common.ReferenceCa
 								"x-kubernetes-list-map-keys": []interface{}{
 									"path",
 								},
-								"x-kubernetes-list-type": "map",
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "path",
+								"x-kubernetes-patch-strategy":  "merge",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
@@ -2240,7 +2252,9 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref common.Re
 								"x-kubernetes-list-map-keys": []interface{}{
 									"clusterName",
 								},
-								"x-kubernetes-list-type": "map",
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "clusterName",
+								"x-kubernetes-patch-strategy":  "merge",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
@@ -2549,7 +2563,9 @@ func schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref common.ReferenceC
 									"port",
 									"protocol",
 								},
-								"x-kubernetes-list-type": "map",
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "port",
+								"x-kubernetes-patch-strategy":  "merge",
 							},
 						},
 						SchemaProps: spec.SchemaProps{
@@ -3781,7 +3797,9 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref common.ReferenceCall
 									"port",
 									"protocol",
 								},
-								"x-kubernetes-list-type": "map",
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "port",
+								"x-kubernetes-patch-strategy":  "merge",
 							},
 						},
 						SchemaProps: spec.SchemaProps{

@@ -2,7 +2,8 @@ package v1alpha1
 
 import (
 	"bytes"
-	"errors"
+	"encoding/json"
+	"reflect"
 )
 
 // JSONObject is a JSON object kept verbatim: an Istio spec or a complete Kubernetes
@@ -17,7 +18,8 @@ func (j JSONObject) MarshalJSON() ([]byte, error) { return marshalRaw(j.Raw) }
 // UnmarshalJSON keeps a copy of the object.
 func (j *JSONObject) UnmarshalJSON(data []byte) error {
 	if d := bytes.TrimSpace(data); len(d) > 0 && d[0] != '{' && !bytes.Equal(d, null) {
-		return errors.New("must be a JSON object")
+		// A type error lets the decoder name the field.
+		return &json.UnmarshalTypeError{Value: jsonKind(d[0]), Type: reflect.TypeOf(j).Elem()}
 	}
 	j.Raw = unmarshalRaw(data)
 	return nil
@@ -50,6 +52,19 @@ func (JSONValue) OpenAPISchemaType() []string { return nil }
 func (JSONValue) OpenAPISchemaFormat() string { return "" }
 
 var null = []byte("null")
+
+func jsonKind(first byte) string {
+	switch first {
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "bool"
+	default:
+		return "number"
+	}
+}
 
 func marshalRaw(raw []byte) ([]byte, error) {
 	if len(raw) == 0 {

@@ -52,7 +52,9 @@ type FederatedAccessPointSpec struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=clusterName
-	Overrides []ClusterOverride `json:"overrides,omitempty"`
+	// +patchMergeKey=clusterName
+	// +patchStrategy=merge
+	Overrides []ClusterOverride `json:"overrides,omitempty" patchStrategy:"merge" patchMergeKey:"clusterName"`
 	// loadBalancer requests an L4 virtual IP in front of the placed gateways.
 	// +optional
 	LoadBalancer *LoadBalancerSpec `json:"loadBalancer,omitempty"`
@@ -101,22 +103,30 @@ type AccessPointTemplate struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=name
-	VirtualServices []NamedTemplate `json:"virtualServices,omitempty"`
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	VirtualServices []NamedTemplate `json:"virtualServices,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
 	// destinationRules are Istio DestinationRules.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
-	DestinationRules []NamedTemplate `json:"destinationRules,omitempty"`
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	DestinationRules []NamedTemplate `json:"destinationRules,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
 	// serviceEntries are Istio ServiceEntries.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
-	ServiceEntries []NamedTemplate `json:"serviceEntries,omitempty"`
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	ServiceEntries []NamedTemplate `json:"serviceEntries,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
 	// workloadEntries are Istio WorkloadEntries.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
-	WorkloadEntries []NamedTemplate `json:"workloadEntries,omitempty"`
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	WorkloadEntries []NamedTemplate `json:"workloadEntries,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
 }
 
 // NamedTemplate is one Istio object: its name and its spec.
@@ -135,7 +145,9 @@ type ClusterOverride struct {
 	// a path appears at most once.
 	// +listType=map
 	// +listMapKey=path
-	ClusterOverrides []OverridePatch `json:"clusterOverrides"`
+	// +patchMergeKey=path
+	// +patchStrategy=merge
+	ClusterOverrides []OverridePatch `json:"clusterOverrides" patchStrategy:"merge" patchMergeKey:"path"`
 }
 
 // Override operations.
@@ -178,7 +190,9 @@ type LoadBalancerSpec struct {
 	// +listType=map
 	// +listMapKey=port
 	// +listMapKey=protocol
-	Ports []Port `json:"ports,omitempty"`
+	// +patchMergeKey=port
+	// +patchStrategy=merge
+	Ports []Port `json:"ports,omitempty" patchStrategy:"merge" patchMergeKey:"port"`
 	// crossZone weighs backends of the local and remote zones.
 	// +optional
 	CrossZone *CrossZone `json:"crossZone,omitempty"`
@@ -656,7 +670,9 @@ type VirtualIPSpec struct {
 	// +listType=map
 	// +listMapKey=port
 	// +listMapKey=protocol
-	Ports []Port `json:"ports,omitempty"`
+	// +patchMergeKey=port
+	// +patchStrategy=merge
+	Ports []Port `json:"ports,omitempty" patchStrategy:"merge" patchMergeKey:"port"`
 	// scheduler of the IPVS services. Defaults to mh (Maglev hashing).
 	// +optional
 	Scheduler string `json:"scheduler,omitempty"`

@@ -1,0 +1,266 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	"github.com/portico-dev/portico/test/framework"
+)
+
+// bindClusterRole binds user to a ClusterRole cluster-wide (namespace "") or
+// in one namespace, and waits until the hub cluster's authorizer applies it.
+func (e *sharedEnv) bindClusterRole(t *testing.T, user, role, namespace string, probe authorizationv1.ResourceAttributes) {
+	t.Helper()
+	ctx := context.Background()
+	subjects := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}
+	ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}
+	name := user + ":" + role
+	var err error
+	if namespace == "" {
+		_, err = e.kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name}, Subjects: subjects, RoleRef: ref}, metav1.CreateOptions{})
+	} else {
+		_, err = e.kube.RbacV1().RoleBindings(namespace).Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name}, Subjects: subjects, RoleRef: ref}, metav1.CreateOptions{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ask before the user's first request: portico-hub caches the hub's
+	// answers (also denials) for a few seconds.
+	waitFor(t, 15*time.Second, func() (bool, string) {
+		sar, err := e.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: []string{"system:authenticated"}, ResourceAttributes: &probe},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return sar.Status.Allowed, sar.Status.Reason
+	}, fmt.Sprintf("binding of %s to %s not effective", user, role))
+}
+
+// expectForbidden runs kubectl as a user and wants a Forbidden error naming
+// the user, the verb (a regexp: kubectl patch --subresource=status first
+// reads /status) and the resource.
+func expectForbidden(t *testing.T, kubeconfig, user, verb, resource string, doc string, args ...string) {
+	t.Helper()
+	var out, stderr string
+	var err error
+	if doc != "" {
+		out, stderr, err = kubectlStdin(t, kubeconfig, doc, args...)
+	} else {
+		out, stderr, err = framework.Kubectl(t, kubeconfig, args...)
+	}
+	if err == nil {
+		t.Errorf("kubectl %v as %s succeeded: %s", args, user, out)
+		return
+	}
+	want := regexp.MustCompile(fmt.Sprintf(`(?i)forbidden.*User "%s" cannot (%s) resource "%s" in API group`, regexp.QuoteMeta(user), verb, regexp.QuoteMeta(resource)))
+	if !want.MatchString(stderr) {
+		t.Errorf("kubectl %v as %s: want a Forbidden error matching %q, got:\n%s", args, user, want, stderr)
+	}
+}
+
+// TestRBACDelegation: portico-hub leaves authorization to the hub cluster's
+// RBAC. A user without bindings is refused everything; portico-view allows
+// reading only; portico-edit allows writing objects but not their status; a
+// RoleBinding grants one namespace only. Checked through the hub cluster
+// (kubectl, clientset) and directly against portico-hub with a client
+// certificate, which proves that portico-hub itself authorizes.
+//
+// The built-in admin, edit and view ClusterRoles are empty here: their rules
+// come from aggregation (the aggregate-to-* labels of manifests/hub's roles),
+// which kube-controller-manager does, and none runs. So users are bound to
+// portico-view / portico-edit directly.
+func TestRBACDelegation(t *testing.T) {
+	e := hubEnv(t)
+	ctx := context.Background()
+	ns, otherNS := e.newNamespace(t, "rbac"), e.newNamespace(t, "rbac-other")
+	e.mustApplyYAML(t, fapYAML(ns, "existing", "existing.rbac.example.com"), "apply")
+	newFAP := fapYAML(ns, "new", "new.rbac.example.com")
+
+	nobody, viewer, editor, nsEditor := uniqueName("nobody"), uniqueName("viewer"), uniqueName("editor"), uniqueName("ns-editor")
+	kubeconfigs := map[string]string{}
+	for _, u := range []string{nobody, viewer, editor, nsEditor} {
+		kc, err := e.hub.UserKubeconfig(u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kubeconfigs[u] = kc
+	}
+	listFAPs := authorizationv1.ResourceAttributes{Group: trafficGroup, Resource: "federatedaccesspoints", Verb: "list"}
+	createFAPs := authorizationv1.ResourceAttributes{Group: trafficGroup, Resource: "federatedaccesspoints", Verb: "create", Namespace: ns}
+	e.bindClusterRole(t, viewer, "portico-view", "", listFAPs)
+	e.bindClusterRole(t, editor, "portico-edit", "", createFAPs)
+	e.bindClusterRole(t, nsEditor, "portico-edit", ns, createFAPs)
+
+	t.Run("nobody", func(t *testing.T) {
+		kc := kubeconfigs[nobody]
+		expectForbidden(t, kc, nobody, "list", "federatedaccesspoints", "", "get", "fap", "-A")
+		expectForbidden(t, kc, nobody, "get", "federatedaccesspoints", "", "get", "fap", "existing", "-n", ns)
+		expectForbidden(t, kc, nobody, "list", "memberclusters", "", "get", "mc")
+		expectForbidden(t, kc, nobody, "create", "federatedaccesspoints", newFAP, "create")
+	})
+
+	t.Run("viewer", func(t *testing.T) {
+		kc := kubeconfigs[viewer]
+		if out := mustKubectlAs(t, kc, "get", "fap", "-A"); !strings.Contains(out, "existing") {
+			t.Errorf("viewer's list: %s", out)
+		}
+		mustKubectlAs(t, kc, "get", "fap", "existing", "-n", ns)
+		mustKubectlAs(t, kc, "get", "mc,lbg,lbn,vippools,virtualips,dnsproviders,certificateissuers")
+		mustKubectlAs(t, kc, "get", "cap,nsvc", "-A")
+		// Watch.
+		cfg, err := e.hub.UserRestConfig(viewer, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := versioned.NewForConfigOrDie(cfg)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		w, err := c.TrafficV1alpha1().FederatedAccessPoints(ns).Watch(wctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatalf("viewer's watch: %v", err)
+		}
+		select {
+		case ev := <-w.ResultChan():
+			if ev.Type != "ADDED" {
+				t.Errorf("viewer's watch: first event %s %v", ev.Type, ev.Object)
+			}
+		case <-wctx.Done():
+			t.Errorf("viewer's watch delivered nothing")
+		}
+		w.Stop()
+
+		expectForbidden(t, kc, viewer, "create", "federatedaccesspoints", newFAP, "create")
+		expectForbidden(t, kc, viewer, "patch", "federatedaccesspoints", "", "patch", "fap", "existing", "-n", ns, "--type=merge", "-p", `{"spec":{"hosts":["x.rbac.example.com"]}}`)
+		expectForbidden(t, kc, viewer, "delete", "federatedaccesspoints", "", "delete", "fap", "existing", "-n", ns)
+		expectForbidden(t, kc, viewer, "get|patch", "federatedaccesspoints/status", "", "patch", "fap", "existing", "-n", ns, "--subresource=status", "--type=merge", "-p", `{"status":{"revision":"x"}}`)
+		expectForbidden(t, kc, viewer, "create", "memberclusters", "apiVersion: cluster.portico.dev/v1alpha1\nkind: MemberCluster\nmetadata: {name: "+uniqueName("v")+"}\nspec: {zone: z}\n", "create")
+	})
+
+	t.Run("editor", func(t *testing.T) {
+		kc := kubeconfigs[editor]
+		mustKubectlAs(t, kc, "get", "fap", "-A")
+		if out, _, err := kubectlStdin(t, kc, newFAP, "create"); err != nil || !strings.Contains(out, "created") {
+			t.Fatalf("editor's create: %v %s", err, out)
+		}
+		mustKubectlAs(t, kc, "patch", "fap", "new", "-n", ns, "--type=merge", "-p", `{"spec":{"hosts":["patched.rbac.example.com"]}}`)
+		// Status is written by controllers and agents, not by editors.
+		expectForbidden(t, kc, editor, "get|patch", "federatedaccesspoints/status", "", "patch", "fap", "new", "-n", ns, "--subresource=status", "--type=merge", "-p", `{"status":{"revision":"x"}}`)
+		// Not through the clientset's UpdateStatus either (kubectl stops at
+		// the read of /status above).
+		cfg, err := e.hub.UserRestConfig(editor, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		faps := versioned.NewForConfigOrDie(cfg).TrafficV1alpha1().FederatedAccessPoints(ns)
+		fap, err := faps.Get(ctx, "new", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fap.Status.Revision = "by-editor"
+		if _, err := faps.UpdateStatus(ctx, fap, metav1.UpdateOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("editor's UpdateStatus: %v, want Forbidden", err)
+		}
+		mustKubectlAs(t, kc, "delete", "fap", "new", "-n", ns)
+		if _, _, err := framework.Kubectl(t, e.hub.KubeconfigPath, "get", "fap", "new", "-n", ns); err == nil {
+			t.Errorf("the editor's delete did not delete")
+		}
+	})
+
+	t.Run("namespace editor", func(t *testing.T) {
+		kc := kubeconfigs[nsEditor]
+		mustKubectlAs(t, kc, "get", "fap", "-n", ns)
+		if _, stderr, err := kubectlStdin(t, kc, fapYAML(ns, "mine", "mine.rbac.example.com"), "create"); err != nil {
+			t.Fatalf("create in the bound namespace: %v %s", err, stderr)
+		}
+		expectForbidden(t, kc, nsEditor, "create", "federatedaccesspoints", fapYAML(otherNS, "theirs", "theirs.rbac.example.com"), "create")
+		expectForbidden(t, kc, nsEditor, "list", "federatedaccesspoints", "", "get", "fap", "-A")
+		// Cluster-scoped kinds are out of a RoleBinding's reach.
+		expectForbidden(t, kc, nsEditor, "list", "memberclusters", "", "get", "mc")
+	})
+
+	t.Run("directly against portico-hub", func(t *testing.T) {
+		// portico-hub trusts the hub cluster's client CA (delegated
+		// authentication) and asks the hub cluster (SubjectAccessReview)
+		// whether the user may do what it asks.
+		get := func(user, path string) (int, string) {
+			t.Helper()
+			client := porticoHubClient(t, e, user, nil)
+			resp, err := client.Get(e.ph.URL() + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		list := "/apis/traffic.portico.dev/v1alpha1/namespaces/" + ns + "/federatedaccesspoints"
+		for _, c := range []struct {
+			user string
+			path string
+			want int
+		}{
+			{nobody, list, http.StatusForbidden},
+			{viewer, list, http.StatusOK},
+			{editor, list, http.StatusOK},
+			{nsEditor, list, http.StatusOK},
+			{nsEditor, "/apis/traffic.portico.dev/v1alpha1/namespaces/" + otherNS + "/federatedaccesspoints", http.StatusForbidden},
+			{"", list, http.StatusForbidden}, // anonymous
+		} {
+			code, body := get(c.user, c.path)
+			if code != c.want {
+				t.Errorf("GET %s as %q: %d, want %d: %s", c.path, c.user, code, c.want, body)
+			}
+			if c.want == http.StatusOK && !strings.Contains(body, `"name":"existing"`) {
+				t.Errorf("GET %s as %q: %s", c.path, c.user, body)
+			}
+		}
+	})
+}
+
+// porticoHubClient is an HTTPS client for portico-hub's own port that
+// verifies its certificate with its CA and, for a non-empty user, presents a
+// client certificate from the hub cluster's client CA.
+func porticoHubClient(t *testing.T, e *sharedEnv, user string, groups []string) *http.Client {
+	t.Helper()
+	return porticoHubClientFor(t, e.hub.ClientCA.IssueClient, e.ph.CA.Cert, user, groups)
+}
+
+func porticoHubClientFor(t *testing.T, issue func(string, []string) ([]byte, []byte, error), ca *x509.Certificate, user string, groups []string) *http.Client {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	cfg := &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	if user != "" {
+		certPEM, keyPEM, err := issue(user, groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	tr := &http.Transport{TLSClientConfig: cfg}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Timeout: 10 * time.Second, Transport: tr}
+}
