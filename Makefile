@@ -3,7 +3,7 @@
 
 SHELL := /usr/bin/env bash -o pipefail
 GO ?= go
-BINARIES := portico-hub member-agent kubectl-portico
+BINARIES := portico-hub member-agent kubectl-portico lb-agent
 # Tests run with a bounded parallelism: the machine this project targets has 2 cores.
 GOTEST := $(GO) test -p 2
 
@@ -38,14 +38,15 @@ verify-gofmt:
 verify-vet:
 	$(GO) vet ./...
 	$(GO) vet -tags registry,integration ./...
+	$(GO) vet -tags peers,vm ./test/peers/... ./test/vm/...
 
 .PHONY: verify-codegen
 verify-codegen:
 	hack/verify-codegen.sh
 
-## test: every tier this machine can run: verify, unit, registry, integration
+## test: every tier this machine can run: verify, unit, registry, integration, peers, vm
 .PHONY: test
-test: verify test-unit test-registry test-integration
+test: verify test-unit test-registry test-integration test-peers test-vm
 
 ## test-unit: pure logic with fakes
 .PHONY: test-unit
@@ -61,6 +62,21 @@ test-registry:
 .PHONY: test-integration
 test-integration: tools
 	$(GOTEST) -tags integration -timeout 30m ./test/...
+
+## test-peers: lb-agent against BIRD 2 in network namespaces with a real hub (root; installs bird2 via hack/install-bird.sh)
+.PHONY: test-peers
+test-peers: tools
+	$(GO) test -tags peers -count=1 -timeout 20m ./test/peers/...
+
+## test-vm: the IPVS dataplane in a qemu VM booting Debian's cloud kernel (hack/vm/build.sh caches it in _output/vm)
+.PHONY: test-vm
+test-vm:
+	CGO_ENABLED=0 $(GO) test -tags vm -count=1 -exec "$(CURDIR)/hack/vm/exec.sh" -timeout 30m ./test/vm/...
+
+## bench-vm: 5000 VIPs x 8 backends from empty and one change, next to ipvsadm -R, in the VM
+.PHONY: bench-vm
+bench-vm:
+	CGO_ENABLED=0 $(GO) test -tags vm -exec "$(CURDIR)/hack/vm/exec.sh" -run '^$$' -bench BenchmarkIPVS -benchtime 1x -timeout 60m ./test/vm/
 
 ## bench: the hub benchmark (10,000 access points through the hub cluster); prints figures
 .PHONY: bench

@@ -1,0 +1,185 @@
+// Package agent wires the lb-agent together: hub clients, the IPVS dataplane,
+// the BGP speaker, the health checker and the controller, plus the /healthz and
+// /metrics endpoints. cmd/lb-agent is a thin command around it.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	"github.com/portico-dev/portico/lb-agent/bgp"
+	"github.com/portico-dev/portico/lb-agent/controller"
+	"github.com/portico-dev/portico/lb-agent/dataplane"
+	"github.com/portico-dev/portico/lb-agent/dataplane/ipvs"
+	"github.com/portico-dev/portico/lb-agent/healthcheck"
+	"github.com/portico-dev/portico/lb-agent/metrics"
+	"github.com/portico-dev/portico/lb-agent/model"
+)
+
+// Options of the lb-agent.
+type Options struct {
+	HubKubeconfig      string
+	NodeName           string
+	Group              string
+	Address            string
+	Interface          string
+	DrainPeriod        time.Duration
+	ResyncPeriod       time.Duration
+	LeaseDuration      time.Duration
+	SystemNamespace    string
+	ListenAddress      string
+	IPVSWorkers        int
+	IPVSVerifyInterval time.Duration
+
+	// NewDataplane builds the dataplane and names its type (default: IPVS). Tests
+	// replace it; it is not a flag.
+	NewDataplane func(*Options) (dataplane.Dataplane, string, func(), error)
+
+	address netip.Addr
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	host, _ := os.Hostname()
+	return &Options{
+		NodeName: host, Interface: ipvs.DefaultInterface, DrainPeriod: 10 * time.Second,
+		ResyncPeriod: 30 * time.Second, LeaseDuration: 40 * time.Second, SystemNamespace: "portico-system",
+		ListenAddress: ":9474", IPVSWorkers: ipvs.DefaultWorkers, IPVSVerifyInterval: ipvs.DefaultVerifyInterval,
+		NewDataplane: newIPVS,
+	}
+}
+
+// AddFlags adds the options' flags to fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.HubKubeconfig, "hub-kubeconfig", o.HubKubeconfig,
+		"Kubeconfig of the hub cluster (required). The agent reads VirtualIPs and its LoadBalancerGroup, and writes its LoadBalancerNode and Lease.")
+	fs.StringVar(&o.NodeName, "node-name", o.NodeName,
+		"Name of this node's LoadBalancerNode (created if missing). Defaults to the host name.")
+	fs.StringVar(&o.Group, "group", o.Group,
+		"LoadBalancerGroup of this node (required): it serves the VirtualIPs whose spec.groups names it and peers with the group's routers.")
+	fs.StringVar(&o.Address, "address", o.Address,
+		"IPv4 address of this node (required): BGP router ID and next hop of every announced VIP, and source of the IPIP tunnels.")
+	fs.StringVar(&o.Interface, "interface", o.Interface,
+		"Dummy interface the VIPs are bound on (created if missing). Its /32 addresses are the record of the VIPs this agent owns: "+
+			"IPVS services on other addresses are never touched.")
+	fs.DurationVar(&o.DrainPeriod, "drain-period", o.DrainPeriod,
+		"On SIGTERM the agent withdraws every route, then keeps serving for this long while routers converge, then exits. "+
+			"IPVS is left programmed, so a restarted agent takes over without breaking connections.")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod,
+		"How often the whole desired state is applied again, repairing changes made to IPVS behind the agent's back.")
+	fs.DurationVar(&o.LeaseDuration, "lease-duration", o.LeaseDuration,
+		"Duration of the node's Lease (lb-agent-<node-name> in --system-namespace of the hub cluster), renewed every quarter of it.")
+	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace,
+		"Hub cluster namespace of the node's Lease and of the BGP password Secrets.")
+	fs.StringVar(&o.ListenAddress, "listen-address", o.ListenAddress, "Address serving /healthz and /metrics.")
+	fs.IntVar(&o.IPVSWorkers, "ipvs-workers", o.IPVSWorkers, "Netlink sockets used in parallel to program IPVS.")
+	fs.DurationVar(&o.IPVSVerifyInterval, "ipvs-verify-interval", o.IPVSVerifyInterval,
+		"At least this often every IPVS destination is read back and repaired; in between, only services whose desired state changed are read.")
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	var errs []error
+	for flag, v := range map[string]string{"--hub-kubeconfig": o.HubKubeconfig, "--group": o.Group, "--node-name": o.NodeName, "--address": o.Address} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", flag))
+		}
+	}
+	if o.Address != "" {
+		a, err := netip.ParseAddr(o.Address)
+		if err != nil || !a.Is4() {
+			errs = append(errs, fmt.Errorf("--address %q is not an IPv4 address", o.Address))
+		}
+		o.address = a
+	}
+	if o.DrainPeriod < 0 || o.ResyncPeriod <= 0 || o.LeaseDuration < 4*time.Second {
+		errs = append(errs, errors.New("--drain-period must not be negative, --resync-period must be positive, --lease-duration at least 4s"))
+	}
+	return errors.Join(errs...)
+}
+
+func newIPVS(o *Options) (dataplane.Dataplane, string, func(), error) {
+	d, err := ipvs.New(ipvs.Options{Interface: o.Interface, Workers: o.IPVSWorkers, VerifyInterval: o.IPVSVerifyInterval})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return d, "ipvs", d.Close, nil
+}
+
+// Run runs the agent until ctx is done, then withdraws, drains and returns.
+func (o *Options) Run(ctx context.Context) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", o.HubKubeconfig)
+	if err != nil {
+		return fmt.Errorf("reading --hub-kubeconfig: %w", err)
+	}
+	cfg.UserAgent = "lb-agent/" + o.NodeName
+	portico, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	dp, typ, closeDP, err := o.NewDataplane(o)
+	if err != nil {
+		return fmt.Errorf("dataplane: %w", err)
+	}
+	defer closeDP()
+	var c *controller.Controller
+	health := healthcheck.New(nil, func(p model.Probe, v model.Verdict) { c.HealthChanged(p, v) })
+	defer health.Stop()
+	speaker := bgp.New(func() { c.Enqueue() })
+	c = controller.New(controller.Options{
+		Node: o.NodeName, Group: o.Group, Address: o.address, DataplaneType: typ, ResyncPeriod: o.ResyncPeriod,
+		SystemNamespace: o.SystemNamespace, LeaseDuration: o.LeaseDuration,
+	}, portico, kube, dp, speaker, health)
+	srv, err := serve(o.ListenAddress, c)
+	if err != nil {
+		return err
+	}
+	klog.InfoS("lb-agent started", "node", o.NodeName, "group", o.Group, "address", o.address, "dataplane", typ, "listen", srv.Addr)
+	c.Run(ctx, o.DrainPeriod)
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	speaker.Stop(stopCtx)
+	_ = srv.Shutdown(stopCtx)
+	klog.InfoS("lb-agent stopped")
+	return nil
+}
+
+// serve starts /healthz and /metrics.
+func serve(addr string, c *controller.Controller) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !c.Healthy() {
+			http.Error(w, "synchronization stalled", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--listen-address: %w", err)
+	}
+	srv := &http.Server{Addr: l.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			klog.ErrorS(err, "Serving /healthz and /metrics")
+		}
+	}()
+	return srv, nil
+}

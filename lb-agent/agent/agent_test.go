@@ -1,0 +1,33 @@
+package agent
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // substring of the error; empty for valid
+	}{
+		{[]string{"--hub-kubeconfig=k", "--group=zone-a", "--address=10.0.0.2", "--node-name=n"}, ""},
+		{[]string{"--group=zone-a", "--address=10.0.0.2"}, "--hub-kubeconfig is required"},
+		{[]string{"--hub-kubeconfig=k", "--address=10.0.0.2"}, "--group is required"},
+		{[]string{"--hub-kubeconfig=k", "--group=g"}, "--address is required"},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=2001:db8::1"}, "not an IPv4 address"},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--resync-period=0s"}, "--resync-period must be positive"},
+	} {
+		o := NewOptions()
+		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+		o.AddFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		err := o.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

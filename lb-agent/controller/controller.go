@@ -1,0 +1,341 @@
+// Package controller is the lb-agent's reconciler. It watches the hub for the
+// VirtualIPs of its group and for the LoadBalancerGroup, and on every change (and
+// every resync period, which repairs drift) it builds the desired state
+// (lb-agent/model) with the health checks' verdicts, applies it to the dataplane
+// in one declarative call, announces over BGP the VIPs the dataplane serves that
+// have a healthy backend, and reports the node's status when it changed.
+//
+// While the hub is unreachable the informers keep their last contents, so the
+// node keeps serving and announcing what it last knew. The agent never programs
+// anything before its caches have synced, so a restart never flushes the
+// dataplane.
+package controller
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
+	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
+	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	"github.com/portico-dev/portico/lb-agent/bgp"
+	"github.com/portico-dev/portico/lb-agent/dataplane"
+	"github.com/portico-dev/portico/lb-agent/metrics"
+	"github.com/portico-dev/portico/lb-agent/model"
+)
+
+// Speaker announces VIPs; *bgp.Speaker implements it.
+type Speaker interface {
+	SetConfig(context.Context, bgp.Config) error
+	Set(context.Context, []netip.Addr) error
+	Sessions() []bgp.Session
+}
+
+// Health runs probes and gives their verdicts; *healthcheck.Checker implements it.
+type Health interface {
+	Set([]model.Probe)
+	Verdict(model.Probe) model.Verdict
+}
+
+// Options of the controller.
+type Options struct {
+	// Node is the LoadBalancerNode's name, Group its LoadBalancerGroup.
+	Node, Group string
+	// Address of the node: BGP router ID and next hop, IPIP tunnel source.
+	Address netip.Addr
+	// DataplaneType is reported in the status (ipvs).
+	DataplaneType string
+	// ResyncPeriod: every period the whole state is applied again (drift repair).
+	ResyncPeriod time.Duration
+	// SystemNamespace of the hub cluster holds the BGP password Secrets and the
+	// node's Lease (lb-agent-<node>).
+	SystemNamespace string
+	// LeaseDuration of the node's Lease, renewed every quarter of it.
+	LeaseDuration time.Duration
+}
+
+const syncKey = "sync"
+
+// Controller reconciles one edge node.
+type Controller struct {
+	opts      Options
+	portico   versioned.Interface
+	kube      kubernetes.Interface
+	vips      trafficlisters.VirtualIPLister
+	groups    clusterlisters.LoadBalancerGroupLister
+	synced    []cache.InformerSynced
+	start     func(stop <-chan struct{})
+	dataplane dataplane.Dataplane
+	speaker   Speaker
+	health    Health
+	queue     workqueue.TypedRateLimitingInterface[string]
+	now       func() time.Time
+
+	// Owned by the worker.
+	draining  bool
+	announced []netip.Addr
+	passwords map[clusterv1alpha1.SecretKeyReference]password // last read
+
+	// latest is the newest observation for the status writer, which owns node.
+	latest chan observed
+	node   *clusterv1alpha1.LoadBalancerNode // as last read or written
+
+	mu       sync.Mutex
+	lastSync time.Time // end of the last sync attempt, for /healthz
+}
+
+// New returns a controller for the node of opts. It watches every VirtualIP (no
+// field selector can express "spec.groups contains") and only its own group.
+func New(opts Options, portico versioned.Interface, kube kubernetes.Interface,
+	dp dataplane.Dataplane, speaker Speaker, health Health) *Controller {
+	vipFactory := externalversions.NewSharedInformerFactory(portico, 0)
+	groupFactory := externalversions.NewSharedInformerFactoryWithOptions(portico, 0,
+		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", opts.Group).String()
+		}))
+	vips := vipFactory.Traffic().V1alpha1().VirtualIPs()
+	groups := groupFactory.Cluster().V1alpha1().LoadBalancerGroups()
+	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[string](200*time.Millisecond, 30*time.Second)
+	c := &Controller{
+		opts: opts, portico: portico, kube: kube, vips: vips.Lister(), groups: groups.Lister(),
+		dataplane: dp, speaker: speaker, health: health, now: time.Now,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(limiter,
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "lb-agent"}),
+		synced: []cache.InformerSynced{vips.Informer().HasSynced, groups.Informer().HasSynced},
+		latest: make(chan observed, 1),
+		start: func(stop <-chan struct{}) {
+			vipFactory.Start(stop)
+			groupFactory.Start(stop)
+		},
+	}
+	handler := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.Enqueue() },
+		UpdateFunc: func(any, any) { c.Enqueue() },
+		DeleteFunc: func(any) { c.Enqueue() },
+	}
+	_, _ = vips.Informer().AddEventHandler(handler)
+	_, _ = groups.Informer().AddEventHandler(handler)
+	return c
+}
+
+// Enqueue asks for a synchronization.
+func (c *Controller) Enqueue() { c.queue.Add(syncKey) }
+
+// HealthChanged is the health checker's callback.
+func (c *Controller) HealthChanged(p model.Probe, v model.Verdict) {
+	labels := []string{p.Backend.String(), string(p.Type)}
+	if v == model.Unknown {
+		metrics.BackendHealthy.DeleteLabelValues(labels...)
+	} else {
+		metrics.BackendHealthy.WithLabelValues(labels...).Set(map[bool]float64{true: 1}[v == model.Healthy])
+	}
+	metrics.HealthChecks.WithLabelValues(v.String()).Inc()
+	klog.V(2).InfoS("Backend health changed", "backend", p.Backend, "type", p.Type, "verdict", v)
+	c.Enqueue()
+}
+
+// Run synchronizes until ctx is done, then withdraws every announcement,
+// reports it, waits drain and returns. The dataplane is left as it is, so
+// connections still arriving during the routers' convergence, and established
+// ones, are served.
+func (c *Controller) Run(ctx context.Context, drain time.Duration) {
+	defer utilruntime.HandleCrash()
+	go c.renewLease(ctx)
+	c.start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		c.queue.ShutDown()
+		return
+	}
+	c.Enqueue()
+	done, written := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for c.processNext(ctx) {
+		}
+	}()
+	go func() {
+		defer close(written)
+		c.writeStatus(ctx)
+	}()
+	<-ctx.Done()
+	c.queue.ShutDown()
+	<-done
+	<-written
+	c.withdraw(drain)
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	err := c.sync(ctx)
+	c.mu.Lock()
+	c.lastSync = c.now()
+	c.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Synchronizing the node")
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	c.queue.AddAfter(key, c.opts.ResyncPeriod)
+	return true
+}
+
+// withdraw announces nothing any more, says so in the status and waits drain.
+func (c *Controller) withdraw(drain time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.draining = true
+	if err := c.speaker.Set(ctx, nil); err != nil {
+		klog.ErrorS(err, "Withdrawing the announcements")
+	}
+	klog.InfoS("Withdrew every announcement; draining", "period", drain)
+	c.announced = nil
+	metrics.Announced.Set(0)
+	if err := c.report(ctx, observed{dataplaneSkipped: true, draining: true, sessions: c.speaker.Sessions()}); err != nil {
+		klog.ErrorS(err, "Reporting the withdrawal")
+	}
+	time.Sleep(drain)
+}
+
+// Healthy is false when synchronizations stopped happening (the worker is
+// stuck); waiting for the hub at start-up is not unhealthy.
+func (c *Controller) Healthy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastSync.IsZero() || c.now().Sub(c.lastSync) < 3*c.opts.ResyncPeriod+time.Minute
+}
+
+// observed is what one synchronization found, for the status.
+type observed struct {
+	groupMissing     bool
+	modelErr         error
+	dataplane        dataplane.Status
+	dataplaneErr     error
+	dataplaneSkipped bool // keep the dataplane part of the status as it is
+	bgpErr           error
+	sessions         []bgp.Session
+	announced        []netip.Addr
+	draining         bool
+}
+
+// sync applies the desired state to the dataplane and BGP, then hands what it
+// observed to the status writer. It never waits for the hub: the listers serve
+// the last state known.
+func (c *Controller) sync(ctx context.Context) error {
+	start := c.now()
+	defer func() { metrics.SyncDuration.Observe(time.Since(start).Seconds()) }()
+	group, err := c.groups.Get(c.opts.Group)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	state, obs := c.desired(group)
+	c.health.Set(state.Probes())
+	dpStart := time.Now()
+	obs.dataplane, obs.dataplaneErr = c.dataplane.Set(ctx, state.Services())
+	metrics.DataplaneSyncDuration.Observe(time.Since(dpStart).Seconds())
+	metrics.Services.Set(float64(obs.dataplane.Services))
+	metrics.Destinations.Set(float64(obs.dataplane.Destinations))
+	obs.bgpErr = c.announce(ctx, group, intersect(state.Announced(), obs.dataplane.Ready))
+	obs.sessions, obs.announced = c.speaker.Sessions(), slices.Clone(c.announced)
+	recordSessions(obs.sessions)
+	countErrors(obs)
+	c.publish(obs)
+	klog.V(4).InfoS("Synchronized", "vips", len(state.VIPs), "services", obs.dataplane.Services,
+		"announced", len(c.announced), "duration", time.Since(start))
+	return errors.Join(obs.dataplaneErr, obs.bgpErr)
+}
+
+// desired builds the desired state; a missing group serves nothing.
+func (c *Controller) desired(group *clusterv1alpha1.LoadBalancerGroup) (model.State, observed) {
+	if group == nil {
+		return model.State{}, observed{groupMissing: true}
+	}
+	vips, err := c.vips.List(labels.Everything())
+	if err != nil {
+		return model.State{}, observed{modelErr: err}
+	}
+	node := model.Node{Group: c.opts.Group, Zone: group.Spec.Zone}
+	state, err := model.For(vips, node, c.health.Verdict)
+	metrics.InvalidVirtualIPs.Set(float64(countJoined(err)))
+	if err != nil {
+		klog.ErrorS(err, "Some VirtualIPs are invalid and not served")
+	}
+	return state, observed{modelErr: err}
+}
+
+// announce configures BGP from the group and announces vips.
+func (c *Controller) announce(ctx context.Context, group *clusterv1alpha1.LoadBalancerGroup, vips []netip.Addr) error {
+	if c.draining {
+		vips = nil
+	}
+	cfg, cfgErr := c.bgpConfig(ctx, group)
+	if err := c.speaker.SetConfig(ctx, cfg); err != nil {
+		return errors.Join(cfgErr, err)
+	}
+	err := c.speaker.Set(ctx, vips)
+	if err == nil {
+		c.announced = slices.Clone(vips)
+		metrics.Announced.Set(float64(len(vips)))
+	}
+	return errors.Join(cfgErr, err)
+}
+
+func recordSessions(sessions []bgp.Session) {
+	metrics.BGPSessionUp.Reset()
+	for _, s := range sessions {
+		up := 0.0
+		if s.State == bgp.Established {
+			up = 1
+		}
+		metrics.BGPSessionUp.WithLabelValues(s.Peer.String()).Set(up)
+	}
+}
+
+func countErrors(obs observed) {
+	for stage, err := range map[string]error{"model": obs.modelErr, "dataplane": obs.dataplaneErr, "bgp": obs.bgpErr} {
+		if err != nil {
+			metrics.SyncErrors.WithLabelValues(stage).Inc()
+		}
+	}
+}
+
+// countJoined counts the errors of an errors.Join.
+func countJoined(err error) int {
+	if err == nil {
+		return 0
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return len(j.Unwrap())
+	}
+	return 1
+}
+
+func intersect(a, b []netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

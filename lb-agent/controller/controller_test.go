@@ -1,0 +1,385 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	porticofake "github.com/portico-dev/portico/apis/generated/clientset/versioned/fake"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/lb-agent/bgp"
+	"github.com/portico-dev/portico/lb-agent/dataplane/fake"
+	"github.com/portico-dev/portico/lb-agent/model"
+)
+
+// fakeSpeaker records the configuration and announcements; every configured
+// peer is Established.
+type fakeSpeaker struct {
+	mu        sync.Mutex
+	cfg       bgp.Config
+	announced []netip.Addr
+	sets      int
+}
+
+func (s *fakeSpeaker) SetConfig(_ context.Context, cfg bgp.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg = cfg
+	return nil
+}
+
+func (s *fakeSpeaker) Set(_ context.Context, vips []netip.Addr) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.announced = slices.Clone(vips)
+	s.sets++
+	return nil
+}
+
+func (s *fakeSpeaker) Sessions() []bgp.Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []bgp.Session
+	for _, p := range s.cfg.Peers {
+		out = append(out, bgp.Session{Peer: p.Address, State: bgp.Established, Since: time.Unix(1700000000, 0)})
+	}
+	return out
+}
+
+func (s *fakeSpeaker) state() ([]netip.Addr, bgp.Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.announced), s.cfg
+}
+
+// fakeHealth gives verdicts by backend address.
+type fakeHealth struct {
+	mu       sync.Mutex
+	verdicts map[netip.Addr]model.Verdict
+	probes   []model.Probe
+}
+
+func (h *fakeHealth) Set(p []model.Probe) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.probes = p
+}
+
+func (h *fakeHealth) Verdict(p model.Probe) model.Verdict {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.verdicts[p.Backend.Addr()]
+}
+
+func (h *fakeHealth) set(addr string, v model.Verdict) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.verdicts[netip.MustParseAddr(addr)] = v
+}
+
+type env struct {
+	c       *Controller
+	portico *porticofake.Clientset
+	kube    *kubefake.Clientset
+	dp      *fake.Dataplane
+	speaker *fakeSpeaker
+	health  *fakeHealth
+	cancel  context.CancelFunc
+	done    chan struct{}
+	hubDown atomic.Bool  // every call to the hub fails
+	skew    atomic.Int64 // added to the controller's clock
+}
+
+func group() *clusterv1alpha1.LoadBalancerGroup {
+	return &clusterv1alpha1.LoadBalancerGroup{
+		ObjectMeta: metav1.ObjectMeta{Name: "zone-a"},
+		Spec: clusterv1alpha1.LoadBalancerGroupSpec{Zone: "zone-a", BGP: clusterv1alpha1.BGPConfig{
+			LocalASN: 64512, Peers: []clusterv1alpha1.BGPPeer{{Address: "10.0.0.1", ASN: 64500,
+				HoldTime: &metav1.Duration{Duration: 30 * time.Second}}},
+		}},
+	}
+}
+
+func virtualIP(addr string, groups ...string) *trafficv1alpha1.VirtualIP {
+	return &trafficv1alpha1.VirtualIP{
+		ObjectMeta: metav1.ObjectMeta{Name: addr},
+		Spec: trafficv1alpha1.VirtualIPSpec{
+			Address: addr, Pool: "public", Groups: groups,
+			Ports:    []trafficv1alpha1.Port{{Port: 443, Protocol: "TCP"}},
+			Backends: []trafficv1alpha1.Backend{{Address: "10.0.0.10", Zone: "zone-a"}, {Address: "10.1.0.10", Zone: "zone-b"}},
+		},
+	}
+}
+
+func start(t *testing.T, objs ...runtime.Object) *env {
+	t.Helper()
+	e := &env{
+		portico: porticofake.NewSimpleClientset(objs...),
+		kube:    kubefake.NewSimpleClientset(),
+		dp:      &fake.Dataplane{},
+		speaker: &fakeSpeaker{},
+		health:  &fakeHealth{verdicts: map[netip.Addr]model.Verdict{}},
+		done:    make(chan struct{}),
+	}
+	down := func(clienttesting.Action) (bool, runtime.Object, error) {
+		if e.hubDown.Load() {
+			return true, nil, errors.New("connection refused")
+		}
+		return false, nil, nil
+	}
+	e.portico.PrependReactor("*", "*", down)
+	e.kube.PrependReactor("*", "*", down)
+	e.c = New(Options{Node: "edge-a-1", Group: "zone-a", Address: netip.MustParseAddr("10.0.0.2"),
+		DataplaneType: "ipvs", ResyncPeriod: time.Hour, SystemNamespace: "portico-system", LeaseDuration: 40 * time.Second},
+		e.portico, e.kube, e.dp, e.speaker, e.health)
+	e.c.now = func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go func() {
+		defer close(e.done)
+		e.c.Run(ctx, 0)
+	}()
+	t.Cleanup(e.stop)
+	return e
+}
+
+func (e *env) stop() {
+	e.cancel()
+	<-e.done
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) node(t *testing.T) *clusterv1alpha1.LoadBalancerNode {
+	t.Helper()
+	n, err := e.portico.ClusterV1alpha1().LoadBalancerNodes().Get(context.Background(), "edge-a-1", metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	return n
+}
+
+func (e *env) statusWrites() int {
+	n := 0
+	for _, a := range e.portico.Actions() {
+		if a.GetVerb() == "update" && a.GetSubresource() == "status" {
+			n++
+		}
+	}
+	return n
+}
+
+func addrs(s ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range s {
+		out = append(out, netip.MustParseAddr(a))
+	}
+	return out
+}
+
+func TestProgramsAnnouncesAndReports(t *testing.T) {
+	e := start(t, group(), virtualIP("203.0.113.10", "zone-a"), virtualIP("203.0.113.11", "zone-b"),
+		virtualIP("203.0.113.12", "zone-a", "zone-b"))
+	e.health.set("10.0.0.10", model.Healthy)
+	e.c.Enqueue()
+	eventually(t, "the node's status", func() bool {
+		n := e.node(t)
+		return n != nil && len(n.Status.Announced) == 2 && meta.IsStatusConditionTrue(n.Status.Conditions, "Ready")
+	})
+	n := e.node(t)
+	if n.Spec.Group != "zone-a" || n.Spec.Address != "10.0.0.2" {
+		t.Errorf("spec %+v", n.Spec)
+	}
+	if !slices.Equal(n.Status.Announced, []string{"203.0.113.10", "203.0.113.12"}) {
+		t.Errorf("announced %v", n.Status.Announced)
+	}
+	if d := n.Status.Dataplane; d.Type != "ipvs" || d.Services != 2 || d.Destinations != 4 || d.LastSyncTime == nil {
+		t.Errorf("dataplane %+v", d)
+	}
+	if s := n.Status.BGP.Sessions; len(s) != 1 || s[0].Peer != "10.0.0.1" || s[0].State != "Established" {
+		t.Errorf("sessions %+v", s)
+	}
+	for _, c := range []string{"DataplaneReady", "BGPEstablished"} {
+		if !meta.IsStatusConditionTrue(n.Status.Conditions, c) {
+			t.Errorf("condition %s: %+v", c, meta.FindStatusCondition(n.Status.Conditions, c))
+		}
+	}
+	announced, cfg := e.speaker.state()
+	if !slices.Equal(announced, addrs("203.0.113.10", "203.0.113.12")) {
+		t.Errorf("speaker announces %v", announced)
+	}
+	if cfg.ASN != 64512 || cfg.NextHop != netip.MustParseAddr("10.0.0.2") || len(cfg.Peers) != 1 ||
+		cfg.Peers[0].HoldTime != 30*time.Second || cfg.Peers[0].ASN != 64500 {
+		t.Errorf("BGP config %+v", cfg)
+	}
+	// Local backends weigh 99, remote ones 1.
+	services := e.dp.Services()
+	if len(services) != 2 || services[0].Destinations[0].Weight != 99 || services[0].Destinations[1].Weight != 1 {
+		t.Errorf("services %+v", services)
+	}
+	// The Lease is renewed.
+	eventually(t, "the Lease", func() bool {
+		l, err := e.kube.CoordinationV1().Leases("portico-system").Get(context.Background(), "lb-agent-edge-a-1", metav1.GetOptions{})
+		return err == nil && l.Spec.RenewTime != nil && *l.Spec.HolderIdentity == "edge-a-1"
+	})
+}
+
+func TestStatusIsWrittenOnlyOnChange(t *testing.T) {
+	e := start(t, group(), virtualIP("203.0.113.10", "zone-a"))
+	e.health.set("10.0.0.10", model.Healthy)
+	e.c.Enqueue()
+	eventually(t, "the announcement", func() bool { n := e.node(t); return n != nil && len(n.Status.Announced) == 1 })
+	writes, calls := e.statusWrites(), e.dp.Calls()
+	for range 5 {
+		e.c.Enqueue()
+		eventually(t, "another sync", func() bool { return e.dp.Calls() > calls })
+		calls = e.dp.Calls()
+	}
+	if got := e.statusWrites(); got != writes {
+		t.Errorf("%d status writes for syncs that changed nothing", got-writes)
+	}
+}
+
+func TestUnhealthyBackendsDrainAndWithdraw(t *testing.T) {
+	e := start(t, group(), virtualIP("203.0.113.10", "zone-a"))
+	e.health.set("10.0.0.10", model.Healthy)
+	e.health.set("10.1.0.10", model.Healthy)
+	e.c.Enqueue()
+	eventually(t, "the announcement", func() bool { a, _ := e.speaker.state(); return len(a) == 1 })
+	e.health.set("10.0.0.10", model.Unhealthy)
+	e.c.HealthChanged(model.Probe{}, model.Unhealthy)
+	eventually(t, "weight 0 for the unhealthy backend", func() bool {
+		s := e.dp.Services()
+		return len(s) == 1 && s[0].Destinations[0].Weight == 0 && s[0].Destinations[1].Weight == 1
+	})
+	if a, _ := e.speaker.state(); len(a) != 1 {
+		t.Errorf("withdrawn while a backend is healthy: %v", a)
+	}
+	e.health.set("10.1.0.10", model.Unhealthy)
+	e.c.HealthChanged(model.Probe{}, model.Unhealthy)
+	eventually(t, "the withdrawal", func() bool { a, _ := e.speaker.state(); return len(a) == 0 })
+	eventually(t, "the status", func() bool { n := e.node(t); return n != nil && len(n.Status.Announced) == 0 })
+}
+
+func TestDataplaneFailureIsNotAnnounced(t *testing.T) {
+	e := start(t, group(), virtualIP("203.0.113.10", "zone-a"))
+	e.dp.Err = errors.New("no IPVS here")
+	e.health.set("10.0.0.10", model.Healthy)
+	e.c.Enqueue()
+	eventually(t, "DataplaneReady=False", func() bool {
+		n := e.node(t)
+		if n == nil {
+			return false
+		}
+		c := meta.FindStatusCondition(n.Status.Conditions, "DataplaneReady")
+		return c != nil && c.Status == metav1.ConditionFalse && c.Message == "no IPVS here" &&
+			meta.IsStatusConditionFalse(n.Status.Conditions, "Ready")
+	})
+	if a, _ := e.speaker.state(); len(a) != 0 {
+		t.Errorf("announced %v without a dataplane", a)
+	}
+}
+
+func TestMissingGroupServesNothing(t *testing.T) {
+	e := start(t, virtualIP("203.0.113.10", "zone-a"))
+	eventually(t, "GroupNotFound", func() bool {
+		n := e.node(t)
+		if n == nil {
+			return false
+		}
+		c := meta.FindStatusCondition(n.Status.Conditions, "DataplaneReady")
+		return c != nil && c.Reason == ReasonGroupNotFound
+	})
+	if e.dp.Calls() == 0 || len(e.dp.Services()) != 0 {
+		t.Errorf("dataplane: %d calls, services %v", e.dp.Calls(), e.dp.Services())
+	}
+	// Creating the group starts service.
+	e.health.set("10.0.0.10", model.Healthy)
+	if _, err := e.portico.ClusterV1alpha1().LoadBalancerGroups().Create(context.Background(), group(), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the announcement", func() bool { a, _ := e.speaker.state(); return len(a) == 1 })
+}
+
+func TestHubUnreachableKeepsServing(t *testing.T) {
+	e := start(t, group(), virtualIP("203.0.113.10", "zone-a"))
+	e.health.set("10.0.0.10", model.Healthy)
+	e.c.Enqueue()
+	eventually(t, "the announcement", func() bool { a, _ := e.speaker.state(); return len(a) == 1 })
+	e.hubDown.Store(true)
+	calls := e.dp.Calls()
+	e.c.Enqueue()
+	eventually(t, "a sync with the hub down", func() bool { return e.dp.Calls() > calls })
+	if a, _ := e.speaker.state(); len(a) != 1 || len(e.dp.Services()) != 1 {
+		t.Errorf("with the hub down: announced %v, services %v", a, e.dp.Services())
+	}
+}
+
+func TestShutdownWithdrawsAndReports(t *testing.T) {
+	e := start(t, group(), virtualIP("203.0.113.10", "zone-a"))
+	e.health.set("10.0.0.10", model.Healthy)
+	e.c.Enqueue()
+	eventually(t, "the announcement", func() bool { n := e.node(t); return n != nil && len(n.Status.Announced) == 1 })
+	e.stop()
+	if a, _ := e.speaker.state(); len(a) != 0 {
+		t.Errorf("still announcing %v after shutdown", a)
+	}
+	n := e.node(t)
+	if len(n.Status.Announced) != 0 {
+		t.Errorf("status announces %v after shutdown", n.Status.Announced)
+	}
+	if c := meta.FindStatusCondition(n.Status.Conditions, "Ready"); c == nil || c.Reason != ReasonDraining {
+		t.Errorf("Ready after shutdown: %+v", c)
+	}
+	// The dataplane is left as it is.
+	if len(e.dp.Services()) != 1 {
+		t.Errorf("dataplane after shutdown: %v", e.dp.Services())
+	}
+}
+
+func TestBGPPasswordFromSecretSurvivesHubOutage(t *testing.T) {
+	g := group()
+	g.Spec.BGP.Peers[0].PasswordSecretRef = &clusterv1alpha1.SecretKeyReference{Name: "bgp-zone-a"}
+	e := start(t, g, virtualIP("203.0.113.10", "zone-a"))
+	if _, err := e.kube.CoreV1().Secrets("portico-system").Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "bgp-zone-a", Namespace: "portico-system"},
+		Data:       map[string][]byte{"password": []byte("s3cret")},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Enqueue()
+	eventually(t, "the password in the BGP configuration", func() bool {
+		_, cfg := e.speaker.state()
+		return len(cfg.Peers) == 1 && cfg.Peers[0].Password == "s3cret"
+	})
+	e.hubDown.Store(true)
+	e.skew.Store(int64(time.Hour)) // the cached password is stale
+	calls := e.dp.Calls()
+	e.c.Enqueue()
+	eventually(t, "a sync with the hub down", func() bool { return e.dp.Calls() > calls })
+	if _, cfg := e.speaker.state(); len(cfg.Peers) != 1 || cfg.Peers[0].Password != "s3cret" {
+		t.Errorf("BGP peers with the hub down: %+v", cfg.Peers)
+	}
+}
