@@ -200,10 +200,21 @@ type LoadBalancerNodeStatus struct {
 	BGP BGPStatus `json:"bgp,omitempty"`
 	// announced lists the virtual IPs the node announces.
 	Announced []string `json:"announced,omitempty"`
+	// vips reports, per virtual IP the node serves, how many backends pass its
+	// health checks.
+	VIPs []VIPHealth `json:"vips,omitempty"`
 	// dataplane summarizes what the node programmed.
 	Dataplane DataplaneStatus `json:"dataplane,omitempty"`
 	// conditions: Ready, DataplaneReady, BGPEstablished.
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// VIPHealth is a node's view of one virtual IP's backends.
+type VIPHealth struct {
+	// address of the virtual IP.
+	Address string `json:"address"`
+	// healthyBackends is the number of backends passing the node's health checks.
+	HealthyBackends int32 `json:"healthyBackends"`
 }
 
 // BGPStatus lists BGP sessions.

@@ -34,10 +34,11 @@ import (
 	"github.com/portico-dev/portico/federation/membercluster"
 	"github.com/portico-dev/portico/federation/vipallocator"
 	"github.com/portico-dev/portico/federation/vippool"
+	"github.com/portico-dev/portico/federation/virtualip"
 )
 
 // All names every controller.
-var All = []string{"membercluster", "accesspoint", "vippool"}
+var All = []string{"membercluster", "accesspoint", "vippool", "virtualip"}
 
 // Options select and tune the controllers.
 type Options struct {
@@ -176,6 +177,10 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 	}
 	if o.Enabled("vippool") {
 		c := vippool.NewController(pc, porticoInformers.Traffic().V1alpha1().VIPPools(), porticoInformers.Traffic().V1alpha1().VirtualIPs())
+		runs = append(runs, func() { c.Run(ctx, o.Workers) })
+	}
+	if o.Enabled("virtualip") {
+		c := virtualip.NewController(pc, porticoInformers.Traffic().V1alpha1().VirtualIPs(), porticoInformers.Cluster().V1alpha1().LoadBalancerNodes())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	porticoInformers.Start(ctx.Done())

@@ -236,6 +236,7 @@ type observed struct {
 	sessions         []bgp.Session
 	announced        []netip.Addr
 	draining         bool
+	vips             []clusterv1alpha1.VIPHealth
 }
 
 // sync applies the desired state to the dataplane and BGP, then hands what it
@@ -249,6 +250,7 @@ func (c *Controller) sync(ctx context.Context) error {
 		return err
 	}
 	state, obs := c.desired(group)
+	obs.vips = vipHealth(state)
 	c.health.Set(state.Probes())
 	dpStart := time.Now()
 	obs.dataplane, obs.dataplaneErr = c.dataplane.Set(ctx, state.Services())
@@ -263,6 +265,15 @@ func (c *Controller) sync(ctx context.Context) error {
 	klog.V(4).InfoS("Synchronized", "vips", len(state.VIPs), "services", obs.dataplane.Services,
 		"announced", len(c.announced), "duration", time.Since(start))
 	return errors.Join(obs.dataplaneErr, obs.bgpErr)
+}
+
+// vipHealth is the node's view of each VIP's healthy backends, for the hub.
+func vipHealth(state model.State) []clusterv1alpha1.VIPHealth {
+	out := make([]clusterv1alpha1.VIPHealth, 0, len(state.VIPs))
+	for _, v := range state.VIPs {
+		out = append(out, clusterv1alpha1.VIPHealth{Address: v.Address.String(), HealthyBackends: int32(v.Healthy)})
+	}
+	return out
 }
 
 // desired builds the desired state; a missing group serves nothing.

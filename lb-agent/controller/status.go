@@ -145,6 +145,10 @@ func (c *Controller) nodeStatus(node *clusterv1alpha1.LoadBalancerNode, obs obse
 	st.ObservedGeneration = node.Generation
 	st.BGP.Sessions = toSessions(obs.sessions)
 	st.Announced = toStrings(obs.announced)
+	st.VIPs = obs.vips
+	if len(st.VIPs) == 0 {
+		st.VIPs = nil
+	}
 	if !obs.dataplaneSkipped {
 		st.Dataplane = c.dataplaneStatus(st.Dataplane, obs)
 		c.setCondition(&st, node, dataplaneCondition(obs))

@@ -243,6 +243,12 @@ type LoadBalancerNodeStatus struct {
 	// +optional
 	// +listType=set
 	Announced []string `json:"announced,omitempty"`
+	// vips reports, per virtual IP the node serves, how many backends pass its
+	// health checks.
+	// +optional
+	// +listType=map
+	// +listMapKey=address
+	VIPs []VIPHealth `json:"vips,omitempty"`
 	// dataplane summarizes what the node programmed.
 	// +optional
 	Dataplane DataplaneStatus `json:"dataplane,omitempty"`
@@ -251,6 +257,14 @@ type LoadBalancerNodeStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// VIPHealth is a node's view of one virtual IP's backends.
+type VIPHealth struct {
+	// address of the virtual IP.
+	Address string `json:"address"`
+	// healthyBackends is the number of backends passing the node's health checks.
+	HealthyBackends int32 `json:"healthyBackends"`
 }
 
 // BGPStatus lists BGP sessions.

@@ -120,3 +120,8 @@ func (in MemberClusterStatus) OpenAPIModelName() string {
 func (in SecretKeyReference) OpenAPIModelName() string {
 	return "dev.portico.cluster.v1alpha1.SecretKeyReference"
 }
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in VIPHealth) OpenAPIModelName() string {
+	return "dev.portico.cluster.v1alpha1.VIPHealth"
+}

@@ -68,6 +68,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &clusterv1alpha1.MemberClusterStatusApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("SecretKeyReference"):
 		return &clusterv1alpha1.SecretKeyReferenceApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("VIPHealth"):
+		return &clusterv1alpha1.VIPHealthApplyConfiguration{}
 
 		// Group=traffic.portico.dev, Version=v1alpha1
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("AccessPointReference"):

@@ -54,6 +54,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.MemberClusterSpec{}.OpenAPIModelName():                 schema_portico_apis_cluster_v1alpha1_MemberClusterSpec(ref),
 		v1alpha1.MemberClusterStatus{}.OpenAPIModelName():               schema_portico_apis_cluster_v1alpha1_MemberClusterStatus(ref),
 		v1alpha1.SecretKeyReference{}.OpenAPIModelName():                schema_portico_apis_cluster_v1alpha1_SecretKeyReference(ref),
+		v1alpha1.VIPHealth{}.OpenAPIModelName():                         schema_portico_apis_cluster_v1alpha1_VIPHealth(ref),
 		trafficv1alpha1.ACMEIssuer{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_ACMEIssuer(ref),
 		trafficv1alpha1.AccessPointReference{}.OpenAPIModelName():       schema_portico_apis_traffic_v1alpha1_AccessPointReference(ref),
 		trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName():        schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref),
@@ -791,6 +792,27 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeStatus(ref common.Refe
 							},
 						},
 					},
+					"vips": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"address",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "vips reports, per virtual IP the node serves, how many backends pass its health checks.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha1.VIPHealth{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
 					"dataplane": {
 						SchemaProps: spec.SchemaProps{
 							Description: "dataplane summarizes what the node programmed.",
@@ -823,7 +845,7 @@ func schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeStatus(ref common.Refe
 			},
 		},
 		Dependencies: []string{
-			v1alpha1.BGPStatus{}.OpenAPIModelName(), v1alpha1.DataplaneStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
+			v1alpha1.BGPStatus{}.OpenAPIModelName(), v1alpha1.DataplaneStatus{}.OpenAPIModelName(), v1alpha1.VIPHealth{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -1049,6 +1071,36 @@ func schema_portico_apis_cluster_v1alpha1_SecretKeyReference(ref common.Referenc
 					},
 				},
 				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_portico_apis_cluster_v1alpha1_VIPHealth(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "VIPHealth is a node's view of one virtual IP's backends.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"address": {
+						SchemaProps: spec.SchemaProps{
+							Description: "address of the virtual IP.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"healthyBackends": {
+						SchemaProps: spec.SchemaProps{
+							Description: "healthyBackends is the number of backends passing the node's health checks.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+				Required: []string{"address", "healthyBackends"},
 			},
 		},
 	}

@@ -33,6 +33,9 @@ type LoadBalancerNodeStatusApplyConfiguration struct {
 	BGP *BGPStatusApplyConfiguration `json:"bgp,omitempty"`
 	// announced lists the virtual IPs the node announces.
 	Announced []string `json:"announced,omitempty"`
+	// vips reports, per virtual IP the node serves, how many backends pass its
+	// health checks.
+	VIPs []VIPHealthApplyConfiguration `json:"vips,omitempty"`
 	// dataplane summarizes what the node programmed.
 	Dataplane *DataplaneStatusApplyConfiguration `json:"dataplane,omitempty"`
 	// conditions: Ready, DataplaneReady, BGPEstablished.
@@ -67,6 +70,19 @@ func (b *LoadBalancerNodeStatusApplyConfiguration) WithBGP(value *BGPStatusApply
 func (b *LoadBalancerNodeStatusApplyConfiguration) WithAnnounced(values ...string) *LoadBalancerNodeStatusApplyConfiguration {
 	for i := range values {
 		b.Announced = append(b.Announced, values[i])
+	}
+	return b
+}
+
+// WithVIPs adds the given value to the VIPs field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the VIPs field.
+func (b *LoadBalancerNodeStatusApplyConfiguration) WithVIPs(values ...*VIPHealthApplyConfiguration) *LoadBalancerNodeStatusApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithVIPs")
+		}
+		b.VIPs = append(b.VIPs, *values[i])
 	}
 	return b
 }

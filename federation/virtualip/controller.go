@@ -1,0 +1,160 @@
+// Package virtualip is the hub controller of VirtualIP status: it gathers, from
+// the LoadBalancerNodes of the VIP's groups, which nodes announce it and how many
+// of its backends pass their health checks.
+package virtualip
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	clusterinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/cluster/v1alpha1"
+	trafficinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/traffic/v1alpha1"
+	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
+	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+)
+
+// Condition reasons of VirtualIP.
+const (
+	ReasonAnnounced    = "Announced"
+	ReasonNotAnnounced = "NotAnnounced"
+)
+
+// Controller keeps VirtualIP status.
+type Controller struct {
+	client versioned.Interface
+	vips   trafficlisters.VirtualIPLister
+	nodes  clusterlisters.LoadBalancerNodeLister
+	queue  workqueue.TypedRateLimitingInterface[string]
+	synced []cache.InformerSynced
+}
+
+// NewController watches VirtualIPs and LoadBalancerNodes.
+func NewController(client versioned.Interface, vips trafficinformers.VirtualIPInformer, nodes clusterinformers.LoadBalancerNodeInformer) *Controller {
+	c := newController(client, vips.Lister(), nodes.Lister())
+	c.synced = []cache.InformerSynced{vips.Informer().HasSynced, nodes.Informer().HasSynced}
+	_, _ = vips.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueue,
+		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
+	})
+	all := func(any) { c.enqueueAll() }
+	_, _ = nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: all, UpdateFunc: func(_, obj any) { all(obj) }, DeleteFunc: all,
+	})
+	return c
+}
+
+func newController(client versioned.Interface, vips trafficlisters.VirtualIPLister, nodes clusterlisters.LoadBalancerNodeLister) *Controller {
+	return &Controller{client: client, vips: vips, nodes: nodes,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "virtualips"})}
+}
+
+func (c *Controller) enqueue(obj any) {
+	if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
+		c.queue.Add(key)
+	}
+}
+
+func (c *Controller) enqueueAll() {
+	vips, _ := c.vips.List(labels.Everything())
+	for _, v := range vips {
+		c.queue.Add(v.Name)
+	}
+}
+
+// Run processes the queue until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return
+	}
+	for i := 0; i < workers; i++ {
+		go wait.UntilWithContext(ctx, c.worker, time.Second)
+	}
+	<-ctx.Done()
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for {
+		name, shutdown := c.queue.Get()
+		if shutdown {
+			return
+		}
+		if err := c.sync(ctx, name); err != nil {
+			utilruntime.HandleErrorWithContext(ctx, err, "Syncing VirtualIP status", "virtualIP", name)
+			c.queue.AddRateLimited(name)
+		} else {
+			c.queue.Forget(name)
+		}
+		c.queue.Done(name)
+	}
+}
+
+func (c *Controller) sync(ctx context.Context, name string) error {
+	vip, err := c.vips.Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	nodes, err := c.nodes.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	status := Status(vip, nodes)
+	if apiequality.Semantic.DeepEqual(status, &vip.Status) {
+		return nil
+	}
+	updated := vip.DeepCopy()
+	updated.Status = *status
+	_, err = c.client.TrafficV1alpha1().VirtualIPs().UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	return err
+}
+
+// Status computes a VirtualIP's status from the nodes of its groups: the nodes
+// announcing it, and the most healthy backends any of them sees.
+func Status(vip *trafficv1alpha1.VirtualIP, nodes []*clusterv1alpha1.LoadBalancerNode) *trafficv1alpha1.VirtualIPStatus {
+	status := vip.Status.DeepCopy()
+	status.ObservedGeneration = vip.Generation
+	status.AnnouncedBy, status.HealthyBackends = nil, 0
+	for _, n := range nodes {
+		if !slices.Contains(vip.Spec.Groups, n.Spec.Group) {
+			continue
+		}
+		if slices.Contains(n.Status.Announced, vip.Spec.Address) {
+			status.AnnouncedBy = append(status.AnnouncedBy, n.Name)
+		}
+		for _, h := range n.Status.VIPs {
+			if h.Address == vip.Spec.Address && h.HealthyBackends > status.HealthyBackends {
+				status.HealthyBackends = h.HealthyBackends
+			}
+		}
+	}
+	slices.Sort(status.AnnouncedBy)
+	cond := metav1.Condition{Type: trafficv1alpha1.VirtualIPAnnounced, Status: metav1.ConditionFalse, Reason: ReasonNotAnnounced,
+		Message: fmt.Sprintf("no LoadBalancerNode of groups %v announces %s", vip.Spec.Groups, vip.Spec.Address), ObservedGeneration: vip.Generation}
+	if len(status.AnnouncedBy) > 0 {
+		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonAnnounced
+		cond.Message = "announced by " + strings.Join(status.AnnouncedBy, ", ")
+	}
+	meta.SetStatusCondition(&status.Conditions, cond)
+	return status
+}
