@@ -314,4 +314,3 @@ func (a *simApplier) Len() int {
 	defer a.mu.Unlock()
 	return len(a.objects)
 }
-
