@@ -13,6 +13,11 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/test/framework"
 )
 
@@ -121,6 +126,10 @@ func up(p paths) error {
 			return err
 		}
 	}
+	if err := createPool(ctx, hub); err != nil {
+		_ = down(p)
+		return err
+	}
 	kubeconfig, err := os.ReadFile(hub.KubeconfigPath)
 	if err != nil {
 		return err
@@ -136,6 +145,7 @@ func up(p paths) error {
 		"PORTICO_HUB_CLUSTER_APISERVER_PID=" + strconv.Itoa(hub.APIServerPID),
 		"PORTICO_HUB_CLUSTER_ETCD_PID=" + strconv.Itoa(hub.EtcdPID),
 		"PORTICO_LOG_DIR=" + p.dir,
+		"PORTICO_VIP_POOL=" + localPool,
 	}
 	for _, m := range localMembers {
 		env = append(env, "PORTICO_MEMBER_"+envName(m.name)+"_KUBECONFIG="+filepath.Join(p.dir, m.name+".kubeconfig"))
@@ -183,6 +193,25 @@ func startMember(ctx context.Context, p paths, hub *framework.HubCluster, binDir
 		Dir: filepath.Join(dir, "agent"), Zone: m.zone, Region: m.region, Detach: true,
 	})
 	return mc, agent, err
+}
+
+// localPool is the VIPPool of the local federation (TEST-NET-2, never routed).
+const localPool = "local"
+
+func createPool(ctx context.Context, hub *framework.HubCluster) error {
+	pc, err := versioned.NewForConfig(hub.RestConfig)
+	if err != nil {
+		return err
+	}
+	pool := &trafficv1alpha1.VIPPool{
+		ObjectMeta: metav1.ObjectMeta{Name: localPool},
+		Spec:       trafficv1alpha1.VIPPoolSpec{CIDRs: []string{"198.51.100.0/24"}, Zones: []string{"zone-a", "zone-b"}, AvoidBuggyIPs: true},
+	}
+	_, err = pc.TrafficV1alpha1().VIPPools().Create(ctx, pool, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
 }
 
 func envName(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-", "_")) }
