@@ -39,14 +39,15 @@ verify-vet:
 	$(GO) vet ./...
 	$(GO) vet -tags registry,integration ./...
 	$(GO) vet -tags peers,vm ./test/peers/... ./test/vm/...
+	$(GO) vet -tags dns ./test/peers/...
 
 .PHONY: verify-codegen
 verify-codegen:
 	hack/verify-codegen.sh
 
-## test: every tier this machine can run: verify, unit, registry, integration, peers, vm
+## test: every tier this machine can run: verify, unit, registry, integration, peers, dns, vm
 .PHONY: test
-test: verify test-unit test-registry test-integration test-peers test-vm
+test: verify test-unit test-registry test-integration test-peers test-dns test-vm
 
 ## test-unit: pure logic with fakes
 .PHONY: test-unit
@@ -67,6 +68,12 @@ test-integration: tools
 .PHONY: test-peers
 test-peers: tools
 	$(GO) test -tags peers -count=1 -timeout 20m ./test/peers/...
+
+## test-dns: NameService publishing against BIND 9 (TSIG, RFC 2136) with a real hub (installs bind9 via hack/install-bind.sh)
+.PHONY: test-dns
+test-dns: tools
+	hack/install-bind.sh
+	$(GO) test -tags dns -count=1 -timeout 15m ./test/peers/
 
 ## test-vm: the IPVS dataplane in a qemu VM booting Debian's cloud kernel (hack/vm/build.sh caches it in _output/vm)
 .PHONY: test-vm

@@ -41,6 +41,7 @@ type Informers struct {
 	VirtualIPs          trafficinformers.VirtualIPInformer
 	MemberClusters      clusterinformers.MemberClusterInformer
 	Nodes               clusterinformers.LoadBalancerNodeInformer
+	NameServices        trafficinformers.NameServiceInformer
 }
 
 // Controller reconciles FederatedAccessPoints.
@@ -51,6 +52,7 @@ type Controller struct {
 	vips     trafficlisters.VirtualIPLister
 	clusters clusterlisters.MemberClusterLister
 	nodes    clusterlisters.LoadBalancerNodeLister
+	names    trafficlisters.NameServiceLister
 	alloc    *vipallocator.Allocator
 	events   record.EventRecorder
 	queue    workqueue.TypedRateLimitingInterface[string]
@@ -64,12 +66,13 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 	c := &Controller{
 		client: client, faps: inf.AccessPoints.Lister(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
 		vips: inf.VirtualIPs.Lister(), clusters: inf.MemberClusters.Lister(), nodes: inf.Nodes.Lister(),
+		names: inf.NameServices.Lister(),
 		alloc: alloc, events: events, now: time.Now,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "federatedaccesspoints"}),
 	}
 	for _, i := range []cache.SharedIndexInformer{inf.AccessPoints.Informer(), inf.ClusterAccessPoints.Informer(),
-		inf.VirtualIPs.Informer(), inf.MemberClusters.Informer(), inf.Nodes.Informer()} {
+		inf.VirtualIPs.Informer(), inf.MemberClusters.Informer(), inf.Nodes.Informer(), inf.NameServices.Informer()} {
 		c.synced = append(c.synced, i.HasSynced)
 	}
 	_, _ = inf.AccessPoints.Informer().AddEventHandler(handler(c.enqueueAccessPoint))
@@ -77,6 +80,7 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 	_, _ = inf.VirtualIPs.Informer().AddEventHandler(handler(c.enqueueVIPOwner))
 	_, _ = inf.MemberClusters.Informer().AddEventHandler(handler(func(any) { c.enqueueAll() }))
 	_, _ = inf.Nodes.Informer().AddEventHandler(handler(func(any) { c.enqueueAll() }))
+	_, _ = inf.NameServices.Informer().AddEventHandler(handler(c.enqueueNamed))
 	return c
 }
 
@@ -134,6 +138,14 @@ func (c *Controller) enqueueVIPOwner(obj any) {
 func (c *Controller) vipGone(vip *trafficv1alpha1.VirtualIP) bool {
 	_, err := c.vips.Get(vip.Name)
 	return apierrors.IsNotFound(err)
+}
+
+// enqueueNamed wakes the access point a NameService publishes.
+func (c *Controller) enqueueNamed(obj any) {
+	ns, ok := unwrap(obj).(*trafficv1alpha1.NameService)
+	if ok && ns.Spec.Target.AccessPointRef != nil {
+		c.queue.Add(ns.Namespace + "/" + ns.Spec.Target.AccessPointRef.Name)
+	}
 }
 
 func (c *Controller) enqueueAll() {

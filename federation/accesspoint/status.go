@@ -13,6 +13,7 @@ import (
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	dnscontroller "github.com/portico-dev/portico/federation/dns"
 )
 
 // Condition reasons of FederatedAccessPoint.
@@ -49,6 +50,7 @@ func (c *Controller) updateStatus(ctx context.Context, fap *trafficv1alpha1.Fede
 			meta.RemoveStatusCondition(&status.Conditions, t)
 		}
 	}
+	conds = append(conds, c.dnsStatus(fap, status)...)
 	conds = append(conds, readyCondition(conds))
 	wasReady := meta.IsStatusConditionTrue(fap.Status.Conditions, trafficv1alpha1.ConditionReady)
 	for _, cond := range conds {
@@ -65,6 +67,19 @@ func (c *Controller) updateStatus(ctx context.Context, fap *trafficv1alpha1.Fede
 	}
 	c.recordTransition(fap, wasReady, conds[len(conds)-1])
 	return nil
+}
+
+// dnsStatus fills status.dns from the NameServices publishing the access point;
+// DNSReady applies only when there are some.
+func (c *Controller) dnsStatus(fap *trafficv1alpha1.FederatedAccessPoint, status *trafficv1alpha1.FederatedAccessPointStatus) []metav1.Condition {
+	names, _ := c.names.NameServices(fap.Namespace).List(labels.Everything())
+	dns, cond := dnscontroller.AccessPointStatus(fap, names)
+	status.DNS = dns
+	if cond == nil {
+		meta.RemoveStatusCondition(&status.Conditions, trafficv1alpha1.AccessPointDNSReady)
+		return nil
+	}
+	return []metav1.Condition{*cond}
 }
 
 func (c *Controller) recordTransition(fap *trafficv1alpha1.FederatedAccessPoint, wasReady bool, ready metav1.Condition) {

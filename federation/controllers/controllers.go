@@ -31,6 +31,7 @@ import (
 	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/accesspoint"
+	dnscontroller "github.com/portico-dev/portico/federation/dns"
 	"github.com/portico-dev/portico/federation/membercluster"
 	"github.com/portico-dev/portico/federation/vipallocator"
 	"github.com/portico-dev/portico/federation/vippool"
@@ -38,7 +39,7 @@ import (
 )
 
 // All names every controller.
-var All = []string{"membercluster", "accesspoint", "vippool", "virtualip"}
+var All = []string{"membercluster", "accesspoint", "vippool", "virtualip", "dns"}
 
 // Options select and tune the controllers.
 type Options struct {
@@ -140,6 +141,7 @@ func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube
 	c := accesspoint.NewController(pc, accesspoint.Informers{
 		AccessPoints: traffic.FederatedAccessPoints(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
 		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),
+		NameServices: traffic.NameServices(),
 	}, alloc, eventRecorder(ctx, kube))
 	// The allocator reads pools and groups from these caches.
 	_, _ = traffic.VIPPools().Informer(), cluster.LoadBalancerGroups().Informer()
@@ -179,12 +181,23 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 		c := vippool.NewController(pc, porticoInformers.Traffic().V1alpha1().VIPPools(), porticoInformers.Traffic().V1alpha1().VirtualIPs())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
+	secretInformers := informers.NewSharedInformerFactoryWithOptions(kube, 10*time.Minute,
+		informers.WithNamespace(dnscontroller.SecretNamespace))
+	if o.Enabled("dns") {
+		traffic := porticoInformers.Traffic().V1alpha1()
+		c := dnscontroller.NewController(pc, dnscontroller.Informers{
+			NameServices: traffic.NameServices(), Providers: traffic.DNSProviders(),
+			AccessPoints: traffic.FederatedAccessPoints(), Secrets: secretInformers.Core().V1().Secrets(),
+		}, eventRecorder(ctx, kube))
+		runs = append(runs, func() { c.Run(ctx, o.Workers) })
+	}
 	if o.Enabled("virtualip") {
 		c := virtualip.NewController(pc, porticoInformers.Traffic().V1alpha1().VirtualIPs(), porticoInformers.Cluster().V1alpha1().LoadBalancerNodes())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	porticoInformers.Start(ctx.Done())
 	leaseInformers.Start(ctx.Done())
+	secretInformers.Start(ctx.Done())
 	klog.InfoS("Starting controllers", "controllers", o.Controllers)
 	for _, run := range runs {
 		go run()
