@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -75,7 +76,17 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 		inf.VirtualIPs.Informer(), inf.MemberClusters.Informer(), inf.Nodes.Informer(), inf.NameServices.Informer()} {
 		c.synced = append(c.synced, i.HasSynced)
 	}
-	_, _ = inf.AccessPoints.Informer().AddEventHandler(handler(c.enqueueAccessPoint))
+	_, _ = inf.AccessPoints.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { c.enqueueAccessPoint(obj); c.enqueueSharingHosts(obj) },
+		UpdateFunc: func(old, obj any) {
+			c.enqueueAccessPoint(obj)
+			if claimsChanged(old, obj) {
+				c.enqueueSharingHosts(old)
+				c.enqueueSharingHosts(obj)
+			}
+		},
+		DeleteFunc: func(obj any) { c.enqueueAccessPoint(obj); c.enqueueSharingHosts(obj) },
+	})
 	_, _ = inf.ClusterAccessPoints.Informer().AddEventHandler(handler(c.enqueueRendered))
 	_, _ = inf.VirtualIPs.Informer().AddEventHandler(handler(c.enqueueVIPOwner))
 	_, _ = inf.MemberClusters.Informer().AddEventHandler(handler(func(any) { c.enqueueAll() }))
@@ -138,6 +149,34 @@ func (c *Controller) enqueueVIPOwner(obj any) {
 func (c *Controller) vipGone(vip *trafficv1alpha1.VirtualIP) bool {
 	_, err := c.vips.Get(vip.Name)
 	return apierrors.IsNotFound(err)
+}
+
+// claimsChanged tells whether an update may change host conflicts: hosts,
+// placement or deletion.
+func claimsChanged(old, obj any) bool {
+	a, okA := old.(*trafficv1alpha1.FederatedAccessPoint)
+	b, okB := obj.(*trafficv1alpha1.FederatedAccessPoint)
+	if !okA || !okB {
+		return true
+	}
+	return !apiequality.Semantic.DeepEqual(a.Spec.Hosts, b.Spec.Hosts) ||
+		!apiequality.Semantic.DeepEqual(a.Spec.Placement, b.Spec.Placement) ||
+		(a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil)
+}
+
+// enqueueSharingHosts wakes the access points that claim one of obj's hosts: one
+// of them may be waiting for obj to let go of it.
+func (c *Controller) enqueueSharingHosts(obj any) {
+	fap, ok := unwrap(obj).(*trafficv1alpha1.FederatedAccessPoint)
+	if !ok {
+		return
+	}
+	others, _ := c.faps.List(labels.Everything())
+	for _, other := range others {
+		if other.UID != fap.UID && sharedHost(fap.Spec.Hosts, other.Spec.Hosts) != "" {
+			c.enqueueAccessPoint(other)
+		}
+	}
 }
 
 // enqueueNamed wakes the access point a NameService publishes.

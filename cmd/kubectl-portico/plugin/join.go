@@ -124,6 +124,9 @@ func Join(ctx context.Context, portico versioned.Interface, kube kubernetes.Inte
 	}
 	res := &JoinResult{Namespace: clusterv1alpha1.ClusterNamespace(o.Name)}
 
+	if err := namespaceNotTerminating(ctx, kube, res.Namespace, o.Name); err != nil {
+		return nil, err
+	}
 	mc, created, err := ensureMemberCluster(ctx, portico, o)
 	if err != nil {
 		return nil, err
@@ -308,6 +311,18 @@ func waitForHubAccess(ctx context.Context, portico versioned.Interface, kube kub
 // isFatal tells errors that retrying will not cure.
 func isFatal(err error) bool {
 	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsBadRequest(err) || apierrors.IsInvalid(err)
+}
+
+// namespaceNotTerminating fails early when the cluster's hub namespace is left
+// over from an earlier MemberCluster of the same name and still being deleted:
+// nothing can be created in it until the hub cluster finishes the deletion.
+func namespaceNotTerminating(ctx context.Context, kube kubernetes.Interface, ns, name string) error {
+	got, err := kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil || got.DeletionTimestamp == nil {
+		return nil
+	}
+	return fmt.Errorf("the hub namespace %s of an earlier MemberCluster %s is still being deleted, so no token can be issued: "+
+		"wait until it is gone (kubectl get namespace %s), then join again", ns, name, ns)
 }
 
 // AgentKubeconfig returns a kubeconfig for the member-agent of cluster: the
