@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -102,7 +103,7 @@ func (o *Options) clients() (*clientsets, error) {
 	}
 	for _, c := range []*rest.Config{hub, member} {
 		c.UserAgent = "portico-member-agent/" + Version
-		c.QPS, c.Burst = 50, 100
+		c.QPS, c.Burst = 100, 200
 	}
 	cs := &clientsets{}
 	if cs.portico, err = versioned.NewForConfig(hub); err != nil {
@@ -140,11 +141,18 @@ func (o *Options) Run(ctx context.Context) error {
 	services, slices := memberInformers.Core().V1().Services(), memberInformers.Discovery().V1().EndpointSlices()
 	resolver := &endpoints.Resolver{Services: services.Lister(), Slices: slices.Lister()}
 
+	applier := apply.NewClient(cs.kube, cs.istio, cs.meta)
 	r := reconciler.New(cs.portico.TrafficV1alpha1().ClusterAccessPoints(ns), capInformer.Lister().ClusterAccessPoints(ns),
-		capInformer.Informer().HasSynced, apply.NewClient(cs.kube, cs.istio, cs.meta), resolver.For, m)
+		capInformer.Informer().HasSynced, applier, resolver.For, m)
 	_, _ = capInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { r.Enqueue(nameOf(obj)) },
-		UpdateFunc: func(_, obj any) { r.Enqueue(nameOf(obj)) },
+		AddFunc: func(obj any) { r.Enqueue(nameOf(obj)) },
+		UpdateFunc: func(old, obj any) {
+			// The agent's own status writes do not change what is applied; a spec
+			// change bumps the generation, and a periodic resync keeps the version.
+			if specChanged(old, obj) {
+				r.Enqueue(nameOf(obj))
+			}
+		},
 		DeleteFunc: func(obj any) { r.Enqueue(nameOf(obj)) },
 	})
 	endpointsChanged := cache.ResourceEventHandlerFuncs{
@@ -160,9 +168,22 @@ func (o *Options) Run(ctx context.Context) error {
 		UpdateFunc: func(_, obj any) { r.EnqueueLabelled(labelOf(obj)) },
 		DeleteFunc: func(obj any) { r.EnqueueLabelled(labelOf(obj)) },
 	}
+	stores := map[schema.GroupVersionResource]cache.Store{}
+	var appliedSynced []cache.InformerSynced
 	for _, gvr := range apply.Resources() {
-		_, _ = applied.ForResource(gvr).Informer().AddEventHandler(drift)
+		inf := applied.ForResource(gvr).Informer()
+		_, _ = inf.AddEventHandler(drift)
+		stores[gvr], appliedSynced = inf.GetStore(), append(appliedSynced, inf.HasSynced)
 	}
+	// Pruning reads what was applied from these caches instead of listing every kind.
+	applier.UseCache(&apply.Cache{Stores: stores, Synced: func() bool {
+		for _, s := range appliedSynced {
+			if !s() {
+				return false
+			}
+		}
+		return true
+	}})
 
 	hb := &heartbeat.Heartbeat{Hub: cs.hubKube, Portico: cs.portico, Member: cs.kube, Cluster: o.ClusterName,
 		Identity: identity(), Version: Version, Interval: o.HeartbeatInterval, OnRenew: m.heartbeat}
@@ -199,6 +220,13 @@ func nameOf(obj any) string {
 		return m.GetName()
 	}
 	return ""
+}
+
+func specChanged(old, obj any) bool {
+	o, okO := old.(metav1.Object)
+	n, okN := obj.(metav1.Object)
+	return !okO || !okN || o.GetGeneration() != n.GetGeneration() || o.GetResourceVersion() == n.GetResourceVersion() ||
+		(o.GetDeletionTimestamp() == nil) != (n.GetDeletionTimestamp() == nil)
 }
 
 func labelOf(obj any) string {
