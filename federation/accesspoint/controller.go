@@ -89,7 +89,15 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 	})
 	_, _ = inf.ClusterAccessPoints.Informer().AddEventHandler(handler(c.enqueueRendered))
 	_, _ = inf.VirtualIPs.Informer().AddEventHandler(handler(c.enqueueVIPOwner))
-	_, _ = inf.MemberClusters.Informer().AddEventHandler(handler(func(any) { c.enqueueAll() }))
+	_, _ = inf.MemberClusters.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { c.enqueueAll() },
+		UpdateFunc: func(old, obj any) {
+			if placementInputsChanged(old, obj) {
+				c.enqueueAll()
+			}
+		},
+		DeleteFunc: func(any) { c.enqueueAll() },
+	})
 	_, _ = inf.Nodes.Informer().AddEventHandler(handler(func(any) { c.enqueueAll() }))
 	_, _ = inf.NameServices.Informer().AddEventHandler(handler(c.enqueueNamed))
 	return c
@@ -149,6 +157,19 @@ func (c *Controller) enqueueVIPOwner(obj any) {
 func (c *Controller) vipGone(vip *trafficv1alpha1.VirtualIP) bool {
 	_, err := c.vips.Get(vip.Name)
 	return apierrors.IsNotFound(err)
+}
+
+// placementInputsChanged tells whether a MemberCluster update can change what is
+// placed or rendered where: labels, zone, deletion or availability (heartbeat
+// copies in status do not).
+func placementInputsChanged(old, obj any) bool {
+	a, okA := old.(*clusterv1alpha1.MemberCluster)
+	b, okB := obj.(*clusterv1alpha1.MemberCluster)
+	if !okA || !okB {
+		return true
+	}
+	return !apiequality.Semantic.DeepEqual(a.Labels, b.Labels) || a.Spec != b.Spec ||
+		(a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil) || Available(a) != Available(b)
 }
 
 // claimsChanged tells whether an update may change host conflicts: hosts,

@@ -48,12 +48,13 @@ type Options struct {
 	LeaderElect             bool
 	LeaderElectionNamespace string
 	Workers                 int
+	QPS                     float32
 }
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{Controllers: []string{"*"}, ClusterLeaseGrace: 40 * time.Second, LeaderElect: true,
-		LeaderElectionNamespace: "portico-system", Workers: 4}
+		LeaderElectionNamespace: "portico-system", Workers: 4, QPS: 100}
 }
 
 // AddFlags adds the controller flags.
@@ -67,6 +68,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
 		"Hub cluster namespace of the leader election Lease.")
 	fs.IntVar(&o.Workers, "controller-workers", o.Workers, "Concurrent reconciles per controller.")
+	fs.Float32Var(&o.QPS, "controller-qps", o.QPS, "Requests per second the controllers may send to the hub cluster and to portico-hub (burst: twice that).")
 }
 
 // Validate checks the options.
@@ -96,6 +98,10 @@ func (o *Options) Run(ctx context.Context, portico, hub *rest.Config) error {
 	if !slices.ContainsFunc(All, o.Enabled) {
 		return nil
 	}
+	// client-go's default of 5 QPS cannot keep up with hundreds of clusters.
+	hub, portico = rest.CopyConfig(hub), rest.CopyConfig(portico)
+	hub.QPS, hub.Burst = o.QPS, 2*int(o.QPS)
+	portico.QPS, portico.Burst = o.QPS, 2*int(o.QPS)
 	kube, err := kubernetes.NewForConfig(hub)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ package membercluster
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -40,7 +41,19 @@ type Controller struct {
 	queue    workqueue.TypedRateLimitingInterface[string]
 	grace    time.Duration
 	now      func() time.Time
+	// ensured records when each cluster's access was last applied, so Lease
+	// renewals do not re-apply it.
+	ensured sync.Map // name -> ensuredAccess
 }
+
+type ensuredAccess struct {
+	uid string
+	at  time.Time
+}
+
+// accessRefresh is how often a cluster's namespace and RBAC are re-applied, which
+// repairs hand edits.
+const accessRefresh = 10 * time.Minute
 
 // NewController watches MemberClusters and the agents' Leases (an informer limited
 // to Leases named member-agent). grace is how long a Lease may go unrenewed before
@@ -139,13 +152,18 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 		return 0, err
 	}
 	if mc.DeletionTimestamp != nil {
+		c.ensured.Delete(mc.Name)
 		return 0, c.cleanup(ctx, mc)
 	}
 	if err := c.ensureFinalizer(ctx, mc); err != nil {
 		return 0, err
 	}
-	if err := c.ensureAccess(ctx, mc.Name); err != nil {
-		return 0, fmt.Errorf("hub namespace and RBAC of %s: %w", mc.Name, err)
+	if e, ok := c.ensured.Load(mc.Name); !ok || e.(ensuredAccess).uid != string(mc.UID) || c.now().Sub(e.(ensuredAccess).at) > accessRefresh {
+		if err := c.ensureAccess(ctx, mc.Name); err != nil {
+			c.ensured.Delete(mc.Name)
+			return 0, fmt.Errorf("hub namespace and RBAC of %s: %w", mc.Name, err)
+		}
+		c.ensured.Store(mc.Name, ensuredAccess{uid: string(mc.UID), at: c.now()})
 	}
 	return c.updateStatus(ctx, mc)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,9 +37,11 @@ import (
 )
 
 // The federation tests run a hub cluster, portico-hub with its controllers and
-// real member clusters with member-agents (newFederation, agent_test.go), except
-// TestFederationLeaderElection, which runs two portico-hub replicas on one
-// external etcd with simulated member clusters (simulated_test.go).
+// real member clusters with member-agents (newFederation, agent_test.go).
+// TestFederationLeaderElection (two portico-hub replicas on one external etcd),
+// TestFederationManyMemberClusters and
+// TestFederationHeartbeatsDoNotResyncAccessPoints use simulated member clusters
+// instead (simulated_test.go: the member-agent's code in the test process).
 
 // newFederationGrace is newFederation with another --cluster-lease-grace. The
 // MemberCluster controller refreshes status.agent.lastHeartbeatTime once per
@@ -590,8 +595,11 @@ func TestFederationUnavailableCluster(t *testing.T) {
 	if got := vsTimeout(t, f, "zone-b-1", "shop", "web"); got != 7*time.Second {
 		t.Errorf("zone-b-1 VirtualService timeout %v after catching up, want 7s", got)
 	}
-	if capB3, err := f.caps("zone-b-1").Get(ctx, "shop.web", metav1.GetOptions{}); err != nil || capB3.Spec.Revision != r2 || capB3.Status.ObservedRevision != r2 {
-		t.Errorf("zone-b-1's ClusterAccessPoint after catching up: %v", err)
+	if capB3, err := f.caps("zone-b-1").Get(ctx, "shop.web", metav1.GetOptions{}); err != nil {
+		t.Error(err)
+	} else if capB3.Spec.Revision != r2 || capB3.Status.ObservedRevision != r2 {
+		t.Errorf("zone-b-1's ClusterAccessPoint after catching up: revision %q, observedRevision %q; want %q", capB3.Spec.Revision,
+			capB3.Status.ObservedRevision, r2)
 	}
 }
 
@@ -858,15 +866,16 @@ func TestFederationHostConflict(t *testing.T) {
 // TestFederationLeaderElection runs two portico-hub replicas on one external
 // etcd. Exactly one of them leads (holds the Lease portico-system/portico-hub
 // and runs the controllers); killing it hands the Lease to the other within
-// seconds, and the other's controllers then do the work.
+// seconds, and the other's controllers then do the work. It hands over twice:
+// first when the leader is the replica the hub cluster does not route the
+// Portico API to, then, after the first one came back (as a follower), when the
+// leader is also the one serving the API and crashes (SIGKILL: the Lease is not
+// released and has to expire; the APIServices are pointed at the survivor, as
+// a Service would route around a dead pod).
 func TestFederationLeaderElection(t *testing.T) {
 	etcd := framework.NewEtcd(t)
 	hub := framework.NewHubCluster(t)
 	opts := framework.PorticoHubOptions{EtcdServers: []string{etcd.ClientURL}, ExtraArgs: []string{"--cluster-lease-grace=6s"}}
-	replicas := []*framework.PorticoHub{framework.NewPorticoHub(t, hub, opts)}
-	// The second registers the APIServices to itself.
-	replicas = append(replicas, framework.NewPorticoHub(t, hub, opts))
-	served := 1
 	ctx := context.Background()
 	kube := kubernetes.NewForConfigOrDie(hub.RestConfig)
 	pc := fastClient(hub.RestConfig)
@@ -884,33 +893,53 @@ func TestFederationLeaderElection(t *testing.T) {
 		}
 		return holder, renewed, nil
 	}
+	// logFrom is where each replica's current run starts in its log.
+	logFrom := map[*framework.PorticoHub]int64{}
 	running := func(p *framework.PorticoHub) bool {
 		data, _ := os.ReadFile(p.Process.LogPath)
+		if off := logFrom[p]; off <= int64(len(data)) {
+			data = data[off:]
+		}
 		return strings.Contains(string(data), "Starting controllers")
 	}
+	newLeader := func(old string, survivor *framework.PorticoHub, since time.Time) string {
+		t.Helper()
+		var h string
+		pollUntil(t, 30*time.Second, "a new holder of the Lease", func() (bool, error) {
+			var renewed time.Time
+			var err error
+			h, renewed, err = lease()
+			return h != "" && h != old && time.Since(renewed) < 15*time.Second, err
+		})
+		t.Logf("Lease taken by %q %v after the leader was stopped", h, time.Since(since).Round(time.Millisecond))
+		pollUntil(t, 10*time.Second, "the survivor runs the controllers", func() (bool, error) { return running(survivor), nil })
+		return h
+	}
+	// stable checks that the Lease stays with holder and that follower does
+	// not run the controllers, for longer than the election's retry period.
+	stable := func(holder string, follower *framework.PorticoHub) {
+		t.Helper()
+		time.Sleep(5 * time.Second)
+		if h, _, err := lease(); err != nil || h != holder {
+			t.Fatalf("the Lease changed hands without a failure: %q -> %q (%v)", holder, h, err)
+		}
+		if running(follower) {
+			t.Fatal("both replicas run the controllers")
+		}
+	}
+
+	r0 := framework.NewPorticoHub(t, hub, opts)
 	var holder string
 	pollUntil(t, 60*time.Second, "a holder of the Lease", func() (bool, error) {
 		var err error
 		holder, _, err = lease()
 		return holder != "", err
 	})
-	pollUntil(t, 30*time.Second, "one replica running the controllers", func() (bool, error) {
-		return running(replicas[0]) || running(replicas[1]), nil
-	})
-	time.Sleep(5 * time.Second) // longer than the retry period: a second leader would show by now
-	if h, _, err := lease(); err != nil || h != holder {
-		t.Fatalf("the Lease changed hands without a failure: %q -> %q (%v)", holder, h, err)
-	}
-	var leader int
-	switch a, b := running(replicas[0]), running(replicas[1]); {
-	case a && b:
-		t.Fatal("both replicas run the controllers")
-	case a:
-		leader = 0
-	default:
-		leader = 1
-	}
-	t.Logf("replica %d (pid %d) leads as %q; the APIServices point at replica %d", leader, replicas[leader].Process.PID, holder, served)
+	pollUntil(t, 30*time.Second, "replica 0 runs the controllers", func() (bool, error) { return running(r0), nil })
+	// The second replica registers the APIServices to itself.
+	r1 := framework.NewPorticoHub(t, hub, opts)
+	stable(holder, r1)
+	t.Logf("replica 0 (pid %d) leads as %q; replica 1 (pid %d) follows and serves the API", r0.Process.PID, holder, r1.Process.PID)
 
 	sims := startSimClusters(t, hub, map[string]string{"sim-a": "zone-a", "sim-b": "zone-b"}, simOptions{Heartbeat: time.Second})
 	createHubNamespace(t, hub, "ha")
@@ -936,49 +965,220 @@ func TestFederationLeaderElection(t *testing.T) {
 			}
 		}
 	}
-	workInBothClusters("before", 60*time.Second)
+	changeReachesBoth := func(name, timeout string) {
+		t.Helper()
+		updated := updateFAP(t, pc, "ha", name, func(f *traffic.FederatedAccessPoint) { setVSTimeout(f, timeout) })
+		waitFAP(t, pc, "ha", name, 30*time.Second, "change applied", func(f *traffic.FederatedAccessPoint) bool {
+			return f.Status.ObservedGeneration == updated.Generation && appliedEverywhere(f, 2)
+		})
+		for c, sc := range sims {
+			if raw := sc.Applier.Get("VirtualService", "ha", name); !strings.Contains(string(raw), strconv.Quote(timeout)) {
+				t.Errorf("%s: VirtualService of %s after the change: %s", c, name, raw)
+			}
+		}
+	}
+	workInBothClusters("first", 60*time.Second)
 
-	// Kill the leader.
+	// 1. The leader, not serving the API, dies.
 	killed := time.Now()
-	if err := replicas[leader].Stop(); err != nil {
+	if err := r0.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("stopped the leader in %v", time.Since(killed).Round(time.Millisecond))
-	survivor := replicas[1-leader]
-	if leader == served {
-		api := framework.AggregatedAPI{Namespace: framework.PorticoNamespace, ServiceName: framework.PorticoServiceName,
-			Port: survivor.Port, CABundle: survivor.CA.CertPEM, GroupVersions: framework.PorticoGroupVersions}
-		if err := hub.RegisterAggregatedAPI(ctx, api); err != nil {
+	holder = newLeader(holder, r1, killed)
+	workInBothClusters("second", 60*time.Second)
+	changeReachesBoth("first", "9s")
+
+	// Replica 0 comes back (registering the API to itself) and follows.
+	info, _ := os.Stat(r0.Process.LogPath)
+	logFrom[r0] = info.Size()
+	if err := r0.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stable(holder, r0)
+
+	// 2. The leader serves the API and dies: the API is pointed at the
+	// survivor.
+	api := func(p *framework.PorticoHub) framework.AggregatedAPI {
+		return framework.AggregatedAPI{Namespace: framework.PorticoNamespace, ServiceName: framework.PorticoServiceName,
+			Port: p.Port, CABundle: p.CA.CertPEM, GroupVersions: framework.PorticoGroupVersions}
+	}
+	register := func(p *framework.PorticoHub) {
+		t.Helper()
+		if err := hub.RegisterAggregatedAPI(ctx, api(p)); err != nil {
 			t.Fatal(err)
 		}
-		if err := hub.WaitForAPIServicesAvailable(ctx, api.APIServiceNames()...); err != nil {
+		if err := hub.WaitForAPIServicesAvailable(ctx, api(p).APIServiceNames()...); err != nil {
 			t.Fatal(err)
 		}
-		pollUntil(t, 30*time.Second, "Portico API served by the survivor", func() (bool, error) {
+		pollUntil(t, 30*time.Second, "Portico API served", func() (bool, error) {
 			_, err := pc.TrafficV1alpha1().FederatedAccessPoints("ha").List(ctx, metav1.ListOptions{})
 			return err == nil, nil
 		})
-		served = 1 - leader
 	}
-	var newHolder string
-	pollUntil(t, 30*time.Second, "the survivor takes the Lease", func() (bool, error) {
-		h, renewed, err := lease()
-		newHolder = h
-		return h != "" && h != holder && time.Since(renewed) < 15*time.Second, err
-	})
-	t.Logf("Lease taken over by %q %v after the leader was stopped", newHolder, time.Since(killed).Round(time.Millisecond))
-	pollUntil(t, 10*time.Second, "the survivor runs the controllers", func() (bool, error) { return running(survivor), nil })
+	register(r1)
+	// This time a crash: SIGKILL, so the Lease is not released and must
+	// expire (15s) before the survivor takes it.
+	killed = time.Now()
+	if err := syscall.Kill(r1.Process.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-r1.Process.Done()
+	newLeader(holder, r0, killed)
+	register(r0)
+	workInBothClusters("third", 60*time.Second)
+	changeReachesBoth("second", "11s")
+}
 
-	// The survivor's controllers work: a new access point, and a change to
-	// the old one, reach both clusters.
-	workInBothClusters("after", 60*time.Second)
-	before := updateFAP(t, pc, "ha", "before", func(f *traffic.FederatedAccessPoint) { setVSTimeout(f, "9s") })
-	waitFAP(t, pc, "ha", "before", 30*time.Second, "change applied by the new leader", func(f *traffic.FederatedAccessPoint) bool {
-		return f.Status.ObservedGeneration == before.Generation && appliedEverywhere(f, 2)
-	})
-	for c, sc := range sims {
-		if raw := sc.Applier.Get("VirtualService", "ha", "before"); !strings.Contains(string(raw), `"9s"`) {
-			t.Errorf("%s: VirtualService of before after the change: %s", c, raw)
+// TestFederationManyMemberClusters: with 16 simulated member clusters renewing
+// their Leases every second (the Lease traffic of 160 agents at the default
+// 10s interval), the hub still prepares a newly joined cluster and reports it
+// Available within seconds, and reports a cluster whose agent stopped
+// Unknown soon after the grace.
+func TestFederationManyMemberClusters(t *testing.T) {
+	const grace = 6 * time.Second
+	hub := framework.NewHubCluster(t)
+	framework.NewPorticoHub(t, hub, framework.PorticoHubOptions{ExtraArgs: []string{"--cluster-lease-grace=" + grace.String()}})
+	pc := fastClient(hub.RestConfig)
+	available := func(name string) metav1.ConditionStatus {
+		mc, err := pc.ClusterV1alpha1().MemberClusters().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return ""
 		}
+		if c := meta.FindStatusCondition(mc.Status.Conditions, clusterv1alpha1.MemberClusterAvailable); c != nil {
+			return c.Status
+		}
+		return ""
+	}
+	zones := map[string]string{}
+	for i := 0; i < 16; i++ {
+		zones[fmt.Sprintf("sim-%02d", i)] = fmt.Sprintf("zone-%d", i%4)
+	}
+	start := time.Now()
+	sims := startSimClusters(t, hub, zones, simOptions{Heartbeat: time.Second, JoinTimeout: 5 * time.Minute})
+	t.Logf("16 simulated clusters joined in %v", time.Since(start).Round(time.Millisecond))
+	pollUntil(t, 5*time.Minute, "all 16 Available", func() (bool, error) {
+		for name := range zones {
+			if available(name) != metav1.ConditionTrue {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	t.Logf("all 16 Available %v after the first join started", time.Since(start).Round(time.Millisecond))
+	time.Sleep(10 * time.Second) // steady state: every agent renews every second
+
+	// A newly joined cluster.
+	joinStart := time.Now()
+	startSimClusters(t, hub, map[string]string{"sim-late": "zone-late"}, simOptions{Heartbeat: time.Second, JoinTimeout: 5 * time.Minute})
+	joined := time.Since(joinStart)
+	pollUntil(t, 5*time.Minute, "sim-late Available", func() (bool, error) { return available("sim-late") == metav1.ConditionTrue, nil })
+	took := time.Since(joinStart)
+	t.Logf("sim-late: join (hub namespace and ServiceAccount prepared) took %v, Available after %v", joined.Round(time.Millisecond), took.Round(time.Millisecond))
+	if took > 10*time.Second {
+		t.Errorf("a cluster joining a hub with 16 busy clusters took %v to be prepared and Available; want seconds. "+
+			"The MemberCluster controller re-applies the cluster's namespace, ServiceAccount, Role, RoleBinding, ClusterRole and "+
+			"ClusterRoleBinding (6 requests to the hub cluster) on every Lease renewal, through a hub client with client-go's "+
+			"default 5 QPS, so its queue falls behind once agents renew more than ~0.8 times a second in all", took.Round(time.Second))
+	}
+
+	// An agent stops: Unknown soon after the grace.
+	sims["sim-00"].cancel()
+	stopped := time.Now()
+	pollUntil(t, 5*time.Minute, "sim-00 Unknown", func() (bool, error) { return available("sim-00") == metav1.ConditionUnknown, nil })
+	took = time.Since(stopped)
+	t.Logf("sim-00 Unknown %v after its agent stopped (grace %v)", took.Round(time.Millisecond), grace)
+	if took > grace+5*time.Second {
+		t.Errorf("sim-00 went Unknown %v after its agent stopped; want about the %v grace (see above)", took.Round(time.Second), grace)
+	}
+}
+
+// TestFederationHeartbeatsDoNotResyncAccessPoints: once every access point is
+// applied and nothing changes but the agents' heartbeats, the access point
+// controller has nothing to do. It counts the access point workqueue's adds
+// (portico-hub's /metrics, workqueue_adds_total{name="federatedaccesspoints"})
+// over 20s of steady state: fewer than one per access point.
+func TestFederationHeartbeatsDoNotResyncAccessPoints(t *testing.T) {
+	const grace = 6 * time.Second
+	hub := framework.NewHubCluster(t)
+	ph := framework.NewPorticoHub(t, hub, framework.PorticoHubOptions{ExtraArgs: []string{"--cluster-lease-grace=" + grace.String()}})
+	pc := fastClient(hub.RestConfig)
+	ctx := context.Background()
+	zones := map[string]string{"sim-0": "zone-a", "sim-1": "zone-a", "sim-2": "zone-b", "sim-3": "zone-b"}
+	startSimClusters(t, hub, zones, simOptions{Heartbeat: time.Second})
+	createHubNamespace(t, hub, "quiet")
+	const n = 50
+	for i := 0; i < n; i++ {
+		fap := fedAccessPoint("quiet", fmt.Sprintf("ap-%02d", i), []string{fmt.Sprintf("ap-%02d.quiet.example.com", i)}, "5s")
+		fap.Spec.Placement = &traffic.Placement{Zones: []string{"zone-a"}}
+		if _, err := pc.TrafficV1alpha1().FederatedAccessPoints("quiet").Create(ctx, fap, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pollUntil(t, 2*time.Minute, "all applied on the 2 clusters of zone-a", func() (bool, error) {
+		list, err := pc.TrafficV1alpha1().FederatedAccessPoints("quiet").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		done := 0
+		for i := range list.Items {
+			if appliedEverywhere(&list.Items[i], 2) {
+				done++
+			}
+		}
+		return done == n, nil
+	})
+
+	client := porticoHubClientFor(t, hub.ClientCA.IssueClient, ph.CA.Cert, "admin", []string{"system:masters"})
+	adds := func() float64 {
+		t.Helper()
+		resp, err := client.Get(ph.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body strings.Builder
+		if _, err := io.Copy(&body, resp.Body); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /metrics: %s %v", resp.Status, err)
+		}
+		for _, line := range strings.Split(body.String(), "\n") {
+			if strings.HasPrefix(line, "workqueue_adds_total{") && strings.Contains(line, `name="federatedaccesspoints"`) {
+				v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v
+			}
+		}
+		t.Fatal(`no workqueue_adds_total{name="federatedaccesspoints"} in portico-hub's /metrics`)
+		return 0
+	}
+	time.Sleep(3 * time.Second)
+	// Count the MemberCluster writes meanwhile.
+	w, err := pc.ClusterV1alpha1().MemberClusters().Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes atomic.Int32
+	go func() {
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Modified {
+				writes.Add(1)
+			}
+		}
+	}()
+	time.Sleep(time.Second) // the watch's initial ADDED events
+	writes.Store(0)
+	a0 := adds()
+	time.Sleep(20 * time.Second)
+	a1 := adds()
+	w.Stop()
+	mcWrites := writes.Load()
+	t.Logf("in 20s of steady state: %.0f access point reconciles queued, %d MemberCluster writes", a1-a0, mcWrites)
+	if a1-a0 >= n {
+		t.Errorf("in 20s with nothing changed, the access point controller queued %.0f reconciles for %d access points. Every "+
+			"MemberCluster update requeues every access point (federation/accesspoint/controller.go: the MemberCluster "+
+			"informer's handler calls enqueueAll), and the MemberCluster controller rewrites each cluster's "+
+			"status.agent.lastHeartbeatTime once per --cluster-lease-grace (%d writes here): with C clusters and A access "+
+			"points that is C*A/grace reconciles per second for nothing", a1-a0, n, mcWrites)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,6 +77,9 @@ type simOptions struct {
 	Workers int
 	// Parallel joins.
 	JoinParallelism int
+	// JoinTimeout bounds the wait for the hub to prepare each cluster
+	// (default 90s).
+	JoinTimeout time.Duration
 }
 
 // startSimClusters joins the clusters (name -> zone) to the hub with
@@ -92,6 +96,9 @@ func startSimClusters(tb testing.TB, hub *framework.HubCluster, zones map[string
 	if o.JoinParallelism == 0 {
 		o.JoinParallelism = 8
 	}
+	if o.JoinTimeout == 0 {
+		o.JoinTimeout = 90 * time.Second
+	}
 	admin := versioned.NewForConfigOrDie(hub.RestConfig)
 	adminKube := kubernetes.NewForConfigOrDie(hub.RestConfig)
 	endpoint, err := plugin.HubEndpointFromConfig(hub.RestConfig)
@@ -104,6 +111,8 @@ func startSimClusters(tb testing.TB, hub *framework.HubCluster, zones map[string
 	}
 	sort.Strings(names)
 
+	// Join all first (as an operator would, one `kubectl portico join` per
+	// cluster), then start the agents.
 	out := map[string]*simCluster{}
 	var (
 		mu       sync.Mutex
@@ -111,13 +120,13 @@ func startSimClusters(tb testing.TB, hub *framework.HubCluster, zones map[string
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, o.JoinParallelism)
 	)
-	for i, name := range names {
+	for _, name := range names {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			sc, err := startSimCluster(admin, adminKube, endpoint, name, zones[name], i, o)
+			sc, err := joinSimCluster(admin, adminKube, endpoint, name, zones[name], o)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
@@ -129,6 +138,9 @@ func startSimClusters(tb testing.TB, hub *framework.HubCluster, zones map[string
 		}()
 	}
 	wg.Wait()
+	for _, sc := range out {
+		sc.start(o)
+	}
 	tb.Cleanup(func() {
 		for _, sc := range out {
 			sc.cancel()
@@ -143,12 +155,16 @@ func startSimClusters(tb testing.TB, hub *framework.HubCluster, zones map[string
 	return out
 }
 
-func startSimCluster(admin versioned.Interface, adminKube kubernetes.Interface, hub plugin.HubEndpoint,
-	name, zone string, index int, o simOptions) (*simCluster, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+var simAddresses atomic.Uint32
+
+// joinSimCluster joins one cluster with plugin.Join and makes its hub clients
+// from the kubeconfig the join returns.
+func joinSimCluster(admin versioned.Interface, adminKube kubernetes.Interface, hub plugin.HubEndpoint,
+	name, zone string, o simOptions) (*simCluster, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.JoinTimeout+30*time.Second)
 	defer cancel()
 	res, err := plugin.Join(ctx, admin, adminKube, plugin.JoinOptions{
-		Name: name, Zone: zone, Region: "sim", Hub: hub, TokenDuration: time.Hour, WaitTimeout: 90 * time.Second,
+		Name: name, Zone: zone, Region: "sim", Hub: hub, TokenDuration: time.Hour, WaitTimeout: o.JoinTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("joining %s: %w", name, err)
@@ -159,15 +175,21 @@ func startSimCluster(admin versioned.Interface, adminKube kubernetes.Interface, 
 	}
 	cfg.UserAgent = "portico-member-agent/simulated-" + name
 	cfg.QPS, cfg.Burst = 50, 100 // as the real agent
+	n := simAddresses.Add(1)
 	sc := &simCluster{Name: name, Zone: zone, Applier: newSimApplier(), done: make(chan struct{}),
-		GatewayAddresses: []string{fmt.Sprintf("10.%d.%d.10", 200+index/250, index%250), fmt.Sprintf("10.%d.%d.11", 200+index/250, index%250)}}
+		GatewayAddresses: []string{fmt.Sprintf("10.%d.%d.10", 200+n/250, n%250), fmt.Sprintf("10.%d.%d.11", 200+n/250, n%250)}}
 	if sc.Portico, err = versioned.NewForConfig(cfg); err != nil {
 		return nil, err
 	}
 	if sc.HubKube, err = kubernetes.NewForConfig(cfg); err != nil {
 		return nil, err
 	}
+	return sc, nil
+}
 
+// start runs the cluster's simulated member-agent: heartbeat and reconciler.
+func (sc *simCluster) start(o simOptions) {
+	name := sc.Name
 	// The member cluster in memory: istiod (for the version report) and the
 	// ingress gateway's Service and EndpointSlice (for the endpoints).
 	member := kubefake.NewClientset(&appsv1.Deployment{
@@ -222,7 +244,6 @@ func startSimCluster(admin versioned.Interface, adminKube kubernetes.Interface, 
 		inf.Shutdown()
 		close(sc.done)
 	}()
-	return sc, nil
 }
 
 // simMetrics discards the reconciler's metrics.
