@@ -13,8 +13,6 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coordinationinformers "k8s.io/client-go/informers/coordination/v1"
 	"k8s.io/client-go/kubernetes"
 	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
@@ -26,6 +24,7 @@ import (
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	clusterinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/cluster/v1alpha1"
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
+	"github.com/portico-dev/portico/federation/runqueue"
 )
 
 // fieldManager owns what this controller writes.
@@ -105,40 +104,7 @@ func (c *Controller) enqueueLease(obj any) {
 
 // Run processes the queue with workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.runWorker, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) runWorker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	name, shutdown := c.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer c.queue.Done(name)
-	requeueAfter, err := c.sync(ctx, name)
-	switch {
-	case err != nil:
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing member cluster", "cluster", name)
-		c.queue.AddRateLimited(name)
-	default:
-		c.queue.Forget(name)
-		if requeueAfter > 0 {
-			c.queue.AddAfter(name, requeueAfter)
-		}
-	}
-	return true
+	runqueue.Run(ctx, c.queue, c.synced, workers, "cluster", c.sync)
 }
 
 // sync reconciles one MemberCluster and returns when to look again (for the

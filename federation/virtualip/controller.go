@@ -8,15 +8,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -27,6 +24,7 @@ import (
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/runqueue"
 )
 
 // Condition reasons of VirtualIP.
@@ -80,31 +78,7 @@ func (c *Controller) enqueueAll() {
 
 // Run processes the queue until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for {
-		name, shutdown := c.queue.Get()
-		if shutdown {
-			return
-		}
-		if err := c.sync(ctx, name); err != nil {
-			utilruntime.HandleErrorWithContext(ctx, err, "Syncing VirtualIP status", "virtualIP", name)
-			c.queue.AddRateLimited(name)
-		} else {
-			c.queue.Forget(name)
-		}
-		c.queue.Done(name)
-	}
+	runqueue.Run(ctx, c.queue, c.synced, workers, "virtualIP", runqueue.NoRequeue(c.sync))
 }
 
 func (c *Controller) sync(ctx context.Context, name string) error {
