@@ -249,19 +249,11 @@ func (c *Controller) rendered(fap *trafficv1alpha1.FederatedAccessPoint) map[str
 	out := map[string]*trafficv1alpha1.ClusterAccessPoint{}
 	for _, o := range objs {
 		cap := o.(*trafficv1alpha1.ClusterAccessPoint)
-		if cluster, ok := clusterOfNamespace(cap.Namespace); ok && cap.Name == capName(fap) {
+		if cluster, ok := clusterv1alpha1.ClusterOfNamespace(cap.Namespace); ok && cap.Name == capName(fap) {
 			out[cluster] = cap
 		}
 	}
 	return out
-}
-
-func clusterOfNamespace(ns string) (string, bool) {
-	prefix := clusterv1alpha1.ClusterNamespacePrefix
-	if len(ns) <= len(prefix) || ns[:len(prefix)] != prefix {
-		return "", false
-	}
-	return ns[len(prefix):], true
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

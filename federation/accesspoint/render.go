@@ -10,14 +10,6 @@ import (
 	"github.com/portico-dev/portico/federation/overrides"
 )
 
-// istioKinds maps the template's lists to Istio kinds.
-var istioKinds = []struct{ list, kind string }{
-	{"virtualServices", "VirtualService"},
-	{"destinationRules", "DestinationRule"},
-	{"serviceEntries", "ServiceEntry"},
-	{"workloadEntries", "WorkloadEntry"},
-}
-
 // DefaultGatewaySelector selects Istio's default ingress gateway.
 var DefaultGatewaySelector = map[string]any{"istio": "ingressgateway"}
 
@@ -47,13 +39,10 @@ func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string) ([]traffi
 		return nil, err
 	}
 	out := []trafficv1alpha1.JSONObject{gw}
-	lists := map[string][]trafficv1alpha1.NamedTemplate{
-		"virtualServices": tmpl.VirtualServices, "destinationRules": tmpl.DestinationRules,
-		"serviceEntries": tmpl.ServiceEntries, "workloadEntries": tmpl.WorkloadEntries,
-	}
-	for _, k := range istioKinds {
-		for _, item := range lists[k.list] {
-			obj, err := istioObject(k.kind, item.Name, fap.Namespace, item.Spec.Raw)
+	lists := tmpl.Lists()
+	for _, k := range trafficv1alpha1.TemplateKinds {
+		for _, item := range lists[k.List] {
+			obj, err := istioObject(k.Kind, item.Name, fap.Namespace, item.Spec.Raw)
 			if err != nil {
 				return nil, err
 			}

@@ -97,7 +97,7 @@ func (c *Controller) enqueueLease(obj any) {
 	if !ok {
 		return
 	}
-	if name, ok := clusterOfNamespace(lease.Namespace); ok {
+	if name, ok := clusterv1alpha1.ClusterOfNamespace(lease.Namespace); ok {
 		c.queue.Add(name)
 	}
 }
@@ -132,14 +132,6 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 		c.ensured.Store(mc.Name, ensuredAccess{uid: string(mc.UID), at: c.now()})
 	}
 	return c.updateStatus(ctx, mc)
-}
-
-func clusterOfNamespace(ns string) (string, bool) {
-	prefix := clusterv1alpha1.ClusterNamespacePrefix
-	if len(ns) <= len(prefix) || ns[:len(prefix)] != prefix {
-		return "", false
-	}
-	return ns[len(prefix):], true
 }
 
 func logger(ctx context.Context) klog.Logger { return klog.FromContext(ctx) }

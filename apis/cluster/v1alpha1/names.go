@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "strings"
+
 // Names shared by the hub, the kubectl plugin and the member-agent.
 const (
 	// ClusterNamespacePrefix prefixes the hub namespace of every member cluster.
@@ -21,3 +23,12 @@ func ClusterNamespace(cluster string) string { return ClusterNamespacePrefix + c
 // AgentClusterRole is the ClusterRole letting a member cluster's agent read and
 // update only its own MemberCluster.
 func AgentClusterRole(cluster string) string { return "portico:member-agent:" + cluster }
+
+// ClusterOfNamespace returns the member cluster whose hub namespace ns is.
+func ClusterOfNamespace(ns string) (string, bool) {
+	cluster, ok := strings.CutPrefix(ns, ClusterNamespacePrefix)
+	if !ok || cluster == "" {
+		return "", false
+	}
+	return cluster, true
+}

@@ -13,14 +13,6 @@ import (
 	"github.com/portico-dev/portico/registry/traffic/istioschema"
 )
 
-// templateKinds maps the template's lists to Istio kinds.
-var templateKinds = []struct{ list, kind string }{
-	{"virtualServices", "VirtualService"},
-	{"destinationRules", "DestinationRule"},
-	{"serviceEntries", "ServiceEntry"},
-	{"workloadEntries", "WorkloadEntry"},
-}
-
 // ValidateTemplates checks every Istio template against Istio's schema for its kind,
 // then applies each cluster's overrides and checks the patched copy the same way. A
 // patch that does not apply is an error at its own path.
@@ -79,28 +71,19 @@ func Patches(o *traffic.ClusterOverride) []overrides.Patch {
 // sameNames checks that overrides neither rename templates nor add new ones; they
 // may remove some.
 func sameNames(orig, patched *v1alpha1.AccessPointTemplate) error {
-	before, after := templateLists(orig), templateLists(patched)
-	for _, tk := range templateKinds {
+	before, after := orig.Lists(), patched.Lists()
+	for _, tk := range v1alpha1.TemplateKinds {
 		known := map[string]bool{}
-		for _, item := range before[tk.list] {
+		for _, item := range before[tk.List] {
 			known[item.Name] = true
 		}
-		for _, item := range after[tk.list] {
+		for _, item := range after[tk.List] {
 			if !known[item.Name] {
-				return fmt.Errorf("overrides may not rename or add templates: %s %q is not in spec.template", tk.list, item.Name)
+				return fmt.Errorf("overrides may not rename or add templates: %s %q is not in spec.template", tk.List, item.Name)
 			}
 		}
 	}
 	return nil
-}
-
-func templateLists(t *v1alpha1.AccessPointTemplate) map[string][]v1alpha1.NamedTemplate {
-	return map[string][]v1alpha1.NamedTemplate{
-		"virtualServices":  t.VirtualServices,
-		"destinationRules": t.DestinationRules,
-		"serviceEntries":   t.ServiceEntries,
-		"workloadEntries":  t.WorkloadEntries,
-	}
 }
 
 func validateTemplate(ctx context.Context, tmpl *v1alpha1.AccessPointTemplate) field.ErrorList {
@@ -109,13 +92,13 @@ func validateTemplate(ctx context.Context, tmpl *v1alpha1.AccessPointTemplate) f
 	if tmpl.Gateway != nil {
 		allErrs = append(allErrs, istioschema.ValidateSpec(ctx, "Gateway", tmpl.Gateway.Raw, tmplPath.Child("gateway"))...)
 	}
-	lists := templateLists(tmpl)
-	for _, tk := range templateKinds {
-		for i, item := range lists[tk.list] {
+	lists := tmpl.Lists()
+	for _, tk := range v1alpha1.TemplateKinds {
+		for i, item := range lists[tk.List] {
 			if len(item.Spec.Raw) == 0 {
 				continue // reported as required by the API validation
 			}
-			allErrs = append(allErrs, istioschema.ValidateSpec(ctx, tk.kind, item.Spec.Raw, tmplPath.Child(tk.list).Index(i).Child("spec"))...)
+			allErrs = append(allErrs, istioschema.ValidateSpec(ctx, tk.Kind, item.Spec.Raw, tmplPath.Child(tk.List).Index(i).Child("spec"))...)
 		}
 	}
 	return allErrs
