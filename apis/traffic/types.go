@@ -713,6 +713,8 @@ type CertificateIssuerSpec struct {
 type CAIssuer struct {
 	// secretRef names the Secret (hub cluster, portico-system) with tls.crt and tls.key.
 	SecretRef LocalReference `json:"secretRef"`
+	// duration is how long issued certificates are valid (capped by the CA's own expiry).
+	Duration *metav1.Duration `json:"duration,omitempty"`
 }
 
 // ACMEIssuer obtains certificates from an ACME server with DNS-01 challenges.
@@ -726,6 +728,8 @@ type ACMEIssuer struct {
 	PrivateKeySecretRef SecretKeyReference `json:"privateKeySecretRef"`
 	// dns01 solves challenges through a DNSProvider.
 	DNS01 DNS01Solver `json:"dns01"`
+	// caBundle holds PEM roots trusted for the ACME server's HTTPS.
+	CABundle []byte `json:"caBundle,omitempty"`
 }
 
 // DNS01Solver solves DNS-01 challenges.

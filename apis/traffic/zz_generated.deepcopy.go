@@ -31,6 +31,11 @@ func (in *ACMEIssuer) DeepCopyInto(out *ACMEIssuer) {
 	*out = *in
 	out.PrivateKeySecretRef = in.PrivateKeySecretRef
 	out.DNS01 = in.DNS01
+	if in.CABundle != nil {
+		in, out := &in.CABundle, &out.CABundle
+		*out = make([]byte, len(*in))
+		copy(*out, *in)
+	}
 	return
 }
 
@@ -129,6 +134,11 @@ func (in *Backend) DeepCopy() *Backend {
 func (in *CAIssuer) DeepCopyInto(out *CAIssuer) {
 	*out = *in
 	out.SecretRef = in.SecretRef
+	if in.Duration != nil {
+		in, out := &in.Duration, &out.Duration
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	return
 }
 
@@ -209,12 +219,12 @@ func (in *CertificateIssuerSpec) DeepCopyInto(out *CertificateIssuerSpec) {
 	if in.CA != nil {
 		in, out := &in.CA, &out.CA
 		*out = new(CAIssuer)
-		**out = **in
+		(*in).DeepCopyInto(*out)
 	}
 	if in.ACME != nil {
 		in, out := &in.ACME, &out.ACME
 		*out = new(ACMEIssuer)
-		**out = **in
+		(*in).DeepCopyInto(*out)
 	}
 	return
 }

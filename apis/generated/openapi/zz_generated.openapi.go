@@ -1142,6 +1142,13 @@ func schema_portico_apis_traffic_v1alpha1_ACMEIssuer(ref common.ReferenceCallbac
 							Ref:         ref(trafficv1alpha1.DNS01Solver{}.OpenAPIModelName()),
 						},
 					},
+					"caBundle": {
+						SchemaProps: spec.SchemaProps{
+							Description: "caBundle holds PEM roots to trust for the ACME server's HTTPS, for a private ACME server; the system roots are used when it is empty.",
+							Type:        []string{"string"},
+							Format:      "byte",
+						},
+					},
 				},
 				Required: []string{"server", "privateKeySecretRef", "dns01"},
 			},
@@ -1348,12 +1355,18 @@ func schema_portico_apis_traffic_v1alpha1_CAIssuer(ref common.ReferenceCallback)
 							Ref:         ref(trafficv1alpha1.LocalReference{}.OpenAPIModelName()),
 						},
 					},
+					"duration": {
+						SchemaProps: spec.SchemaProps{
+							Description: "duration is how long issued certificates are valid, capped by the CA's own expiry. They are renewed after two thirds of it. Defaults to 2160h (90 days).",
+							Ref:         ref(v1.Duration{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"secretRef"},
 			},
 		},
 		Dependencies: []string{
-			trafficv1alpha1.LocalReference{}.OpenAPIModelName()},
+			trafficv1alpha1.LocalReference{}.OpenAPIModelName(), v1.Duration{}.OpenAPIModelName()},
 	}
 }
 

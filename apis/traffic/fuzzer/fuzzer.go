@@ -44,6 +44,16 @@ var Funcs = func(codecs runtimeserializer.CodecFactory) []interface{} {
 			c.FillNoCustom(s)
 			s.TTL = int32Ptr(1 + c.Int31n(604800))
 		},
+		func(ca *traffic.CAIssuer, c randfill.Continue) {
+			c.FillNoCustom(ca)
+			ca.Duration = &metav1.Duration{Duration: time.Duration(1+c.Int63n(1000)) * time.Hour}
+		},
+		func(a *traffic.ACMEIssuer, c randfill.Continue) {
+			c.FillNoCustom(a)
+			if len(a.CABundle) == 0 {
+				a.CABundle = nil // omitempty: an empty bundle is no bundle
+			}
+		},
 		func(p *traffic.RFC2136Provider, c randfill.Continue) {
 			c.FillNoCustom(p)
 			p.TSIGAlgorithm = pick(c, "hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512")

@@ -110,3 +110,14 @@ func SetDefaults_RFC2136Provider(obj *RFC2136Provider) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// DefaultCertificateDuration is the validity of certificates a CA issuer signs
+// when spec.ca.duration is not set.
+const DefaultCertificateDuration = 90 * 24 * time.Hour
+
+// SetDefaults_CAIssuer makes 90 days the default certificate validity.
+func SetDefaults_CAIssuer(obj *CAIssuer) {
+	if obj.Duration == nil {
+		obj.Duration = &metav1.Duration{Duration: DefaultCertificateDuration}
+	}
+}

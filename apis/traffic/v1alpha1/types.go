@@ -920,6 +920,10 @@ type CertificateIssuerSpec struct {
 type CAIssuer struct {
 	// secretRef names the Secret (hub cluster, portico-system) with tls.crt and tls.key.
 	SecretRef LocalReference `json:"secretRef"`
+	// duration is how long issued certificates are valid, capped by the CA's own
+	// expiry. They are renewed after two thirds of it. Defaults to 2160h (90 days).
+	// +optional
+	Duration *metav1.Duration `json:"duration,omitempty"`
 }
 
 // ACMEIssuer obtains certificates from an ACME server with DNS-01 challenges.
@@ -934,6 +938,10 @@ type ACMEIssuer struct {
 	PrivateKeySecretRef SecretKeyReference `json:"privateKeySecretRef"`
 	// dns01 solves challenges through a DNSProvider.
 	DNS01 DNS01Solver `json:"dns01"`
+	// caBundle holds PEM roots to trust for the ACME server's HTTPS, for a private
+	// ACME server; the system roots are used when it is empty.
+	// +optional
+	CABundle []byte `json:"caBundle,omitempty"`
 }
 
 // DNS01Solver solves DNS-01 challenges.

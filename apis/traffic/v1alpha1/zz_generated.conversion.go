@@ -640,7 +640,15 @@ func RegisterConversions(s *runtime.Scheme) error {
 }
 
 func autoConvert_v1alpha1_ACMEIssuer_To_traffic_ACMEIssuer(in *ACMEIssuer, out *traffic.ACMEIssuer, s conversion.Scope) error {
-	*out = *(*traffic.ACMEIssuer)(unsafe.Pointer(in))
+	out.Server = in.Server
+	out.Email = in.Email
+	if err := Convert_v1alpha1_SecretKeyReference_To_traffic_SecretKeyReference(&in.PrivateKeySecretRef, &out.PrivateKeySecretRef, s); err != nil {
+		return err
+	}
+	if err := Convert_v1alpha1_DNS01Solver_To_traffic_DNS01Solver(&in.DNS01, &out.DNS01, s); err != nil {
+		return err
+	}
+	out.CABundle = *(*[]byte)(unsafe.Pointer(&in.CABundle))
 	return nil
 }
 
@@ -650,7 +658,15 @@ func Convert_v1alpha1_ACMEIssuer_To_traffic_ACMEIssuer(in *ACMEIssuer, out *traf
 }
 
 func autoConvert_traffic_ACMEIssuer_To_v1alpha1_ACMEIssuer(in *traffic.ACMEIssuer, out *ACMEIssuer, s conversion.Scope) error {
-	*out = *(*ACMEIssuer)(unsafe.Pointer(in))
+	out.Server = in.Server
+	out.Email = in.Email
+	if err := Convert_traffic_SecretKeyReference_To_v1alpha1_SecretKeyReference(&in.PrivateKeySecretRef, &out.PrivateKeySecretRef, s); err != nil {
+		return err
+	}
+	if err := Convert_traffic_DNS01Solver_To_v1alpha1_DNS01Solver(&in.DNS01, &out.DNS01, s); err != nil {
+		return err
+	}
+	out.CABundle = *(*[]byte)(unsafe.Pointer(&in.CABundle))
 	return nil
 }
 

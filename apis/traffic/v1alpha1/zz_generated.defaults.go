@@ -29,6 +29,8 @@ import (
 // Public to allow building arbitrary schemes.
 // All generated defaulters are covering - they call all nested defaulters.
 func RegisterDefaults(scheme *runtime.Scheme) error {
+	scheme.AddTypeDefaultingFunc(&CertificateIssuer{}, func(obj interface{}) { SetObjectDefaults_CertificateIssuer(obj.(*CertificateIssuer)) })
+	scheme.AddTypeDefaultingFunc(&CertificateIssuerList{}, func(obj interface{}) { SetObjectDefaults_CertificateIssuerList(obj.(*CertificateIssuerList)) })
 	scheme.AddTypeDefaultingFunc(&DNSProvider{}, func(obj interface{}) { SetObjectDefaults_DNSProvider(obj.(*DNSProvider)) })
 	scheme.AddTypeDefaultingFunc(&DNSProviderList{}, func(obj interface{}) { SetObjectDefaults_DNSProviderList(obj.(*DNSProviderList)) })
 	scheme.AddTypeDefaultingFunc(&FederatedAccessPoint{}, func(obj interface{}) { SetObjectDefaults_FederatedAccessPoint(obj.(*FederatedAccessPoint)) })
@@ -38,6 +40,19 @@ func RegisterDefaults(scheme *runtime.Scheme) error {
 	scheme.AddTypeDefaultingFunc(&VirtualIP{}, func(obj interface{}) { SetObjectDefaults_VirtualIP(obj.(*VirtualIP)) })
 	scheme.AddTypeDefaultingFunc(&VirtualIPList{}, func(obj interface{}) { SetObjectDefaults_VirtualIPList(obj.(*VirtualIPList)) })
 	return nil
+}
+
+func SetObjectDefaults_CertificateIssuer(in *CertificateIssuer) {
+	if in.Spec.CA != nil {
+		SetDefaults_CAIssuer(in.Spec.CA)
+	}
+}
+
+func SetObjectDefaults_CertificateIssuerList(in *CertificateIssuerList) {
+	for i := range in.Items {
+		a := &in.Items[i]
+		SetObjectDefaults_CertificateIssuer(a)
+	}
 }
 
 func SetObjectDefaults_DNSProvider(in *DNSProvider) {

@@ -5,12 +5,14 @@
 package validation
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
@@ -625,6 +627,10 @@ func ValidateProbeStatus(s *traffic.ProbeStatus) field.ErrorList {
 	return metav1validation.ValidateConditions(s.Conditions, field.NewPath("status", "conditions"))
 }
 
+// MinCertificateDuration is the shortest validity a CA issuer may be configured
+// with: renewal happens after two thirds of it.
+const MinCertificateDuration = time.Minute
+
 // ValidateCertificateIssuer checks a CertificateIssuer: exactly one of ca and acme.
 func ValidateCertificateIssuer(ci *traffic.CertificateIssuer) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMeta(&ci.ObjectMeta, false, nameIsSubdomain, field.NewPath("metadata"))
@@ -634,6 +640,10 @@ func ValidateCertificateIssuer(ci *traffic.CertificateIssuer) field.ErrorList {
 		allErrs = append(allErrs, field.Invalid(specPath, "", "exactly one of ca and acme is required"))
 	case ci.Spec.CA != nil:
 		allErrs = append(allErrs, requiredName(ci.Spec.CA.SecretRef.Name, specPath.Child("ca", "secretRef", "name"))...)
+		if d := ci.Spec.CA.Duration; d != nil && d.Duration < MinCertificateDuration {
+			allErrs = append(allErrs, field.Invalid(specPath.Child("ca", "duration"), d.Duration.String(),
+				"must be at least "+MinCertificateDuration.String()))
+		}
 	default:
 		acmePath := specPath.Child("acme")
 		if ci.Spec.ACME.Server == "" {
@@ -643,6 +653,9 @@ func ValidateCertificateIssuer(ci *traffic.CertificateIssuer) field.ErrorList {
 		}
 		allErrs = append(allErrs, requiredName(ci.Spec.ACME.PrivateKeySecretRef.Name, acmePath.Child("privateKeySecretRef", "name"))...)
 		allErrs = append(allErrs, requiredName(ci.Spec.ACME.DNS01.ProviderRef.Name, acmePath.Child("dns01", "providerRef", "name"))...)
+		if len(ci.Spec.ACME.CABundle) > 0 && !x509.NewCertPool().AppendCertsFromPEM(ci.Spec.ACME.CABundle) {
+			allErrs = append(allErrs, field.Invalid(acmePath.Child("caBundle"), "<PEM>", "must hold PEM-encoded CA certificates"))
+		}
 	}
 	return allErrs
 }

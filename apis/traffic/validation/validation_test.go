@@ -1447,6 +1447,18 @@ func TestValidateCertificateIssuer(t *testing.T) {
 			want:   []wantErr{invalid("spec")},
 		},
 		{
+			name: "ca duration under a minute",
+			mutate: func(ci *traffic.CertificateIssuer) {
+				ci.Spec = traffic.CertificateIssuerSpec{CA: &traffic.CAIssuer{SecretRef: ca.SecretRef, Duration: &metav1.Duration{Duration: time.Second}}}
+			},
+			want: []wantErr{invalid("spec.ca.duration")},
+		},
+		{
+			name:   "acme caBundle not PEM",
+			mutate: func(ci *traffic.CertificateIssuer) { ci.Spec.ACME.CABundle = []byte("not a certificate") },
+			want:   []wantErr{invalid("spec.acme.caBundle")},
+		},
+		{
 			name:   "both ca and acme",
 			mutate: func(ci *traffic.CertificateIssuer) { ci.Spec.CA = ca },
 			want:   []wantErr{invalid("spec")},

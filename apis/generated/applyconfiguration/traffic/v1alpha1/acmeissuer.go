@@ -32,6 +32,9 @@ type ACMEIssuerApplyConfiguration struct {
 	PrivateKeySecretRef *SecretKeyReferenceApplyConfiguration `json:"privateKeySecretRef,omitempty"`
 	// dns01 solves challenges through a DNSProvider.
 	DNS01 *DNS01SolverApplyConfiguration `json:"dns01,omitempty"`
+	// caBundle holds PEM roots to trust for the ACME server's HTTPS, for a private
+	// ACME server; the system roots are used when it is empty.
+	CABundle []byte `json:"caBundle,omitempty"`
 }
 
 // ACMEIssuerApplyConfiguration constructs a declarative configuration of the ACMEIssuer type for use with
@@ -69,5 +72,15 @@ func (b *ACMEIssuerApplyConfiguration) WithPrivateKeySecretRef(value *SecretKeyR
 // If called multiple times, the DNS01 field is set to the value of the last call.
 func (b *ACMEIssuerApplyConfiguration) WithDNS01(value *DNS01SolverApplyConfiguration) *ACMEIssuerApplyConfiguration {
 	b.DNS01 = value
+	return b
+}
+
+// WithCABundle adds the given value to the CABundle field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the CABundle field.
+func (b *ACMEIssuerApplyConfiguration) WithCABundle(values ...byte) *ACMEIssuerApplyConfiguration {
+	for i := range values {
+		b.CABundle = append(b.CABundle, values[i])
+	}
 	return b
 }

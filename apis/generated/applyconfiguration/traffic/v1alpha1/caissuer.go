@@ -18,6 +18,10 @@ limitations under the License.
 
 package v1alpha1
 
+import (
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
 // CAIssuerApplyConfiguration represents a declarative configuration of the CAIssuer type for use
 // with apply.
 //
@@ -25,6 +29,9 @@ package v1alpha1
 type CAIssuerApplyConfiguration struct {
 	// secretRef names the Secret (hub cluster, portico-system) with tls.crt and tls.key.
 	SecretRef *LocalReferenceApplyConfiguration `json:"secretRef,omitempty"`
+	// duration is how long issued certificates are valid, capped by the CA's own
+	// expiry. They are renewed after two thirds of it. Defaults to 2160h (90 days).
+	Duration *v1.Duration `json:"duration,omitempty"`
 }
 
 // CAIssuerApplyConfiguration constructs a declarative configuration of the CAIssuer type for use with
@@ -38,5 +45,13 @@ func CAIssuer() *CAIssuerApplyConfiguration {
 // If called multiple times, the SecretRef field is set to the value of the last call.
 func (b *CAIssuerApplyConfiguration) WithSecretRef(value *LocalReferenceApplyConfiguration) *CAIssuerApplyConfiguration {
 	b.SecretRef = value
+	return b
+}
+
+// WithDuration sets the Duration field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Duration field is set to the value of the last call.
+func (b *CAIssuerApplyConfiguration) WithDuration(value v1.Duration) *CAIssuerApplyConfiguration {
+	b.Duration = &value
 	return b
 }
