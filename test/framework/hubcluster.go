@@ -182,6 +182,10 @@ func StartHubCluster(ctx context.Context, opts HubClusterOptions) (_ *HubCluster
 		return nil, err
 	}
 
+	encryption := filepath.Join(dir, "encryption.yaml")
+	if err := EnsureEncryptionConfig(encryption, "secrets"); err != nil {
+		return nil, err
+	}
 	etcd, err := StartEtcd(ctx, EtcdOptions{
 		Dir:           filepath.Join(dir, "etcd"),
 		BinDir:        binDir,
@@ -241,6 +245,8 @@ func StartHubCluster(ctx context.Context, opts HubClusterOptions) (_ *HubCluster
 			"--proxy-client-cert-file=" + filepath.Join(pki, "front-proxy-client.crt"),
 			"--proxy-client-key-file=" + filepath.Join(pki, "front-proxy-client.key"),
 			"--cert-dir=" + filepath.Join(pki, "generated"),
+			// Secrets (CA and certificate keys) are encrypted in etcd.
+			"--encryption-provider-config=" + encryption,
 		}
 		args = append(args, opts.ExtraAPIServerArgs...)
 		logOffset := fileSize(logPath)

@@ -93,7 +93,8 @@ func BuildBinary(name string) (string, error) {
 
 // StartPorticoHub installs portico-hub's RBAC from manifests/hub into the hub
 // cluster, starts portico-hub as the portico-system/portico-hub ServiceAccount
-// (delegated authentication and authorization), registers both APIServices and
+// (delegated authentication and authorization), with ClusterAccessPoints
+// encrypted at rest (Dir/encryption.yaml), registers both APIServices and
 // waits until the hub cluster reports them Available.
 func StartPorticoHub(ctx context.Context, hub *HubCluster, opts PorticoHubOptions) (*PorticoHub, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
@@ -129,7 +130,12 @@ func StartPorticoHub(ctx context.Context, hub *HubCluster, opts PorticoHubOption
 			return nil, err
 		}
 	}
+	encryption := filepath.Join(opts.Dir, "encryption.yaml")
+	if err := EnsureEncryptionConfig(encryption, PorticoEncryptedResources...); err != nil {
+		return nil, err
+	}
 	args := []string{
+		"--encryption-provider-config=" + encryption,
 		"--bind-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(p.Port),
 		"--tls-cert-file=" + certFile,
