@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -23,6 +26,7 @@ import (
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/certificate"
 	"github.com/portico-dev/portico/federation/runqueue"
 	"github.com/portico-dev/portico/federation/vipallocator"
 )
@@ -42,6 +46,9 @@ type Informers struct {
 	MemberClusters      clusterinformers.MemberClusterInformer
 	Nodes               clusterinformers.LoadBalancerNodeInformer
 	NameServices        trafficinformers.NameServiceInformer
+	// Secrets of the hub cluster's portico-system namespace, where the
+	// certificate controller keeps issued certificates (optional).
+	Secrets coreinformers.SecretInformer
 }
 
 // Controller reconciles FederatedAccessPoints.
@@ -53,6 +60,8 @@ type Controller struct {
 	clusters clusterlisters.MemberClusterLister
 	nodes    clusterlisters.LoadBalancerNodeLister
 	names    trafficlisters.NameServiceLister
+	secrets  corelisters.SecretLister
+	certFail *certificate.Failures
 	alloc    *vipallocator.Allocator
 	events   record.EventRecorder
 	queue    workqueue.TypedRateLimitingInterface[string]
@@ -60,8 +69,9 @@ type Controller struct {
 	now      func() time.Time
 }
 
-// NewController wires the controller to its informers.
-func NewController(client versioned.Interface, inf Informers, alloc *vipallocator.Allocator, events record.EventRecorder) *Controller {
+// NewController wires the controller to its informers. certFailures (optional)
+// are the certificate controller's issuance failures, reported in status.
+func NewController(client versioned.Interface, inf Informers, alloc *vipallocator.Allocator, certFailures *certificate.Failures, events record.EventRecorder) *Controller {
 	_ = inf.ClusterAccessPoints.Informer().AddIndexers(cache.Indexers{byAccessPoint: indexByAccessPoint})
 	c := &Controller{
 		client: client, faps: inf.AccessPoints.Lister(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
@@ -99,6 +109,15 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 	})
 	_, _ = inf.Nodes.Informer().AddEventHandler(handler(func(any) { c.enqueueAll() }))
 	_, _ = inf.NameServices.Informer().AddEventHandler(handler(c.enqueueNamed))
+	if inf.Secrets != nil {
+		c.secrets = inf.Secrets.Lister()
+		c.synced = append(c.synced, inf.Secrets.Informer().HasSynced)
+		_, _ = inf.Secrets.Informer().AddEventHandler(handler(c.enqueueCertified))
+	}
+	if certFailures != nil {
+		c.certFail = certFailures
+		certFailures.OnChange(func(key string) { c.queue.Add(key) })
+	}
 	return c
 }
 
@@ -196,6 +215,13 @@ func (c *Controller) enqueueSharingHosts(obj any) {
 		if other.UID != fap.UID && sharedHost(fap.Spec.Hosts, other.Spec.Hosts) != "" {
 			c.enqueueAccessPoint(other)
 		}
+	}
+}
+
+// enqueueCertified wakes the access point of a certificate Secret.
+func (c *Controller) enqueueCertified(obj any) {
+	if s, ok := unwrap(obj).(*corev1.Secret); ok && s.Annotations[certificate.AnnotationAccessPoint] != "" {
+		c.queue.Add(s.Annotations[certificate.AnnotationAccessPoint])
 	}
 }
 

@@ -5,8 +5,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/certificate"
 	"github.com/portico-dev/portico/federation/overrides"
 )
 
@@ -14,13 +20,18 @@ import (
 var DefaultGatewaySelector = map[string]any{"istio": "ingressgateway"}
 
 // Revision is a hash of everything rendering depends on, the same for every
-// cluster of an access point: agents report it back as observedRevision.
-func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec) string {
+// cluster of an access point: agents report it back as observedRevision. cert is
+// the access point's issued certificate (nil when it has none yet).
+func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec, cert *certificate.Stored) string {
 	var lb any
 	if spec.LoadBalancer != nil {
 		lb = spec.LoadBalancer.Ports
 	}
-	data, _ := json.Marshal([]any{spec.Hosts, spec.Template, spec.Overrides, lb, spec.TLS})
+	var certID any
+	if cert != nil {
+		certID = []any{cert.Version, cert.Serial}
+	}
+	data, _ := json.Marshal([]any{spec.Hosts, spec.Template, spec.Overrides, lb, spec.TLS, certID})
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])[:16]
 }
@@ -28,8 +39,10 @@ func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec) string {
 // Render returns the complete objects of an access point for one cluster: its
 // template with that cluster's overrides applied, a Gateway (defaults from the
 // hosts and load-balancer ports when the template leaves them out) and the other
-// Istio objects, all in the access point's namespace.
-func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string) ([]trafficv1alpha1.JSONObject, error) {
+// Istio objects, all in the access point's namespace. With spec.tls, the
+// Gateway's HTTPS servers reference the certificate by credentialName and, once
+// cert is issued, its Secret comes first.
+func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *certificate.Stored) ([]trafficv1alpha1.JSONObject, error) {
 	tmpl, err := clusterTemplate(fap, cluster)
 	if err != nil {
 		return nil, err
@@ -38,7 +51,15 @@ func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string) ([]traffi
 	if err != nil {
 		return nil, err
 	}
-	out := []trafficv1alpha1.JSONObject{gw}
+	var out []trafficv1alpha1.JSONObject
+	if fap.Spec.TLS != nil && cert != nil {
+		secret, err := tlsSecret(fap, cert)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, secret)
+	}
+	out = append(out, gw)
 	lists := tmpl.Lists()
 	for _, k := range trafficv1alpha1.TemplateKinds {
 		for _, item := range lists[k.List] {
@@ -50,6 +71,26 @@ func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string) ([]traffi
 		}
 	}
 	return out, nil
+}
+
+// tlsSecret is the certificate as the kubernetes.io/tls Secret the Gateway
+// reads (with ca.crt in MUTUAL mode, to verify clients).
+func tlsSecret(fap *trafficv1alpha1.FederatedAccessPoint, cert *certificate.Stored) (trafficv1alpha1.JSONObject, error) {
+	s := &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: certificate.CredentialName(fap.Name), Namespace: fap.Namespace,
+			Annotations: map[string]string{
+				certificate.AnnotationVersion: strconv.FormatInt(cert.Version, 10),
+				certificate.AnnotationSerial:  cert.Serial,
+			}},
+		Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{certificate.KeyCert: cert.CertPEM, certificate.KeyKey: cert.KeyPEM},
+	}
+	if fap.Spec.TLS.Mode == trafficv1alpha1.TLSModeMutual && len(cert.CAPEM) > 0 {
+		s.Data[certificate.KeyCA] = cert.CAPEM
+	}
+	raw, err := json.Marshal(s)
+	return trafficv1alpha1.JSONObject{Raw: raw}, err
 }
 
 // clusterTemplate applies the cluster's overrides to the template.
@@ -97,6 +138,9 @@ func gateway(fap *trafficv1alpha1.FederatedAccessPoint, spec *trafficv1alpha1.JS
 	if _, ok := gw["servers"]; !ok {
 		gw["servers"] = defaultServers(fap)
 	}
+	if fap.Spec.TLS != nil {
+		withCredential(gw["servers"], fap)
+	}
 	raw, err := json.Marshal(gw)
 	if err != nil {
 		return trafficv1alpha1.JSONObject{}, err
@@ -116,16 +160,45 @@ func defaultServers(fap *trafficv1alpha1.FederatedAccessPoint) []any {
 		if p.Protocol == trafficv1alpha1.ProtocolUDP {
 			continue
 		}
+		protocol := "HTTP"
+		if fap.Spec.TLS != nil && (p.Port == 443 || strings.HasPrefix(p.Name, "https")) {
+			protocol = "HTTPS"
+		}
 		name := p.Name
 		if name == "" {
-			name = fmt.Sprintf("http-%d", p.Port)
+			name = fmt.Sprintf("%s-%d", strings.ToLower(protocol), p.Port)
 		}
 		servers = append(servers, map[string]any{
-			"port":  map[string]any{"number": p.Port, "name": name, "protocol": "HTTP"},
+			"port":  map[string]any{"number": p.Port, "name": name, "protocol": protocol},
 			"hosts": fap.Spec.Hosts,
 		})
 	}
 	return servers
+}
+
+// withCredential makes every HTTPS server terminate TLS with the access
+// point's certificate: tls.credentialName and tls.mode are filled in where the
+// template leaves them out.
+func withCredential(servers any, fap *trafficv1alpha1.FederatedAccessPoint) {
+	list, _ := servers.([]any)
+	for _, s := range list {
+		server, _ := s.(map[string]any)
+		port, _ := server["port"].(map[string]any)
+		if server == nil || port == nil || !strings.EqualFold(fmt.Sprint(port["protocol"]), "HTTPS") {
+			continue
+		}
+		tls, _ := server["tls"].(map[string]any)
+		if tls == nil {
+			tls = map[string]any{}
+			server["tls"] = tls
+		}
+		if _, ok := tls["credentialName"]; !ok {
+			tls["credentialName"] = certificate.CredentialName(fap.Name)
+		}
+		if _, ok := tls["mode"]; !ok {
+			tls["mode"] = fap.Spec.TLS.Mode
+		}
+	}
 }
 
 func istioObject(kind, name, namespace string, spec []byte) (trafficv1alpha1.JSONObject, error) {

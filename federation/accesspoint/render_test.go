@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/certificate"
 )
 
 func exampleFAP() *trafficv1alpha1.FederatedAccessPoint {
@@ -34,12 +35,19 @@ type rendered struct {
 	Metadata   struct {
 		Name, Namespace string
 	} `json:"metadata"`
-	Spec map[string]any `json:"spec"`
+	Spec map[string]any    `json:"spec"`
+	Type string            `json:"type"`
+	Data map[string][]byte `json:"data"`
 }
 
 func render(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, cluster string) []rendered {
 	t.Helper()
-	objs, err := Render(fap, cluster)
+	return renderWith(t, fap, cluster, nil)
+}
+
+func renderWith(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *certificate.Stored) []rendered {
+	t.Helper()
+	objs, err := Render(fap, cluster, cert)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,15 +97,70 @@ func TestRenderDefaultsAndOverrides(t *testing.T) {
 
 func TestRevision(t *testing.T) {
 	a, b := exampleFAP(), exampleFAP()
-	if Revision(&a.Spec) != Revision(&b.Spec) {
+	if Revision(&a.Spec, nil) != Revision(&b.Spec, nil) {
 		t.Fatal("revision is not deterministic")
 	}
 	b.Spec.Placement = &trafficv1alpha1.Placement{Zones: []string{"zone-a"}}
-	if Revision(&a.Spec) != Revision(&b.Spec) {
+	if Revision(&a.Spec, nil) != Revision(&b.Spec, nil) {
 		t.Fatal("placement does not change what is rendered, so not the revision")
 	}
 	b.Spec.Overrides[0].ClusterOverrides[0].Value.Raw = []byte(`"11s"`)
-	if Revision(&a.Spec) == Revision(&b.Spec) {
+	if Revision(&a.Spec, nil) == Revision(&b.Spec, nil) {
 		t.Fatal("an override change must change the revision")
+	}
+	cert := &certificate.Stored{Version: 1, Serial: "1f"}
+	if Revision(&a.Spec, cert) == Revision(&a.Spec, nil) {
+		t.Fatal("issuing the certificate must change the revision")
+	}
+	if Revision(&a.Spec, cert) == Revision(&a.Spec, &certificate.Stored{Version: 2, Serial: "2e"}) {
+		t.Fatal("a reissue must change the revision")
+	}
+}
+
+func TestRenderTLS(t *testing.T) {
+	fap := exampleFAP()
+	fap.Spec.TLS = &trafficv1alpha1.TLSSpec{IssuerRef: trafficv1alpha1.LocalReference{Name: "ca"}, Mode: trafficv1alpha1.TLSModeSimple}
+	fap.Spec.LoadBalancer.Ports = append(fap.Spec.LoadBalancer.Ports, trafficv1alpha1.Port{Name: "https", Port: 443, Protocol: "TCP"})
+
+	// Before the first issue: the Gateway already points at the Secret.
+	objs := render(t, fap, "zone-a-1")
+	if objs[0].Kind != "Gateway" {
+		t.Fatalf("no Secret expected before issue, got %s first", objs[0].Kind)
+	}
+	servers := objs[0].Spec["servers"].([]any)
+	plain, https := servers[0].(map[string]any), servers[1].(map[string]any)
+	if plain["tls"] != nil || plain["port"].(map[string]any)["protocol"] != "HTTP" {
+		t.Fatalf("port 8080 must stay plain HTTP: %v", plain)
+	}
+	tls := https["tls"].(map[string]any)
+	if https["port"].(map[string]any)["protocol"] != "HTTPS" || tls["credentialName"] != "checkout-tls" || tls["mode"] != "SIMPLE" {
+		t.Fatalf("https server = %v", https)
+	}
+
+	cert := &certificate.Stored{CertPEM: []byte("CERT"), KeyPEM: []byte("KEY"), CAPEM: []byte("CA"), Version: 3, Serial: "ab"}
+	objs = renderWith(t, fap, "zone-a-1", cert)
+	s := objs[0]
+	if s.Kind != "Secret" || s.APIVersion != "v1" || s.Metadata.Name != "checkout-tls" || s.Metadata.Namespace != "shop" ||
+		s.Type != "kubernetes.io/tls" || string(s.Data["tls.crt"]) != "CERT" || string(s.Data["tls.key"]) != "KEY" || s.Data["ca.crt"] != nil {
+		t.Fatalf("secret = %+v", s)
+	}
+	if objs[1].Kind != "Gateway" {
+		t.Fatalf("the Secret must come before the Gateway: %s", objs[1].Kind)
+	}
+	fap.Spec.TLS.Mode = trafficv1alpha1.TLSModeMutual
+	if s := renderWith(t, fap, "zone-a-1", cert)[0]; string(s.Data["ca.crt"]) != "CA" {
+		t.Fatalf("MUTUAL needs ca.crt: %+v", s.Data)
+	}
+
+	// A template server keeps its own credentialName and mode.
+	fap.Spec.Template.Gateway = &trafficv1alpha1.JSONObject{Raw: []byte(
+		`{"servers":[{"port":{"number":443,"name":"https","protocol":"HTTPS"},"hosts":["*"],"tls":{"mode":"SIMPLE","credentialName":"mine"}},` +
+			`{"port":{"number":8443,"name":"alt","protocol":"HTTPS"},"hosts":["*"]}]}`)}
+	servers = render(t, fap, "zone-a-1")[0].Spec["servers"].([]any)
+	if got := servers[0].(map[string]any)["tls"].(map[string]any); got["credentialName"] != "mine" || got["mode"] != "SIMPLE" {
+		t.Fatalf("template tls overwritten: %v", got)
+	}
+	if got := servers[1].(map[string]any)["tls"].(map[string]any); got["credentialName"] != "checkout-tls" || got["mode"] != "MUTUAL" {
+		t.Fatalf("template HTTPS server without tls: %v", got)
 	}
 }

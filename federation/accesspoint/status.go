@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -13,6 +14,7 @@ import (
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/certificate"
 	dnscontroller "github.com/portico-dev/portico/federation/dns"
 )
 
@@ -50,6 +52,7 @@ func (c *Controller) updateStatus(ctx context.Context, fap *trafficv1alpha1.Fede
 			meta.RemoveStatusCondition(&status.Conditions, t)
 		}
 	}
+	conds = append(conds, c.certificateStatus(fap, p, status)...)
 	conds = append(conds, c.dnsStatus(fap, status)...)
 	conds = append(conds, readyCondition(conds))
 	wasReady := meta.IsStatusConditionTrue(fap.Status.Conditions, trafficv1alpha1.ConditionReady)
@@ -67,6 +70,66 @@ func (c *Controller) updateStatus(ctx context.Context, fap *trafficv1alpha1.Fede
 	}
 	c.recordTransition(fap, wasReady, conds[len(conds)-1])
 	return nil
+}
+
+// certificateStatus fills status.certificate from the issued certificate and
+// the clusters that applied it; CertificateReady applies only with spec.tls.
+func (c *Controller) certificateStatus(fap *trafficv1alpha1.FederatedAccessPoint, p *plan, status *trafficv1alpha1.FederatedAccessPointStatus) []metav1.Condition {
+	status.Certificate = nil
+	if fap.Spec.TLS == nil {
+		meta.RemoveStatusCondition(&status.Conditions, trafficv1alpha1.AccessPointCertificateReady)
+		return nil
+	}
+	cond := metav1.Condition{Type: trafficv1alpha1.AccessPointCertificateReady, Status: metav1.ConditionFalse}
+	var failure certificate.Failure
+	failed := false
+	if c.certFail != nil {
+		failure, failed = c.certFail.Get(fap.Namespace + "/" + fap.Name)
+	}
+	if p.cert == nil {
+		cond.Reason, cond.Message = certificate.ReasonIssuing, "waiting for CertificateIssuer "+fap.Spec.TLS.IssuerRef.Name
+		if failed {
+			cond.Reason, cond.Message = failure.Reason, failure.Message
+		}
+		return []metav1.Condition{cond}
+	}
+	notAfter := metav1.NewTime(p.cert.NotAfter)
+	status.Certificate = &trafficv1alpha1.CertificateStatus{Serial: p.cert.Serial, Version: p.cert.Version, NotAfter: &notAfter}
+	existing := c.rendered(fap)
+	var missing []string
+	for _, mc := range p.placed {
+		if cap := existing[mc.Name]; cap != nil && cap.Status.ObservedRevision == p.revision && secretApplied(cap, fap) {
+			status.Certificate.InstalledClusters = append(status.Certificate.InstalledClusters, mc.Name)
+		} else {
+			missing = append(missing, mc.Name)
+		}
+	}
+	switch {
+	case !c.now().Before(p.cert.NotAfter):
+		cond.Reason = certificate.ReasonExpired
+		cond.Message = fmt.Sprintf("version %d (serial %s) expired at %s", p.cert.Version, p.cert.Serial, p.cert.NotAfter.UTC().Format(time.RFC3339))
+	case len(missing) > 0:
+		cond.Reason = certificate.ReasonInstalling
+		cond.Message = fmt.Sprintf("version %d not installed yet on %s", p.cert.Version, strings.Join(missing, ", "))
+	default:
+		cond.Status, cond.Reason = metav1.ConditionTrue, certificate.ReasonIssued
+		cond.Message = fmt.Sprintf("version %d (serial %s) valid until %s, installed on %d clusters", p.cert.Version, p.cert.Serial,
+			p.cert.NotAfter.UTC().Format(time.RFC3339), len(status.Certificate.InstalledClusters))
+	}
+	if failed {
+		cond.Message += "; reissue failed (" + failure.Reason + "): " + failure.Message
+	}
+	return []metav1.Condition{cond}
+}
+
+// secretApplied tells whether the cluster's agent applied the certificate Secret.
+func secretApplied(cap *trafficv1alpha1.ClusterAccessPoint, fap *trafficv1alpha1.FederatedAccessPoint) bool {
+	for _, o := range cap.Status.Objects {
+		if o.Group == "" && o.Kind == "Secret" && o.Name == certificate.CredentialName(fap.Name) {
+			return o.Applied
+		}
+	}
+	return false
 }
 
 // dnsStatus fills status.dns from the NameServices publishing the access point;

@@ -14,6 +14,7 @@ import (
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/certificate"
 )
 
 // plan is what one reconcile decided.
@@ -21,7 +22,8 @@ type plan struct {
 	placed    []*clusterv1alpha1.MemberCluster
 	conflicts map[string]string // cluster -> why not rendered there
 	revision  string
-	failures  map[string]string // cluster -> rendering or write error
+	cert      *certificate.Stored // issued certificate, nil without spec.tls or before the first issue
+	failures  map[string]string   // cluster -> rendering or write error
 }
 
 func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) error {
@@ -29,7 +31,8 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 	if err != nil {
 		return err
 	}
-	p := &plan{revision: Revision(&fap.Spec), failures: map[string]string{}}
+	p := &plan{cert: c.certificate(fap), failures: map[string]string{}}
+	p.revision = Revision(&fap.Spec, p.cert)
 	if p.placed, err = Place(fap.Spec.Placement, all); err != nil {
 		return err
 	}
@@ -39,7 +42,7 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 		if _, conflict := p.conflicts[mc.Name]; conflict || !Available(mc) {
 			continue // unavailable clusters keep what they had
 		}
-		if err := c.writeCAP(ctx, fap, mc.Name, p.revision, existing[mc.Name]); err != nil {
+		if err := c.writeCAP(ctx, fap, mc.Name, p, existing[mc.Name]); err != nil {
 			p.failures[mc.Name] = err.Error()
 		}
 	}
@@ -62,14 +65,14 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 
 // writeCAP creates or updates the cluster's ClusterAccessPoint when its content
 // changed.
-func (c *Controller) writeCAP(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, cluster, revision string, cur *trafficv1alpha1.ClusterAccessPoint) error {
-	manifests, err := Render(fap, cluster)
+func (c *Controller) writeCAP(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, cluster string, p *plan, cur *trafficv1alpha1.ClusterAccessPoint) error {
+	manifests, err := Render(fap, cluster, p.cert)
 	if err != nil {
 		return err
 	}
 	spec := trafficv1alpha1.ClusterAccessPointSpec{
 		AccessPointRef: trafficv1alpha1.AccessPointReference{Namespace: fap.Namespace, Name: fap.Name, UID: fap.UID},
-		Revision:       revision, Manifests: manifests,
+		Revision:       p.revision, Manifests: manifests,
 	}
 	caps := c.client.TrafficV1alpha1().ClusterAccessPoints(clusterv1alpha1.ClusterNamespace(cluster))
 	if cur == nil {
@@ -233,4 +236,21 @@ func joinSorted(m map[string]string) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, "; ")
+}
+
+// certificate returns the access point's issued certificate from its hub
+// Secret, or nil.
+func (c *Controller) certificate(fap *trafficv1alpha1.FederatedAccessPoint) *certificate.Stored {
+	if fap.Spec.TLS == nil || c.secrets == nil {
+		return nil
+	}
+	s, err := c.secrets.Secrets(certificate.SecretNamespace).Get(certificate.SecretName(fap.Namespace, fap.Name))
+	if err != nil {
+		return nil
+	}
+	stored, err := certificate.FromSecret(s)
+	if err != nil {
+		return nil
+	}
+	return stored
 }

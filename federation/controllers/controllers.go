@@ -18,6 +18,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/informers"
+	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
@@ -31,6 +32,7 @@ import (
 	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/accesspoint"
+	"github.com/portico-dev/portico/federation/certificate"
 	dnscontroller "github.com/portico-dev/portico/federation/dns"
 	"github.com/portico-dev/portico/federation/membercluster"
 	"github.com/portico-dev/portico/federation/vipallocator"
@@ -39,7 +41,7 @@ import (
 )
 
 // All names every controller.
-var All = []string{"membercluster", "accesspoint", "vippool", "virtualip", "dns"}
+var All = []string{"membercluster", "accesspoint", "vippool", "virtualip", "dns", "certificate"}
 
 // Options select and tune the controllers.
 type Options struct {
@@ -141,14 +143,15 @@ func (o *Options) runLeading(ctx context.Context, kube kubernetes.Interface, run
 	return nil
 }
 
-func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface, f externalversions.SharedInformerFactory) func() {
+func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface, f externalversions.SharedInformerFactory,
+	secrets coreinformers.SecretInformer, failures *certificate.Failures) func() {
 	traffic, cluster := f.Traffic().V1alpha1(), f.Cluster().V1alpha1()
 	alloc := vipallocator.New(pc, traffic.VIPPools().Lister(), traffic.VirtualIPs().Lister(), cluster.LoadBalancerGroups().Lister())
 	c := accesspoint.NewController(pc, accesspoint.Informers{
 		AccessPoints: traffic.FederatedAccessPoints(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
 		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),
-		NameServices: traffic.NameServices(),
-	}, alloc, eventRecorder(ctx, kube))
+		NameServices: traffic.NameServices(), Secrets: secrets,
+	}, alloc, failures, eventRecorder(ctx, kube))
 	// The allocator reads pools and groups from these caches.
 	_, _ = traffic.VIPPools().Informer(), cluster.LoadBalancerGroups().Informer()
 	return func() { c.Run(ctx, o.Workers) }
@@ -180,20 +183,33 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 			leaseInformers.Coordination().V1().Leases(), o.ClusterLeaseGrace)
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
-	if o.Enabled("accesspoint") {
-		runs = append(runs, o.accessPoints(ctx, pc, kube, porticoInformers))
-	}
+
 	if o.Enabled("vippool") {
 		c := vippool.NewController(pc, porticoInformers.Traffic().V1alpha1().VIPPools(), porticoInformers.Traffic().V1alpha1().VirtualIPs())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
+	// DNS TSIG keys, CAs, ACME account keys and issued certificates: all in
+	// portico-system.
 	secretInformers := informers.NewSharedInformerFactoryWithOptions(kube, 10*time.Minute,
-		informers.WithNamespace(dnscontroller.SecretNamespace))
+		informers.WithNamespace(certificate.SecretNamespace))
+	secrets := secretInformers.Core().V1().Secrets()
+	failures := certificate.NewFailures()
+	if o.Enabled("accesspoint") {
+		runs = append(runs, o.accessPoints(ctx, pc, kube, porticoInformers, secrets, failures))
+	}
+	if o.Enabled("certificate") {
+		traffic := porticoInformers.Traffic().V1alpha1()
+		c := certificate.NewController(pc, kube, certificate.Informers{
+			AccessPoints: traffic.FederatedAccessPoints(), Issuers: traffic.CertificateIssuers(),
+			Providers: traffic.DNSProviders(), Secrets: secrets,
+		}, failures, eventRecorder(ctx, kube))
+		runs = append(runs, func() { c.Run(ctx, o.Workers) })
+	}
 	if o.Enabled("dns") {
 		traffic := porticoInformers.Traffic().V1alpha1()
 		c := dnscontroller.NewController(pc, dnscontroller.Informers{
 			NameServices: traffic.NameServices(), Providers: traffic.DNSProviders(),
-			AccessPoints: traffic.FederatedAccessPoints(), Secrets: secretInformers.Core().V1().Secrets(),
+			AccessPoints: traffic.FederatedAccessPoints(), Secrets: secrets,
 		}, eventRecorder(ctx, kube))
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}

@@ -2,12 +2,15 @@ package dns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 
+	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/dns/rfc2136"
 )
@@ -98,4 +101,15 @@ func canonical(name string) string { return strings.ToLower(strings.TrimSuffix(n
 func failed(reason, format string, args ...any) *metav1.Condition {
 	return &metav1.Condition{Type: trafficv1alpha1.NameServicePublished, Status: metav1.ConditionFalse,
 		Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// RFC2136Client resolves a DNSProvider and its TSIG Secret into a client, for
+// other controllers that write records through it (ACME DNS-01 challenges).
+func RFC2136Client(providers trafficlisters.DNSProviderLister, secrets corelisters.SecretLister, name string) (*rfc2136.Client, error) {
+	c := &Controller{providers: providers, secrets: secrets, newProvider: NewRFC2136}
+	r, cond := c.provider(name)
+	if cond != nil {
+		return nil, errors.New(cond.Message)
+	}
+	return r.provider.(*rfc2136.Client), nil
 }

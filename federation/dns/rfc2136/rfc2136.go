@@ -16,6 +16,9 @@
 // Any record at the name counts, so the zone's apex (SOA, NS) cannot be claimed.
 // Before writing, Apply reads the name's records (signed queries) and sends no
 // update when they already are as wanted, so re-applying does not touch the zone.
+//
+// AddTXT and RemoveTXT add and remove single TXT values, e.g. ACME DNS-01
+// challenges, without ownership records: they touch only the value given.
 package rfc2136
 
 import (
@@ -224,12 +227,54 @@ func (c *Client) Probe(ctx context.Context) error {
 	return c.exchange(ctx, m, "probe update of "+c.zone())
 }
 
+// AddTXT adds one TXT value at fqdn (must be inside the zone), leaving other
+// records alone, e.g. to publish an ACME DNS-01 challenge. Adding a value that
+// is already there changes nothing.
+func (c *Client) AddTXT(ctx context.Context, fqdn, value string, ttl uint32) error {
+	name, err := c.txtName(fqdn, value)
+	if err != nil {
+		return err
+	}
+	m := c.update()
+	m.Insert([]dns.RR{txtRR(name, value, ttl)})
+	return c.exchange(ctx, m, "add TXT "+name)
+}
+
+// RemoveTXT removes exactly that TXT value at fqdn, leaving other records
+// (other TXT values included) alone. Removing a value that is not there is
+// not an error.
+func (c *Client) RemoveTXT(ctx context.Context, fqdn, value string) error {
+	name, err := c.txtName(fqdn, value)
+	if err != nil {
+		return err
+	}
+	m := c.update()
+	m.Remove([]dns.RR{txtRR(name, value, 0)})
+	return c.exchange(ctx, m, "remove TXT "+name)
+}
+
+func (c *Client) txtName(fqdn, value string) (string, error) {
+	if value == "" {
+		return "", errors.New("a TXT value is required")
+	}
+	return c.inZone(fqdn)
+}
+
+func txtRR(name, value string, ttl uint32) *dns.TXT {
+	return &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: splitTXT(value)}
+}
+
 // name canonicalizes fqdn and checks that it is in the zone and that there is
 // an owner.
 func (c *Client) name(fqdn, owner string) (string, error) {
 	if owner == "" {
 		return "", errors.New("an owner is required")
 	}
+	return c.inZone(fqdn)
+}
+
+// inZone canonicalizes fqdn and checks that it is in the zone.
+func (c *Client) inZone(fqdn string) (string, error) {
 	if _, ok := dns.IsDomainName(fqdn); !ok || fqdn == "" {
 		return "", fmt.Errorf("%q is not a domain name", fqdn)
 	}

@@ -3,8 +3,10 @@ package rfc2136
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -102,5 +104,91 @@ func TestRcodeError(t *testing.T) {
 	}
 	if got := (&RcodeError{Server: "s", Op: "q", Rcode: 99}).Error(); !strings.Contains(got, "RCODE99") {
 		t.Fatalf("unknown rcode: %q", got)
+	}
+}
+
+// updateRecorder is an in-process DNS server on 127.0.0.1 that checks TSIG,
+// records the updates it receives and answers NOERROR.
+type updateRecorder struct {
+	addr    string
+	updates chan *dns.Msg
+}
+
+func startUpdateRecorder(t *testing.T, keyName, secret string) *updateRecorder {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &updateRecorder{addr: l.Addr().String(), updates: make(chan *dns.Msg, 10)}
+	srv := &dns.Server{Listener: l, TsigSecret: map[string]string{keyName: secret},
+		// The default accepts only queries and notifies.
+		MsgAcceptFunc: func(dns.Header) dns.MsgAcceptAction { return dns.MsgAccept },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
+			resp := new(dns.Msg)
+			resp.SetReply(m)
+			if m.IsTsig() == nil || w.TsigStatus() != nil {
+				resp.Rcode = dns.RcodeNotAuth
+			} else {
+				r.updates <- m
+				resp.SetTsig(keyName, dns.HmacSHA256, 300, time.Now().Unix())
+			}
+			_ = w.WriteMsg(resp)
+		})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return r
+}
+
+func TestAddRemoveTXT(t *testing.T) {
+	const key, secret = "k.", "c2VjcmV0c2VjcmV0"
+	srv := startUpdateRecorder(t, key, secret)
+	c := &Client{Server: srv.addr, Zone: "example.test", KeyName: key, Secret: secret}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	if err := c.AddTXT(ctx, "_acme-challenge.Shop.example.test", "v1", 60); err != nil {
+		t.Fatalf("AddTXT: %v", err)
+	}
+	m := <-srv.updates
+	if len(m.Question) != 1 || m.Question[0].Name != "example.test." || len(m.Answer) != 0 || len(m.Ns) != 1 {
+		t.Fatalf("AddTXT sent zone %v, %d prerequisites, %d updates", m.Question, len(m.Answer), len(m.Ns))
+	}
+	if got := m.Ns[0].String(); got != "_acme-challenge.shop.example.test.\t60\tIN\tTXT\t\"v1\"" {
+		t.Fatalf("AddTXT update = %q", got)
+	}
+
+	if err := c.RemoveTXT(ctx, "_acme-challenge.shop.example.test.", "v1"); err != nil {
+		t.Fatalf("RemoveTXT: %v", err)
+	}
+	m = <-srv.updates
+	// RFC 2136 2.5.4: delete an RR from an RRset is class NONE, TTL 0.
+	if len(m.Ns) != 1 || m.Ns[0].Header().Class != dns.ClassNONE || m.Ns[0].Header().Ttl != 0 ||
+		m.Ns[0].(*dns.TXT).Txt[0] != "v1" || m.Ns[0].Header().Name != "_acme-challenge.shop.example.test." {
+		t.Fatalf("RemoveTXT update = %v", m.Ns)
+	}
+
+	wrong := *c
+	wrong.Secret = "d3Jvbmd3cm9uZw=="
+	err := wrong.AddTXT(ctx, "_acme-challenge.shop.example.test", "v2", 60)
+	var re *RcodeError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "NOTAUTH") {
+		t.Fatalf("AddTXT with a wrong key: %v", err)
+	}
+
+	for name, call := range map[string]func() error{
+		"outside the zone": func() error { return c.AddTXT(ctx, "_acme-challenge.example.org", "v", 60) },
+		"empty value":      func() error { return c.AddTXT(ctx, "_acme-challenge.example.test", "", 60) },
+		"remove outside":   func() error { return c.RemoveTXT(ctx, "example.org", "v") },
+		"not a name":       func() error { return c.RemoveTXT(ctx, "a..b", "v") },
+	} {
+		if err := call(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	select {
+	case m := <-srv.updates:
+		t.Fatalf("an invalid call was sent: %v", m)
+	default:
 	}
 }

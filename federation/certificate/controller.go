@@ -1,0 +1,199 @@
+// Package certificate is the hub controller that issues the certificates of
+// FederatedAccessPoints with spec.tls. It keeps each one in a Secret of the hub
+// cluster's portico-system namespace (SecretName), reissues it when its hosts or
+// issuer change, when two thirds of its lifetime have passed or when asked
+// (AnnotationRenew), and probes CertificateIssuers for their Ready condition.
+// The access point controller delivers the certificate to the placed clusters
+// and reports it in the access point's status; issuance failures reach it
+// through Failures.
+package certificate
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	trafficinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/traffic/v1alpha1"
+	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/certificate/issuer"
+	"github.com/portico-dev/portico/federation/runqueue"
+)
+
+// Queue keys are "ap/<namespace>/<name>" or "issuer/<name>".
+const (
+	accessPointKey = "ap/"
+	issuerKey      = "issuer/"
+)
+
+// Informers the controller watches. Secrets are the hub cluster's, limited to
+// SecretNamespace.
+type Informers struct {
+	AccessPoints trafficinformers.FederatedAccessPointInformer
+	Issuers      trafficinformers.CertificateIssuerInformer
+	Providers    trafficinformers.DNSProviderInformer
+	Secrets      coreinformers.SecretInformer
+}
+
+// Controller issues and renews access point certificates.
+type Controller struct {
+	client    versioned.Interface
+	kube      kubernetes.Interface
+	faps      trafficlisters.FederatedAccessPointLister
+	issuers   trafficlisters.CertificateIssuerLister
+	providers trafficlisters.DNSProviderLister
+	secrets   corelisters.SecretLister
+	failures  *Failures
+	events    record.EventRecorder
+	queue     workqueue.TypedRateLimitingInterface[string]
+	synced    []cache.InformerSynced
+	now       func() time.Time
+	// newIssuer resolves a CertificateIssuer; replaced in tests.
+	newIssuer func(context.Context, *trafficv1alpha1.CertificateIssuer) (issuer.Issuer, error)
+}
+
+// NewController wires the controller to its informers. failures is shared with
+// the access point controller.
+func NewController(client versioned.Interface, kube kubernetes.Interface, inf Informers, failures *Failures, events record.EventRecorder) *Controller {
+	c := &Controller{
+		client: client, kube: kube, faps: inf.AccessPoints.Lister(), issuers: inf.Issuers.Lister(),
+		providers: inf.Providers.Lister(), secrets: inf.Secrets.Lister(), failures: failures, events: events, now: time.Now,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "certificates"}),
+	}
+	c.newIssuer = c.resolveIssuer
+	for _, i := range []cache.SharedIndexInformer{inf.AccessPoints.Informer(), inf.Issuers.Informer(),
+		inf.Providers.Informer(), inf.Secrets.Informer()} {
+		c.synced = append(c.synced, i.HasSynced)
+	}
+	_, _ = inf.AccessPoints.Informer().AddEventHandler(handler(func(obj any) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			c.queue.Add(accessPointKey + key)
+		}
+	}))
+	_, _ = inf.Issuers.Informer().AddEventHandler(handler(func(obj any) {
+		if ci, ok := unwrap(obj).(*trafficv1alpha1.CertificateIssuer); ok {
+			c.issuerChanged(ci.Name)
+		}
+	}))
+	_, _ = inf.Providers.Informer().AddEventHandler(handler(func(obj any) {
+		if p, ok := unwrap(obj).(*trafficv1alpha1.DNSProvider); ok {
+			c.providerChanged(p.Name)
+		}
+	}))
+	_, _ = inf.Secrets.Informer().AddEventHandler(handler(c.secretChanged))
+	return c
+}
+
+func handler(f func(any)) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{AddFunc: f, UpdateFunc: func(_, obj any) { f(obj) }, DeleteFunc: f}
+}
+
+func unwrap(obj any) any {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return tomb.Obj
+	}
+	return obj
+}
+
+// issuerChanged probes the issuer again and wakes the access points using it.
+func (c *Controller) issuerChanged(name string) {
+	c.queue.Add(issuerKey + name)
+	faps, _ := c.faps.List(labels.Everything())
+	for _, f := range faps {
+		if f.Spec.TLS != nil && f.Spec.TLS.IssuerRef.Name == name {
+			c.queue.Add(accessPointKey + f.Namespace + "/" + f.Name)
+		}
+	}
+}
+
+// providerChanged wakes the ACME issuers solving through the DNSProvider.
+func (c *Controller) providerChanged(name string) {
+	issuers, _ := c.issuers.List(labels.Everything())
+	for _, ci := range issuers {
+		if ci.Spec.ACME != nil && ci.Spec.ACME.DNS01.ProviderRef.Name == name {
+			c.issuerChanged(ci.Name)
+		}
+	}
+}
+
+// secretChanged wakes the access point of a certificate Secret, and the issuers
+// (and their access points) that read a CA, account key or TSIG Secret.
+func (c *Controller) secretChanged(obj any) {
+	meta, err := cache.MetaNamespaceKeyFunc(unwrap(obj))
+	if err != nil {
+		return
+	}
+	_, name, _ := cache.SplitMetaNamespaceKey(meta)
+	if strings.HasPrefix(name, "tls-") {
+		if ap := annotationOf(unwrap(obj), AnnotationAccessPoint); ap != "" {
+			c.queue.Add(accessPointKey + ap)
+		}
+	}
+	issuers, _ := c.issuers.List(labels.Everything())
+	for _, ci := range issuers {
+		if c.issuerReads(ci, name) {
+			c.issuerChanged(ci.Name)
+		}
+	}
+}
+
+func annotationOf(obj any, key string) string {
+	if o, ok := obj.(interface{ GetAnnotations() map[string]string }); ok {
+		return o.GetAnnotations()[key]
+	}
+	return ""
+}
+
+// issuerReads tells whether the issuer depends on the Secret.
+func (c *Controller) issuerReads(ci *trafficv1alpha1.CertificateIssuer, secret string) bool {
+	switch {
+	case ci.Spec.CA != nil:
+		return ci.Spec.CA.SecretRef.Name == secret
+	case ci.Spec.ACME != nil:
+		if ci.Spec.ACME.PrivateKeySecretRef.Name == secret {
+			return true
+		}
+		p, err := c.providers.Get(ci.Spec.ACME.DNS01.ProviderRef.Name)
+		return err == nil && p.Spec.RFC2136 != nil && p.Spec.RFC2136.TSIGSecretRef != nil && p.Spec.RFC2136.TSIGSecretRef.Name == secret
+	}
+	return false
+}
+
+// Run processes the queue until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	runqueue.Run(ctx, c.queue, c.synced, workers, "certificate", c.sync)
+}
+
+func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
+	switch {
+	case strings.HasPrefix(key, issuerKey):
+		return 0, c.syncIssuer(ctx, strings.TrimPrefix(key, issuerKey))
+	case strings.HasPrefix(key, accessPointKey):
+		ns, name, err := cache.SplitMetaNamespaceKey(strings.TrimPrefix(key, accessPointKey))
+		if err != nil {
+			return 0, nil
+		}
+		return c.syncAccessPoint(ctx, ns, name)
+	}
+	return 0, nil
+}
+
+func (c *Controller) getSecret(name string) (*corev1.Secret, error) {
+	s, err := c.secrets.Secrets(SecretNamespace).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return s, err
+}

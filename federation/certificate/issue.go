@@ -1,0 +1,169 @@
+package certificate
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+)
+
+// Reasons of the CertificateReady condition and of the controller's Events.
+const (
+	ReasonIssued          = "Issued"
+	ReasonIssuing         = "Issuing"
+	ReasonInstalling      = "Installing"
+	ReasonIssuerNotReady  = "IssuerNotReady"
+	ReasonIssuanceFailed  = "IssuanceFailed"
+	ReasonExpired         = "Expired"
+	ReasonSecretWriteFail = "SecretWriteFailed"
+)
+
+// syncAccessPoint issues the access point's certificate when it has none or
+// needs a new one, and asks to look again when renewal is due.
+func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string) (time.Duration, error) {
+	key := namespace + "/" + name
+	fap, err := c.faps.FederatedAccessPoints(namespace).Get(name)
+	if apierrors.IsNotFound(err) || (err == nil && (fap.Spec.TLS == nil || fap.DeletionTimestamp != nil)) {
+		c.failures.set(key, nil)
+		return 0, c.deleteSecret(ctx, namespace, name)
+	}
+	if err != nil {
+		return 0, err
+	}
+	secret, err := c.getSecret(SecretName(namespace, name))
+	if err != nil {
+		return 0, err
+	}
+	var stored *Stored
+	if secret != nil {
+		stored, _ = FromSecret(secret) // unreadable: reissued below
+	}
+	why := c.reissueReason(fap, secret, stored)
+	if why == "" {
+		c.failures.set(key, nil)
+		return c.untilRenewal(stored), nil
+	}
+	iss, err := c.issuerOf(ctx, fap.Spec.TLS.IssuerRef.Name)
+	if err != nil {
+		c.fail(fap, ReasonIssuerNotReady, err)
+		return 0, err
+	}
+	hosts := sortedHosts(fap.Spec.Hosts)
+	cert, err := iss.Issue(ctx, hosts)
+	if err != nil {
+		c.fail(fap, ReasonIssuanceFailed, err)
+		return 0, err
+	}
+	version := int64(1)
+	if stored != nil {
+		version = stored.Version + 1
+	} else if secret != nil {
+		v, _ := strconv.ParseInt(secret.Annotations[AnnotationVersion], 10, 64)
+		version = v + 1
+	}
+	desired := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: SecretName(namespace, name), Namespace: SecretNamespace,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "portico-hub"},
+			Annotations: map[string]string{
+				AnnotationAccessPoint: key,
+				AnnotationVersion:     strconv.FormatInt(version, 10),
+				AnnotationSerial:      cert.Serial,
+				AnnotationHosts:       strings.Join(hosts, ","),
+				AnnotationIssuer:      fap.Spec.TLS.IssuerRef.Name,
+				AnnotationRenew:       fap.Annotations[AnnotationRenew],
+			}},
+		Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{KeyCert: cert.CertPEM, KeyKey: cert.KeyPEM},
+	}
+	if len(cert.CAPEM) > 0 {
+		desired.Data[KeyCA] = cert.CAPEM
+	}
+	if err := c.writeSecret(ctx, secret, desired); err != nil {
+		c.fail(fap, ReasonSecretWriteFail, err)
+		return 0, err
+	}
+	c.failures.set(key, nil)
+	klog.FromContext(ctx).Info("Issued certificate", "accessPoint", key, "serial", cert.Serial, "version", version,
+		"notAfter", cert.NotAfter, "why", why)
+	if c.events != nil {
+		c.events.Eventf(fap, corev1.EventTypeNormal, ReasonIssued, "issued certificate version %d, serial %s, valid until %s (%s)",
+			version, cert.Serial, cert.NotAfter.UTC().Format(time.RFC3339), why)
+	}
+	return c.untilRenewal(&Stored{NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}), nil
+}
+
+// reissueReason says why the access point needs a new certificate, or "".
+func (c *Controller) reissueReason(fap *trafficv1alpha1.FederatedAccessPoint, secret *corev1.Secret, stored *Stored) string {
+	switch {
+	case secret == nil:
+		return "first issue"
+	case stored == nil:
+		return "the stored certificate is unreadable"
+	case !slices.Equal(stored.Hosts, sortedHosts(fap.Spec.Hosts)):
+		return "hosts changed"
+	case stored.Issuer != fap.Spec.TLS.IssuerRef.Name:
+		return "issuer changed"
+	case fap.Annotations[AnnotationRenew] != secret.Annotations[AnnotationRenew]:
+		return "renewal requested"
+	case !c.now().Before(stored.RenewAt()):
+		return "two thirds of its lifetime passed"
+	}
+	return ""
+}
+
+// untilRenewal is how long until the certificate is due (at least a second).
+func (c *Controller) untilRenewal(s *Stored) time.Duration {
+	if s == nil {
+		return 0
+	}
+	return max(s.RenewAt().Sub(c.now()), time.Second)
+}
+
+func (c *Controller) fail(fap *trafficv1alpha1.FederatedAccessPoint, reason string, err error) {
+	key := fap.Namespace + "/" + fap.Name
+	if c.failures.set(key, &Failure{Reason: reason, Message: err.Error()}) && c.events != nil {
+		c.events.Event(fap, corev1.EventTypeWarning, reason, err.Error())
+	}
+}
+
+func (c *Controller) writeSecret(ctx context.Context, cur, desired *corev1.Secret) error {
+	secrets := c.kube.CoreV1().Secrets(SecretNamespace)
+	if cur == nil {
+		_, err := secrets.Create(ctx, desired, metav1.CreateOptions{})
+		return err
+	}
+	updated := cur.DeepCopy()
+	updated.Labels, updated.Annotations, updated.Type, updated.Data = desired.Labels, desired.Annotations, desired.Type, desired.Data
+	_, err := secrets.Update(ctx, updated, metav1.UpdateOptions{})
+	return err
+}
+
+func (c *Controller) deleteSecret(ctx context.Context, namespace, name string) error {
+	s, err := c.getSecret(SecretName(namespace, name))
+	if err != nil || s == nil {
+		return err
+	}
+	err = c.kube.CoreV1().Secrets(SecretNamespace).Delete(ctx, s.Name, metav1.DeleteOptions{
+		Preconditions: &metav1.Preconditions{UID: &s.UID}})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func sortedHosts(hosts []string) []string {
+	out := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, strings.ToLower(h))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -1,0 +1,93 @@
+package certificate
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// SecretNamespace is the hub cluster namespace holding issued certificates, CA
+// keys and ACME account keys.
+const SecretNamespace = "portico-system"
+
+// Annotations of the hub Secret of an issued certificate, and of the Secret
+// delivered to member clusters.
+const (
+	// AnnotationAccessPoint is the access point (namespace/name) it is for.
+	AnnotationAccessPoint = "portico.dev/access-point"
+	// AnnotationVersion counts issues: 1 for the first, +1 on every reissue.
+	AnnotationVersion = "portico.dev/certificate-version"
+	// AnnotationSerial is the leaf's serial number (hex).
+	AnnotationSerial = "portico.dev/certificate-serial"
+	// AnnotationHosts lists the hosts it was issued for, comma separated.
+	AnnotationHosts = "portico.dev/certificate-hosts"
+	// AnnotationIssuer is the CertificateIssuer that issued it.
+	AnnotationIssuer = "portico.dev/certificate-issuer"
+	// AnnotationRenew, set on a FederatedAccessPoint to any new value, forces a
+	// reissue; the hub Secret records the last value handled.
+	AnnotationRenew = "portico.dev/renew-certificate"
+)
+
+// Keys of a certificate Secret (kubernetes.io/tls, plus ca.crt).
+const (
+	KeyCert = corev1.TLSCertKey
+	KeyKey  = corev1.TLSPrivateKeyKey
+	KeyCA   = "ca.crt"
+)
+
+// SecretName is the hub Secret (in SecretNamespace) holding an access point's
+// certificate.
+func SecretName(namespace, name string) string { return "tls-" + namespace + "." + name }
+
+// CredentialName is the Secret the certificate is delivered as in member
+// clusters, in the access point's namespace: the credentialName of the
+// Gateway's HTTPS servers.
+func CredentialName(accessPoint string) string { return accessPoint + "-tls" }
+
+// Stored is an issued certificate as kept in its hub Secret.
+type Stored struct {
+	CertPEM, KeyPEM, CAPEM []byte
+	Version                int64
+	Serial                 string
+	Hosts                  []string
+	Issuer                 string
+	NotBefore, NotAfter    time.Time
+}
+
+// RenewAt is when the certificate is due for renewal: two thirds into its
+// lifetime.
+func (s *Stored) RenewAt() time.Time {
+	return s.NotBefore.Add(s.NotAfter.Sub(s.NotBefore) * 2 / 3)
+}
+
+// FromSecret reads a certificate Secret back. The private key is not parsed.
+func FromSecret(secret *corev1.Secret) (*Stored, error) {
+	s := &Stored{CertPEM: secret.Data[KeyCert], KeyPEM: secret.Data[KeyKey], CAPEM: secret.Data[KeyCA],
+		Serial: secret.Annotations[AnnotationSerial], Issuer: secret.Annotations[AnnotationIssuer]}
+	if len(s.CertPEM) == 0 || len(s.KeyPEM) == 0 {
+		return nil, errors.New("no tls.crt or tls.key")
+	}
+	block, _ := pem.Decode(s.CertPEM)
+	if block == nil {
+		return nil, errors.New("tls.crt is not PEM")
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("tls.crt: %w", err)
+	}
+	s.NotBefore, s.NotAfter = leaf.NotBefore, leaf.NotAfter
+	if s.Serial == "" {
+		s.Serial = leaf.SerialNumber.Text(16)
+	}
+	s.Version, _ = strconv.ParseInt(secret.Annotations[AnnotationVersion], 10, 64)
+	if h := secret.Annotations[AnnotationHosts]; h != "" {
+		s.Hosts = strings.Split(h, ",")
+	}
+	return s, nil
+}
