@@ -1,6 +1,8 @@
 // Command kubectl-portico is the kubectl plugin of Portico: `kubectl portico
 // join NAME --zone ZONE` registers a member cluster with the hub and prints the
-// member-agent's install manifest. See `kubectl portico --help`.
+// member-agent's install manifest; `kubectl portico describe fap NAME` shows an
+// access point and its parts as a tree; `kubectl portico status` prints one
+// line per access point. See `kubectl portico --help`.
 package main
 
 import (

@@ -47,6 +47,18 @@ func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string
 		stored, _ = FromSecret(secret) // unreadable: reissued below
 	}
 	why := c.reissueReason(fap, secret, stored)
+	if why != "" {
+		// The cache may not have seen our last write yet: issuing is expensive
+		// (and rate-limited by ACME servers), so decide on the live Secret.
+		if secret, err = c.liveSecret(ctx, SecretName(namespace, name)); err != nil {
+			return 0, err
+		}
+		stored = nil
+		if secret != nil {
+			stored, _ = FromSecret(secret)
+		}
+		why = c.reissueReason(fap, secret, stored)
+	}
 	if why == "" {
 		c.failures.set(key, nil)
 		return c.untilRenewal(stored), nil
@@ -144,6 +156,14 @@ func (c *Controller) writeSecret(ctx context.Context, cur, desired *corev1.Secre
 	updated.Labels, updated.Annotations, updated.Type, updated.Data = desired.Labels, desired.Annotations, desired.Type, desired.Data
 	_, err := secrets.Update(ctx, updated, metav1.UpdateOptions{})
 	return err
+}
+
+func (c *Controller) liveSecret(ctx context.Context, name string) (*corev1.Secret, error) {
+	s, err := c.kube.CoreV1().Secrets(SecretNamespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return s, err
 }
 
 func (c *Controller) deleteSecret(ctx context.Context, namespace, name string) error {

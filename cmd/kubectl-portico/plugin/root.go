@@ -47,7 +47,8 @@ func (f *kubeFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.kubeconfig, clientcmd.RecommendedConfigPathFlag, "",
 		"Path to the kubeconfig file of the hub cluster (default: $KUBECONFIG, then ~/.kube/config).")
 	names := clientcmd.RecommendedConfigOverrideFlags("")
-	// Portico's cluster-level objects have no namespace: no --namespace flag.
+	// Portico's cluster-level objects have no namespace: no global --namespace
+	// flag; the commands about namespaced objects have their own.
 	names.ContextOverrideFlags.Namespace.LongName = ""
 	names.ContextOverrideFlags.Namespace.ShortName = ""
 	clientcmd.BindOverrideFlags(&f.overrides, fs, names)
@@ -98,7 +99,12 @@ it for "kubectl portico ...". It can also be run directly as kubectl-portico.`,
   # agent (the hub is the current context, the member cluster is zone-a-1):
   kubectl portico join zone-a-1 --zone zone-a --region r1 > agent.yaml
   kubectl --context zone-a-1 apply -f agent.yaml
-  kubectl get mc zone-a-1`,
+  kubectl get mc zone-a-1
+
+  # How the access points of namespace shop are doing, and why checkout is not
+  # ready:
+  kubectl portico status -n shop
+  kubectl portico describe fap checkout -n shop`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Without a subcommand: print the help.
@@ -109,6 +115,6 @@ it for "kubectl portico ...". It can also be run directly as kubectl-portico.`,
 	cmd.SetErr(streams.ErrOut)
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	kf.addFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newJoinCommand(streams, kf), newVersionCommand(streams))
+	cmd.AddCommand(newJoinCommand(streams, kf), newDescribeCommand(streams, kf), newStatusCommand(streams, kf), newVersionCommand(streams))
 	return cmd
 }
