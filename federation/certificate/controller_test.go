@@ -139,8 +139,12 @@ func TestReissueOnHostsIssuerAndRequest(t *testing.T) {
 	f.sync(t)
 	indexer := f.portico.Traffic().V1alpha1().FederatedAccessPoints().Informer().GetIndexer()
 	for i, mutate := range []func(*trafficv1alpha1.FederatedAccessPoint){
-		func(ap *trafficv1alpha1.FederatedAccessPoint) { ap.Spec.Hosts = append(ap.Spec.Hosts, "c.example.test") },
-		func(ap *trafficv1alpha1.FederatedAccessPoint) { ap.Annotations = map[string]string{AnnotationRenew: "now"} },
+		func(ap *trafficv1alpha1.FederatedAccessPoint) {
+			ap.Spec.Hosts = append(ap.Spec.Hosts, "c.example.test")
+		},
+		func(ap *trafficv1alpha1.FederatedAccessPoint) {
+			ap.Annotations = map[string]string{AnnotationRenew: "now"}
+		},
 	} {
 		mutate(fap)
 		_ = indexer.Update(fap)
