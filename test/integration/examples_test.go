@@ -56,6 +56,16 @@ func TestExamplesApplyAndGet(t *testing.T) {
 	if out, stderr, err := e.kubectl(t, "diff", "-f", examples); err != nil {
 		t.Errorf("kubectl diff of the applied examples: %v\n%s\n%s", err, out, stderr)
 	}
+	t.Run("issuer examples are valid", func(t *testing.T) {
+		// A server-side dry run: validated and defaulted by portico-hub, not
+		// stored (the ACME one names a server that must not be contacted).
+		out := e.mustKubectl(t, "apply", "--dry-run=server", "-f", filepath.Join(root, "manifests", "examples", "issuers")+"/")
+		for _, obj := range []string{"certificateissuer.traffic.portico.dev/acme", "certificateissuer.traffic.portico.dev/local-ca"} {
+			if !strings.Contains(out, obj+" created (server dry run)") {
+				t.Errorf("dry run did not create %s:\n%s", obj, out)
+			}
+		}
+	})
 	t.Run("reapply reports unchanged", func(t *testing.T) {
 		// kubectl computes a strategic merge patch from the OpenAPI schema; a
 		// list whose items get server-side defaults and that has no patch
