@@ -69,7 +69,9 @@ func NewController(client versioned.Interface, kube kubernetes.Interface, inf In
 	c := &Controller{
 		client: client, kube: kube, faps: inf.AccessPoints.Lister(), issuers: inf.Issuers.Lister(),
 		providers: inf.Providers.Lister(), secrets: inf.Secrets.Lister(), failures: failures, events: events, now: time.Now,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		// Failed issues back off from 2s to 30 minutes: ACME servers limit
+		// failed validations per hour.
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](2*time.Second, 30*time.Minute),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "certificates"}),
 	}
 	c.newIssuer = c.resolveIssuer
