@@ -24,7 +24,6 @@ import (
 // Reasons of a CertificateIssuer's Ready condition.
 const (
 	ReasonReady          = "Ready"
-	ReasonNotFound       = "NotFound"
 	ReasonInvalid        = "Invalid"
 	ReasonUnreachable    = "Unreachable"
 	DefaultAccountKeyKey = "tls.key"

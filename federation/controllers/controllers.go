@@ -188,11 +188,11 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 		c := vippool.NewController(pc, porticoInformers.Traffic().V1alpha1().VIPPools(), porticoInformers.Traffic().V1alpha1().VirtualIPs())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
-	// DNS TSIG keys, CAs, ACME account keys and issued certificates: all in
-	// portico-system.
-	secretInformers := informers.NewSharedInformerFactoryWithOptions(kube, 10*time.Minute,
+	// portico-system: DNS TSIG keys, CAs, ACME account keys and issued
+	// certificates (Secrets); the lb-agents' Leases.
+	systemInformers := informers.NewSharedInformerFactoryWithOptions(kube, 10*time.Minute,
 		informers.WithNamespace(certificate.SecretNamespace))
-	secrets := secretInformers.Core().V1().Secrets()
+	secrets := systemInformers.Core().V1().Secrets()
 	failures := certificate.NewFailures()
 	if o.Enabled("accesspoint") {
 		runs = append(runs, o.accessPoints(ctx, pc, kube, porticoInformers, secrets, failures))
@@ -214,12 +214,13 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	if o.Enabled("virtualip") {
-		c := virtualip.NewController(pc, porticoInformers.Traffic().V1alpha1().VirtualIPs(), porticoInformers.Cluster().V1alpha1().LoadBalancerNodes())
+		c := virtualip.NewController(pc, porticoInformers.Traffic().V1alpha1().VirtualIPs(), porticoInformers.Cluster().V1alpha1().LoadBalancerNodes(),
+			systemInformers.Coordination().V1().Leases())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	porticoInformers.Start(ctx.Done())
 	leaseInformers.Start(ctx.Done())
-	secretInformers.Start(ctx.Done())
+	systemInformers.Start(ctx.Done())
 	klog.InfoS("Starting controllers", "controllers", o.Controllers)
 	for _, run := range runs {
 		go run()

@@ -1,6 +1,8 @@
 // Package virtualip is the hub controller of VirtualIP status: it gathers, from
 // the LoadBalancerNodes of the VIP's groups, which nodes announce it and how many
-// of its backends pass their health checks.
+// of its backends pass their health checks. A node whose lb-agent stopped
+// renewing its Lease (lb-agent-<node> in portico-system) no longer counts: its
+// last status is stale, and its routes leave the routers when BGP times out.
 package virtualip
 
 import (
@@ -8,12 +10,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	coordinationinformers "k8s.io/client-go/informers/coordination/v1"
+	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -33,19 +39,35 @@ const (
 	ReasonNotAnnounced = "NotAnnounced"
 )
 
+// LeaseNamespace holds the lb-agents' Leases in the hub cluster.
+const LeaseNamespace = "portico-system"
+
+// LeaseName is the Lease an lb-agent renews for its node.
+func LeaseName(node string) string { return "lb-agent-" + node }
+
 // Controller keeps VirtualIP status.
 type Controller struct {
 	client versioned.Interface
 	vips   trafficlisters.VirtualIPLister
 	nodes  clusterlisters.LoadBalancerNodeLister
+	leases coordinationlisters.LeaseLister // nil: every node counts as alive
+	now    func() time.Time
 	queue  workqueue.TypedRateLimitingInterface[string]
 	synced []cache.InformerSynced
 }
 
-// NewController watches VirtualIPs and LoadBalancerNodes.
-func NewController(client versioned.Interface, vips trafficinformers.VirtualIPInformer, nodes clusterinformers.LoadBalancerNodeInformer) *Controller {
+// NewController watches VirtualIPs, LoadBalancerNodes and the lb-agents' Leases
+// (an informer of LeaseNamespace).
+func NewController(client versioned.Interface, vips trafficinformers.VirtualIPInformer, nodes clusterinformers.LoadBalancerNodeInformer,
+	leases coordinationinformers.LeaseInformer) *Controller {
 	c := newController(client, vips.Lister(), nodes.Lister())
-	c.synced = []cache.InformerSynced{vips.Informer().HasSynced, nodes.Informer().HasSynced}
+	c.leases = leases.Lister()
+	c.synced = []cache.InformerSynced{vips.Informer().HasSynced, nodes.Informer().HasSynced, leases.Informer().HasSynced}
+	_, _ = leases.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.enqueueAll() },
+		UpdateFunc: func(old, obj any) { c.leaseRenewed(old, obj) },
+		DeleteFunc: func(any) { c.enqueueAll() },
+	})
 	_, _ = vips.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,
 		UpdateFunc: func(_, obj any) { c.enqueue(obj) },
@@ -58,7 +80,7 @@ func NewController(client versioned.Interface, vips trafficinformers.VirtualIPIn
 }
 
 func newController(client versioned.Interface, vips trafficlisters.VirtualIPLister, nodes clusterlisters.LoadBalancerNodeLister) *Controller {
-	return &Controller{client: client, vips: vips, nodes: nodes,
+	return &Controller{client: client, vips: vips, nodes: nodes, now: time.Now,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "virtualips"})}
 }
@@ -76,32 +98,77 @@ func (c *Controller) enqueueAll() {
 	}
 }
 
-// Run processes the queue until ctx is done.
-func (c *Controller) Run(ctx context.Context, workers int) {
-	runqueue.Run(ctx, c.queue, c.synced, workers, "virtualIP", runqueue.NoRequeue(c.sync))
+// leaseRenewed wakes every VIP only when a Lease starts or stops counting (a
+// node coming back); renewals of a live Lease change nothing.
+func (c *Controller) leaseRenewed(old, obj any) {
+	a, okA := old.(*coordinationv1.Lease)
+	b, okB := obj.(*coordinationv1.Lease)
+	if !okA || !okB || c.leaseAlive(a) != c.leaseAlive(b) {
+		c.enqueueAll()
+	}
 }
 
-func (c *Controller) sync(ctx context.Context, name string) error {
+// Run processes the queue until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) {
+	runqueue.Run(ctx, c.queue, c.synced, workers, "virtualIP", c.sync)
+}
+
+func (c *Controller) sync(ctx context.Context, name string) (time.Duration, error) {
 	vip, err := c.vips.Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
-	nodes, err := c.nodes.List(labels.Everything())
+	all, err := c.nodes.List(labels.Everything())
 	if err != nil {
-		return err
+		return 0, err
+	}
+	// Live nodes count; look again when the first of their Leases expires.
+	var nodes []*clusterv1alpha1.LoadBalancerNode
+	var next time.Duration
+	for _, n := range all {
+		left := c.leaseLeft(n.Name)
+		if left <= 0 {
+			continue
+		}
+		nodes = append(nodes, n)
+		if c.leases != nil && (next == 0 || left < next) {
+			next = left
+		}
 	}
 	status := Status(vip, nodes)
 	if apiequality.Semantic.DeepEqual(status, &vip.Status) {
-		return nil
+		return next, nil
 	}
 	updated := vip.DeepCopy()
 	updated.Status = *status
 	_, err = c.client.TrafficV1alpha1().VirtualIPs().UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-	return err
+	return next, err
 }
+
+// leaseLeft is how long the node's lb-agent Lease still holds (a day when
+// Leases are not watched; zero or less when missing or expired).
+func (c *Controller) leaseLeft(node string) time.Duration {
+	if c.leases == nil {
+		return 24 * time.Hour
+	}
+	l, err := c.leases.Leases(LeaseNamespace).Get(LeaseName(node))
+	if err != nil {
+		return 0
+	}
+	return c.leaseExpiry(l).Sub(c.now())
+}
+
+func (c *Controller) leaseExpiry(l *coordinationv1.Lease) time.Time {
+	if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+		return time.Time{}
+	}
+	return l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
+}
+
+func (c *Controller) leaseAlive(l *coordinationv1.Lease) bool { return c.leaseExpiry(l).After(c.now()) }
 
 // Status computes a VirtualIP's status from the nodes of its groups: the nodes
 // announcing it, and the most healthy backends any of them sees.

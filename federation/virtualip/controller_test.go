@@ -1,12 +1,21 @@
 package virtualip
 
 import (
+	"context"
 	"testing"
+	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	coordinationlisters "k8s.io/client-go/listers/coordination/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned/fake"
+	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
+	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
 
@@ -41,5 +50,41 @@ func TestStatus(t *testing.T) {
 	st = Status(vip, nodes[2:3])
 	if len(st.AnnouncedBy) != 0 || meta.IsStatusConditionTrue(st.Conditions, trafficv1alpha1.VirtualIPAnnounced) {
 		t.Fatalf("not announced: %+v", st)
+	}
+}
+
+// TestExpiredLeaseDoesNotAnnounce: a node whose lb-agent stopped renewing its
+// Lease is dropped from announcedBy, and the VIP is looked at again when the
+// first live Lease would expire.
+func TestExpiredLeaseDoesNotAnnounce(t *testing.T) {
+	vip := &trafficv1alpha1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "203.0.113.1"},
+		Spec: trafficv1alpha1.VirtualIPSpec{Address: "203.0.113.1", Groups: []string{"zone-a"}}}
+	pc := fake.NewSimpleClientset(vip)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	vips := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	nodes := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	leases := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	_ = vips.Add(vip)
+	for _, n := range []string{"edge-a-1", "edge-a-2", "edge-a-3"} {
+		_ = nodes.Add(node(n, "zone-a", []string{"203.0.113.1"}, map[string]int32{"203.0.113.1": 2}))
+	}
+	lease := func(n string, renewed time.Duration) *coordinationv1.Lease {
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LeaseName(n), Namespace: LeaseNamespace},
+			Spec: coordinationv1.LeaseSpec{RenewTime: &metav1.MicroTime{Time: now.Add(renewed)}, LeaseDurationSeconds: ptr.To[int32](40)}}
+	}
+	_ = leases.Add(lease("edge-a-1", -10*time.Second)) // live for 30s more
+	_ = leases.Add(lease("edge-a-2", -50*time.Second)) // expired; edge-a-3 has none
+	c := newController(pc, trafficlisters.NewVirtualIPLister(vips), clusterlisters.NewLoadBalancerNodeLister(nodes))
+	c.leases, c.now = coordinationlisters.NewLeaseLister(leases), func() time.Time { return now }
+	next, err := c.sync(context.Background(), "203.0.113.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := pc.TrafficV1alpha1().VirtualIPs().Get(context.Background(), "203.0.113.1", metav1.GetOptions{})
+	if len(got.Status.AnnouncedBy) != 1 || got.Status.AnnouncedBy[0] != "edge-a-1" {
+		t.Fatalf("announcedBy = %v, want only the node with a live Lease", got.Status.AnnouncedBy)
+	}
+	if next != 30*time.Second {
+		t.Fatalf("look again in %v, want when edge-a-1's Lease expires (30s)", next)
 	}
 }

@@ -76,7 +76,7 @@ func TestDescribeClusterUnavailable(t *testing.T) {
 	meta.SetStatusCondition(&h.fap.Status.Conditions, cond("Ready", "False", "NotReady", "not ready: Applied (ClustersUnavailable)", 30*time.Second))
 	h.mcs["zone-b-1"].Status.Agent.LastHeartbeatTime = agoPtr(70 * time.Second)
 	meta.SetStatusCondition(&h.mcs["zone-b-1"].Status.Conditions,
-		cond("Available", "Unknown", "LeaseExpired", "the member-agent has not renewed its Lease for 40s", 30*time.Second))
+		cond("Available", "Unknown", "LeaseExpired", "the member-agent's Lease was last renewed at 2026-01-01T00:00:00Z (grace 40s)", 30*time.Second))
 
 	assertOutput(t, describeOK(t, h, "fap", "checkout"), `
 NAME                                          READY    REASON               SINCE  MESSAGE
@@ -87,7 +87,7 @@ FederatedAccessPoint/shop/checkout            False    NotReady             30s 
 └─Clusters                                    False    ClustersUnavailable  30s    unavailable: zone-b-1
   ├─MemberCluster zone-a-1 (zone-a)           True     Applied              2m     5/5 objects, 2 gateway endpoints
   └─MemberCluster zone-b-1 (zone-b)           False    Unavailable          30s    the cluster's agent is not available; it keeps its last configuration; last heartbeat 70s ago
-    └─Condition Available                     Unknown  LeaseExpired         30s    the member-agent has not renewed its Lease for 40s
+    └─Condition Available                     Unknown  LeaseExpired         30s    the member-agent's Lease was last renewed at 2026-01-01T00:00:00Z (grace 40s)
 `)
 }
 
@@ -156,7 +156,7 @@ FederatedAccessPoint/shop/checkout                               True   Ready   
   │   ├─VirtualService shop/checkout                             True   Applied
   │   ├─DestinationRule shop/checkout                            True   Applied
   │   ├─ServiceEntry shop/payments                               True   Applied
-  │   └─Secret istio-system/shop-checkout-tls                    True   Applied
+  │   └─Secret shop/checkout-tls                                 True   Applied
   └─MemberCluster zone-b-1 (zone-b)                              True   Applied         3m     5/5 objects, 2 gateway endpoints
     ├─Condition Joined                                           True   AgentConnected  24h    the member-agent has connected
     ├─Condition Available                                        True   LeaseRenewed    24h    the member-agent renews its Lease
@@ -166,7 +166,7 @@ FederatedAccessPoint/shop/checkout                               True   Ready   
       ├─VirtualService shop/checkout                             False  NotApplied             admission webhook "validation.istio.io" denied the request
       ├─DestinationRule shop/checkout                            True   Applied
       ├─ServiceEntry shop/payments                               True   Applied
-      └─Secret istio-system/shop-checkout-tls                    True   Applied
+      └─Secret shop/checkout-tls                                 True   Applied
 `)
 
 	// The collapsed view shows the object that is not applied, and where.
