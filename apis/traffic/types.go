@@ -201,6 +201,8 @@ type TLSSpec struct {
 	IssuerRef LocalReference `json:"issuerRef"`
 	// mode of the gateway's HTTPS servers: SIMPLE or MUTUAL. Defaults to SIMPLE.
 	Mode string `json:"mode,omitempty"`
+	// secretNamespace is where the certificate Secret goes in each member cluster.
+	SecretNamespace string `json:"secretNamespace,omitempty"`
 }
 
 // LocalReference names an object.

@@ -41,7 +41,8 @@ func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec, cert *certificate.
 // hosts and load-balancer ports when the template leaves them out) and the other
 // Istio objects, all in the access point's namespace. With spec.tls, the
 // Gateway's HTTPS servers reference the certificate by credentialName and, once
-// cert is issued, its Secret comes first.
+// cert is issued, its Secret comes first, in the gateway workload's namespace
+// (spec.tls.secretNamespace) where Istio reads it.
 func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *certificate.Stored) ([]trafficv1alpha1.JSONObject, error) {
 	tmpl, err := clusterTemplate(fap, cluster)
 	if err != nil {
@@ -73,12 +74,20 @@ func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *cer
 	return out, nil
 }
 
+// secretNamespace is where the certificate Secret goes in member clusters.
+func secretNamespace(fap *trafficv1alpha1.FederatedAccessPoint) string {
+	if ns := fap.Spec.TLS.SecretNamespace; ns != "" {
+		return ns
+	}
+	return trafficv1alpha1.DefaultGatewayNamespace
+}
+
 // tlsSecret is the certificate as the kubernetes.io/tls Secret the Gateway
 // reads (with ca.crt in MUTUAL mode, to verify clients).
 func tlsSecret(fap *trafficv1alpha1.FederatedAccessPoint, cert *certificate.Stored) (trafficv1alpha1.JSONObject, error) {
 	s := &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{Name: certificate.CredentialName(fap.Name), Namespace: fap.Namespace,
+		ObjectMeta: metav1.ObjectMeta{Name: certificate.CredentialName(fap.Namespace, fap.Name), Namespace: secretNamespace(fap),
 			Annotations: map[string]string{
 				certificate.AnnotationVersion: strconv.FormatInt(cert.Version, 10),
 				certificate.AnnotationSerial:  cert.Serial,
@@ -193,7 +202,7 @@ func withCredential(servers any, fap *trafficv1alpha1.FederatedAccessPoint) {
 			server["tls"] = tls
 		}
 		if _, ok := tls["credentialName"]; !ok {
-			tls["credentialName"] = certificate.CredentialName(fap.Name)
+			tls["credentialName"] = certificate.CredentialName(fap.Namespace, fap.Name)
 		}
 		if _, ok := tls["mode"]; !ok {
 			tls["mode"] = fap.Spec.TLS.Mode

@@ -133,19 +133,23 @@ func TestRenderTLS(t *testing.T) {
 		t.Fatalf("port 8080 must stay plain HTTP: %v", plain)
 	}
 	tls := https["tls"].(map[string]any)
-	if https["port"].(map[string]any)["protocol"] != "HTTPS" || tls["credentialName"] != "checkout-tls" || tls["mode"] != "SIMPLE" {
+	if https["port"].(map[string]any)["protocol"] != "HTTPS" || tls["credentialName"] != "shop.checkout-tls" || tls["mode"] != "SIMPLE" {
 		t.Fatalf("https server = %v", https)
 	}
 
 	cert := &certificate.Stored{CertPEM: []byte("CERT"), KeyPEM: []byte("KEY"), CAPEM: []byte("CA"), Version: 3, Serial: "ab"}
 	objs = renderWith(t, fap, "zone-a-1", cert)
 	s := objs[0]
-	if s.Kind != "Secret" || s.APIVersion != "v1" || s.Metadata.Name != "checkout-tls" || s.Metadata.Namespace != "shop" ||
+	if s.Kind != "Secret" || s.APIVersion != "v1" || s.Metadata.Name != "shop.checkout-tls" || s.Metadata.Namespace != "istio-system" ||
 		s.Type != "kubernetes.io/tls" || string(s.Data["tls.crt"]) != "CERT" || string(s.Data["tls.key"]) != "KEY" || s.Data["ca.crt"] != nil {
 		t.Fatalf("secret = %+v", s)
 	}
 	if objs[1].Kind != "Gateway" {
 		t.Fatalf("the Secret must come before the Gateway: %s", objs[1].Kind)
+	}
+	fap.Spec.TLS.SecretNamespace = "edge-gateways"
+	if s := renderWith(t, fap, "zone-a-1", cert)[0]; s.Metadata.Namespace != "edge-gateways" {
+		t.Fatalf("secretNamespace ignored: %+v", s.Metadata)
 	}
 	fap.Spec.TLS.Mode = trafficv1alpha1.TLSModeMutual
 	if s := renderWith(t, fap, "zone-a-1", cert)[0]; string(s.Data["ca.crt"]) != "CA" {
@@ -160,7 +164,7 @@ func TestRenderTLS(t *testing.T) {
 	if got := servers[0].(map[string]any)["tls"].(map[string]any); got["credentialName"] != "mine" || got["mode"] != "SIMPLE" {
 		t.Fatalf("template tls overwritten: %v", got)
 	}
-	if got := servers[1].(map[string]any)["tls"].(map[string]any); got["credentialName"] != "checkout-tls" || got["mode"] != "MUTUAL" {
+	if got := servers[1].(map[string]any)["tls"].(map[string]any); got["credentialName"] != "shop.checkout-tls" || got["mode"] != "MUTUAL" {
 		t.Fatalf("template HTTPS server without tls: %v", got)
 	}
 }

@@ -105,6 +105,12 @@ func (c *Controller) certificateStatus(fap *trafficv1alpha1.FederatedAccessPoint
 		}
 	}
 	switch {
+	case !certificate.Current(fap, p.cert):
+		cond.Reason = certificate.ReasonIssuing
+		cond.Message = fmt.Sprintf("version %d is for other hosts or another issuer; reissuing", p.cert.Version)
+		if failed {
+			cond.Reason = failure.Reason
+		}
 	case !c.now().Before(p.cert.NotAfter):
 		cond.Reason = certificate.ReasonExpired
 		cond.Message = fmt.Sprintf("version %d (serial %s) expired at %s", p.cert.Version, p.cert.Serial, p.cert.NotAfter.UTC().Format(time.RFC3339))
@@ -125,7 +131,7 @@ func (c *Controller) certificateStatus(fap *trafficv1alpha1.FederatedAccessPoint
 // secretApplied tells whether the cluster's agent applied the certificate Secret.
 func secretApplied(cap *trafficv1alpha1.ClusterAccessPoint, fap *trafficv1alpha1.FederatedAccessPoint) bool {
 	for _, o := range cap.Status.Objects {
-		if o.Group == "" && o.Kind == "Secret" && o.Name == certificate.CredentialName(fap.Name) {
+		if o.Group == "" && o.Kind == "Secret" && o.Namespace == secretNamespace(fap) && o.Name == certificate.CredentialName(fap.Namespace, fap.Name) {
 			return o.Applied
 		}
 	}

@@ -11,6 +11,7 @@ package certificate
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,6 +60,8 @@ type Controller struct {
 	queue     workqueue.TypedRateLimitingInterface[string]
 	synced    []cache.InformerSynced
 	now       func() time.Time
+	mu        sync.Mutex
+	pending   map[string]pending // access point -> issued, Secret not written
 	// newIssuer resolves a CertificateIssuer; replaced in tests.
 	newIssuer func(context.Context, *trafficv1alpha1.CertificateIssuer) (issuer.Issuer, error)
 }
@@ -69,6 +72,7 @@ func NewController(client versioned.Interface, kube kubernetes.Interface, inf In
 	c := &Controller{
 		client: client, kube: kube, faps: inf.AccessPoints.Lister(), issuers: inf.Issuers.Lister(),
 		providers: inf.Providers.Lister(), secrets: inf.Secrets.Lister(), failures: failures, events: events, now: time.Now,
+		pending: map[string]pending{},
 		// Failed issues back off from 2s to 30 minutes: ACME servers limit
 		// failed validations per hour.
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](2*time.Second, 30*time.Minute),
@@ -79,16 +83,40 @@ func NewController(client versioned.Interface, kube kubernetes.Interface, inf In
 		inf.Providers.Informer(), inf.Secrets.Informer()} {
 		c.synced = append(c.synced, i.HasSynced)
 	}
-	_, _ = inf.AccessPoints.Informer().AddEventHandler(handler(func(obj any) {
+	// Status writes (the access point controller reporting a failure, the
+	// issuer probe) must not wake issuing again: that would bypass the
+	// back-off. Only spec, renewal requests and deletion do.
+	enqueueAP := func(obj any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 			c.queue.Add(accessPointKey + key)
 		}
-	}))
-	_, _ = inf.Issuers.Informer().AddEventHandler(handler(func(obj any) {
+	}
+	_, _ = inf.AccessPoints.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: enqueueAP, DeleteFunc: enqueueAP,
+		UpdateFunc: func(old, obj any) {
+			a, okA := old.(*trafficv1alpha1.FederatedAccessPoint)
+			b, okB := obj.(*trafficv1alpha1.FederatedAccessPoint)
+			if !okA || !okB || a.Generation != b.Generation || a.Annotations[AnnotationRenew] != b.Annotations[AnnotationRenew] ||
+				(a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil) {
+				enqueueAP(obj)
+			}
+		},
+	})
+	issuerEvent := func(obj any) {
 		if ci, ok := unwrap(obj).(*trafficv1alpha1.CertificateIssuer); ok {
 			c.issuerChanged(ci.Name)
 		}
-	}))
+	}
+	_, _ = inf.Issuers.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: issuerEvent, DeleteFunc: issuerEvent,
+		UpdateFunc: func(old, obj any) {
+			a, okA := old.(*trafficv1alpha1.CertificateIssuer)
+			b, okB := obj.(*trafficv1alpha1.CertificateIssuer)
+			if !okA || !okB || a.Generation != b.Generation {
+				issuerEvent(obj)
+			}
+		},
+	})
 	_, _ = inf.Providers.Informer().AddEventHandler(handler(func(obj any) {
 		if p, ok := unwrap(obj).(*trafficv1alpha1.DNSProvider); ok {
 			c.providerChanged(p.Name)

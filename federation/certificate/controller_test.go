@@ -11,8 +11,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned/fake"
 	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
@@ -29,6 +31,8 @@ type fixture struct {
 	now     time.Time
 	issued  int
 	fail    error
+	// tolerate lets sync return an error without failing the test.
+	tolerate bool
 }
 
 func newFixture(t *testing.T, objs ...*trafficv1alpha1.FederatedAccessPoint) *fixture {
@@ -83,7 +87,7 @@ func (f *fixture) sync(t *testing.T) time.Duration {
 		_ = idx.Add(&list.Items[i])
 	}
 	after, err := f.c.syncAccessPoint(context.Background(), "shop", "checkout")
-	if err != nil && f.fail == nil {
+	if err != nil && f.fail == nil && !f.tolerate {
 		t.Fatal(err)
 	}
 	return after
@@ -165,7 +169,7 @@ func TestFailureRecordedAndCleared(t *testing.T) {
 	f.c.failures.OnChange(func(key string) { notified = append(notified, key) })
 	f.fail = errors.New("CA expired")
 	f.sync(t)
-	if got, ok := f.c.failures.Get("shop/checkout"); !ok || got.Reason != ReasonIssuanceFailed || got.Message != "CA expired" {
+	if got, ok := f.c.failures.Get("shop/checkout"); !ok || got.Reason != ReasonIssuanceFailed || got.Message != "CertificateIssuer ca: CA expired" {
 		t.Fatalf("failure = %+v, %v", got, ok)
 	}
 	f.sync(t) // the same failure again notifies nobody
@@ -188,5 +192,40 @@ func TestSecretDeletedWithTLS(t *testing.T) {
 	f.sync(t)
 	if _, err := f.kube.CoreV1().Secrets(SecretNamespace).Get(context.Background(), SecretName("shop", "checkout"), metav1.GetOptions{}); err == nil {
 		t.Fatal("certificate kept after spec.tls was removed")
+	}
+}
+
+func TestReissueWhenIssuerChanges(t *testing.T) {
+	f := newFixture(t, tlsFAP())
+	issuers := f.portico.Traffic().V1alpha1().CertificateIssuers().Informer().GetIndexer()
+	_ = issuers.Update(&trafficv1alpha1.CertificateIssuer{ObjectMeta: metav1.ObjectMeta{Name: "ca", UID: "u1", Generation: 1}})
+	f.sync(t)
+	f.sync(t)
+	if f.issued != 1 {
+		t.Fatalf("issued %d, want 1", f.issued)
+	}
+	_ = issuers.Update(&trafficv1alpha1.CertificateIssuer{ObjectMeta: metav1.ObjectMeta{Name: "ca", UID: "u1", Generation: 2}})
+	f.sync(t)
+	if f.issued != 2 || f.stored(t).Version != 2 {
+		t.Fatalf("a changed issuer configuration must reissue: issued %d", f.issued)
+	}
+}
+
+// TestWriteFailureKeepsCertificate: when the Secret cannot be written, the
+// retry writes the certificate already issued instead of ordering another.
+func TestWriteFailureKeepsCertificate(t *testing.T) {
+	f := newFixture(t, tlsFAP())
+	f.kube.PrependReactor("create", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("etcd is down")
+	})
+	f.tolerate = true
+	f.sync(t)
+	if got, _ := f.c.failures.Get("shop/checkout"); got.Reason != ReasonSecretWriteFail || f.issued != 1 {
+		t.Fatalf("failure %+v, issued %d", got, f.issued)
+	}
+	f.kube.ReactionChain = f.kube.ReactionChain[1:]
+	f.sync(t)
+	if f.issued != 1 || f.stored(t).Serial != "1" {
+		t.Fatalf("retry ordered a new certificate: issued %d", f.issued)
 	}
 }

@@ -2,6 +2,7 @@ package certificate
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/certificate/issuer"
 )
 
 // Reasons of the CertificateReady condition and of the controller's Events.
@@ -46,7 +48,8 @@ func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string
 	if secret != nil {
 		stored, _ = FromSecret(secret) // unreadable: reissued below
 	}
-	why := c.reissueReason(fap, secret, stored)
+	ci, _ := c.issuers.Get(fap.Spec.TLS.IssuerRef.Name) // nil when missing: reported below
+	why := c.reissueReason(fap, ci, secret, stored)
 	if why != "" {
 		// The cache may not have seen our last write yet: issuing is expensive
 		// (and rate-limited by ACME servers), so decide on the live Secret.
@@ -57,22 +60,25 @@ func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string
 		if secret != nil {
 			stored, _ = FromSecret(secret)
 		}
-		why = c.reissueReason(fap, secret, stored)
+		why = c.reissueReason(fap, ci, secret, stored)
 	}
 	if why == "" {
 		c.failures.set(key, nil)
 		return c.untilRenewal(stored), nil
 	}
-	iss, err := c.issuerOf(ctx, fap.Spec.TLS.IssuerRef.Name)
-	if err != nil {
-		c.fail(fap, ReasonIssuerNotReady, err)
-		return 0, err
-	}
 	hosts := sortedHosts(fap.Spec.Hosts)
-	cert, err := iss.Issue(ctx, hosts)
-	if err != nil {
-		c.fail(fap, ReasonIssuanceFailed, err)
-		return 0, err
+	req := request{hosts: strings.Join(hosts, ","), issuer: issuerGeneration(ci), renew: fap.Annotations[AnnotationRenew]}
+	cert := c.unwritten(key, req)
+	if cert == nil {
+		iss, err := c.issuerOf(ctx, fap.Spec.TLS.IssuerRef.Name)
+		if err != nil {
+			c.fail(fap, ReasonIssuerNotReady, fmt.Errorf("CertificateIssuer %s: %w", fap.Spec.TLS.IssuerRef.Name, err))
+			return 0, err
+		}
+		if cert, err = iss.Issue(ctx, hosts); err != nil {
+			c.fail(fap, ReasonIssuanceFailed, fmt.Errorf("CertificateIssuer %s: %w", fap.Spec.TLS.IssuerRef.Name, err))
+			return 0, err
+		}
 	}
 	version := int64(1)
 	if stored != nil {
@@ -85,12 +91,13 @@ func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string
 		ObjectMeta: metav1.ObjectMeta{Name: SecretName(namespace, name), Namespace: SecretNamespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "portico-hub"},
 			Annotations: map[string]string{
-				AnnotationAccessPoint: key,
-				AnnotationVersion:     strconv.FormatInt(version, 10),
-				AnnotationSerial:      cert.Serial,
-				AnnotationHosts:       strings.Join(hosts, ","),
-				AnnotationIssuer:      fap.Spec.TLS.IssuerRef.Name,
-				AnnotationRenew:       fap.Annotations[AnnotationRenew],
+				AnnotationAccessPoint:      key,
+				AnnotationVersion:          strconv.FormatInt(version, 10),
+				AnnotationSerial:           cert.Serial,
+				AnnotationHosts:            strings.Join(hosts, ","),
+				AnnotationIssuer:           fap.Spec.TLS.IssuerRef.Name,
+				AnnotationIssuerGeneration: req.issuer,
+				AnnotationRenew:            fap.Annotations[AnnotationRenew],
 			}},
 		Type: corev1.SecretTypeTLS,
 		Data: map[string][]byte{KeyCert: cert.CertPEM, KeyKey: cert.KeyPEM},
@@ -99,9 +106,12 @@ func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string
 		desired.Data[KeyCA] = cert.CAPEM
 	}
 	if err := c.writeSecret(ctx, secret, desired); err != nil {
+		// Keep the certificate: only the write is retried, not the order.
+		c.keepUnwritten(key, req, cert)
 		c.fail(fap, ReasonSecretWriteFail, err)
 		return 0, err
 	}
+	c.keepUnwritten(key, request{}, nil)
 	c.failures.set(key, nil)
 	klog.FromContext(ctx).Info("Issued certificate", "accessPoint", key, "serial", cert.Serial, "version", version,
 		"notAfter", cert.NotAfter, "why", why)
@@ -113,22 +123,66 @@ func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string
 }
 
 // reissueReason says why the access point needs a new certificate, or "".
-func (c *Controller) reissueReason(fap *trafficv1alpha1.FederatedAccessPoint, secret *corev1.Secret, stored *Stored) string {
+// ci is its CertificateIssuer, nil when missing.
+func (c *Controller) reissueReason(fap *trafficv1alpha1.FederatedAccessPoint, ci *trafficv1alpha1.CertificateIssuer, secret *corev1.Secret, stored *Stored) string {
 	switch {
 	case secret == nil:
 		return "first issue"
 	case stored == nil:
 		return "the stored certificate is unreadable"
-	case !slices.Equal(stored.Hosts, sortedHosts(fap.Spec.Hosts)):
-		return "hosts changed"
-	case stored.Issuer != fap.Spec.TLS.IssuerRef.Name:
-		return "issuer changed"
+	case !Current(fap, stored):
+		return "hosts or issuer changed"
+	case ci != nil && stored.IssuerGeneration != "" && stored.IssuerGeneration != issuerGeneration(ci):
+		return "the issuer's configuration changed"
 	case fap.Annotations[AnnotationRenew] != secret.Annotations[AnnotationRenew]:
 		return "renewal requested"
 	case !c.now().Before(stored.RenewAt()):
 		return "two thirds of its lifetime passed"
 	}
 	return ""
+}
+
+// Current tells whether a stored certificate is for the access point's hosts,
+// from its issuer.
+func Current(fap *trafficv1alpha1.FederatedAccessPoint, stored *Stored) bool {
+	return fap.Spec.TLS != nil && stored.Issuer == fap.Spec.TLS.IssuerRef.Name && slices.Equal(stored.Hosts, sortedHosts(fap.Spec.Hosts))
+}
+
+func issuerGeneration(ci *trafficv1alpha1.CertificateIssuer) string {
+	if ci == nil {
+		return ""
+	}
+	return string(ci.UID) + "/" + strconv.FormatInt(ci.Generation, 10)
+}
+
+// request identifies what a certificate was issued for.
+type request struct{ hosts, issuer, renew string }
+
+// pending is an issued certificate whose Secret could not be written yet.
+type pending struct {
+	req  request
+	cert *issuer.Certificate
+}
+
+// unwritten returns the certificate issued for req whose write failed, if any.
+func (c *Controller) unwritten(key string, req request) *issuer.Certificate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.pending[key]; ok && p.req == req && c.now().Before(p.cert.NotAfter) {
+		return p.cert
+	}
+	return nil
+}
+
+// keepUnwritten remembers (nil: forgets) a certificate whose write failed.
+func (c *Controller) keepUnwritten(key string, req request, cert *issuer.Certificate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cert == nil {
+		delete(c.pending, key)
+		return
+	}
+	c.pending[key] = pending{req: req, cert: cert}
 }
 
 // untilRenewal is how long until the certificate is due (at least a second).

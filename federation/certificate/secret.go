@@ -1,7 +1,9 @@
 package certificate
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // SecretNamespace is the hub cluster namespace holding issued certificates, CA
@@ -29,6 +32,9 @@ const (
 	AnnotationHosts = "portico.dev/certificate-hosts"
 	// AnnotationIssuer is the CertificateIssuer that issued it.
 	AnnotationIssuer = "portico.dev/certificate-issuer"
+	// AnnotationIssuerGeneration is that issuer's uid/generation: a changed
+	// issuer configuration reissues.
+	AnnotationIssuerGeneration = "portico.dev/certificate-issuer-generation"
 	// AnnotationRenew, set on a FederatedAccessPoint to any new value, forces a
 	// reissue; the hub Secret records the last value handled.
 	AnnotationRenew = "portico.dev/renew-certificate"
@@ -42,13 +48,26 @@ const (
 )
 
 // SecretName is the hub Secret (in SecretNamespace) holding an access point's
-// certificate.
-func SecretName(namespace, name string) string { return "tls-" + namespace + "." + name }
+// certificate: tls-<namespace>.<name>, or a hash of both when that would be too
+// long for a Secret name.
+func SecretName(namespace, name string) string { return boundedName("tls-", namespace+"."+name, "") }
 
 // CredentialName is the Secret the certificate is delivered as in member
-// clusters, in the access point's namespace: the credentialName of the
-// Gateway's HTTPS servers.
-func CredentialName(accessPoint string) string { return accessPoint + "-tls" }
+// clusters, in spec.tls.secretNamespace (the gateway workload's namespace):
+// <namespace>.<name>-tls, the credentialName of the Gateway's HTTPS servers.
+func CredentialName(namespace, name string) string {
+	return boundedName("", namespace+"."+name, "-tls")
+}
+
+// boundedName is prefix+id+suffix, or prefix+a hash of id+suffix when longer
+// than a Secret name may be.
+func boundedName(prefix, id, suffix string) string {
+	if n := prefix + id + suffix; len(n) <= validation.DNS1123SubdomainMaxLength {
+		return n
+	}
+	sum := sha256.Sum256([]byte(id))
+	return prefix + hex.EncodeToString(sum[:16]) + suffix
+}
 
 // Stored is an issued certificate as kept in its hub Secret.
 type Stored struct {
@@ -57,6 +76,7 @@ type Stored struct {
 	Serial                 string
 	Hosts                  []string
 	Issuer                 string
+	IssuerGeneration       string
 	NotBefore, NotAfter    time.Time
 }
 
@@ -69,7 +89,7 @@ func (s *Stored) RenewAt() time.Time {
 // FromSecret reads a certificate Secret back. The private key is not parsed.
 func FromSecret(secret *corev1.Secret) (*Stored, error) {
 	s := &Stored{CertPEM: secret.Data[KeyCert], KeyPEM: secret.Data[KeyKey], CAPEM: secret.Data[KeyCA],
-		Serial: secret.Annotations[AnnotationSerial], Issuer: secret.Annotations[AnnotationIssuer]}
+		Issuer: secret.Annotations[AnnotationIssuer], IssuerGeneration: secret.Annotations[AnnotationIssuerGeneration]}
 	if len(s.CertPEM) == 0 || len(s.KeyPEM) == 0 {
 		return nil, errors.New("no tls.crt or tls.key")
 	}
@@ -81,10 +101,7 @@ func FromSecret(secret *corev1.Secret) (*Stored, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tls.crt: %w", err)
 	}
-	s.NotBefore, s.NotAfter = leaf.NotBefore, leaf.NotAfter
-	if s.Serial == "" {
-		s.Serial = leaf.SerialNumber.Text(16)
-	}
+	s.NotBefore, s.NotAfter, s.Serial = leaf.NotBefore, leaf.NotAfter, leaf.SerialNumber.Text(16)
 	s.Version, _ = strconv.ParseInt(secret.Annotations[AnnotationVersion], 10, 64)
 	if h := secret.Annotations[AnnotationHosts]; h != "" {
 		s.Hosts = strings.Split(h, ",")

@@ -127,19 +127,23 @@ func (o *Options) runLeading(ctx context.Context, kube kubernetes.Interface, run
 		Client:     kube.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
 	}
-	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
-		ReleaseOnCancel: true, Name: "portico-hub",
-		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: run,
-			OnStoppedLeading: func() { klog.InfoS("Stopped leading", "identity", id) },
-			OnNewLeader:      func(leader string) { klog.InfoS("Leader", "identity", leader) },
-		},
-	})
-	if err != nil {
-		return err
+	// A replica that loses the lease (its controllers stop with the lease's
+	// context) campaigns again, so some replica always leads.
+	for ctx.Err() == nil {
+		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+			Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
+			ReleaseOnCancel: true, Name: "portico-hub",
+			Callbacks: leaderelection.LeaderCallbacks{
+				OnStartedLeading: run,
+				OnStoppedLeading: func() { klog.InfoS("Stopped leading", "identity", id) },
+				OnNewLeader:      func(leader string) { klog.InfoS("Leader", "identity", leader) },
+			},
+		})
+		if err != nil {
+			return err
+		}
+		le.Run(ctx)
 	}
-	le.Run(ctx)
 	return nil
 }
 

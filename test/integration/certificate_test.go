@@ -116,6 +116,13 @@ func TestCertificatesCAIssuer(t *testing.T) {
 		_, err := kube.CoreV1().Secrets(certificate.SecretNamespace).Get(ctx, certificate.SecretName("shop", "checkout"), metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
+	for name, m := range f.members {
+		kc := kubernetes.NewForConfigOrDie(m.RestConfig)
+		pollUntil(t, 30*time.Second, name+": the certificate Secret pruned", func() (bool, error) {
+			_, err := kc.CoreV1().Secrets("istio-system").Get(ctx, "shop.checkout-tls", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+	}
 }
 
 func waitCertificateCondition(t *testing.T, f *federation, status metav1.ConditionStatus, reason string) *metav1.Condition {
@@ -166,7 +173,7 @@ func checkInstalled(t *testing.T, f *federation, status *traffic.CertificateStat
 	t.Helper()
 	for name, m := range f.members {
 		kc := kubernetes.NewForConfigOrDie(m.RestConfig)
-		s, err := kc.CoreV1().Secrets("shop").Get(context.Background(), "checkout-tls", metav1.GetOptions{})
+		s, err := kc.CoreV1().Secrets("istio-system").Get(context.Background(), "shop.checkout-tls", metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -195,7 +202,7 @@ func checkInstalled(t *testing.T, f *federation, status *traffic.CertificateStat
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tls := gw.Spec.Servers[0].GetTls(); tls.GetCredentialName() != "checkout-tls" || tls.GetMode().String() != "SIMPLE" {
+		if tls := gw.Spec.Servers[0].GetTls(); tls.GetCredentialName() != "shop.checkout-tls" || tls.GetMode().String() != "SIMPLE" {
 			t.Fatalf("%s: Gateway tls = %v", name, tls)
 		}
 	}

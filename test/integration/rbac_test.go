@@ -125,7 +125,9 @@ func TestRBACDelegation(t *testing.T) {
 		}
 		mustKubectlAs(t, kc, "get", "fap", "existing", "-n", ns)
 		mustKubectlAs(t, kc, "get", "mc,lbg,lbn,vippools,virtualips,dnsproviders,certificateissuers")
-		mustKubectlAs(t, kc, "get", "cap,nsvc", "-A")
+		mustKubectlAs(t, kc, "get", "nsvc", "-A")
+		// ClusterAccessPoints carry certificate keys: not for viewers.
+		expectForbidden(t, kc, viewer, "list", "clusteraccesspoints", "", "get", "cap", "-A")
 		// Watch.
 		cfg, err := e.hub.UserRestConfig(viewer, nil)
 		if err != nil {

@@ -153,7 +153,7 @@ func checkMemberCertificates(t *testing.T, members map[string]*framework.MemberC
 	hosts []string, root *x509.Certificate) {
 	t.Helper()
 	for name, m := range members {
-		s, err := kubernetes.NewForConfigOrDie(m.RestConfig).CoreV1().Secrets("shop").Get(context.Background(), "shop-tls", metav1.GetOptions{})
+		s, err := kubernetes.NewForConfigOrDie(m.RestConfig).CoreV1().Secrets("istio-system").Get(context.Background(), "shop.shop-tls", metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -3438,6 +3438,13 @@ func schema_portico_apis_traffic_v1alpha1_TLSSpec(ref common.ReferenceCallback) 
 							Format:      "",
 						},
 					},
+					"secretNamespace": {
+						SchemaProps: spec.SchemaProps{
+							Description: "secretNamespace is the namespace of the gateway workload in each member cluster, where Istio reads the Secret named by the HTTPS servers' credentialName and where the certificate is delivered. Defaults to istio-system (Istio's default ingress gateway).",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 				},
 				Required: []string{"issuerRef"},
 			},

@@ -15,6 +15,8 @@ const (
 	DefaultHealthThreshold = 2
 	DefaultTTL             = 30
 	DefaultTSIGAlgorithm   = "hmac-sha256"
+	// DefaultGatewayNamespace is where Istio's default ingress gateway runs.
+	DefaultGatewayNamespace = "istio-system"
 )
 
 // SetDefaults_OverridePatch makes replace the default operation.
@@ -71,10 +73,14 @@ func SetDefaults_HealthCheck(obj *HealthCheck) {
 	}
 }
 
-// SetDefaults_TLSSpec makes SIMPLE the default mode.
+// SetDefaults_TLSSpec makes SIMPLE the default mode and istio-system the
+// default namespace of the certificate Secret.
 func SetDefaults_TLSSpec(obj *TLSSpec) {
 	if obj.Mode == "" {
 		obj.Mode = TLSModeSimple
+	}
+	if obj.SecretNamespace == "" {
+		obj.SecretNamespace = DefaultGatewayNamespace
 	}
 }
 

@@ -273,6 +273,12 @@ type TLSSpec struct {
 	// mode of the gateway's HTTPS servers: SIMPLE or MUTUAL. Defaults to SIMPLE.
 	// +optional
 	Mode string `json:"mode,omitempty"`
+	// secretNamespace is the namespace of the gateway workload in each member
+	// cluster, where Istio reads the Secret named by the HTTPS servers'
+	// credentialName and where the certificate is delivered. Defaults to
+	// istio-system (Istio's default ingress gateway).
+	// +optional
+	SecretNamespace string `json:"secretNamespace,omitempty"`
 }
 
 // LocalReference names an object.

@@ -45,6 +45,11 @@ func ValidateFederatedAccessPoint(fap *traffic.FederatedAccessPoint) field.Error
 	if spec.TLS != nil {
 		allErrs = append(allErrs, requiredName(spec.TLS.IssuerRef.Name, specPath.Child("tls", "issuerRef", "name"))...)
 		allErrs = append(allErrs, oneOf(spec.TLS.Mode, specPath.Child("tls", "mode"), traffic.TLSModeSimple, traffic.TLSModeMutual)...)
+		if ns := spec.TLS.SecretNamespace; ns != "" {
+			for _, msg := range apimachineryvalidation.ValidateNamespaceName(ns, false) {
+				allErrs = append(allErrs, field.Invalid(specPath.Child("tls", "secretNamespace"), ns, msg))
+			}
+		}
 	}
 	if spec.Rollout != nil {
 		allErrs = append(allErrs, validateRollout(spec.Rollout, specPath.Child("rollout"))...)

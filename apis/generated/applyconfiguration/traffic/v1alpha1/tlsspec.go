@@ -27,6 +27,11 @@ type TLSSpecApplyConfiguration struct {
 	IssuerRef *LocalReferenceApplyConfiguration `json:"issuerRef,omitempty"`
 	// mode of the gateway's HTTPS servers: SIMPLE or MUTUAL. Defaults to SIMPLE.
 	Mode *string `json:"mode,omitempty"`
+	// secretNamespace is the namespace of the gateway workload in each member
+	// cluster, where Istio reads the Secret named by the HTTPS servers'
+	// credentialName and where the certificate is delivered. Defaults to
+	// istio-system (Istio's default ingress gateway).
+	SecretNamespace *string `json:"secretNamespace,omitempty"`
 }
 
 // TLSSpecApplyConfiguration constructs a declarative configuration of the TLSSpec type for use with
@@ -48,5 +53,13 @@ func (b *TLSSpecApplyConfiguration) WithIssuerRef(value *LocalReferenceApplyConf
 // If called multiple times, the Mode field is set to the value of the last call.
 func (b *TLSSpecApplyConfiguration) WithMode(value string) *TLSSpecApplyConfiguration {
 	b.Mode = &value
+	return b
+}
+
+// WithSecretNamespace sets the SecretNamespace field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the SecretNamespace field is set to the value of the last call.
+func (b *TLSSpecApplyConfiguration) WithSecretNamespace(value string) *TLSSpecApplyConfiguration {
+	b.SecretNamespace = &value
 	return b
 }
