@@ -40,14 +40,15 @@ verify-vet:
 	$(GO) vet -tags registry,integration ./...
 	$(GO) vet -tags peers,vm ./test/peers/... ./test/vm/...
 	$(GO) vet -tags dns ./test/peers/...
+	$(GO) vet -tags e2e ./test/e2e/...
 
 .PHONY: verify-codegen
 verify-codegen:
 	hack/verify-codegen.sh
 
-## test: every tier this machine can run: verify, unit, registry, integration, peers, dns, vm
+## test: every tier this machine can run: verify, unit, registry, integration, peers, dns, vm, e2e
 .PHONY: test
-test: verify test-unit test-registry test-integration test-peers test-dns test-vm
+test: verify test-unit test-registry test-integration test-peers test-dns test-vm e2e
 
 ## test-unit: pure logic with fakes
 .PHONY: test-unit
@@ -80,6 +81,11 @@ test-dns: tools
 test-vm:
 	CGO_ENABLED=0 $(GO) test -tags vm -count=1 -exec "$(CURDIR)/hack/vm/exec.sh" -timeout 30m ./test/vm/...
 
+## e2e: the local federation of `make up` (same code) in a temporary directory, the quickstart access point checked end to end (root; installs bird2, bind9, qemu)
+.PHONY: e2e
+e2e: tools
+	$(GO) test -tags e2e -count=1 -timeout 30m ./test/e2e/...
+
 ## bench-vm: 5000 VIPs x 8 backends from empty and one change, next to ipvsadm -R, in the VM
 .PHONY: bench-vm
 bench-vm:
@@ -90,12 +96,12 @@ bench-vm:
 bench: tools
 	$(GO) test -tags integration -run '^$$' -bench 'Benchmark(Hub|MemberAgent|Federation)' -benchtime 1x -timeout 60m ./test/integration/
 
-## up: run a local federation; prints how to use it (export KUBECONFIG=_output/local/kubeconfig)
+## up: run a local federation with DNS, certificates and the L4 tier (root); prints how to use it (. _output/local/env)
 .PHONY: up
 up: tools
 	$(GO) run ./hack/local-up up
 
-## down: stop everything `make up` started
+## down: stop everything `make up` started and remove its network namespaces
 .PHONY: down
 down:
 	$(GO) run ./hack/local-up down

@@ -12,7 +12,7 @@ import (
 	"github.com/portico-dev/portico/test/framework"
 )
 
-// TestExamplesApplyAndGet applies manifests/examples/ as a user would and
+// TestExamplesApplyAndGet applies manifests/examples/walkthrough/ as a user would and
 // checks what kubectl get prints for them. It owns the names the examples use
 // (namespace shop, clusters zone-a-1/zone-b-1, groups zone-a/zone-b, pool
 // public with 203.0.113.0/24): no other test may use them.
@@ -22,7 +22,7 @@ func TestExamplesApplyAndGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	examples := filepath.Join(root, "manifests", "examples") + "/"
+	examples := filepath.Join(root, "manifests", "examples", "walkthrough") + "/"
 
 	objects := []string{
 		"namespace/shop",

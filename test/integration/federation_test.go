@@ -285,7 +285,7 @@ func (d *deletionRecorder) get(label string) (int64, bool) {
 	return rv, ok
 }
 
-// TestFederationExample applies manifests/examples/ to a federation of
+// TestFederationExample applies manifests/examples/walkthrough/ to a federation of
 // zone-a-1 and zone-b-1 and follows the access point checkout through its life:
 // it becomes Ready with its objects (and zone-b-1's override) in both member
 // clusters, a VIP from the pool whose backends are both clusters' gateways, and
@@ -306,7 +306,7 @@ func TestFederationExample(t *testing.T) {
 
 	// The MemberClusters exist already (the agents joined): applying the
 	// example must still succeed.
-	out := mustKubectlAs(t, kubeconfig, "apply", "-f", filepath.Join(root, "manifests", "examples")+"/")
+	out := mustKubectlAs(t, kubeconfig, "apply", "-f", filepath.Join(root, "manifests", "examples", "walkthrough")+"/")
 	t.Logf("kubectl apply:\n%s", out)
 	for _, want := range []string{"federatedaccesspoint.traffic.portico.dev/checkout", "vippool.traffic.portico.dev/public",
 		"membercluster.cluster.portico.dev/zone-a-1", "membercluster.cluster.portico.dev/zone-b-1"} {
