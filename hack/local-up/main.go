@@ -136,18 +136,30 @@ func summary(f *localup.Federation) string {
 	fmt.Fprintf(&b, `  VIPs           VIPPool %s (%s), LoadBalancerGroups zone-a and zone-b
 
   . %s                       # PORTICO_* variables
-  export KUBECONFIG=$PORTICO_KUBECONFIG PATH=%s:$PATH
+  export KUBECONFIG=$PORTICO_KUBECONFIG PATH=%s:%s:$PATH   # kubectl, kubectl-portico
   kubectl apply -f manifests/examples/checkout.yaml  # an access point with a VIP, a certificate and DNS
-  kubectl wait fap/checkout -n shop --for=condition=Ready
-  kubectl get fap,nsvc -n shop -o wide; kubectl get lbn,vip
+  kubectl wait fap/checkout --for=condition=Ready    # the kubeconfig's namespace is shop
+  kubectl portico describe fap checkout              # the tree: VIP, edge nodes, certificate, DNS, clusters
+  kubectl portico status                             # one line per access point
+  kubectl get fap,nsvc -o wide; kubectl get lbn,vip
   birdc -s $PORTICO_BIRD_SOCKET show route                 # one next hop per edge node
   dig @127.0.0.1 -p %s checkout.%s                  # dig: apt-get install bind9-dnsutils
   KUBECONFIG=$PORTICO_MEMBER_ZONE_A_1_KUBECONFIG kubectl get gateway,virtualservice -n shop
   KUBECONFIG=$PORTICO_MEMBER_ZONE_A_1_KUBECONFIG kubectl get secret -n istio-system   # the certificate
 
 Stop it with: make down
-`, localup.PoolName, localup.PoolCIDR, env, f.BinDir, portOf(f.DNS.Addr), localup.DNSZone)
+`, localup.PoolName, localup.PoolCIDR, env, pluginDir(), f.BinDir, portOf(f.DNS.Addr), localup.DNSZone)
 	return b.String()
+}
+
+// pluginDir is where kubectl-portico is built (the member clusters were
+// joined with it).
+func pluginDir() string {
+	bin, err := framework.BuildBinary("kubectl-portico")
+	if err != nil {
+		return "_output/bin"
+	}
+	return filepath.Dir(bin)
 }
 
 func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
