@@ -50,6 +50,10 @@ type PorticoHubOptions struct {
 	Port int
 	// ExtraArgs are appended to the command line.
 	ExtraArgs []string
+	// EncryptionConfig is the EncryptionConfiguration file (created when
+	// missing); default Dir/encryption.yaml. Replicas sharing an etcd must
+	// share it.
+	EncryptionConfig string
 }
 
 // PorticoHub is a running portico-hub registered with a hub cluster.
@@ -130,7 +134,10 @@ func StartPorticoHub(ctx context.Context, hub *HubCluster, opts PorticoHubOption
 			return nil, err
 		}
 	}
-	encryption := filepath.Join(opts.Dir, "encryption.yaml")
+	encryption := opts.EncryptionConfig
+	if encryption == "" {
+		encryption = filepath.Join(opts.Dir, "encryption.yaml")
+	}
 	if err := EnsureEncryptionConfig(encryption, PorticoEncryptedResources...); err != nil {
 		return nil, err
 	}

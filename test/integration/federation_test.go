@@ -875,7 +875,9 @@ func TestFederationHostConflict(t *testing.T) {
 func TestFederationLeaderElection(t *testing.T) {
 	etcd := framework.NewEtcd(t)
 	hub := framework.NewHubCluster(t)
-	opts := framework.PorticoHubOptions{EtcdServers: []string{etcd.ClientURL}, ExtraArgs: []string{"--cluster-lease-grace=6s"}}
+	// Both replicas encrypt and decrypt with the same key.
+	opts := framework.PorticoHubOptions{EtcdServers: []string{etcd.ClientURL}, ExtraArgs: []string{"--cluster-lease-grace=6s"},
+		EncryptionConfig: filepath.Join(t.TempDir(), "encryption.yaml")}
 	ctx := context.Background()
 	kube := kubernetes.NewForConfigOrDie(hub.RestConfig)
 	pc := fastClient(hub.RestConfig)

@@ -380,7 +380,10 @@ func TestPorticoHubExternalEtcd(t *testing.T) {
 		for k, v := range values {
 			if strings.HasSuffix(k, suffix) {
 				keyOf[o.String()] = k
-				if !strings.Contains(v, o.name) {
+				// ClusterAccessPoints are encrypted at rest (they carry keys).
+				if encrypted := o.gvr.Resource == "clusteraccesspoints"; encrypted != strings.HasPrefix(v, framework.EncryptedPrefix) {
+					t.Errorf("the value of %s: encrypted = %v, want %v", k, !encrypted, encrypted)
+				} else if !encrypted && !strings.Contains(v, o.name) {
 					t.Errorf("the value of %s does not contain the object's name", k)
 				}
 			}
