@@ -293,7 +293,7 @@ func unreadableNode(kind, name string, err error) *Node {
 // announces the VIP.
 func nodeNode(lbn *clusterv1alpha1.LoadBalancerNode, vip *trafficv1alpha1.VIPStatus) *Node {
 	n := &Node{Kind: "LoadBalancerNode", Name: lbn.Name, Label: fmt.Sprintf("LoadBalancerNode %s (group %s)", lbn.Name, lbn.Spec.Group),
-		Role: RoleDetail, Groupable: true}
+		Role: RoleObject}
 	setFromCondition(n, lbn.Status.Conditions, clusterv1alpha1.ConditionReady, reasonPending, "its lb-agent has not reported yet")
 	announces := slices.Contains(vip.AnnouncedBy, lbn.Name)
 	switch {
@@ -417,7 +417,7 @@ func clustersNode(o *accessPointObjects) *Node {
 // clusterNode is one placed cluster: its phase, below it the MemberCluster's
 // conditions and the ClusterAccessPoint.
 func clusterNode(o *accessPointObjects, s *trafficv1alpha1.ClusterStatus) *Node {
-	n := &Node{Kind: "MemberCluster", Name: s.Name, Label: "MemberCluster " + s.Name, Groupable: true,
+	n := &Node{Kind: "MemberCluster", Name: s.Name, Label: "MemberCluster " + s.Name,
 		Reason: s.Phase, Since: s.LastTransitionTime, Message: s.Message}
 	if s.Zone != "" {
 		n.Label += " (" + s.Zone + ")"
@@ -480,7 +480,7 @@ func objectNode(obj trafficv1alpha1.ObjectStatus) *Node {
 	if obj.Namespace != "" {
 		name = obj.Namespace + "/" + obj.Name
 	}
-	n := &Node{Kind: obj.Kind, Name: name, Label: obj.Kind + " " + name, Role: RoleDetail,
+	n := &Node{Kind: obj.Kind, Name: name, Label: obj.Kind + " " + name, Role: RoleObject,
 		Status: metav1.ConditionTrue, Reason: reasonApplied, Message: obj.Message}
 	if !obj.Applied {
 		n.Status, n.Reason = metav1.ConditionFalse, reasonNotApplied
@@ -572,11 +572,12 @@ Columns: READY is the row's condition (True, False, Unknown), REASON its
 reason, SINCE the time since its last transition and MESSAGE its message; a
 row whose condition is True shows a summary instead.
 
-By default the tree is collapsed: parts that are fine (LoadBalancerNodes,
-ClusterAccessPoints, applied objects) are left out, and several clusters that
-are all fine become one row. What is not fine is always shown, with its
-reason and message. --show-all expands every object (one row per applied
-object of every cluster) and every condition (rows "Condition TYPE").
+By default the tree shows the access point, its VirtualIP and each
+LoadBalancerNode of its groups, the certificate, the DNS names, and each
+placed cluster with its ClusterAccessPoint and the state of every object the
+cluster's agent applied; conditions that are fine are left out. What is not
+fine is always shown, with its reason and message. --show-all adds every
+condition (rows "Condition TYPE").
 
 READY is coloured (green good, red bad, yellow Unknown) when stdout is a
 terminal; --color=always or never overrides that, and $NO_COLOR turns it off.`,

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -50,13 +51,28 @@ func assertOutput(t *testing.T, got, want string) {
 func TestDescribeAllReady(t *testing.T) {
 	got := describeOK(t, readyHub(), "fap", "checkout")
 	assertOutput(t, got, `
-NAME                                          READY  REASON      SINCE  MESSAGE
-FederatedAccessPoint/shop/checkout            True   Ready       2m
-├─VirtualIP 198.51.100.7 (pool local)         True   Announced   2m     announced by lb-zone-a-0, lb-zone-b-0; 4/4 backends healthy
-├─Certificate v3 serial 1a2b3c4d… (local-ca)  True   Issued      60s    expires 2027-02-20; installed on zone-a-1, zone-b-1
-├─DNS checkout.portico.test (local)           True   Published   2m     A 198.51.100.7
-└─Clusters                                    True   AllApplied  2m     applied on 2 clusters
-  └─2 MemberClusters                          True   Applied     2m     zone-a-1, zone-b-1
+NAME                                                             READY  REASON      SINCE  MESSAGE
+FederatedAccessPoint/shop/checkout                               True   Ready       2m
+├─VirtualIP 198.51.100.7 (pool local)                            True   Announced   2m     announced by lb-zone-a-0, lb-zone-b-0; 4/4 backends healthy
+│ ├─LoadBalancerNode lb-zone-a-0 (group zone-a)                  True   Ready       60m    announces 198.51.100.7; sees 4 healthy backends
+│ └─LoadBalancerNode lb-zone-b-0 (group zone-b)                  True   Ready       60m    announces 198.51.100.7; sees 4 healthy backends
+├─Certificate v3 serial 1a2b3c4d… (local-ca)                     True   Issued      60s    expires 2027-02-20; installed on zone-a-1, zone-b-1
+├─DNS checkout.portico.test (local)                              True   Published   2m     A 198.51.100.7
+└─Clusters                                                       True   AllApplied  2m     applied on 2 clusters
+  ├─MemberCluster zone-a-1 (zone-a)                              True   Applied     2m     5/5 objects, 2 gateway endpoints
+  │ └─ClusterAccessPoint portico-cluster-zone-a-1/shop.checkout  True   Applied     2m     revision 5d41402a, 5 objects
+  │   ├─Gateway shop/checkout                                    True   Applied
+  │   ├─VirtualService shop/checkout                             True   Applied
+  │   ├─DestinationRule shop/checkout                            True   Applied
+  │   ├─ServiceEntry shop/payments                               True   Applied
+  │   └─Secret istio-system/shop.checkout-tls                    True   Applied
+  └─MemberCluster zone-b-1 (zone-b)                              True   Applied     3m     5/5 objects, 2 gateway endpoints
+    └─ClusterAccessPoint portico-cluster-zone-b-1/shop.checkout  True   Applied     2m     revision 5d41402a, 5 objects
+      ├─Gateway shop/checkout                                    True   Applied
+      ├─VirtualService shop/checkout                             True   Applied
+      ├─DestinationRule shop/checkout                            True   Applied
+      ├─ServiceEntry shop/payments                               True   Applied
+      └─Secret istio-system/shop.checkout-tls                    True   Applied
 `)
 	// Every accepted form of the kind gives the same tree.
 	for _, args := range [][]string{{"fap/checkout"}, {"federatedaccesspoint", "checkout"}, {"FederatedAccessPoints", "checkout"},
@@ -79,15 +95,29 @@ func TestDescribeClusterUnavailable(t *testing.T) {
 		cond("Available", "Unknown", "LeaseExpired", "the member-agent's Lease was last renewed at 2026-01-01T00:00:00Z (grace 40s)", 30*time.Second))
 
 	assertOutput(t, describeOK(t, h, "fap", "checkout"), `
-NAME                                          READY    REASON               SINCE  MESSAGE
-FederatedAccessPoint/shop/checkout            False    NotReady             30s    not ready: Applied (ClustersUnavailable)
-├─VirtualIP 198.51.100.7 (pool local)         True     Announced            2m     announced by lb-zone-a-0, lb-zone-b-0; 4/4 backends healthy
-├─Certificate v3 serial 1a2b3c4d… (local-ca)  True     Issued               60s    expires 2027-02-20; installed on zone-a-1, zone-b-1
-├─DNS checkout.portico.test (local)           True     Published            2m     A 198.51.100.7
-└─Clusters                                    False    ClustersUnavailable  30s    unavailable: zone-b-1
-  ├─MemberCluster zone-a-1 (zone-a)           True     Applied              2m     5/5 objects, 2 gateway endpoints
-  └─MemberCluster zone-b-1 (zone-b)           False    Unavailable          30s    the cluster's agent is not available; it keeps its last configuration; last heartbeat 70s ago
-    └─Condition Available                     Unknown  LeaseExpired         30s    the member-agent's Lease was last renewed at 2026-01-01T00:00:00Z (grace 40s)
+NAME                                                             READY    REASON               SINCE  MESSAGE
+FederatedAccessPoint/shop/checkout                               False    NotReady             30s    not ready: Applied (ClustersUnavailable)
+├─VirtualIP 198.51.100.7 (pool local)                            True     Announced            2m     announced by lb-zone-a-0, lb-zone-b-0; 4/4 backends healthy
+│ ├─LoadBalancerNode lb-zone-a-0 (group zone-a)                  True     Ready                60m    announces 198.51.100.7; sees 4 healthy backends
+│ └─LoadBalancerNode lb-zone-b-0 (group zone-b)                  True     Ready                60m    announces 198.51.100.7; sees 4 healthy backends
+├─Certificate v3 serial 1a2b3c4d… (local-ca)                     True     Issued               60s    expires 2027-02-20; installed on zone-a-1, zone-b-1
+├─DNS checkout.portico.test (local)                              True     Published            2m     A 198.51.100.7
+└─Clusters                                                       False    ClustersUnavailable  30s    unavailable: zone-b-1
+  ├─MemberCluster zone-a-1 (zone-a)                              True     Applied              2m     5/5 objects, 2 gateway endpoints
+  │ └─ClusterAccessPoint portico-cluster-zone-a-1/shop.checkout  True     Applied              2m     revision 5d41402a, 5 objects
+  │   ├─Gateway shop/checkout                                    True     Applied
+  │   ├─VirtualService shop/checkout                             True     Applied
+  │   ├─DestinationRule shop/checkout                            True     Applied
+  │   ├─ServiceEntry shop/payments                               True     Applied
+  │   └─Secret istio-system/shop.checkout-tls                    True     Applied
+  └─MemberCluster zone-b-1 (zone-b)                              False    Unavailable          30s    the cluster's agent is not available; it keeps its last configuration; last heartbeat 70s ago
+    ├─Condition Available                                        Unknown  LeaseExpired         30s    the member-agent's Lease was last renewed at 2026-01-01T00:00:00Z (grace 40s)
+    └─ClusterAccessPoint portico-cluster-zone-b-1/shop.checkout  True     Applied              2m     revision 5d41402a, 5 objects
+      ├─Gateway shop/checkout                                    True     Applied
+      ├─VirtualService shop/checkout                             True     Applied
+      ├─DestinationRule shop/checkout                            True     Applied
+      ├─ServiceEntry shop/payments                               True     Applied
+      └─Secret istio-system/shop.checkout-tls                    True     Applied
 `)
 }
 
@@ -97,15 +127,30 @@ func TestDescribeCertificateFailing(t *testing.T) {
 	meta.SetStatusCondition(&h.fap.Status.Conditions, cond("CertificateReady", "False", "IssuanceFailed", msg, 10*time.Second))
 	meta.SetStatusCondition(&h.fap.Status.Conditions, cond("Ready", "False", "NotReady", "not ready: CertificateReady (IssuanceFailed)", 10*time.Second))
 
-	assertOutput(t, describeOK(t, h, "fap", "checkout"), `
-NAME                                          READY  REASON          SINCE  MESSAGE
-FederatedAccessPoint/shop/checkout            False  NotReady        10s    not ready: CertificateReady (IssuanceFailed)
-├─VirtualIP 198.51.100.7 (pool local)         True   Announced       2m     announced by lb-zone-a-0, lb-zone-b-0; 4/4 backends healthy
-├─Certificate v3 serial 1a2b3c4d… (local-ca)  False  IssuanceFailed  10s    `+msg+`; current: v3, expires 2027-02-20; installed on zone-a-1, zone-b-1
-├─DNS checkout.portico.test (local)           True   Published       2m     A 198.51.100.7
-└─Clusters                                    True   AllApplied      2m     applied on 2 clusters
-  └─2 MemberClusters                          True   Applied         2m     zone-a-1, zone-b-1
-`)
+	assertOutput(t, describeOK(t, h, "fap", "checkout"), strings.ReplaceAll(`
+NAME                                                             READY  REASON          SINCE  MESSAGE
+FederatedAccessPoint/shop/checkout                               False  NotReady        10s    not ready: CertificateReady (IssuanceFailed)
+├─VirtualIP 198.51.100.7 (pool local)                            True   Announced       2m     announced by lb-zone-a-0, lb-zone-b-0; 4/4 backends healthy
+│ ├─LoadBalancerNode lb-zone-a-0 (group zone-a)                  True   Ready           60m    announces 198.51.100.7; sees 4 healthy backends
+│ └─LoadBalancerNode lb-zone-b-0 (group zone-b)                  True   Ready           60m    announces 198.51.100.7; sees 4 healthy backends
+├─Certificate v3 serial 1a2b3c4d… (local-ca)                     False  IssuanceFailed  10s    MSG; current: v3, expires 2027-02-20; installed on zone-a-1, zone-b-1
+├─DNS checkout.portico.test (local)                              True   Published       2m     A 198.51.100.7
+└─Clusters                                                       True   AllApplied      2m     applied on 2 clusters
+  ├─MemberCluster zone-a-1 (zone-a)                              True   Applied         2m     5/5 objects, 2 gateway endpoints
+  │ └─ClusterAccessPoint portico-cluster-zone-a-1/shop.checkout  True   Applied         2m     revision 5d41402a, 5 objects
+  │   ├─Gateway shop/checkout                                    True   Applied
+  │   ├─VirtualService shop/checkout                             True   Applied
+  │   ├─DestinationRule shop/checkout                            True   Applied
+  │   ├─ServiceEntry shop/payments                               True   Applied
+  │   └─Secret istio-system/shop.checkout-tls                    True   Applied
+  └─MemberCluster zone-b-1 (zone-b)                              True   Applied         3m     5/5 objects, 2 gateway endpoints
+    └─ClusterAccessPoint portico-cluster-zone-b-1/shop.checkout  True   Applied         2m     revision 5d41402a, 5 objects
+      ├─Gateway shop/checkout                                    True   Applied
+      ├─VirtualService shop/checkout                             True   Applied
+      ├─DestinationRule shop/checkout                            True   Applied
+      ├─ServiceEntry shop/payments                               True   Applied
+      └─Secret istio-system/shop.checkout-tls                    True   Applied
+`, "MSG", msg))
 
 	// A certificate, and no CertificateReady (yet).
 	meta.RemoveStatusCondition(&h.fap.Status.Conditions, "CertificateReady")
@@ -156,7 +201,7 @@ FederatedAccessPoint/shop/checkout                               True   Ready   
   │   ├─VirtualService shop/checkout                             True   Applied
   │   ├─DestinationRule shop/checkout                            True   Applied
   │   ├─ServiceEntry shop/payments                               True   Applied
-  │   └─Secret shop/checkout-tls                                 True   Applied
+  │   └─Secret istio-system/shop.checkout-tls                    True   Applied
   └─MemberCluster zone-b-1 (zone-b)                              True   Applied         3m     5/5 objects, 2 gateway endpoints
     ├─Condition Joined                                           True   AgentConnected  24h    the member-agent has connected
     ├─Condition Available                                        True   LeaseRenewed    24h    the member-agent renews its Lease
@@ -166,7 +211,7 @@ FederatedAccessPoint/shop/checkout                               True   Ready   
       ├─VirtualService shop/checkout                             False  NotApplied             admission webhook "validation.istio.io" denied the request
       ├─DestinationRule shop/checkout                            True   Applied
       ├─ServiceEntry shop/payments                               True   Applied
-      └─Secret shop/checkout-tls                                 True   Applied
+      └─Secret istio-system/shop.checkout-tls                    True   Applied
 `)
 
 	// The collapsed view shows the object that is not applied, and where.
@@ -175,13 +220,25 @@ FederatedAccessPoint/shop/checkout                               True   Ready   
 NAME                                                             READY  REASON      SINCE  MESSAGE
 FederatedAccessPoint/shop/checkout                               True   Ready       2m
 ├─VirtualIP 198.51.100.7 (pool local)                            True   Announced   2m     announced by lb-zone-a-0, lb-zone-b-0; 4/4 backends healthy
+│ ├─LoadBalancerNode lb-zone-a-0 (group zone-a)                  True   Ready       60m    announces 198.51.100.7; sees 4 healthy backends
+│ └─LoadBalancerNode lb-zone-b-0 (group zone-b)                  True   Ready       60m    announces 198.51.100.7; sees 4 healthy backends
 ├─Certificate v3 serial 1a2b3c4d… (local-ca)                     True   Issued      60s    expires 2027-02-20; installed on zone-a-1, zone-b-1
 ├─DNS checkout.portico.test (local)                              True   Published   2m     A 198.51.100.7
 └─Clusters                                                       True   AllApplied  2m     applied on 2 clusters
   ├─MemberCluster zone-a-1 (zone-a)                              True   Applied     2m     5/5 objects, 2 gateway endpoints
+  │ └─ClusterAccessPoint portico-cluster-zone-a-1/shop.checkout  True   Applied     2m     revision 5d41402a, 5 objects
+  │   ├─Gateway shop/checkout                                    True   Applied
+  │   ├─VirtualService shop/checkout                             True   Applied
+  │   ├─DestinationRule shop/checkout                            True   Applied
+  │   ├─ServiceEntry shop/payments                               True   Applied
+  │   └─Secret istio-system/shop.checkout-tls                    True   Applied
   └─MemberCluster zone-b-1 (zone-b)                              True   Applied     3m     5/5 objects, 2 gateway endpoints
     └─ClusterAccessPoint portico-cluster-zone-b-1/shop.checkout  True   Applied     2m     revision 5d41402a, 5 objects
-      └─VirtualService shop/checkout                             False  NotApplied         admission webhook "validation.istio.io" denied the request
+      ├─Gateway shop/checkout                                    True   Applied
+      ├─VirtualService shop/checkout                             False  NotApplied         admission webhook "validation.istio.io" denied the request
+      ├─DestinationRule shop/checkout                            True   Applied
+      ├─ServiceEntry shop/payments                               True   Applied
+      └─Secret istio-system/shop.checkout-tls                    True   Applied
 `)
 }
 
@@ -209,6 +266,12 @@ NAME                                                           READY    REASON  
 FederatedAccessPoint/shop/static                               False    NotReady  20s    not ready: Applied (Applying)
 └─Clusters                                                     False    Applying  20s    1 of 2 clusters applied
   ├─MemberCluster zone-a-1 (zone-a)                            True     Applied   2m     5/5 objects, 2 gateway endpoints
+  │ └─ClusterAccessPoint portico-cluster-zone-a-1/shop.static  True     Applied   2m     revision 5d41402a, 5 objects
+  │   ├─Gateway shop/static                                    True     Applied
+  │   ├─VirtualService shop/static                             True     Applied
+  │   ├─DestinationRule shop/static                            True     Applied
+  │   ├─ServiceEntry shop/payments                             True     Applied
+  │   └─Secret istio-system/shop.static-tls                    True     Applied
   └─MemberCluster zone-c-1 (zone-c)                            Unknown  Pending   20s    waiting for the cluster's agent
     └─ClusterAccessPoint portico-cluster-zone-c-1/shop.static  False    NotFound         portico-hub has not written the cluster's slice of the access point
 `)
@@ -263,16 +326,30 @@ func TestDescribeLoadBalancerProblems(t *testing.T) {
 	})
 	got := describeOK(t, h, "fap", "checkout")
 	assertOutput(t, got, `
-NAME                                             READY    REASON          SINCE  MESSAGE
-FederatedAccessPoint/shop/checkout               True     Ready           2m
-├─VirtualIP 198.51.100.7 (pool local)            True     Announced       2m     announced by lb-zone-a-0; 4/4 backends healthy
-│ ├─LoadBalancerNode lb-zone-b-0 (group zone-b)  Unknown  NotAnnouncing   60m    Ready, but does not announce 198.51.100.7
-│ └─LoadBalancerNode lb-zone-b-1 (group zone-b)  False    NotEstablished  4m     no BGP session established
-│   └─Condition BGPEstablished                   False    NotEstablished  4m     0/1 sessions established: 192.0.2.254 Active
-├─Certificate v3 serial 1a2b3c4d… (local-ca)     True     Issued          60s    expires 2027-02-20; installed on zone-a-1, zone-b-1
-├─DNS checkout.portico.test (local)              True     Published       2m     A 198.51.100.7
-└─Clusters                                       True     AllApplied      2m     applied on 2 clusters
-  └─2 MemberClusters                             True     Applied         2m     zone-a-1, zone-b-1
+NAME                                                             READY    REASON          SINCE  MESSAGE
+FederatedAccessPoint/shop/checkout                               True     Ready           2m
+├─VirtualIP 198.51.100.7 (pool local)                            True     Announced       2m     announced by lb-zone-a-0; 4/4 backends healthy
+│ ├─LoadBalancerNode lb-zone-a-0 (group zone-a)                  True     Ready           60m    announces 198.51.100.7; sees 4 healthy backends
+│ ├─LoadBalancerNode lb-zone-b-0 (group zone-b)                  Unknown  NotAnnouncing   60m    Ready, but does not announce 198.51.100.7
+│ └─LoadBalancerNode lb-zone-b-1 (group zone-b)                  False    NotEstablished  4m     no BGP session established
+│   └─Condition BGPEstablished                                   False    NotEstablished  4m     0/1 sessions established: 192.0.2.254 Active
+├─Certificate v3 serial 1a2b3c4d… (local-ca)                     True     Issued          60s    expires 2027-02-20; installed on zone-a-1, zone-b-1
+├─DNS checkout.portico.test (local)                              True     Published       2m     A 198.51.100.7
+└─Clusters                                                       True     AllApplied      2m     applied on 2 clusters
+  ├─MemberCluster zone-a-1 (zone-a)                              True     Applied         2m     5/5 objects, 2 gateway endpoints
+  │ └─ClusterAccessPoint portico-cluster-zone-a-1/shop.checkout  True     Applied         2m     revision 5d41402a, 5 objects
+  │   ├─Gateway shop/checkout                                    True     Applied
+  │   ├─VirtualService shop/checkout                             True     Applied
+  │   ├─DestinationRule shop/checkout                            True     Applied
+  │   ├─ServiceEntry shop/payments                               True     Applied
+  │   └─Secret istio-system/shop.checkout-tls                    True     Applied
+  └─MemberCluster zone-b-1 (zone-b)                              True     Applied         3m     5/5 objects, 2 gateway endpoints
+    └─ClusterAccessPoint portico-cluster-zone-b-1/shop.checkout  True     Applied         2m     revision 5d41402a, 5 objects
+      ├─Gateway shop/checkout                                    True     Applied
+      ├─VirtualService shop/checkout                             True     Applied
+      ├─DestinationRule shop/checkout                            True     Applied
+      ├─ServiceEntry shop/payments                               True     Applied
+      └─Secret istio-system/shop.checkout-tls                    True     Applied
 `)
 
 	h.vip = nil
@@ -323,11 +400,11 @@ func TestDescribeColor(t *testing.T) {
 
 	colored := describeOK(t, h, "fap", "checkout", "--color=always")
 	for _, want := range []string{
-		"FederatedAccessPoint/shop/checkout            \x1b[31mFalse\x1b[0m    NotReady",
-		"├─VirtualIP 198.51.100.7 (pool local)         \x1b[32mTrue\x1b[0m     Announced",
-		"└─MemberCluster zone-b-1 (zone-b)           \x1b[33mUnknown\x1b[0m  Applying",
+		`FederatedAccessPoint/shop/checkout +\x1b\[31mFalse\x1b\[0m +NotReady`,
+		`├─VirtualIP 198.51.100.7 \(pool local\) +\x1b\[32mTrue\x1b\[0m +Announced`,
+		`└─MemberCluster zone-b-1 \(zone-b\) +\x1b\[33mUnknown\x1b\[0m +Applying`,
 	} {
-		if !strings.Contains(colored, want) {
+		if !regexp.MustCompile(want).MatchString(colored) {
 			t.Errorf("--color=always lacks %q:\n%s", want, colored)
 		}
 	}

@@ -145,7 +145,7 @@ func clusterAccessPoint(cluster, ns, name string) *trafficv1alpha1.ClusterAccess
 		{Group: "networking.istio.io", Kind: "VirtualService", Namespace: ns, Name: name, Applied: true},
 		{Group: "networking.istio.io", Kind: "DestinationRule", Namespace: ns, Name: name, Applied: true},
 		{Group: "networking.istio.io", Kind: "ServiceEntry", Namespace: ns, Name: "payments", Applied: true},
-		{Kind: "Secret", Namespace: ns, Name: name + "-tls", Applied: true},
+		{Kind: "Secret", Namespace: "istio-system", Name: ns + "." + name + "-tls", Applied: true},
 	}
 	return &trafficv1alpha1.ClusterAccessPoint{
 		ObjectMeta: metav1.ObjectMeta{Namespace: clusterv1alpha1.ClusterNamespace(cluster), Name: ns + "." + name},
