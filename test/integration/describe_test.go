@@ -64,8 +64,18 @@ func TestDescribeAndStatus(t *testing.T) {
 				t.Errorf("no row %q", want)
 			}
 		}
-		if strings.Contains(r.stdout, "Gateway ") || strings.Contains(r.stdout, "LoadBalancerNode") {
-			t.Errorf("the default view shows what is fine:\n%s", r.stdout)
+		// The default view lists the edge node and each cluster's objects, but
+		// not the conditions that are fine.
+		for _, want := range [][]string{
+			{"│ └─LoadBalancerNode " + d.node + " (group " + d.group + ")", "True", "Ready"},
+			{"│   ├─Gateway " + ns + "/checkout", "True", "Applied"},
+		} {
+			if findTreeRow(r.stdout, want...) == "" {
+				t.Errorf("no row %q", want)
+			}
+		}
+		if strings.Contains(r.stdout, "Condition Degraded") || strings.Contains(r.stdout, "Condition Ready") {
+			t.Errorf("the default view shows conditions that are fine:\n%s", r.stdout)
 		}
 
 		r = run("describe", "fap/checkout", "-n", ns, "--show-all")
