@@ -12,14 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/framework/nsrun"
 )
 
 // requireTools ends the test when what the tier needs is missing and cannot be
@@ -111,41 +109,10 @@ func newTopology(t *testing.T, spokes map[string]string) *topology {
 	return topo
 }
 
-// inNetns runs fn on a thread switched into the namespace ns. Sockets created
-// by fn stay in ns.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
-		err = fn()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread() // otherwise the thread dies with the goroutine
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
 func listenIn(t *testing.T, ns, addr string) net.Listener {
 	t.Helper()
 	var l net.Listener
-	if err := inNetns(ns, func() (err error) {
+	if err := nsrun.Do(ns, func() (err error) {
 		l, err = net.Listen("tcp", addr)
 		return err
 	}); err != nil {

@@ -40,6 +40,7 @@ import (
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/framework/nsrun"
 )
 
 const (
@@ -286,7 +287,7 @@ func (e *env) get(t *testing.T, n *node, path string) string {
 	t.Helper()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-			err = inNetns(n.ns, func() error {
+			err = nsrun.Do(n.ns, func() error {
 				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
 				return err
 			})

@@ -17,6 +17,7 @@ import (
 	"github.com/portico-dev/portico/lb-agent/dataplane/ipvs"
 	"github.com/portico-dev/portico/lb-agent/healthcheck"
 	"github.com/portico-dev/portico/lb-agent/model"
+	"github.com/portico-dev/portico/test/framework/nsrun"
 )
 
 // agentLoop is the controller's core without the hub: a VirtualIP -> the model
@@ -45,7 +46,7 @@ func newAgentLoop(t *testing.T, d *dsr, dp *ipvs.Dataplane) *agentLoop {
 	}
 	director := d.directors[0]
 	check := func(ctx context.Context, p model.Probe) error {
-		return inNetns(director, func() error { return healthcheck.Check(ctx, p) })
+		return nsrun.Do(director, func() error { return healthcheck.Check(ctx, p) })
 	}
 	checker := healthcheck.New(check, func(p model.Probe, v model.Verdict) {
 		l.mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/portico-dev/portico/test/framework/nsrun"
 )
 
 // udpFlows are client sockets, one per flow (source port), in the client
@@ -15,7 +17,7 @@ type udpFlows []*net.UDPConn
 func (d *dsr) udpFlows(t *testing.T, n int) udpFlows {
 	t.Helper()
 	flows := make(udpFlows, 0, n)
-	if err := inNetns(d.client, func() error {
+	if err := nsrun.Do(d.client, func() error {
 		for i := range n {
 			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(clientAddr), Port: 20000 + i})
 			if err != nil {

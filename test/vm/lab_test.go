@@ -23,6 +23,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/portico-dev/portico/test/framework/nsrun"
 )
 
 // requireVM ends the test unless it runs inside the VM: it skips (fails with
@@ -40,37 +42,6 @@ func requireVM(t testing.TB) {
 		t.Fatalf("the VM tier cannot run in CI: %s", reason)
 	}
 	t.Skipf("skipping the VM tier: %s", reason)
-}
-
-// inNetns runs fn on a thread switched into the named namespace ns; sockets
-// and child processes created by fn belong to ns.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
-		err = fn()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
 }
 
 var labSeq atomic.Int32
@@ -213,7 +184,7 @@ func (l *lab) route(ns, dst, gw string) {
 func (l *lab) sysctl(ns, key, value string) {
 	l.t.Helper()
 	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
-	if err := inNetns(ns, func() error { return os.WriteFile(path, []byte(value), 0o644) }); err != nil {
+	if err := nsrun.Do(ns, func() error { return os.WriteFile(path, []byte(value), 0o644) }); err != nil {
 		l.t.Fatalf("sysctl %s=%s in %s: %v", key, value, ns, err)
 	}
 }
@@ -236,7 +207,7 @@ func (l *lab) backendNS(ns string, vips ...string) {
 // run runs a command in ns.
 func (l *lab) run(ns string, stdin string, name string, args ...string) (string, error) {
 	var out []byte
-	err := inNetns(ns, func() (err error) {
+	err := nsrun.Do(ns, func() (err error) {
 		cmd := exec.Command(name, args...)
 		if stdin != "" {
 			cmd.Stdin = strings.NewReader(stdin)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/portico-dev/portico/lb-agent/dataplane/ipvs"
 	"github.com/portico-dev/portico/lb-agent/model"
+	"github.com/portico-dev/portico/test/framework/nsrun"
 )
 
 const (
@@ -68,7 +69,7 @@ func (d *dsr) via(i int) { d.route(d.client, vip, directorAddr(i)) }
 // serve runs the backend's servers: TCP on :80 (commands "who", "big", "echo")
 // and UDP on VIP:53 (answers its name, from the VIP).
 func (d *dsr) serve(t *testing.T, b *backend) {
-	if err := inNetns(b.ns, func() (err error) {
+	if err := nsrun.Do(b.ns, func() (err error) {
 		if b.tcp, err = net.Listen("tcp", ":80"); err != nil {
 			return err
 		}
@@ -120,7 +121,7 @@ func (b *backend) handle(c net.Conn) {
 func (d *dsr) dial(t *testing.T, cmd string) (net.Conn, string, string) {
 	t.Helper()
 	var c net.Conn
-	if err := inNetns(d.client, func() (err error) {
+	if err := nsrun.Do(d.client, func() (err error) {
 		c, err = net.DialTimeout("tcp", vip+":80", 5*time.Second)
 		return err
 	}); err != nil {
@@ -283,7 +284,7 @@ func (d *dsr) healthListener(t *testing.T, b *backend) net.Listener { return d.h
 
 func (d *dsr) healthListenerOn(t *testing.T, b *backend) net.Listener {
 	var l net.Listener
-	if err := inNetns(b.ns, func() (err error) {
+	if err := nsrun.Do(b.ns, func() (err error) {
 		l, err = net.Listen("tcp", fmt.Sprintf(":%d", healthPort))
 		return err
 	}); err != nil {

@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"runtime"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"github.com/portico-dev/portico/test/framework/nsrun"
 )
 
 // Zone is one availability zone of the local federation: a member cluster whose
@@ -122,7 +121,7 @@ func (n *network) create(record func(ns string) error) error {
 	}
 	// The router forwards between the zones' subnets (health checks of remote
 	// gateways).
-	return inNetns(r, func() error { return writeSysctl("net/ipv4/ip_forward", "1") })
+	return nsrun.Do(r, func() error { return writeSysctl("net/ipv4/ip_forward", "1") })
 }
 
 func ip(args ...string) error {
@@ -143,40 +142,9 @@ func deleteNetns(ns string) error {
 	return nil
 }
 
-// inNetns runs fn on a thread switched into the namespace ns: sockets it
-// creates belong to ns and keep working after it returns.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromName(ns)
-		if err != nil {
-			errc <- fmt.Errorf("network namespace %s: %w", ns, err)
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
-		err = fn()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread() // otherwise the thread dies with the goroutine
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
 // ListenIn listens on addr (TCP) inside the namespace ns.
 func ListenIn(ns, addr string) (l net.Listener, err error) {
-	err = inNetns(ns, func() error {
+	err = nsrun.Do(ns, func() error {
 		l, err = net.Listen("tcp", addr)
 		return err
 	})
@@ -185,7 +153,7 @@ func ListenIn(ns, addr string) (l net.Listener, err error) {
 
 // DialIn dials addr (TCP) from inside the namespace ns.
 func DialIn(ns, addr string) (c net.Conn, err error) {
-	err = inNetns(ns, func() error {
+	err = nsrun.Do(ns, func() error {
 		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
 		return err
 	})
