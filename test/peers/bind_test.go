@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -37,66 +36,20 @@ type bindServer struct {
 	proc        *framework.Process
 }
 
-const bindConfTemplate = `key "%[1]s" { algorithm hmac-sha256; secret "%[2]s"; };
-key "%[3]s" { algorithm hmac-sha256; secret "%[4]s"; };
-options {
-	directory "%[5]s";
-	listen-on port %[6]d { 127.0.0.1; };
-	listen-on-v6 { none; };
-	pid-file none;
-	session-keyfile none;
-	recursion no;
-	notify no;
-	dnssec-validation no;
-	allow-transfer { none; };
-};
-controls { };
-zone "%[7]s" {
-	type primary;
-	file "zone.db";
-	update-policy { grant %[1]s zonesub ANY; grant %[3]s zonesub ANY; };
-};
-`
-
-const bindZoneFile = `$TTL 300
-@	IN SOA	ns.example.test. hostmaster.example.test. 1 3600 600 86400 60
-@	IN NS	ns.example.test.
-ns	IN A	127.0.0.1
-`
-
 // requireNamed returns the path of named, installing BIND with
 // hack/install-bind.sh when it is missing. It skips (fails with CI=true) when it
 // cannot.
 func requireNamed(t *testing.T) string {
 	t.Helper()
-	if p, ok := lookNamed(); ok {
+	p, err := framework.LookNamed()
+	if err == nil {
 		return p
 	}
-	root, err := framework.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(filepath.Join(root, "hack", "install-bind.sh")).CombinedOutput()
-	p, ok := lookNamed()
-	if err == nil && ok {
-		return p
-	}
-	msg := fmt.Sprintf("BIND 9 (named) is missing and hack/install-bind.sh could not install it: %v\n%s", err, out)
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("the DNS tier cannot run in CI: %s", msg)
+		t.Fatalf("the DNS tier cannot run in CI: %v", err)
 	}
-	t.Skipf("skipping the DNS tier: %s", msg)
+	t.Skipf("skipping the DNS tier: %v", err)
 	return ""
-}
-
-func lookNamed() (string, bool) {
-	if p, err := exec.LookPath("named"); err == nil {
-		return p, true
-	}
-	if _, err := os.Stat("/usr/sbin/named"); err == nil {
-		return "/usr/sbin/named", true
-	}
-	return "", false
 }
 
 // startBIND starts named in the foreground on a free port of 127.0.0.1 and stops
@@ -106,7 +59,7 @@ func startBIND(t *testing.T) *bindServer {
 	named := requireNamed(t)
 	dir := t.TempDir()
 	b := &bindServer{Secret: randomSecret(t), OtherSecret: randomSecret(t)}
-	if err := os.WriteFile(filepath.Join(dir, "zone.db"), []byte(bindZoneFile), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "zone.db"), []byte(framework.ZoneFile(bindZone)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var lastErr error
@@ -116,7 +69,8 @@ func startBIND(t *testing.T) *bindServer {
 			t.Fatal(err)
 		}
 		conf := filepath.Join(dir, "named.conf")
-		text := fmt.Sprintf(bindConfTemplate, bindKey, b.Secret, bindOtherKey, b.OtherSecret, dir, port, bindZone)
+		text := framework.NamedConfig(dir, port, bindZone, framework.TSIGKey{Name: bindKey, Secret: b.Secret},
+			framework.TSIGKey{Name: bindOtherKey, Secret: b.OtherSecret})
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}

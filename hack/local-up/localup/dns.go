@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -41,58 +40,20 @@ type DNS struct {
 	Process *framework.Process
 }
 
-const namedConf = `key "%[1]s" { algorithm %[2]s; secret "%[3]s"; };
-options {
-	directory "%[4]s";
-	listen-on port %[5]d { 127.0.0.1; };
-	listen-on-v6 { none; };
-	pid-file none;
-	session-keyfile none;
-	recursion no;
-	notify no;
-	dnssec-validation no;
-	allow-transfer { none; };
-};
-controls { };
-zone "%[6]s" {
-	type primary;
-	file "zone.db";
-	update-policy { grant %[1]s zonesub ANY; };
-};
-`
-
-const zoneFile = `$TTL 300
-@	IN SOA	ns.portico.test. hostmaster.portico.test. 1 3600 600 86400 60
-@	IN NS	ns.portico.test.
-ns	IN A	127.0.0.1
-`
-
-// lookNamed finds named (Debian puts it in /usr/sbin, not on every PATH),
-// installing BIND with hack/install-bind.sh when it is missing.
-func lookNamed(root string) (string, error) {
-	find := func() (string, bool) {
-		if p, err := exec.LookPath("named"); err == nil {
-			return p, true
-		}
-		_, err := os.Stat("/usr/sbin/named")
-		return "/usr/sbin/named", err == nil
+// lookNamed finds or installs named (framework.LookNamed); missing is ErrMissing.
+func lookNamed() (string, error) {
+	p, err := framework.LookNamed()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrMissing, err)
 	}
-	if p, ok := find(); ok {
-		return p, nil
-	}
-	out, err := exec.Command(filepath.Join(root, "hack", "install-bind.sh")).CombinedOutput()
-	if p, ok := find(); ok {
-		return p, nil
-	}
-	return "", fmt.Errorf("%w: BIND 9 (named) is missing and hack/install-bind.sh could not install it (apt-get install bind9): %v\n%s",
-		ErrMissing, err, out)
+	return p, nil
 }
 
 // startDNS starts named in dir. The TSIG secret and the zone (with the records
 // published so far, in its journal) are kept in dir across restarts; the port is
 // reused when it is still free.
-func startDNS(ctx context.Context, root, dir string, detach bool) (*DNS, error) {
-	named, err := lookNamed(root)
+func startDNS(ctx context.Context, dir string, detach bool) (*DNS, error) {
+	named, err := lookNamed()
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +65,7 @@ func startDNS(ctx context.Context, root, dir string, detach bool) (*DNS, error) 
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(dir, "zone.db")); err != nil {
-		if err := os.WriteFile(filepath.Join(dir, "zone.db"), []byte(zoneFile), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "zone.db"), []byte(framework.ZoneFile(DNSZone)), 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -115,7 +76,7 @@ func startDNS(ctx context.Context, root, dir string, detach bool) (*DNS, error) 
 			return nil, err
 		}
 		conf := filepath.Join(dir, "named.conf")
-		text := fmt.Sprintf(namedConf, DNSKeyName, DNSAlgorithm, d.Secret, dir, port, DNSZone)
+		text := framework.NamedConfig(dir, port, DNSZone, framework.TSIGKey{Name: DNSKeyName, Secret: d.Secret})
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			return nil, err
 		}

@@ -162,7 +162,7 @@ func (f *Federation) checkRequirements() (err error) {
 	if f.BinDir, err = framework.KubeBinDir(); err != nil {
 		return fmt.Errorf("%w: %v", ErrMissing, err)
 	}
-	if _, err := lookNamed(f.Root); err != nil {
+	if _, err := lookNamed(); err != nil {
 		return err
 	}
 	if f.exes["bird"], err = lookBIRD(f.Root); err != nil {
@@ -214,7 +214,7 @@ func (f *Federation) startHub(ctx context.Context) (err error) {
 const QuickstartNamespace = "shop"
 
 func (f *Federation) startDNS(ctx context.Context) (err error) {
-	if f.DNS, err = startDNS(ctx, f.Root, filepath.Join(f.Dir, "dns"), f.Detach); err != nil {
+	if f.DNS, err = startDNS(ctx, filepath.Join(f.Dir, "dns"), f.Detach); err != nil {
 		return err
 	}
 	return f.writeState()
