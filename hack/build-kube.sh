@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl and etcd from source (no prebuilt downloads) into
+# Builds kube-apiserver, kube-controller-manager, kubectl and etcd from source (no prebuilt downloads) into
 # _output/kube/<version>/bin. Cached: does nothing when the binaries are there.
 set -euo pipefail
 
@@ -9,7 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${root}/_output/kube/${KUBE_VERSION}"
 bin="${out}/bin"
 
-if [[ -x "${bin}/kube-apiserver" && -x "${bin}/kubectl" && -x "${bin}/etcd" ]]; then
+if [[ -x "${bin}/kube-apiserver" && -x "${bin}/kube-controller-manager" && -x "${bin}/kubectl" && -x "${bin}/etcd" ]]; then
   echo "${bin}"
   exit 0
 fi
@@ -29,10 +29,12 @@ build_kube() {
   grep -E '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "${gomod}" | awk '{print $1}' | while read -r m; do
     go mod edit -replace="${m}=${m}@${staging_version}"
   done
-  go get "k8s.io/kubernetes/cmd/kube-apiserver@${KUBE_VERSION}" "k8s.io/kubernetes/cmd/kubectl@${KUBE_VERSION}" >&2
+  go get "k8s.io/kubernetes/cmd/kube-apiserver@${KUBE_VERSION}" "k8s.io/kubernetes/cmd/kube-controller-manager@${KUBE_VERSION}" "k8s.io/kubernetes/cmd/kubectl@${KUBE_VERSION}" >&2
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=${KUBE_VERSION} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "${KUBE_VERSION}" | cut -d. -f2) -X k8s.io/client-go/pkg/version.gitVersion=${KUBE_VERSION}"
   echo "building kube-apiserver ${KUBE_VERSION} from source (several minutes, cached afterwards)" >&2
   CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${bin}/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  echo "building kube-controller-manager ${KUBE_VERSION} from source" >&2
+  CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${bin}/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager
   echo "building kubectl ${KUBE_VERSION} from source" >&2
   CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${bin}/kubectl" k8s.io/kubernetes/cmd/kubectl
 }
@@ -48,5 +50,5 @@ build_etcd() {
 }
 
 [[ -x "${bin}/etcd" ]] || (build_etcd)
-[[ -x "${bin}/kube-apiserver" && -x "${bin}/kubectl" ]] || (build_kube)
+[[ -x "${bin}/kube-apiserver" && -x "${bin}/kube-controller-manager" && -x "${bin}/kubectl" ]] || (build_kube)
 echo "${bin}"
