@@ -16,7 +16,7 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
-## tools: build kube-apiserver, kubectl and etcd from source (once; cached in _output/kube)
+## tools: build kube-apiserver, kube-controller-manager, kubectl and etcd from source (once; cached in _output/kube)
 .PHONY: tools
 tools:
 	hack/build-kube.sh
@@ -60,7 +60,7 @@ test-unit:
 test-registry:
 	$(GOTEST) -tags registry ./registry/...
 
-## test-integration: a real hub cluster (kube-apiserver + etcd built from source) and portico-hub
+## test-integration: a real hub cluster (kube-apiserver, kube-controller-manager and etcd built from source) and portico-hub
 .PHONY: test-integration
 test-integration: tools
 	$(GOTEST) -tags integration -timeout 30m ./test/...

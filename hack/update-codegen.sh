@@ -28,9 +28,16 @@ kube::codegen::gen_openapi \
   --boilerplate "${boilerplate}" \
   "${root}/apis"
 
+# The apply configurations embed the API's OpenAPI schema, so that server-side
+# apply works in clients and in the fake clientsets unit tests use.
+schema="$(mktemp)"
+trap 'rm -f "${schema}"' EXIT
+go run ./hack/models-schema > "${schema}"
+
 kube::codegen::gen_client \
   --with-watch \
   --with-applyconfig \
+  --applyconfig-openapi-schema "${schema}" \
   --output-dir "${root}/apis/generated" \
   --output-pkg "${module}/apis/generated" \
   --boilerplate "${boilerplate}" \

@@ -6,7 +6,6 @@ package accesspoint
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,18 +24,16 @@ import (
 	trafficinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/traffic/v1alpha1"
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/runqueue"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
-	"github.com/portico-dev/portico/federation/certificate"
-	"github.com/portico-dev/portico/federation/runqueue"
+	"github.com/portico-dev/portico/federation/apstatus"
+	"github.com/portico-dev/portico/federation/certsecret"
 	"github.com/portico-dev/portico/federation/vipallocator"
 )
 
 // Finalizer keeps an access point until its ClusterAccessPoints are gone and its
 // VIP is back in the pool.
 const Finalizer = "traffic.portico.dev/cleanup"
-
-// byAccessPoint indexes ClusterAccessPoints by the access point they render.
-const byAccessPoint = "accessPoint"
 
 // Informers the controller watches.
 type Informers struct {
@@ -61,7 +58,6 @@ type Controller struct {
 	nodes    clusterlisters.LoadBalancerNodeLister
 	names    trafficlisters.NameServiceLister
 	secrets  corelisters.SecretLister
-	certFail *certificate.Failures
 	alloc    *vipallocator.Allocator
 	events   record.EventRecorder
 	queue    workqueue.TypedRateLimitingInterface[string]
@@ -69,10 +65,9 @@ type Controller struct {
 	now      func() time.Time
 }
 
-// NewController wires the controller to its informers. certFailures (optional)
-// are the certificate controller's issuance failures, reported in status.
-func NewController(client versioned.Interface, inf Informers, alloc *vipallocator.Allocator, certFailures *certificate.Failures, events record.EventRecorder) *Controller {
-	_ = inf.ClusterAccessPoints.Informer().AddIndexers(cache.Indexers{byAccessPoint: indexByAccessPoint})
+// NewController wires the controller to its informers.
+func NewController(client versioned.Interface, inf Informers, alloc *vipallocator.Allocator, events record.EventRecorder) *Controller {
+	apstatus.AddIndex(inf.ClusterAccessPoints.Informer())
 	c := &Controller{
 		client: client, faps: inf.AccessPoints.Lister(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
 		vips: inf.VirtualIPs.Lister(), clusters: inf.MemberClusters.Lister(), nodes: inf.Nodes.Lister(),
@@ -114,10 +109,6 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 		c.synced = append(c.synced, inf.Secrets.Informer().HasSynced)
 		_, _ = inf.Secrets.Informer().AddEventHandler(handler(c.enqueueCertified))
 	}
-	if certFailures != nil {
-		c.certFail = certFailures
-		certFailures.OnChange(func(key string) { c.queue.Add(key) })
-	}
 	return c
 }
 
@@ -132,14 +123,6 @@ func unwrap(obj any) any {
 	return obj
 }
 
-func indexByAccessPoint(obj any) ([]string, error) {
-	cap, ok := obj.(*trafficv1alpha1.ClusterAccessPoint)
-	if !ok || cap.Spec.AccessPointRef.Name == "" {
-		return nil, nil
-	}
-	return []string{cap.Spec.AccessPointRef.Namespace + "/" + cap.Spec.AccessPointRef.Name}, nil
-}
-
 func (c *Controller) enqueueAccessPoint(obj any) {
 	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 		c.queue.Add(key)
@@ -147,7 +130,7 @@ func (c *Controller) enqueueAccessPoint(obj any) {
 }
 
 func (c *Controller) enqueueRendered(obj any) {
-	if keys, _ := indexByAccessPoint(unwrap(obj)); len(keys) == 1 {
+	if keys, _ := apstatus.AccessPointKeys(unwrap(obj)); len(keys) == 1 {
 		c.queue.Add(keys[0])
 	}
 }
@@ -220,8 +203,8 @@ func (c *Controller) enqueueSharingHosts(obj any) {
 
 // enqueueCertified wakes the access point of a certificate Secret.
 func (c *Controller) enqueueCertified(obj any) {
-	if s, ok := unwrap(obj).(*corev1.Secret); ok && s.Annotations[certificate.AnnotationAccessPoint] != "" {
-		c.queue.Add(s.Annotations[certificate.AnnotationAccessPoint])
+	if s, ok := unwrap(obj).(*corev1.Secret); ok && s.Annotations[certsecret.AnnotationAccessPoint] != "" {
+		c.queue.Add(s.Annotations[certsecret.AnnotationAccessPoint])
 	}
 }
 
@@ -266,20 +249,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	return c.reconcile(ctx, fap)
 }
 
-// capName is the name of an access point's ClusterAccessPoints.
-func capName(fap *trafficv1alpha1.FederatedAccessPoint) string { return fap.Namespace + "." + fap.Name }
-
 // rendered returns the access point's ClusterAccessPoints by cluster.
 func (c *Controller) rendered(fap *trafficv1alpha1.FederatedAccessPoint) map[string]*trafficv1alpha1.ClusterAccessPoint {
-	objs, _ := c.caps.ByIndex(byAccessPoint, fap.Namespace+"/"+fap.Name)
-	out := map[string]*trafficv1alpha1.ClusterAccessPoint{}
-	for _, o := range objs {
-		cap := o.(*trafficv1alpha1.ClusterAccessPoint)
-		if cluster, ok := clusterv1alpha1.ClusterOfNamespace(cap.Namespace); ok && cap.Name == capName(fap) {
-			out[cluster] = cap
-		}
-	}
-	return out
+	return apstatus.ClusterAccessPoints(c.caps, fap)
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

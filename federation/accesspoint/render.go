@@ -11,9 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/portico-dev/portico/apis/traffic/overrides"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
-	"github.com/portico-dev/portico/federation/certificate"
-	"github.com/portico-dev/portico/federation/overrides"
+	"github.com/portico-dev/portico/federation/certsecret"
 )
 
 // DefaultGatewaySelector selects Istio's default ingress gateway.
@@ -22,7 +22,7 @@ var DefaultGatewaySelector = map[string]any{"istio": "ingressgateway"}
 // Revision is a hash of everything rendering depends on, the same for every
 // cluster of an access point: agents report it back as observedRevision. cert is
 // the access point's issued certificate (nil when it has none yet).
-func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec, cert *certificate.Stored) string {
+func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec, cert *certsecret.Stored) string {
 	var lb any
 	if spec.LoadBalancer != nil {
 		lb = spec.LoadBalancer.Ports
@@ -43,7 +43,7 @@ func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec, cert *certificate.
 // Gateway's HTTPS servers reference the certificate by credentialName and, once
 // cert is issued, its Secret comes first, in the gateway workload's namespace
 // (spec.tls.secretNamespace) where Istio reads it.
-func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *certificate.Stored) ([]trafficv1alpha1.JSONObject, error) {
+func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *certsecret.Stored) ([]trafficv1alpha1.JSONObject, error) {
 	tmpl, err := clusterTemplate(fap, cluster)
 	if err != nil {
 		return nil, err
@@ -74,60 +74,32 @@ func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *cer
 	return out, nil
 }
 
-// secretNamespace is where the certificate Secret goes in member clusters.
-func secretNamespace(fap *trafficv1alpha1.FederatedAccessPoint) string {
-	if ns := fap.Spec.TLS.SecretNamespace; ns != "" {
-		return ns
-	}
-	return trafficv1alpha1.DefaultGatewayNamespace
-}
-
 // tlsSecret is the certificate as the kubernetes.io/tls Secret the Gateway
 // reads (with ca.crt in MUTUAL mode, to verify clients).
-func tlsSecret(fap *trafficv1alpha1.FederatedAccessPoint, cert *certificate.Stored) (trafficv1alpha1.JSONObject, error) {
+func tlsSecret(fap *trafficv1alpha1.FederatedAccessPoint, cert *certsecret.Stored) (trafficv1alpha1.JSONObject, error) {
 	s := &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{Name: certificate.CredentialName(fap.Namespace, fap.Name), Namespace: secretNamespace(fap),
+		ObjectMeta: metav1.ObjectMeta{Name: certsecret.CredentialName(fap.Namespace, fap.Name), Namespace: certsecret.DeliveryNamespace(fap),
 			Annotations: map[string]string{
-				certificate.AnnotationVersion: strconv.FormatInt(cert.Version, 10),
-				certificate.AnnotationSerial:  cert.Serial,
+				certsecret.AnnotationVersion: strconv.FormatInt(cert.Version, 10),
+				certsecret.AnnotationSerial:  cert.Serial,
 			}},
 		Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{certificate.KeyCert: cert.CertPEM, certificate.KeyKey: cert.KeyPEM},
+		Data: map[string][]byte{certsecret.KeyCert: cert.CertPEM, certsecret.KeyKey: cert.KeyPEM},
 	}
 	if fap.Spec.TLS.Mode == trafficv1alpha1.TLSModeMutual && len(cert.CAPEM) > 0 {
-		s.Data[certificate.KeyCA] = cert.CAPEM
+		s.Data[certsecret.KeyCA] = cert.CAPEM
 	}
 	raw, err := json.Marshal(s)
 	return trafficv1alpha1.JSONObject{Raw: raw}, err
 }
 
-// clusterTemplate applies the cluster's overrides to the template.
+// clusterTemplate applies the cluster's overrides to the template, with the
+// function the hub's write-time validation uses.
 func clusterTemplate(fap *trafficv1alpha1.FederatedAccessPoint, cluster string) (*trafficv1alpha1.AccessPointTemplate, error) {
-	tmpl := fap.Spec.Template.DeepCopy()
-	for _, o := range fap.Spec.Overrides {
-		if o.ClusterName != cluster {
-			continue
-		}
-		doc, err := json.Marshal(tmpl)
-		if err != nil {
-			return nil, err
-		}
-		patches := make([]overrides.Patch, 0, len(o.ClusterOverrides))
-		for _, p := range o.ClusterOverrides {
-			patch := overrides.Patch{Op: p.Op, Path: p.Path}
-			if p.Value != nil {
-				patch.Value = p.Value.Raw
-			}
-			patches = append(patches, patch)
-		}
-		if doc, err = overrides.Apply(doc, patches); err != nil {
-			return nil, fmt.Errorf("overrides of cluster %s: %w", cluster, err)
-		}
-		tmpl = &trafficv1alpha1.AccessPointTemplate{}
-		if err := json.Unmarshal(doc, tmpl); err != nil {
-			return nil, err
-		}
+	tmpl, err := overrides.ForCluster(&fap.Spec, cluster)
+	if err != nil {
+		return nil, fmt.Errorf("overrides of cluster %s: %w", cluster, err)
 	}
 	return tmpl, nil
 }
@@ -202,7 +174,7 @@ func withCredential(servers any, fap *trafficv1alpha1.FederatedAccessPoint) {
 			server["tls"] = tls
 		}
 		if _, ok := tls["credentialName"]; !ok {
-			tls["credentialName"] = certificate.CredentialName(fap.Namespace, fap.Name)
+			tls["credentialName"] = certsecret.CredentialName(fap.Namespace, fap.Name)
 		}
 		if _, ok := tls["mode"]; !ok {
 			tls["mode"] = fap.Spec.TLS.Mode

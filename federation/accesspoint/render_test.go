@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
-	"github.com/portico-dev/portico/federation/certificate"
+	"github.com/portico-dev/portico/federation/certsecret"
 )
 
 func exampleFAP() *trafficv1alpha1.FederatedAccessPoint {
@@ -45,7 +45,7 @@ func render(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, cluster str
 	return renderWith(t, fap, cluster, nil)
 }
 
-func renderWith(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *certificate.Stored) []rendered {
+func renderWith(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *certsecret.Stored) []rendered {
 	t.Helper()
 	objs, err := Render(fap, cluster, cert)
 	if err != nil {
@@ -108,11 +108,11 @@ func TestRevision(t *testing.T) {
 	if Revision(&a.Spec, nil) == Revision(&b.Spec, nil) {
 		t.Fatal("an override change must change the revision")
 	}
-	cert := &certificate.Stored{Version: 1, Serial: "1f"}
+	cert := &certsecret.Stored{Version: 1, Serial: "1f"}
 	if Revision(&a.Spec, cert) == Revision(&a.Spec, nil) {
 		t.Fatal("issuing the certificate must change the revision")
 	}
-	if Revision(&a.Spec, cert) == Revision(&a.Spec, &certificate.Stored{Version: 2, Serial: "2e"}) {
+	if Revision(&a.Spec, cert) == Revision(&a.Spec, &certsecret.Stored{Version: 2, Serial: "2e"}) {
 		t.Fatal("a reissue must change the revision")
 	}
 }
@@ -137,7 +137,7 @@ func TestRenderTLS(t *testing.T) {
 		t.Fatalf("https server = %v", https)
 	}
 
-	cert := &certificate.Stored{CertPEM: []byte("CERT"), KeyPEM: []byte("KEY"), CAPEM: []byte("CA"), Version: 3, Serial: "ab"}
+	cert := &certsecret.Stored{CertPEM: []byte("CERT"), KeyPEM: []byte("KEY"), CAPEM: []byte("CA"), Version: 3, Serial: "ab"}
 	objs = renderWith(t, fap, "zone-a-1", cert)
 	s := objs[0]
 	if s.Kind != "Secret" || s.APIVersion != "v1" || s.Metadata.Name != "shop.checkout-tls" || s.Metadata.Namespace != "istio-system" ||

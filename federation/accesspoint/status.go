@@ -3,19 +3,17 @@ package accesspoint
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
-	"github.com/portico-dev/portico/federation/certificate"
-	dnscontroller "github.com/portico-dev/portico/federation/dns"
+	"github.com/portico-dev/portico/federation/apstatus"
 )
 
 // Condition reasons of FederatedAccessPoint.
@@ -34,121 +32,94 @@ const (
 	ReasonNoLoadBalancerNodes = "NoLoadBalancerNodes"
 	ReasonReady               = "Ready"
 	ReasonNotReady            = "NotReady"
+	// ReasonNotReported: a condition another controller owns that applies
+	// (CertificateReady with spec.tls, DNSReady with a NameService) is not
+	// there yet.
+	ReasonNotReported = "NotReported"
+	// ReasonNotObserved: that condition was computed for an older generation.
+	ReasonNotObserved = "NotObserved"
 )
 
+// FieldManager owns the access point controller's part of a
+// FederatedAccessPoint's status: observedGeneration, revision, vip, clusters,
+// and the conditions Placed, Applied, VIPAllocated, LoadBalancerReady and
+// Ready. The certificate and DNS controllers own their parts.
+const FieldManager = "portico-accesspoint"
+
+// statusPart is what this controller owns of an access point's status.
+var statusPart = apstatus.Part{
+	Manager: FieldManager,
+	ConditionTypes: []string{trafficv1alpha1.AccessPointPlaced, trafficv1alpha1.AccessPointApplied,
+		trafficv1alpha1.AccessPointVIPAllocated, trafficv1alpha1.AccessPointLoadBalancerReady, trafficv1alpha1.ConditionReady},
+	Fields: func(dst, src *trafficv1alpha1.FederatedAccessPointStatus) {
+		dst.ObservedGeneration, dst.Revision = src.ObservedGeneration, src.Revision
+		dst.VIP = src.VIP.DeepCopy()
+		dst.Clusters = nil
+		for _, c := range src.Clusters {
+			dst.Clusters = append(dst.Clusters, *c.DeepCopy())
+		}
+	},
+}
+
+// othersConditions are the conditions other controllers own that Ready
+// depends on.
+var othersConditions = []string{trafficv1alpha1.AccessPointCertificateReady, trafficv1alpha1.AccessPointDNSReady}
+
 func (c *Controller) updateStatus(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, p *plan, vip *trafficv1alpha1.VirtualIP, failure *vipFailure) error {
-	status := fap.Status.DeepCopy()
-	status.ObservedGeneration = fap.Generation
-	status.Revision = p.revision
+	status := &trafficv1alpha1.FederatedAccessPointStatus{ObservedGeneration: fap.Generation, Revision: p.revision}
 	status.Clusters = c.clusterStatuses(fap, p)
-	var conds []metav1.Condition
-	conds = append(conds, placedCondition(p), appliedCondition(status.Clusters))
-	status.VIP = nil
+	conds := []metav1.Condition{placedCondition(p), appliedCondition(status.Clusters)}
 	if fap.Spec.LoadBalancer != nil {
 		status.VIP = vipStatus(fap, vip)
 		conds = append(conds, vipCondition(vip, failure), c.loadBalancerCondition(vip))
-	} else {
-		for _, t := range []string{trafficv1alpha1.AccessPointVIPAllocated, trafficv1alpha1.AccessPointLoadBalancerReady} {
-			meta.RemoveStatusCondition(&status.Conditions, t)
-		}
 	}
-	conds = append(conds, c.certificateStatus(fap, p, status)...)
-	conds = append(conds, c.dnsStatus(fap, status)...)
-	conds = append(conds, readyCondition(conds))
+	conds = append(conds, readyCondition(append(slices.Clone(conds), c.othersConditions(fap)...)))
+	for i := range conds {
+		conds[i].ObservedGeneration = fap.Generation
+	}
+	status.Conditions = conds
 	wasReady := meta.IsStatusConditionTrue(fap.Status.Conditions, trafficv1alpha1.ConditionReady)
-	for _, cond := range conds {
-		cond.ObservedGeneration = fap.Generation
-		meta.SetStatusCondition(&status.Conditions, cond)
-	}
-	if apiequality.Semantic.DeepEqual(status, &fap.Status) {
-		return nil
-	}
-	updated := fap.DeepCopy()
-	updated.Status = *status
-	if _, err := c.client.TrafficV1alpha1().FederatedAccessPoints(fap.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+	wrote, err := statusPart.Write(ctx, c.client, fap, status, c.now())
+	if err != nil || !wrote {
 		return err
 	}
 	c.recordTransition(fap, wasReady, conds[len(conds)-1])
 	return nil
 }
 
-// certificateStatus fills status.certificate from the issued certificate and
-// the clusters that applied it; CertificateReady applies only with spec.tls.
-func (c *Controller) certificateStatus(fap *trafficv1alpha1.FederatedAccessPoint, p *plan, status *trafficv1alpha1.FederatedAccessPointStatus) []metav1.Condition {
-	status.Certificate = nil
-	if fap.Spec.TLS == nil {
-		meta.RemoveStatusCondition(&status.Conditions, trafficv1alpha1.AccessPointCertificateReady)
-		return nil
+// othersConditions are the conditions of the certificate and DNS controllers
+// that apply to the access point, as the object holds them. One that applies
+// but is missing, or was computed for an older generation, counts as Unknown.
+func (c *Controller) othersConditions(fap *trafficv1alpha1.FederatedAccessPoint) []metav1.Condition {
+	applies := map[string]bool{
+		trafficv1alpha1.AccessPointCertificateReady: fap.Spec.TLS != nil,
+		trafficv1alpha1.AccessPointDNSReady:         c.published(fap),
 	}
-	cond := metav1.Condition{Type: trafficv1alpha1.AccessPointCertificateReady, Status: metav1.ConditionFalse}
-	var failure certificate.Failure
-	failed := false
-	if c.certFail != nil {
-		failure, failed = c.certFail.Get(fap.Namespace + "/" + fap.Name)
-	}
-	if p.cert == nil {
-		cond.Reason, cond.Message = certificate.ReasonIssuing, "waiting for CertificateIssuer "+fap.Spec.TLS.IssuerRef.Name
-		if failed {
-			cond.Reason, cond.Message = failure.Reason, failure.Message
-		}
-		return []metav1.Condition{cond}
-	}
-	notAfter := metav1.NewTime(p.cert.NotAfter)
-	status.Certificate = &trafficv1alpha1.CertificateStatus{Serial: p.cert.Serial, Version: p.cert.Version, NotAfter: &notAfter}
-	existing := c.rendered(fap)
-	var missing []string
-	for _, mc := range p.placed {
-		if cap := existing[mc.Name]; cap != nil && cap.Status.ObservedRevision == p.revision && secretApplied(cap, fap) {
-			status.Certificate.InstalledClusters = append(status.Certificate.InstalledClusters, mc.Name)
-		} else {
-			missing = append(missing, mc.Name)
+	var out []metav1.Condition
+	for _, t := range othersConditions {
+		cond := meta.FindStatusCondition(fap.Status.Conditions, t)
+		switch {
+		case !applies[t]:
+		case cond == nil:
+			out = append(out, metav1.Condition{Type: t, Status: metav1.ConditionUnknown, Reason: ReasonNotReported})
+		case cond.ObservedGeneration < fap.Generation:
+			out = append(out, metav1.Condition{Type: t, Status: metav1.ConditionUnknown, Reason: ReasonNotObserved})
+		default:
+			out = append(out, *cond)
 		}
 	}
-	switch {
-	case !certificate.Current(fap, p.cert):
-		cond.Reason = certificate.ReasonIssuing
-		cond.Message = fmt.Sprintf("version %d is for other hosts or another issuer; reissuing", p.cert.Version)
-		if failed {
-			cond.Reason = failure.Reason
-		}
-	case !c.now().Before(p.cert.NotAfter):
-		cond.Reason = certificate.ReasonExpired
-		cond.Message = fmt.Sprintf("version %d (serial %s) expired at %s", p.cert.Version, p.cert.Serial, p.cert.NotAfter.UTC().Format(time.RFC3339))
-	case len(missing) > 0:
-		cond.Reason = certificate.ReasonInstalling
-		cond.Message = fmt.Sprintf("version %d not installed yet on %s", p.cert.Version, strings.Join(missing, ", "))
-	default:
-		cond.Status, cond.Reason = metav1.ConditionTrue, certificate.ReasonIssued
-		cond.Message = fmt.Sprintf("version %d (serial %s) valid until %s, installed on %d clusters", p.cert.Version, p.cert.Serial,
-			p.cert.NotAfter.UTC().Format(time.RFC3339), len(status.Certificate.InstalledClusters))
-	}
-	if failed {
-		cond.Message += "; reissue failed (" + failure.Reason + "): " + failure.Message
-	}
-	return []metav1.Condition{cond}
+	return out
 }
 
-// secretApplied tells whether the cluster's agent applied the certificate Secret.
-func secretApplied(cap *trafficv1alpha1.ClusterAccessPoint, fap *trafficv1alpha1.FederatedAccessPoint) bool {
-	for _, o := range cap.Status.Objects {
-		if o.Group == "" && o.Kind == "Secret" && o.Namespace == secretNamespace(fap) && o.Name == certificate.CredentialName(fap.Namespace, fap.Name) {
-			return o.Applied
+// published tells whether a NameService publishes the access point.
+func (c *Controller) published(fap *trafficv1alpha1.FederatedAccessPoint) bool {
+	names, _ := c.names.NameServices(fap.Namespace).List(labels.Everything())
+	for _, ns := range names {
+		if ns.DeletionTimestamp == nil && ns.Spec.Target.AccessPointRef != nil && ns.Spec.Target.AccessPointRef.Name == fap.Name {
+			return true
 		}
 	}
 	return false
-}
-
-// dnsStatus fills status.dns from the NameServices publishing the access point;
-// DNSReady applies only when there are some.
-func (c *Controller) dnsStatus(fap *trafficv1alpha1.FederatedAccessPoint, status *trafficv1alpha1.FederatedAccessPointStatus) []metav1.Condition {
-	names, _ := c.names.NameServices(fap.Namespace).List(labels.Everything())
-	dns, cond := dnscontroller.AccessPointStatus(fap, names)
-	status.DNS = dns
-	if cond == nil {
-		meta.RemoveStatusCondition(&status.Conditions, trafficv1alpha1.AccessPointDNSReady)
-		return nil
-	}
-	return []metav1.Condition{*cond}
 }
 
 func (c *Controller) recordTransition(fap *trafficv1alpha1.FederatedAccessPoint, wasReady bool, ready metav1.Condition) {

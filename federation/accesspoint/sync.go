@@ -2,6 +2,7 @@ package accesspoint
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -14,7 +15,8 @@ import (
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
-	"github.com/portico-dev/portico/federation/certificate"
+	"github.com/portico-dev/portico/federation/apstatus"
+	"github.com/portico-dev/portico/federation/certsecret"
 )
 
 // plan is what one reconcile decided.
@@ -22,7 +24,7 @@ type plan struct {
 	placed    []*clusterv1alpha1.MemberCluster
 	conflicts map[string]string // cluster -> why not rendered there
 	revision  string
-	cert      *certificate.Stored // issued certificate, nil without spec.tls or before the first issue
+	cert      *certsecret.Stored // issued certificate, nil without spec.tls or before the first issue
 	failures  map[string]string   // cluster -> rendering or write error
 }
 
@@ -58,7 +60,7 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 	}
 	if len(p.failures) > 0 {
 		// Reported in status; retried with backoff.
-		return errorf("rendering %s/%s: %s", fap.Namespace, fap.Name, joinSorted(p.failures))
+		return fmt.Errorf("rendering %s/%s: %s", fap.Namespace, fap.Name, joinSorted(p.failures))
 	}
 	return nil
 }
@@ -76,10 +78,10 @@ func (c *Controller) writeCAP(ctx context.Context, fap *trafficv1alpha1.Federate
 	}
 	caps := c.client.TrafficV1alpha1().ClusterAccessPoints(clusterv1alpha1.ClusterNamespace(cluster))
 	if cur == nil {
-		cap := &trafficv1alpha1.ClusterAccessPoint{ObjectMeta: metav1.ObjectMeta{Name: capName(fap)}, Spec: spec}
+		cap := &trafficv1alpha1.ClusterAccessPoint{ObjectMeta: metav1.ObjectMeta{Name: apstatus.CAPName(fap)}, Spec: spec}
 		_, err = caps.Create(ctx, cap, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
-			return errorf("ClusterAccessPoint %s exists in %s but is not in the cache yet", cap.Name, cluster)
+			return fmt.Errorf("ClusterAccessPoint %s exists in %s but is not in the cache yet", cap.Name, cluster)
 		}
 		return err
 	}
@@ -204,7 +206,7 @@ func (c *Controller) cleanup(ctx context.Context, fap *trafficv1alpha1.Federated
 		}
 	}
 	if len(existing) > 0 {
-		return errorf("waiting for %d ClusterAccessPoints of %s/%s to go away", len(existing), fap.Namespace, fap.Name)
+		return fmt.Errorf("waiting for %d ClusterAccessPoints of %s/%s to go away", len(existing), fap.Namespace, fap.Name)
 	}
 	if err := c.alloc.Release(ctx, fap); err != nil {
 		return err
@@ -240,15 +242,15 @@ func joinSorted(m map[string]string) string {
 
 // certificate returns the access point's issued certificate from its hub
 // Secret, or nil.
-func (c *Controller) certificate(fap *trafficv1alpha1.FederatedAccessPoint) *certificate.Stored {
+func (c *Controller) certificate(fap *trafficv1alpha1.FederatedAccessPoint) *certsecret.Stored {
 	if fap.Spec.TLS == nil || c.secrets == nil {
 		return nil
 	}
-	s, err := c.secrets.Secrets(certificate.SecretNamespace).Get(certificate.SecretName(fap.Namespace, fap.Name))
+	s, err := c.secrets.Secrets(certsecret.SecretNamespace).Get(certsecret.SecretName(fap.Namespace, fap.Name))
 	if err != nil {
 		return nil
 	}
-	stored, err := certificate.FromSecret(s)
+	stored, err := certsecret.FromSecret(s)
 	if err != nil {
 		return nil
 	}

@@ -1,11 +1,12 @@
 // Package certificate is the hub controller that issues the certificates of
 // FederatedAccessPoints with spec.tls. It keeps each one in a Secret of the hub
-// cluster's portico-system namespace (SecretName), reissues it when its hosts or
+// cluster's portico-system namespace (certsecret.SecretName), reissues it when its hosts or
 // issuer change, when two thirds of its lifetime have passed or when asked
-// (AnnotationRenew), and probes CertificateIssuers for their Ready condition.
+// (certsecret.AnnotationRenew), and probes CertificateIssuers for their Ready condition.
 // The access point controller delivers the certificate to the placed clusters
-// and reports it in the access point's status; issuance failures reach it
-// through Failures.
+// (the Secret contract is package certsecret); this controller reports it in
+// its own part of the access point's status: status.certificate (the version,
+// where it is installed) and CertificateReady, with issuance failures.
 package certificate
 
 import (
@@ -27,24 +28,30 @@ import (
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	trafficinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/traffic/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/runqueue"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/apstatus"
+	"github.com/portico-dev/portico/federation/certsecret"
 	"github.com/portico-dev/portico/federation/certificate/issuer"
-	"github.com/portico-dev/portico/federation/runqueue"
 )
 
-// Queue keys are "ap/<namespace>/<name>" or "issuer/<name>".
+// Queue keys are "ap/<namespace>/<name>" (issue), "status/<namespace>/<name>"
+// (report) or "issuer/<name>" (probe).
 const (
 	accessPointKey = "ap/"
+	statusKey      = "status/"
 	issuerKey      = "issuer/"
 )
 
 // Informers the controller watches. Secrets are the hub cluster's, limited to
-// SecretNamespace.
+// certsecret.SecretNamespace.
 type Informers struct {
 	AccessPoints trafficinformers.FederatedAccessPointInformer
 	Issuers      trafficinformers.CertificateIssuerInformer
 	Providers    trafficinformers.DNSProviderInformer
 	Secrets      coreinformers.SecretInformer
+	// ClusterAccessPoints tell where the certificate is installed.
+	ClusterAccessPoints trafficinformers.ClusterAccessPointInformer
 }
 
 // Controller issues and renews access point certificates.
@@ -55,24 +62,25 @@ type Controller struct {
 	issuers   trafficlisters.CertificateIssuerLister
 	providers trafficlisters.DNSProviderLister
 	secrets   corelisters.SecretLister
-	failures  *Failures
+	caps      cache.Indexer
 	events    record.EventRecorder
 	queue     workqueue.TypedRateLimitingInterface[string]
 	synced    []cache.InformerSynced
 	now       func() time.Time
 	mu        sync.Mutex
 	pending   map[string]pending // access point -> issued, Secret not written
+	attempts  map[string]*Failure // access point -> how this process's last issue ended (nil: issued)
 	// newIssuer resolves a CertificateIssuer; replaced in tests.
 	newIssuer func(context.Context, *trafficv1alpha1.CertificateIssuer) (issuer.Issuer, error)
 }
 
-// NewController wires the controller to its informers. failures is shared with
-// the access point controller.
-func NewController(client versioned.Interface, kube kubernetes.Interface, inf Informers, failures *Failures, events record.EventRecorder) *Controller {
+// NewController wires the controller to its informers.
+func NewController(client versioned.Interface, kube kubernetes.Interface, inf Informers, events record.EventRecorder) *Controller {
+	apstatus.AddIndex(inf.ClusterAccessPoints.Informer())
 	c := &Controller{
 		client: client, kube: kube, faps: inf.AccessPoints.Lister(), issuers: inf.Issuers.Lister(),
-		providers: inf.Providers.Lister(), secrets: inf.Secrets.Lister(), failures: failures, events: events, now: time.Now,
-		pending: map[string]pending{},
+		providers: inf.Providers.Lister(), secrets: inf.Secrets.Lister(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
+		events: events, now: time.Now, pending: map[string]pending{}, attempts: map[string]*Failure{},
 		// Failed issues back off from 2s to 30 minutes: ACME servers limit
 		// failed validations per hour.
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](2*time.Second, 30*time.Minute),
@@ -80,7 +88,7 @@ func NewController(client versioned.Interface, kube kubernetes.Interface, inf In
 	}
 	c.newIssuer = c.resolveIssuer
 	for _, i := range []cache.SharedIndexInformer{inf.AccessPoints.Informer(), inf.Issuers.Informer(),
-		inf.Providers.Informer(), inf.Secrets.Informer()} {
+		inf.Providers.Informer(), inf.Secrets.Informer(), inf.ClusterAccessPoints.Informer()} {
 		c.synced = append(c.synced, i.HasSynced)
 	}
 	// Status writes (the access point controller reporting a failure, the
@@ -96,7 +104,7 @@ func NewController(client versioned.Interface, kube kubernetes.Interface, inf In
 		UpdateFunc: func(old, obj any) {
 			a, okA := old.(*trafficv1alpha1.FederatedAccessPoint)
 			b, okB := obj.(*trafficv1alpha1.FederatedAccessPoint)
-			if !okA || !okB || a.Generation != b.Generation || a.Annotations[AnnotationRenew] != b.Annotations[AnnotationRenew] ||
+			if !okA || !okB || a.Generation != b.Generation || a.Annotations[certsecret.AnnotationRenew] != b.Annotations[certsecret.AnnotationRenew] ||
 				(a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil) {
 				enqueueAP(obj)
 			}
@@ -124,6 +132,13 @@ func NewController(client versioned.Interface, kube kubernetes.Interface, inf In
 	}))
 	_, _ = inf.Secrets.Informer().AddEventHandler(handler(c.secretChanged))
 	return c
+}
+
+// enqueueStatus asks to report the access point's certificate again.
+func (c *Controller) enqueueStatus(obj any) {
+	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+		c.queue.Add(statusKey + key)
+	}
 }
 
 func handler(f func(any)) cache.ResourceEventHandlerFuncs {
@@ -167,8 +182,9 @@ func (c *Controller) secretChanged(obj any) {
 	}
 	_, name, _ := cache.SplitMetaNamespaceKey(meta)
 	if strings.HasPrefix(name, "tls-") {
-		if ap := annotationOf(unwrap(obj), AnnotationAccessPoint); ap != "" {
+		if ap := annotationOf(unwrap(obj), certsecret.AnnotationAccessPoint); ap != "" {
 			c.queue.Add(accessPointKey + ap)
+			c.queue.Add(statusKey + ap)
 		}
 	}
 	issuers, _ := c.issuers.List(labels.Everything())
@@ -216,12 +232,18 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 			return 0, nil
 		}
 		return c.syncAccessPoint(ctx, ns, name)
+	case strings.HasPrefix(key, statusKey):
+		ns, name, err := cache.SplitMetaNamespaceKey(strings.TrimPrefix(key, statusKey))
+		if err != nil {
+			return 0, nil
+		}
+		return c.syncStatus(ctx, ns, name)
 	}
 	return 0, nil
 }
 
 func (c *Controller) getSecret(name string) (*corev1.Secret, error) {
-	s, err := c.secrets.Secrets(SecretNamespace).Get(name)
+	s, err := c.secrets.Secrets(certsecret.SecretNamespace).Get(name)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}

@@ -20,11 +20,13 @@ import (
 	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/certificate/issuer"
+	"github.com/portico-dev/portico/federation/certsecret"
 )
 
 // fixture is a controller over fake clients whose caches the test fills.
 type fixture struct {
 	c       *Controller
+	pc      *fake.Clientset
 	kube    *kubefake.Clientset
 	portico externalversions.SharedInformerFactory
 	secrets informers.SharedInformerFactory
@@ -37,19 +39,31 @@ type fixture struct {
 
 func newFixture(t *testing.T, objs ...*trafficv1alpha1.FederatedAccessPoint) *fixture {
 	f := &fixture{kube: kubefake.NewClientset(), now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	pc := fake.NewSimpleClientset()
-	f.portico = externalversions.NewSharedInformerFactory(pc, 0)
-	f.secrets = informers.NewSharedInformerFactory(f.kube, 0)
-	traffic := f.portico.Traffic().V1alpha1()
-	f.c = NewController(pc, f.kube, Informers{AccessPoints: traffic.FederatedAccessPoints(), Issuers: traffic.CertificateIssuers(),
-		Providers: traffic.DNSProviders(), Secrets: f.secrets.Core().V1().Secrets()}, NewFailures(), nil)
-	f.c.now = func() time.Time { return f.now }
-	f.c.newIssuer = func(context.Context, *trafficv1alpha1.CertificateIssuer) (issuer.Issuer, error) { return f, nil }
+	var stored []runtime.Object
 	for _, o := range objs {
-		_ = traffic.FederatedAccessPoints().Informer().GetIndexer().Add(o)
+		stored = append(stored, o)
 	}
+	f.pc = fake.NewClientset(stored...) // with server-side apply
+	f.portico = externalversions.NewSharedInformerFactory(f.pc, 0)
+	f.secrets = informers.NewSharedInformerFactory(f.kube, 0)
+	f.c = f.newController()
+	for _, o := range objs {
+		_ = f.portico.Traffic().V1alpha1().FederatedAccessPoints().Informer().GetIndexer().Add(o)
+	}
+	traffic := f.portico.Traffic().V1alpha1()
 	_ = traffic.CertificateIssuers().Informer().GetIndexer().Add(&trafficv1alpha1.CertificateIssuer{ObjectMeta: metav1.ObjectMeta{Name: "ca"}})
 	return f
+}
+
+// newController is a controller over the fixture's caches: a second call is
+// a new leader, with nothing in memory.
+func (f *fixture) newController() *Controller {
+	traffic := f.portico.Traffic().V1alpha1()
+	c := NewController(f.pc, f.kube, Informers{AccessPoints: traffic.FederatedAccessPoints(), Issuers: traffic.CertificateIssuers(),
+		Providers: traffic.DNSProviders(), Secrets: f.secrets.Core().V1().Secrets(), ClusterAccessPoints: traffic.ClusterAccessPoints()}, nil)
+	c.now = func() time.Time { return f.now }
+	c.newIssuer = func(context.Context, *trafficv1alpha1.CertificateIssuer) (issuer.Issuer, error) { return f, nil }
+	return c
 }
 
 // Issue is the fake issuer: 90-day certificates from f.now, a new serial each time.
@@ -78,14 +92,7 @@ func selfSigned(hosts []string, now time.Time, lifetime time.Duration, serial in
 // sync runs one sync with the cache holding what the fake API server holds.
 func (f *fixture) sync(t *testing.T) time.Duration {
 	t.Helper()
-	idx := f.secrets.Core().V1().Secrets().Informer().GetIndexer()
-	list, _ := f.kube.CoreV1().Secrets(SecretNamespace).List(context.Background(), metav1.ListOptions{})
-	for _, s := range idx.List() {
-		_ = idx.Delete(s)
-	}
-	for i := range list.Items {
-		_ = idx.Add(&list.Items[i])
-	}
+	f.refreshSecrets()
 	after, err := f.c.syncAccessPoint(context.Background(), "shop", "checkout")
 	if err != nil && f.fail == nil && !f.tolerate {
 		t.Fatal(err)
@@ -93,13 +100,25 @@ func (f *fixture) sync(t *testing.T) time.Duration {
 	return after
 }
 
-func (f *fixture) stored(t *testing.T) *Stored {
+// refreshSecrets makes the Secret cache hold what the fake API server holds.
+func (f *fixture) refreshSecrets() {
+	idx := f.secrets.Core().V1().Secrets().Informer().GetIndexer()
+	list, _ := f.kube.CoreV1().Secrets(certsecret.SecretNamespace).List(context.Background(), metav1.ListOptions{})
+	for _, s := range idx.List() {
+		_ = idx.Delete(s)
+	}
+	for i := range list.Items {
+		_ = idx.Add(&list.Items[i])
+	}
+}
+
+func (f *fixture) stored(t *testing.T) *certsecret.Stored {
 	t.Helper()
-	s, err := f.kube.CoreV1().Secrets(SecretNamespace).Get(context.Background(), SecretName("shop", "checkout"), metav1.GetOptions{})
+	s, err := f.kube.CoreV1().Secrets(certsecret.SecretNamespace).Get(context.Background(), certsecret.SecretName("shop", "checkout"), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := FromSecret(s)
+	st, err := certsecret.FromSecret(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +166,7 @@ func TestReissueOnHostsIssuerAndRequest(t *testing.T) {
 			ap.Spec.Hosts = append(ap.Spec.Hosts, "c.example.test")
 		},
 		func(ap *trafficv1alpha1.FederatedAccessPoint) {
-			ap.Annotations = map[string]string{AnnotationRenew: "now"}
+			ap.Annotations = map[string]string{certsecret.AnnotationRenew: "now"}
 		},
 	} {
 		mutate(fap)
@@ -165,21 +184,24 @@ func TestReissueOnHostsIssuerAndRequest(t *testing.T) {
 
 func TestFailureRecordedAndCleared(t *testing.T) {
 	f := newFixture(t, tlsFAP())
-	var notified []string
-	f.c.failures.OnChange(func(key string) { notified = append(notified, key) })
 	f.fail = errors.New("CA expired")
 	f.sync(t)
-	if got, ok := f.c.failures.Get("shop/checkout"); !ok || got.Reason != ReasonIssuanceFailed || got.Message != "CertificateIssuer ca: CA expired" {
-		t.Fatalf("failure = %+v, %v", got, ok)
+	if got := f.c.failureOf(tlsFAP()); got == nil || got.Reason != ReasonIssuanceFailed || got.Message != "CertificateIssuer ca: CA expired" {
+		t.Fatalf("failure = %+v", got)
 	}
-	f.sync(t) // the same failure again notifies nobody
+	if f.c.queue.Len() != 1 {
+		t.Fatalf("a new failure must ask for a status report once; queue holds %d", f.c.queue.Len())
+	}
+	key, _ := f.c.queue.Get()
+	f.c.queue.Done(key)
+	f.sync(t) // the same failure again: nothing new to report
+	if f.c.queue.Len() != 0 {
+		t.Fatalf("the same failure asked for another report; queue holds %d", f.c.queue.Len())
+	}
 	f.fail = nil
 	f.sync(t)
-	if _, ok := f.c.failures.Get("shop/checkout"); ok {
-		t.Fatal("failure not cleared by a successful issue")
-	}
-	if len(notified) != 2 {
-		t.Fatalf("notified %v, want set then cleared", notified)
+	if got := f.c.failureOf(tlsFAP()); got != nil {
+		t.Fatalf("failure %+v not cleared by a successful issue", got)
 	}
 }
 
@@ -190,7 +212,7 @@ func TestSecretDeletedWithTLS(t *testing.T) {
 	fap.Spec.TLS = nil
 	_ = f.portico.Traffic().V1alpha1().FederatedAccessPoints().Informer().GetIndexer().Update(fap)
 	f.sync(t)
-	if _, err := f.kube.CoreV1().Secrets(SecretNamespace).Get(context.Background(), SecretName("shop", "checkout"), metav1.GetOptions{}); err == nil {
+	if _, err := f.kube.CoreV1().Secrets(certsecret.SecretNamespace).Get(context.Background(), certsecret.SecretName("shop", "checkout"), metav1.GetOptions{}); err == nil {
 		t.Fatal("certificate kept after spec.tls was removed")
 	}
 }
@@ -220,7 +242,7 @@ func TestWriteFailureKeepsCertificate(t *testing.T) {
 	})
 	f.tolerate = true
 	f.sync(t)
-	if got, _ := f.c.failures.Get("shop/checkout"); got.Reason != ReasonSecretWriteFail || f.issued != 1 {
+	if got := f.c.failureOf(tlsFAP()); got == nil || got.Reason != ReasonSecretWriteFail || f.issued != 1 {
 		t.Fatalf("failure %+v, issued %d", got, f.issued)
 	}
 	f.kube.ReactionChain = f.kube.ReactionChain[1:]

@@ -1,6 +1,7 @@
 package certificate
 
 import (
+	"github.com/portico-dev/portico/federation/certsecret"
 	"context"
 	"fmt"
 	"slices"
@@ -34,40 +35,40 @@ func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string
 	key := namespace + "/" + name
 	fap, err := c.faps.FederatedAccessPoints(namespace).Get(name)
 	if apierrors.IsNotFound(err) || (err == nil && (fap.Spec.TLS == nil || fap.DeletionTimestamp != nil)) {
-		c.failures.set(key, nil)
+		c.forgetAttempt(key)
 		return 0, c.deleteSecret(ctx, namespace, name)
 	}
 	if err != nil {
 		return 0, err
 	}
-	secret, err := c.getSecret(SecretName(namespace, name))
+	secret, err := c.getSecret(certsecret.SecretName(namespace, name))
 	if err != nil {
 		return 0, err
 	}
-	var stored *Stored
+	var stored *certsecret.Stored
 	if secret != nil {
-		stored, _ = FromSecret(secret) // unreadable: reissued below
+		stored, _ = certsecret.FromSecret(secret) // unreadable: reissued below
 	}
 	ci, _ := c.issuers.Get(fap.Spec.TLS.IssuerRef.Name) // nil when missing: reported below
 	why := c.reissueReason(fap, ci, secret, stored)
 	if why != "" {
 		// The cache may not have seen our last write yet: issuing is expensive
 		// (and rate-limited by ACME servers), so decide on the live Secret.
-		if secret, err = c.liveSecret(ctx, SecretName(namespace, name)); err != nil {
+		if secret, err = c.liveSecret(ctx, certsecret.SecretName(namespace, name)); err != nil {
 			return 0, err
 		}
 		stored = nil
 		if secret != nil {
-			stored, _ = FromSecret(secret)
+			stored, _ = certsecret.FromSecret(secret)
 		}
 		why = c.reissueReason(fap, ci, secret, stored)
 	}
 	if why == "" {
-		c.failures.set(key, nil)
+		c.settled(key, nil)
 		return c.untilRenewal(stored), nil
 	}
 	hosts := sortedHosts(fap.Spec.Hosts)
-	req := request{hosts: strings.Join(hosts, ","), issuer: issuerGeneration(ci), renew: fap.Annotations[AnnotationRenew]}
+	req := request{hosts: strings.Join(hosts, ","), issuer: issuerGeneration(ci), renew: fap.Annotations[certsecret.AnnotationRenew]}
 	cert := c.unwritten(key, req)
 	if cert == nil {
 		iss, err := c.issuerOf(ctx, fap.Spec.TLS.IssuerRef.Name)
@@ -84,26 +85,26 @@ func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string
 	if stored != nil {
 		version = stored.Version + 1
 	} else if secret != nil {
-		v, _ := strconv.ParseInt(secret.Annotations[AnnotationVersion], 10, 64)
+		v, _ := strconv.ParseInt(secret.Annotations[certsecret.AnnotationVersion], 10, 64)
 		version = v + 1
 	}
 	desired := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: SecretName(namespace, name), Namespace: SecretNamespace,
+		ObjectMeta: metav1.ObjectMeta{Name: certsecret.SecretName(namespace, name), Namespace: certsecret.SecretNamespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "portico-hub"},
 			Annotations: map[string]string{
-				AnnotationAccessPoint:      key,
-				AnnotationVersion:          strconv.FormatInt(version, 10),
-				AnnotationSerial:           cert.Serial,
-				AnnotationHosts:            strings.Join(hosts, ","),
-				AnnotationIssuer:           fap.Spec.TLS.IssuerRef.Name,
-				AnnotationIssuerGeneration: req.issuer,
-				AnnotationRenew:            fap.Annotations[AnnotationRenew],
+				certsecret.AnnotationAccessPoint:      key,
+				certsecret.AnnotationVersion:          strconv.FormatInt(version, 10),
+				certsecret.AnnotationSerial:           cert.Serial,
+				certsecret.AnnotationHosts:            strings.Join(hosts, ","),
+				certsecret.AnnotationIssuer:           fap.Spec.TLS.IssuerRef.Name,
+				certsecret.AnnotationIssuerGeneration: req.issuer,
+				certsecret.AnnotationRenew:            fap.Annotations[certsecret.AnnotationRenew],
 			}},
 		Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{KeyCert: cert.CertPEM, KeyKey: cert.KeyPEM},
+		Data: map[string][]byte{certsecret.KeyCert: cert.CertPEM, certsecret.KeyKey: cert.KeyPEM},
 	}
 	if len(cert.CAPEM) > 0 {
-		desired.Data[KeyCA] = cert.CAPEM
+		desired.Data[certsecret.KeyCA] = cert.CAPEM
 	}
 	if err := c.writeSecret(ctx, secret, desired); err != nil {
 		// Keep the certificate: only the write is retried, not the order.
@@ -112,19 +113,19 @@ func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string
 		return 0, err
 	}
 	c.keepUnwritten(key, request{}, nil)
-	c.failures.set(key, nil)
+	c.settled(key, nil)
 	klog.FromContext(ctx).Info("Issued certificate", "accessPoint", key, "serial", cert.Serial, "version", version,
 		"notAfter", cert.NotAfter, "why", why)
 	if c.events != nil {
 		c.events.Eventf(fap, corev1.EventTypeNormal, ReasonIssued, "issued certificate version %d, serial %s, valid until %s (%s)",
 			version, cert.Serial, cert.NotAfter.UTC().Format(time.RFC3339), why)
 	}
-	return c.untilRenewal(&Stored{NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}), nil
+	return c.untilRenewal(&certsecret.Stored{NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}), nil
 }
 
 // reissueReason says why the access point needs a new certificate, or "".
 // ci is its CertificateIssuer, nil when missing.
-func (c *Controller) reissueReason(fap *trafficv1alpha1.FederatedAccessPoint, ci *trafficv1alpha1.CertificateIssuer, secret *corev1.Secret, stored *Stored) string {
+func (c *Controller) reissueReason(fap *trafficv1alpha1.FederatedAccessPoint, ci *trafficv1alpha1.CertificateIssuer, secret *corev1.Secret, stored *certsecret.Stored) string {
 	switch {
 	case secret == nil:
 		return "first issue"
@@ -134,7 +135,7 @@ func (c *Controller) reissueReason(fap *trafficv1alpha1.FederatedAccessPoint, ci
 		return "hosts or issuer changed"
 	case ci != nil && stored.IssuerGeneration != "" && stored.IssuerGeneration != issuerGeneration(ci):
 		return "the issuer's configuration changed"
-	case fap.Annotations[AnnotationRenew] != secret.Annotations[AnnotationRenew]:
+	case fap.Annotations[certsecret.AnnotationRenew] != secret.Annotations[certsecret.AnnotationRenew]:
 		return "renewal requested"
 	case !c.now().Before(stored.RenewAt()):
 		return "two thirds of its lifetime passed"
@@ -144,7 +145,7 @@ func (c *Controller) reissueReason(fap *trafficv1alpha1.FederatedAccessPoint, ci
 
 // Current tells whether a stored certificate is for the access point's hosts,
 // from its issuer.
-func Current(fap *trafficv1alpha1.FederatedAccessPoint, stored *Stored) bool {
+func Current(fap *trafficv1alpha1.FederatedAccessPoint, stored *certsecret.Stored) bool {
 	return fap.Spec.TLS != nil && stored.Issuer == fap.Spec.TLS.IssuerRef.Name && slices.Equal(stored.Hosts, sortedHosts(fap.Spec.Hosts))
 }
 
@@ -186,22 +187,32 @@ func (c *Controller) keepUnwritten(key string, req request, cert *issuer.Certifi
 }
 
 // untilRenewal is how long until the certificate is due (at least a second).
-func (c *Controller) untilRenewal(s *Stored) time.Duration {
+func (c *Controller) untilRenewal(s *certsecret.Stored) time.Duration {
 	if s == nil {
 		return 0
 	}
 	return max(s.RenewAt().Sub(c.now()), time.Second)
 }
 
+// fail records a failed issue (reported in status) and tells about it once.
 func (c *Controller) fail(fap *trafficv1alpha1.FederatedAccessPoint, reason string, err error) {
-	key := fap.Namespace + "/" + fap.Name
-	if c.failures.set(key, &Failure{Reason: reason, Message: err.Error()}) && c.events != nil {
+	if c.settled(fap.Namespace+"/"+fap.Name, &Failure{Reason: reason, Message: err.Error()}) && c.events != nil {
 		c.events.Event(fap, corev1.EventTypeWarning, reason, err.Error())
 	}
 }
 
+// settled records how an issue ended (f nil: no failure), asks to report it,
+// and tells whether that changed.
+func (c *Controller) settled(key string, f *Failure) bool {
+	changed := c.recordAttempt(key, f)
+	if changed {
+		c.queue.Add(statusKey + key)
+	}
+	return changed
+}
+
 func (c *Controller) writeSecret(ctx context.Context, cur, desired *corev1.Secret) error {
-	secrets := c.kube.CoreV1().Secrets(SecretNamespace)
+	secrets := c.kube.CoreV1().Secrets(certsecret.SecretNamespace)
 	if cur == nil {
 		_, err := secrets.Create(ctx, desired, metav1.CreateOptions{})
 		return err
@@ -213,7 +224,7 @@ func (c *Controller) writeSecret(ctx context.Context, cur, desired *corev1.Secre
 }
 
 func (c *Controller) liveSecret(ctx context.Context, name string) (*corev1.Secret, error) {
-	s, err := c.kube.CoreV1().Secrets(SecretNamespace).Get(ctx, name, metav1.GetOptions{})
+	s, err := c.kube.CoreV1().Secrets(certsecret.SecretNamespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -221,11 +232,11 @@ func (c *Controller) liveSecret(ctx context.Context, name string) (*corev1.Secre
 }
 
 func (c *Controller) deleteSecret(ctx context.Context, namespace, name string) error {
-	s, err := c.getSecret(SecretName(namespace, name))
+	s, err := c.getSecret(certsecret.SecretName(namespace, name))
 	if err != nil || s == nil {
 		return err
 	}
-	err = c.kube.CoreV1().Secrets(SecretNamespace).Delete(ctx, s.Name, metav1.DeleteOptions{
+	err = c.kube.CoreV1().Secrets(certsecret.SecretNamespace).Delete(ctx, s.Name, metav1.DeleteOptions{
 		Preconditions: &metav1.Preconditions{UID: &s.UID}})
 	if apierrors.IsNotFound(err) {
 		return nil

@@ -1,6 +1,7 @@
 package certificate
 
 import (
+	"github.com/portico-dev/portico/federation/certsecret"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -55,9 +56,9 @@ func (c *Controller) resolveIssuer(ctx context.Context, ci *trafficv1alpha1.Cert
 		if ci.Spec.CA.Duration != nil {
 			duration = ci.Spec.CA.Duration.Duration
 		}
-		iss, err := issuer.NewCA(s.Data[KeyCert], s.Data[KeyKey], duration)
+		iss, err := issuer.NewCA(s.Data[certsecret.KeyCert], s.Data[certsecret.KeyKey], duration)
 		if err != nil {
-			return nil, fmt.Errorf("CA in Secret %s/%s: %w", SecretNamespace, s.Name, err)
+			return nil, fmt.Errorf("CA in Secret %s/%s: %w", certsecret.SecretNamespace, s.Name, err)
 		}
 		return iss, nil
 	case ci.Spec.ACME != nil:
@@ -82,7 +83,7 @@ func (c *Controller) requireSecret(name string) (*corev1.Secret, error) {
 		return nil, err
 	}
 	if s == nil {
-		return nil, fmt.Errorf("Secret %s/%s not found", SecretNamespace, name)
+		return nil, fmt.Errorf("Secret %s/%s not found", certsecret.SecretNamespace, name)
 	}
 	return s, nil
 }
@@ -103,17 +104,17 @@ func (c *Controller) accountKey(ctx context.Context, ref trafficv1alpha1.SecretK
 		if err != nil {
 			return nil, err
 		}
-		s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: SecretNamespace,
+		s = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: certsecret.SecretNamespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "portico-hub"}},
 			Data: map[string][]byte{k: pemBytes}}
-		if _, err := c.kube.CoreV1().Secrets(SecretNamespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
-			return nil, fmt.Errorf("creating the ACME account key Secret %s/%s: %w", SecretNamespace, ref.Name, err)
+		if _, err := c.kube.CoreV1().Secrets(certsecret.SecretNamespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			return nil, fmt.Errorf("creating the ACME account key Secret %s/%s: %w", certsecret.SecretNamespace, ref.Name, err)
 		}
 		return signer, nil
 	}
 	signer, err := issuer.ParseKey(s.Data[k])
 	if err != nil {
-		return nil, fmt.Errorf("ACME account key in Secret %s/%s key %q: %w", SecretNamespace, ref.Name, k, err)
+		return nil, fmt.Errorf("ACME account key in Secret %s/%s key %q: %w", certsecret.SecretNamespace, ref.Name, k, err)
 	}
 	return signer, nil
 }
@@ -139,7 +140,7 @@ func (c *Controller) syncIssuer(ctx context.Context, name string) error {
 			cond.Message = "ACME directory " + ci.Spec.ACME.Server + " answers"
 		}
 	} else {
-		cond.Message = "CA in Secret " + SecretNamespace + "/" + ci.Spec.CA.SecretRef.Name + " is usable"
+		cond.Message = "CA in Secret " + certsecret.SecretNamespace + "/" + ci.Spec.CA.SecretRef.Name + " is usable"
 	}
 	status := ci.Status.DeepCopy()
 	status.ObservedGeneration = ci.Generation

@@ -33,7 +33,9 @@ import (
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/accesspoint"
 	"github.com/portico-dev/portico/federation/certificate"
+	"github.com/portico-dev/portico/federation/certsecret"
 	dnscontroller "github.com/portico-dev/portico/federation/dns"
+	"github.com/portico-dev/portico/federation/loadbalancergroup"
 	"github.com/portico-dev/portico/federation/membercluster"
 	"github.com/portico-dev/portico/federation/vipallocator"
 	"github.com/portico-dev/portico/federation/vippool"
@@ -41,7 +43,7 @@ import (
 )
 
 // All names every controller.
-var All = []string{"membercluster", "accesspoint", "vippool", "virtualip", "dns", "certificate"}
+var All = []string{"membercluster", "accesspoint", "vippool", "virtualip", "loadbalancergroup", "dns", "certificate"}
 
 // Options select and tune the controllers.
 type Options struct {
@@ -148,14 +150,14 @@ func (o *Options) runLeading(ctx context.Context, kube kubernetes.Interface, run
 }
 
 func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface, f externalversions.SharedInformerFactory,
-	secrets coreinformers.SecretInformer, failures *certificate.Failures) func() {
+	secrets coreinformers.SecretInformer) func() {
 	traffic, cluster := f.Traffic().V1alpha1(), f.Cluster().V1alpha1()
 	alloc := vipallocator.New(pc, traffic.VIPPools().Lister(), traffic.VirtualIPs().Lister(), cluster.LoadBalancerGroups().Lister())
 	c := accesspoint.NewController(pc, accesspoint.Informers{
 		AccessPoints: traffic.FederatedAccessPoints(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
 		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),
 		NameServices: traffic.NameServices(), Secrets: secrets,
-	}, alloc, failures, eventRecorder(ctx, kube))
+	}, alloc, eventRecorder(ctx, kube))
 	// The allocator reads pools and groups from these caches.
 	_, _ = traffic.VIPPools().Informer(), cluster.LoadBalancerGroups().Informer()
 	return func() { c.Run(ctx, o.Workers) }
@@ -195,18 +197,17 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 	// portico-system: DNS TSIG keys, CAs, ACME account keys and issued
 	// certificates (Secrets); the lb-agents' Leases.
 	systemInformers := informers.NewSharedInformerFactoryWithOptions(kube, 10*time.Minute,
-		informers.WithNamespace(certificate.SecretNamespace))
+		informers.WithNamespace(certsecret.SecretNamespace))
 	secrets := systemInformers.Core().V1().Secrets()
-	failures := certificate.NewFailures()
 	if o.Enabled("accesspoint") {
-		runs = append(runs, o.accessPoints(ctx, pc, kube, porticoInformers, secrets, failures))
+		runs = append(runs, o.accessPoints(ctx, pc, kube, porticoInformers, secrets))
 	}
 	if o.Enabled("certificate") {
 		traffic := porticoInformers.Traffic().V1alpha1()
 		c := certificate.NewController(pc, kube, certificate.Informers{
 			AccessPoints: traffic.FederatedAccessPoints(), Issuers: traffic.CertificateIssuers(),
-			Providers: traffic.DNSProviders(), Secrets: secrets,
-		}, failures, eventRecorder(ctx, kube))
+			Providers: traffic.DNSProviders(), Secrets: secrets, ClusterAccessPoints: traffic.ClusterAccessPoints(),
+		}, eventRecorder(ctx, kube))
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	if o.Enabled("dns") {
@@ -219,6 +220,12 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 	}
 	if o.Enabled("virtualip") {
 		c := virtualip.NewController(pc, porticoInformers.Traffic().V1alpha1().VirtualIPs(), porticoInformers.Cluster().V1alpha1().LoadBalancerNodes(),
+			systemInformers.Coordination().V1().Leases())
+		runs = append(runs, func() { c.Run(ctx, o.Workers) })
+	}
+	if o.Enabled("loadbalancergroup") {
+		cluster := porticoInformers.Cluster().V1alpha1()
+		c := loadbalancergroup.NewController(pc, cluster.LoadBalancerGroups(), cluster.LoadBalancerNodes(),
 			systemInformers.Coordination().V1().Leases())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}

@@ -10,12 +10,11 @@ package dns
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -25,6 +24,7 @@ import (
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	trafficinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/traffic/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/runqueue"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
 
@@ -66,6 +66,7 @@ type Controller struct {
 	recorder      record.EventRecorder
 	names         workqueue.TypedRateLimitingInterface[string]
 	probes        workqueue.TypedRateLimitingInterface[string]
+	statuses      workqueue.TypedRateLimitingInterface[string] // access points whose DNS status to report
 	synced        []cache.InformerSynced
 	now           func() time.Time
 	probeInterval time.Duration
@@ -82,9 +83,14 @@ func NewController(client versioned.Interface, inf Informers, recorder record.Ev
 		UpdateFunc: c.nameServiceUpdated,
 		DeleteFunc: c.enqueueName,
 	})
+	_, _ = inf.NameServices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueueTargetStatus,
+		UpdateFunc: func(old, obj any) { c.enqueueTargetStatus(old); c.enqueueTargetStatus(obj) },
+		DeleteFunc: c.enqueueTargetStatus,
+	})
 	_, _ = inf.AccessPoints.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.accessPointChanged,
-		UpdateFunc: c.accessPointUpdated,
+		AddFunc:    func(obj any) { c.accessPointChanged(obj); c.enqueueStatus(obj) },
+		UpdateFunc: func(old, obj any) { c.accessPointUpdated(old, obj); c.enqueueStatus(obj) },
 		DeleteFunc: c.accessPointChanged,
 	})
 	_, _ = inf.Providers.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -110,40 +116,25 @@ func newController(client versioned.Interface, names trafficlisters.NameServiceL
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "nameservices"}),
 		probes: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "dnsproviders"}),
+		statuses: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "accesspoint-dns"}),
 	}
 }
 
-// Run publishes and probes with workers each until ctx is done.
+// Run publishes and probes with workers each until ctx is done, and returns
+// once both queues' workers have stopped.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.names.ShutDown()
-	defer c.probes.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { process(ctx, c.names, c.syncNameService, "NameService") }, time.Second)
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { process(ctx, c.probes, c.syncProvider, "DNSProvider") }, time.Second)
-	}
-	<-ctx.Done()
-}
-
-// process runs sync for the queue's items until it shuts down: Forget on
-// success, a rate-limited retry on error.
-func process(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error, kind string) {
-	for {
-		key, shutdown := q.Get()
-		if shutdown {
-			return
-		}
-		if err := sync(ctx, key); err != nil {
-			utilruntime.HandleErrorWithContext(ctx, err, "Syncing "+kind, "key", key)
-			q.AddRateLimited(key)
-		} else {
-			q.Forget(key)
-		}
-		q.Done(key)
-	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		runqueue.Run(ctx, c.names, c.synced, workers, "nameService", runqueue.NoRequeue(c.syncNameService))
+	})
+	wg.Go(func() {
+		runqueue.Run(ctx, c.probes, c.synced, workers, "dnsProvider", runqueue.NoRequeue(c.syncProvider))
+	})
+	wg.Go(func() {
+		runqueue.Run(ctx, c.statuses, c.synced, workers, "accessPointDNS", runqueue.NoRequeue(c.syncAccessPointStatus))
+	})
+	wg.Wait()
 }
 
 func (c *Controller) enqueueName(obj any) {

@@ -24,7 +24,7 @@ import (
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	clusterinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/cluster/v1alpha1"
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
-	"github.com/portico-dev/portico/federation/runqueue"
+	"github.com/portico-dev/portico/apis/runqueue"
 )
 
 // fieldManager owns what this controller writes.

@@ -18,8 +18,8 @@ import (
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	trafficinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/traffic/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/runqueue"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
-	"github.com/portico-dev/portico/federation/runqueue"
 	"github.com/portico-dev/portico/federation/vipallocator"
 )
 

@@ -1,8 +1,9 @@
 // Package virtualip is the hub controller of VirtualIP status: it gathers, from
 // the LoadBalancerNodes of the VIP's groups, which nodes announce it and how many
 // of its backends pass their health checks. A node whose lb-agent stopped
-// renewing its Lease (lb-agent-<node> in portico-system) no longer counts: its
-// last status is stale, and its routes leave the routers when BGP times out.
+// renewing its Lease (lb-agent-<node> in portico-system, judged by package
+// lblease) no longer counts: its last status is stale, and its routes leave the
+// routers when BGP times out.
 package virtualip
 
 import (
@@ -29,8 +30,9 @@ import (
 	trafficinformers "github.com/portico-dev/portico/apis/generated/informers/externalversions/traffic/v1alpha1"
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/runqueue"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
-	"github.com/portico-dev/portico/federation/runqueue"
+	"github.com/portico-dev/portico/federation/lblease"
 )
 
 // Condition reasons of VirtualIP.
@@ -38,12 +40,6 @@ const (
 	ReasonAnnounced    = "Announced"
 	ReasonNotAnnounced = "NotAnnounced"
 )
-
-// LeaseNamespace holds the lb-agents' Leases in the hub cluster.
-const LeaseNamespace = "portico-system"
-
-// LeaseName is the Lease an lb-agent renews for its node.
-func LeaseName(node string) string { return "lb-agent-" + node }
 
 // Controller keeps VirtualIP status.
 type Controller struct {
@@ -57,7 +53,7 @@ type Controller struct {
 }
 
 // NewController watches VirtualIPs, LoadBalancerNodes and the lb-agents' Leases
-// (an informer of LeaseNamespace).
+// (an informer of lblease.Namespace).
 func NewController(client versioned.Interface, vips trafficinformers.VirtualIPInformer, nodes clusterinformers.LoadBalancerNodeInformer,
 	leases coordinationinformers.LeaseInformer) *Controller {
 	c := newController(client, vips.Lister(), nodes.Lister())
@@ -103,7 +99,7 @@ func (c *Controller) enqueueAll() {
 func (c *Controller) leaseRenewed(old, obj any) {
 	a, okA := old.(*coordinationv1.Lease)
 	b, okB := obj.(*coordinationv1.Lease)
-	if !okA || !okB || c.leaseAlive(a) != c.leaseAlive(b) {
+	if now := c.now(); !okA || !okB || lblease.Alive(a, now) != lblease.Alive(b, now) {
 		c.enqueueAll()
 	}
 }
@@ -154,21 +150,8 @@ func (c *Controller) leaseLeft(node string) time.Duration {
 	if c.leases == nil {
 		return 24 * time.Hour
 	}
-	l, err := c.leases.Leases(LeaseNamespace).Get(LeaseName(node))
-	if err != nil {
-		return 0
-	}
-	return c.leaseExpiry(l).Sub(c.now())
+	return lblease.Left(c.leases, node, c.now())
 }
-
-func (c *Controller) leaseExpiry(l *coordinationv1.Lease) time.Time {
-	if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
-		return time.Time{}
-	}
-	return l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
-}
-
-func (c *Controller) leaseAlive(l *coordinationv1.Lease) bool { return c.leaseExpiry(l).After(c.now()) }
 
 // Status computes a VirtualIP's status from the nodes of its groups: the nodes
 // announcing it, and the most healthy backends any of them sees.

@@ -17,6 +17,7 @@ import (
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/lblease"
 )
 
 func node(name, group string, announced []string, healthy map[string]int32) *clusterv1alpha1.LoadBalancerNode {
@@ -69,7 +70,7 @@ func TestExpiredLeaseDoesNotAnnounce(t *testing.T) {
 		_ = nodes.Add(node(n, "zone-a", []string{"203.0.113.1"}, map[string]int32{"203.0.113.1": 2}))
 	}
 	lease := func(n string, renewed time.Duration) *coordinationv1.Lease {
-		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LeaseName(n), Namespace: LeaseNamespace},
+		return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: lblease.Name(n), Namespace: lblease.Namespace},
 			Spec: coordinationv1.LeaseSpec{RenewTime: &metav1.MicroTime{Time: now.Add(renewed)}, LeaseDurationSeconds: ptr.To[int32](40)}}
 	}
 	_ = leases.Add(lease("edge-a-1", -10*time.Second)) // live for 30s more

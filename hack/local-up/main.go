@@ -1,7 +1,8 @@
 // Command local-up runs a local Portico federation on this machine (make up) and
-// stops it (make down); package localup does the work. Everything lives under
-// _output/local; the processes run detached and their PIDs are kept in
-// _output/local/pids, the network namespaces in _output/local/netns.
+// stops it (make down); package test/localfed/localup does the work, and
+// nothing here links package testing. Everything lives under _output/local; the
+// processes run detached and their PIDs are kept in _output/local/pids, the
+// network namespaces in _output/local/netns.
 package main
 
 import (
@@ -15,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/portico-dev/portico/hack/local-up/localup"
-	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
+	"github.com/portico-dev/portico/test/localfed/localup"
 )
 
 const usage = `usage: local-up up|down|status
@@ -24,8 +25,8 @@ const usage = `usage: local-up up|down|status
 
   up      start a complete local federation (needs root; installs BIRD 2, BIND 9
           and qemu with apt-get when missing):
-            - the hub cluster (kube-apiserver + etcd built from source) and
-              portico-hub with embedded etcd;
+            - the hub cluster (etcd, kube-apiserver and kube-controller-manager
+              built from source) and portico-hub with embedded etcd;
             - member clusters zone-a-1 and zone-b-1 (Istio CRDs, a stand-in
               ingress gateway) joined with kubectl portico join, with
               member-agents;
@@ -54,7 +55,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
-	root, err := framework.RepoRoot()
+	root, err := localfed.RepoRoot()
 	if err != nil {
 		fail(err)
 	}
@@ -155,7 +156,7 @@ Stop it with: make down
 // pluginDir is where kubectl-portico is built (the member clusters were
 // joined with it).
 func pluginDir() string {
-	bin, err := framework.BuildBinary("kubectl-portico")
+	bin, err := localfed.BuildBinary("kubectl-portico")
 	if err != nil {
 		return "_output/bin"
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/runqueue"
 	"github.com/portico-dev/portico/lb-agent/bgp"
 	"github.com/portico-dev/portico/lb-agent/dataplane"
 	"github.com/portico-dev/portico/lb-agent/metrics"
@@ -69,8 +70,6 @@ type Options struct {
 	// LeaseDuration of the node's Lease, renewed every quarter of it.
 	LeaseDuration time.Duration
 }
-
-const syncKey = "sync"
 
 // Controller reconciles one edge node.
 type Controller struct {
@@ -135,7 +134,7 @@ func New(opts Options, portico versioned.Interface, kube kubernetes.Interface,
 }
 
 // Enqueue asks for a synchronization.
-func (c *Controller) Enqueue() { c.queue.Add(syncKey) }
+func (c *Controller) Enqueue() { c.queue.Add(c.opts.Node) }
 
 // HealthChanged is the health checker's callback.
 func (c *Controller) HealthChanged(p model.Probe, v model.Verdict) {
@@ -163,41 +162,30 @@ func (c *Controller) Run(ctx context.Context, drain time.Duration) {
 		return
 	}
 	c.Enqueue()
-	done, written := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		for c.processNext(ctx) {
-		}
-	}()
+	written := make(chan struct{})
 	go func() {
 		defer close(written)
 		c.writeStatus(ctx)
 	}()
-	<-ctx.Done()
-	c.queue.ShutDown()
-	<-done
+	// One worker; the caches have synced already. Run returns once the worker
+	// stopped, so the withdrawal below does not race with a synchronization.
+	runqueue.Run(ctx, c.queue, nil, 1, "node", c.syncNode)
 	<-written
 	c.withdraw(drain)
 }
 
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, shutdown := c.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer c.queue.Done(key)
+// syncNode synchronizes the node (the queue holds one key, the node's name) and
+// asks for the next synchronization after the resync period. An error of a
+// synchronization cut short by the agent stopping is not retried.
+func (c *Controller) syncNode(ctx context.Context, _ string) (time.Duration, error) {
 	err := c.sync(ctx)
 	c.mu.Lock()
 	c.lastSync = c.now()
 	c.mu.Unlock()
 	if err != nil && ctx.Err() == nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Synchronizing the node")
-		c.queue.AddRateLimited(key)
-		return true
+		return 0, err
 	}
-	c.queue.Forget(key)
-	c.queue.AddAfter(key, c.opts.ResyncPeriod)
-	return true
+	return c.opts.ResyncPeriod, nil
 }
 
 // withdraw announces nothing any more, says so in the status and waits drain.

@@ -33,6 +33,16 @@ type Heartbeat struct {
 	Interval time.Duration
 	// OnRenew is called after each successful renewal.
 	OnRenew func(time.Time)
+
+	// now is the clock; nil means time.Now. Tests set it.
+	now func() time.Time
+}
+
+func (h *Heartbeat) clock() time.Time {
+	if h.now == nil {
+		return time.Now()
+	}
+	return h.now()
 }
 
 // Run renews the Lease every Interval and reports versions every ten renewals,
@@ -43,7 +53,7 @@ func (h *Heartbeat) Run(ctx context.Context) {
 		if err := h.renew(ctx); err != nil {
 			klog.FromContext(ctx).Error(err, "Renewing Lease")
 		} else if h.OnRenew != nil {
-			h.OnRenew(time.Now())
+			h.OnRenew(h.clock())
 		}
 		if n%10 == 0 {
 			if err := h.report(ctx); err != nil {
@@ -57,7 +67,7 @@ func (h *Heartbeat) Run(ctx context.Context) {
 func (h *Heartbeat) renew(ctx context.Context) error {
 	ns := clusterv1alpha1.ClusterNamespace(h.Cluster)
 	leases := h.Hub.CoordinationV1().Leases(ns)
-	now := metav1.NewMicroTime(time.Now())
+	now := metav1.NewMicroTime(h.clock())
 	lease, err := leases.Get(ctx, clusterv1alpha1.AgentLease, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		lease = &coordinationv1.Lease{

@@ -13,7 +13,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -21,6 +20,7 @@ import (
 
 	trafficclient "github.com/portico-dev/portico/apis/generated/clientset/versioned/typed/traffic/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/runqueue"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/member-agent/apply"
 )
@@ -86,37 +86,20 @@ func (r *Reconciler) EnqueueLabelled(value string) {
 // orphanKey asks for a sweep of labelled objects whose access point is gone.
 const orphanKey = "\x00orphans"
 
-// Run reconciles until ctx is done. Nothing happens before the hub cache synced.
+// Run reconciles with workers until ctx is done, and sweeps orphans every
+// sweepEvery. Nothing happens before the hub cache synced: the queue's workers
+// start only then.
 func (r *Reconciler) Run(ctx context.Context, workers int, sweepEvery time.Duration) {
-	defer utilruntime.HandleCrash()
-	defer r.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), r.synced) {
-		return
-	}
 	r.queue.Add(orphanKey)
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, r.worker, time.Second)
-	}
 	go wait.UntilWithContext(ctx, func(context.Context) { r.queue.Add(orphanKey) }, sweepEvery)
-	<-ctx.Done()
+	runqueue.Run(ctx, r.queue, []cache.InformerSynced{r.synced}, workers, "clusterAccessPoint", r.sync)
 }
 
-func (r *Reconciler) worker(ctx context.Context) {
-	for {
-		key, shutdown := r.queue.Get()
-		if shutdown {
-			return
-		}
-		err := r.reconcile(ctx, key)
-		r.metrics.ObserveReconcile(err)
-		if err != nil {
-			klog.FromContext(ctx).Error(err, "Reconciling", "clusterAccessPoint", key)
-			r.queue.AddRateLimited(key)
-		} else {
-			r.queue.Forget(key)
-		}
-		r.queue.Done(key)
-	}
+// sync reconciles one key for the queue and observes the outcome.
+func (r *Reconciler) sync(ctx context.Context, key string) (time.Duration, error) {
+	err := r.reconcile(ctx, key)
+	r.metrics.ObserveReconcile(err)
+	return 0, err
 }
 
 func (r *Reconciler) reconcile(ctx context.Context, name string) error {

@@ -105,6 +105,7 @@ func storageMap(optsGetter generic.RESTOptionsGetter, resources map[string]stora
 
 func apiGroup(group string, storage map[string]rest.Storage) *genericapiserver.APIGroupInfo {
 	info := genericapiserver.NewDefaultAPIGroupInfo(group, Scheme, metav1.ParameterCodec, Codecs)
+	info.NegotiatedSerializer = withoutProtobuf{Codecs}
 	info.VersionedResourcesStorageMap["v1alpha1"] = storage
 	return &info
 }

@@ -51,7 +51,9 @@ type Kind[T Object] struct {
 	Serialized bool
 
 	// SelectableFields returns the fields a field selector may use, besides
-	// metadata.name and metadata.namespace.
+	// metadata.name and metadata.namespace: the kind's declaration next to its
+	// internal type (e.g. traffic.VirtualIPFields), from which the served
+	// version's field label conversion takes its names.
 	SelectableFields func(obj T) fields.Set
 	// Columns and Row make the table kubectl prints. Name and Age columns are added.
 	Columns []metav1.TableColumnDefinition

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/apiserver/pkg/storage"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/portico-dev/portico/apis/fieldselector"
 )
 
 // REST is the storage of a kind's main resource.
@@ -114,9 +116,9 @@ func serialize(s *genericregistry.Store) {
 func attrs[T Object](kind *Kind[T]) storage.AttrFunc {
 	return func(obj runtime.Object) (labels.Set, fields.Set, error) {
 		o := obj.(T)
-		set := fields.Set{"metadata.name": o.GetName()}
+		set := fields.Set{fieldselector.MetadataName: o.GetName()}
 		if kind.NamespaceScoped {
-			set["metadata.namespace"] = o.GetNamespace()
+			set[fieldselector.MetadataNamespace] = o.GetNamespace()
 		}
 		if kind.SelectableFields != nil {
 			set = generic.MergeFieldsSets(set, kind.SelectableFields(o))

@@ -51,8 +51,9 @@ import (
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
-	"github.com/portico-dev/portico/hack/local-up/localup"
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
+	"github.com/portico-dev/portico/test/localfed/localup"
 )
 
 // The quickstart's access point.
@@ -104,7 +105,7 @@ func setup(t *testing.T) *env {
 		skipOrFail(t, "it needs root (network namespaces, tap devices, BIRD, qemu)")
 	}
 	framework.RequireKubeBinaries(t)
-	root, err := framework.RepoRoot()
+	root, err := localfed.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +179,14 @@ func skipOrFail(t *testing.T, why string) {
 }
 
 func logTails(t *testing.T, f *localup.Federation) {
+	t.Logf("--- hub cluster kube-apiserver log (tail) ---\n%s", f.Hub.APIServer.LogTail(30))
+	t.Logf("--- hub cluster kube-controller-manager log (tail) ---\n%s", f.Hub.ControllerManager.LogTail(30))
 	t.Logf("--- portico-hub log (tail) ---\n%s", f.PorticoHub.Process.LogTail(40))
 	for _, m := range f.Members {
 		t.Logf("--- member-agent %s log (tail) ---\n%s", m.Zone.Cluster, m.Agent.Process.LogTail(20))
 	}
 	for _, n := range f.Nodes {
-		t.Logf("--- VM %s console (tail) ---\n%s", n.Name(), framework.LogTail(n.ConsoleLog(), 30))
+		t.Logf("--- VM %s console (tail) ---\n%s", n.Name(), localfed.LogTail(n.ConsoleLog(), 30))
 	}
 	t.Logf("--- BIRD log (tail) ---\n%s", f.BIRD.Process.LogTail(20))
 }
@@ -204,23 +207,6 @@ func (e *env) fap(t *testing.T) *trafficv1alpha1.FederatedAccessPoint {
 		t.Fatal(err)
 	}
 	return fap
-}
-
-// eventually polls cond until it holds; on timeout it fails with cond's last
-// explanation.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }
 
 func (e *env) checkConditions(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint) {
@@ -288,9 +274,9 @@ func (e *env) checkMembers(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoi
 			// Istio reads a Gateway's credentialName from the namespace of the
 			// gateway workload: istio-system for the ingress gateway.
 			kube := kubernetes.NewForConfigOrDie(m.Cluster.RestConfig)
-			secret, err := kube.CoreV1().Secrets(framework.IstioNamespace).Get(ctx, credential, metav1.GetOptions{})
+			secret, err := kube.CoreV1().Secrets(localfed.IstioNamespace).Get(ctx, credential, metav1.GetOptions{})
 			if err != nil {
-				t.Fatalf("the Gateway's credentialName %s in the ingress gateway's namespace %s: %v", credential, framework.IstioNamespace, err)
+				t.Fatalf("the Gateway's credentialName %s in the ingress gateway's namespace %s: %v", credential, localfed.IstioNamespace, err)
 			}
 			e.checkCertificate(t, secret, cert)
 		})
@@ -467,7 +453,7 @@ func (e *env) testFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	eventually(t, 2*time.Minute, cluster+" Unavailable in the access point's status", func() (bool, string) {
+	framework.Eventually(t, 2*time.Minute, cluster+" Unavailable in the access point's status", func() (bool, string) {
 		fap := e.fap(t)
 		for _, s := range fap.Status.Clusters {
 			if s.Name == cluster {
@@ -521,7 +507,7 @@ func (e *env) testCrash(t *testing.T) {
 	if err := e.f.StopNode(a.Name(), false); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "BIRD dropping "+a.Name(), func() (bool, string) {
+	framework.Eventually(t, time.Minute, "BIRD dropping "+a.Name(), func() (bool, string) {
 		hops, err := e.f.BIRD.NextHops(vip + "/32")
 		return err == nil && slices.Equal(hops, nodeAddresses(b)), fmt.Sprintf("next hops %v (%v)", hops, err)
 	})
@@ -543,7 +529,7 @@ func (e *env) testCrash(t *testing.T) {
 // exactly nodes.
 func (e *env) waitEdge(t *testing.T, vip string, timeout time.Duration, nodes ...*localup.LBNode) {
 	t.Helper()
-	eventually(t, timeout, fmt.Sprintf("%s via %v in BIRD and announced by %v", vip, nodeAddresses(nodes...), nodeNames(nodes...)), func() (bool, string) {
+	framework.Eventually(t, timeout, fmt.Sprintf("%s via %v in BIRD and announced by %v", vip, nodeAddresses(nodes...), nodeNames(nodes...)), func() (bool, string) {
 		hops, err := e.f.BIRD.NextHops(vip + "/32")
 		by := slices.Sorted(slices.Values(e.fap(t).Status.VIP.AnnouncedBy))
 		return err == nil && slices.Equal(hops, nodeAddresses(nodes...)) && slices.Equal(by, nodeNames(nodes...)),
@@ -560,7 +546,7 @@ func toJSON(v any) string {
 // kubeconfig: namespace shop).
 func (e *env) plugin(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	bin, err := framework.BuildBinary("kubectl-portico")
+	bin, err := localfed.BuildBinary("kubectl-portico")
 	if err != nil {
 		t.Fatal(err)
 	}

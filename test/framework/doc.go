@@ -1,13 +1,12 @@
-// Package framework starts real Kubernetes control-plane processes (etcd and
-// kube-apiserver built from source by hack/build-kube.sh) for Portico's
-// integration tests and for the long-lived local federation of `make up`.
+// Package framework is what Portico's tests use to run real processes and to
+// wait: testing.TB wrappers over package test/localfed (NewHubCluster,
+// NewMemberCluster, NewPorticoHub, NewMemberAgent, NewEtcd, Kubectl,
+// RequireKubeBinaries) and Eventually, the one wait helper of the tests.
 //
-// Everything runs on 127.0.0.1 with ports chosen at start-up; all files (PKI,
-// token file, kubeconfigs, data and logs) live under one directory chosen by the
-// caller. Test code normally uses the testing.TB helpers (NewHubCluster,
-// NewEtcd, Kubectl), which skip when the binaries are missing (and fail when
-// CI=true) and stop every process they started, even when the test fails.
-// Programs use StartEtcd / StartHubCluster directly; with Detach set the
-// processes run in their own session and outlive the program, and StopPID stops
-// them later after checking that the PID still belongs to the same binary.
+// The wrappers skip when the kube binaries (hack/build-kube.sh) are missing, and
+// fail instead when CI=true; each process they start is stopped in t.Cleanup,
+// also when the test fails, and then the tails of its logs are logged. Every
+// process runs on 127.0.0.1 with a port chosen at start-up, its files in a
+// t.TempDir(). Programs (make up, the e2e tier's federation) use localfed
+// directly; this package is the only one of the harness that imports testing.
 package framework

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // NewMemberAgent joins member to hub and runs a member-agent for a test; it is
@@ -16,7 +18,7 @@ func NewMemberAgent(t testing.TB, hub *HubCluster, member *MemberCluster, opts M
 	opts.Detach = false
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	a, err := StartMemberAgent(ctx, hub, member, opts)
+	a, err := localfed.StartMemberAgent(ctx, hub, member, opts)
 	if err != nil {
 		t.Fatalf("starting member-agent for %s: %v", member.Name, err)
 	}

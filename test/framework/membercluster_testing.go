@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // NewMemberCluster starts a member cluster named name for a test in a
@@ -30,22 +32,14 @@ func NewMemberClusterWithOptions(t testing.TB, opts MemberClusterOptions) *Membe
 	opts.UnsafeEtcdNoFsync = true
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	m, err := StartMemberCluster(ctx, opts)
+	m, err := localfed.StartMemberCluster(ctx, opts)
 	if err != nil {
 		t.Fatalf("starting member cluster %s: %v", opts.Name, err)
 	}
 	tm := m.Timings
-	t.Logf("member cluster %s (%s) ready in %v: kube-apiserver %v, Istio CRDs %v, istio-system objects %v (dir %s, kube-apiserver pid %d, etcd pid %d)",
-		m.Name, m.URL, tm.Total.Round(time.Millisecond), tm.APIServer.Round(time.Millisecond), tm.IstioCRDs.Round(time.Millisecond),
-		tm.Objects.Round(time.Millisecond), m.Dir, m.APIServerPID, m.EtcdPID)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--- member cluster %s: kube-apiserver log (tail) ---\n%s", m.Name, m.APIServer.LogTail(40))
-			t.Logf("--- member cluster %s: etcd log (tail) ---\n%s", m.Name, m.Etcd.Process.LogTail(20))
-		}
-		if err := m.Stop(); err != nil {
-			t.Errorf("stopping member cluster %s: %v", m.Name, err)
-		}
-	})
+	t.Logf("member cluster %s (%s) ready in %v: control plane %v (kube-controller-manager %v of it), Istio CRDs %v, istio-system objects %v (dir %s, pids: kube-apiserver %d, etcd %d, kube-controller-manager %d)",
+		m.Name, m.URL, tm.Total.Round(time.Millisecond), tm.APIServer.Round(time.Millisecond), m.ControllerManagerStartup.Round(time.Millisecond),
+		tm.IstioCRDs.Round(time.Millisecond), tm.Objects.Round(time.Millisecond), m.Dir, m.APIServerPID, m.EtcdPID, m.ControllerManagerPID)
+	stopClusterOnCleanup(t, "member cluster "+m.Name, m.HubCluster)
 	return m
 }

@@ -1,22 +1,36 @@
 package framework
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // KubectlTimeout bounds one Kubectl call.
 const KubectlTimeout = 2 * time.Minute
 
-// NewHubCluster starts a hub cluster for a test in a t.TempDir() and stops it
-// in t.Cleanup, also when the test fails (then the logs' tails are logged).
-// It skips (fails with CI=true) when the kube binaries are missing.
+// RequireKubeBinaries returns localfed.KubeBinDir or ends the test: it skips
+// when the binaries are missing, and fails instead when the environment has
+// CI=true, so a CI run never passes without really running the test.
+func RequireKubeBinaries(t testing.TB) string {
+	t.Helper()
+	dir, err := localfed.KubeBinDir()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("kube binaries are required in CI: %v", err)
+		}
+		t.Skipf("skipping: %v", err)
+	}
+	return dir
+}
+
+// NewHubCluster starts a hub cluster (etcd, kube-apiserver and
+// kube-controller-manager) for a test in a t.TempDir() and stops it in
+// t.Cleanup, also when the test fails (then the logs' tails are logged).
 func NewHubCluster(t testing.TB) *HubCluster {
 	t.Helper()
 	return NewHubClusterWithOptions(t, HubClusterOptions{})
@@ -39,22 +53,29 @@ func NewHubClusterWithOptions(t testing.TB, opts HubClusterOptions) *HubCluster 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	h, err := StartHubCluster(ctx, opts)
+	h, err := localfed.StartHubCluster(ctx, opts)
 	if err != nil {
 		t.Fatalf("starting hub cluster: %v", err)
 	}
-	t.Logf("hub cluster %s ready in %v (dir %s, kube-apiserver pid %d, etcd pid %d)",
-		h.URL, time.Since(start).Round(time.Millisecond), h.Dir, h.APIServerPID, h.EtcdPID)
+	t.Logf("hub cluster %s ready in %v, kube-controller-manager healthy %v after kube-apiserver (dir %s, pids: kube-apiserver %d, etcd %d, kube-controller-manager %d)",
+		h.URL, time.Since(start).Round(time.Millisecond), h.ControllerManagerStartup.Round(time.Millisecond), h.Dir, h.APIServerPID, h.EtcdPID, h.ControllerManagerPID)
+	stopClusterOnCleanup(t, "hub cluster", h)
+	return h
+}
+
+// stopClusterOnCleanup stops the cluster's processes when the test ends and,
+// when it failed, logs the tails of their logs first.
+func stopClusterOnCleanup(t testing.TB, name string, h *HubCluster) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- kube-apiserver log (tail) ---\n%s", h.APIServer.LogTail(60))
-			t.Logf("--- etcd log (tail) ---\n%s", h.Etcd.Process.LogTail(20))
+			t.Logf("--- %s: kube-apiserver log (tail) ---\n%s", name, h.APIServer.LogTail(60))
+			t.Logf("--- %s: kube-controller-manager log (tail) ---\n%s", name, h.ControllerManager.LogTail(30))
+			t.Logf("--- %s: etcd log (tail) ---\n%s", name, h.Etcd.Process.LogTail(20))
 		}
 		if err := h.Stop(); err != nil {
-			t.Errorf("stopping hub cluster: %v", err)
+			t.Errorf("stopping %s: %v", name, err)
 		}
 	})
-	return h
 }
 
 // NewEtcd starts an etcd for a test and stops it in t.Cleanup.
@@ -63,7 +84,7 @@ func NewEtcd(t testing.TB) *Etcd {
 	binDir := RequireKubeBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	e, err := StartEtcd(ctx, EtcdOptions{Dir: t.TempDir(), BinDir: binDir, UnsafeNoFsync: true})
+	e, err := localfed.StartEtcd(ctx, localfed.EtcdOptions{Dir: t.TempDir(), BinDir: binDir, UnsafeNoFsync: true})
 	if err != nil {
 		t.Fatalf("starting etcd: %v", err)
 	}
@@ -92,16 +113,9 @@ func KubectlWithInput(t testing.TB, kubeconfig string, stdin io.Reader, args ...
 	binDir := RequireKubeBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), KubectlTimeout)
 	defer cancel()
-	// A discovery cache per kubeconfig directory: never shared between
-	// clusters that happen to reuse a port.
-	full := append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + filepath.Join(filepath.Dir(kubeconfig), ".kube-cache")}, args...)
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, KubectlBinary), full...)
-	var out, errOut bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errOut
-	cmd.Env = append(os.Environ(), "KUBECONFIG=")
-	err = cmd.Run()
+	stdout, stderr, err = localfed.RunKubectl(ctx, binDir, kubeconfig, stdin, args...)
 	t.Logf("kubectl %v: err=%v", args, err)
-	return out.String(), errOut.String(), err
+	return stdout, stderr, err
 }
 
 // NewPorticoHub starts portico-hub against hub for a test (embedded etcd in a
@@ -115,7 +129,7 @@ func NewPorticoHub(t testing.TB, hub *HubCluster, opts PorticoHubOptions) *Porti
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	p, err := StartPorticoHub(ctx, hub, opts)
+	p, err := localfed.StartPorticoHub(ctx, hub, opts)
 	if err != nil {
 		t.Fatalf("starting portico-hub: %v", err)
 	}

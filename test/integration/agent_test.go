@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
@@ -65,19 +64,6 @@ func (f *federation) istio(t *testing.T, cluster string) istioclient.Interface {
 	return istioclient.NewForConfigOrDie(f.members[cluster].RestConfig)
 }
 
-func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
-	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ok, err := cond()
-		last = err
-		return ok && err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %v (last error: %v)", what, timeout, last)
-	}
-}
-
 func availability(f *federation, name string) metav1.ConditionStatus {
 	mc, err := f.pc.ClusterV1alpha1().MemberClusters().Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
@@ -125,14 +111,14 @@ func newCAP(name, revision string, manifests ...traffic.JSONObject) *traffic.Clu
 func waitApplied(t *testing.T, f *federation, cluster, name, revision string) *traffic.ClusterAccessPoint {
 	t.Helper()
 	var cap *traffic.ClusterAccessPoint
-	pollUntil(t, 30*time.Second, fmt.Sprintf("%s applied in %s at %s", name, cluster, revision), func() (bool, error) {
+	framework.Eventually(t, 30*time.Second, fmt.Sprintf("%s applied in %s at %s", name, cluster, revision), func() (bool, string) {
 		var err error
 		cap, err = f.caps(cluster).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
-			return false, err
+			return false, err.Error()
 		}
 		return cap.Status.ObservedRevision == revision &&
-			meta.IsStatusConditionTrue(cap.Status.Conditions, traffic.ClusterAccessPointApplied), nil
+			meta.IsStatusConditionTrue(cap.Status.Conditions, traffic.ClusterAccessPointApplied), ""
 	})
 	return cap
 }
@@ -141,7 +127,10 @@ func TestMemberAgentAppliesPrunesRepairsAndReports(t *testing.T) {
 	f := newFederation(t, map[string]string{"zone-a-1": "zone-a", "zone-b-1": "zone-b"})
 	ctx := context.Background()
 	for name := range f.members {
-		pollUntil(t, 30*time.Second, name+" Available", func() (bool, error) { return availability(f, name) == metav1.ConditionTrue, nil })
+		framework.Eventually(t, 30*time.Second, name+" Available", func() (bool, string) {
+			a := availability(f, name)
+			return a == metav1.ConditionTrue, "Available=" + string(a)
+		})
 	}
 	mc, _ := f.pc.ClusterV1alpha1().MemberClusters().Get(ctx, "zone-a-1", metav1.GetOptions{})
 	if mc.Status.KubernetesVersion != "v1.37.1" || mc.Status.Istio.Version == "" || mc.Status.Agent.Version == "" {
@@ -178,16 +167,16 @@ func TestMemberAgentAppliesPrunesRepairsAndReports(t *testing.T) {
 	if _, err := ia.NetworkingV1().VirtualServices("shop").Update(ctx, vs, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, 15*time.Second, "edited VirtualService restored", func() (bool, error) {
+	framework.Eventually(t, 15*time.Second, "edited VirtualService restored", func() (bool, string) {
 		vs, err := ia.NetworkingV1().VirtualServices("shop").Get(ctx, "web", metav1.GetOptions{})
-		return err == nil && vs.Spec.Http[0].Timeout != nil && vs.Spec.Http[0].Timeout.AsDuration() == 5*time.Second, err
+		return err == nil && vs.Spec.Http[0].Timeout != nil && vs.Spec.Http[0].Timeout.AsDuration() == 5*time.Second, fmt.Sprint(err)
 	})
 	if err := ia.NetworkingV1().DestinationRules("shop").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, 15*time.Second, "deleted DestinationRule restored", func() (bool, error) {
+	framework.Eventually(t, 15*time.Second, "deleted DestinationRule restored", func() (bool, string) {
 		_, err := ia.NetworkingV1().DestinationRules("shop").Get(ctx, "web", metav1.GetOptions{})
-		return err == nil, nil
+		return err == nil, ""
 	})
 
 	// An object the member cluster refuses (Istio's CEL rule: timeout >= 1ms) is
@@ -199,13 +188,13 @@ func TestMemberAgentAppliesPrunesRepairsAndReports(t *testing.T) {
 	if _, err := f.caps("zone-a-1").Update(ctx, cap, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, 30*time.Second, "r2 observed with a refused object", func() (bool, error) {
+	framework.Eventually(t, 30*time.Second, "r2 observed with a refused object", func() (bool, string) {
 		c, err := f.caps("zone-a-1").Get(ctx, "shop.web", metav1.GetOptions{})
 		if err != nil || c.Status.ObservedRevision != "r2" {
-			return false, err
+			return false, fmt.Sprint(err)
 		}
 		cap = c
-		return true, nil
+		return true, ""
 	})
 	bad := cap.Status.Objects[2]
 	if bad.Applied || bad.Name != "bad" || !strings.Contains(bad.Message, "timeout") {
@@ -214,20 +203,20 @@ func TestMemberAgentAppliesPrunesRepairsAndReports(t *testing.T) {
 	if !meta.IsStatusConditionTrue(cap.Status.Conditions, traffic.ClusterAccessPointDegraded) || !cap.Status.Objects[0].Applied || !cap.Status.Objects[3].Applied {
 		t.Fatalf("status = %+v", cap.Status)
 	}
-	pollUntil(t, 15*time.Second, "removed DestinationRule pruned", func() (bool, error) {
+	framework.Eventually(t, 15*time.Second, "removed DestinationRule pruned", func() (bool, string) {
 		_, err := ia.NetworkingV1().DestinationRules("shop").Get(ctx, "web", metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
+		return apierrors.IsNotFound(err), ""
 	})
 
 	// Deleting the ClusterAccessPoint removes everything it applied.
 	if err := f.caps("zone-a-1").Delete(ctx, "shop.web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, 15*time.Second, "everything removed", func() (bool, error) {
+	framework.Eventually(t, 15*time.Second, "everything removed", func() (bool, string) {
 		_, e1 := ia.NetworkingV1().Gateways("shop").Get(ctx, "web", metav1.GetOptions{})
 		_, e2 := ia.NetworkingV1().VirtualServices("shop").Get(ctx, "web", metav1.GetOptions{})
 		_, e3 := kubeA.CoreV1().Secrets("shop").Get(ctx, "web-cert", metav1.GetOptions{})
-		return apierrors.IsNotFound(e1) && apierrors.IsNotFound(e2) && apierrors.IsNotFound(e3), nil
+		return apierrors.IsNotFound(e1) && apierrors.IsNotFound(e2) && apierrors.IsNotFound(e3), ""
 	})
 }
 
@@ -235,15 +224,19 @@ func TestMemberAgentLeaseAndFailStatic(t *testing.T) {
 	f := newFederation(t, map[string]string{"zone-a-1": "zone-a"})
 	ctx := context.Background()
 	agent := f.agents["zone-a-1"]
-	pollUntil(t, 30*time.Second, "Available", func() (bool, error) { return availability(f, "zone-a-1") == metav1.ConditionTrue, nil })
+	framework.Eventually(t, 30*time.Second, "Available", func() (bool, string) {
+		a := availability(f, "zone-a-1")
+		return a == metav1.ConditionTrue, "Available=" + string(a)
+	})
 
 	// Stop the agent: Available goes Unknown after the grace; restart: True again.
 	if err := agent.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	pollUntil(t, leaseGrace+15*time.Second, "Unknown after the grace", func() (bool, error) {
-		return availability(f, "zone-a-1") == metav1.ConditionUnknown, nil
+	framework.Eventually(t, leaseGrace+15*time.Second, "Unknown after the grace", func() (bool, string) {
+		a := availability(f, "zone-a-1")
+		return a == metav1.ConditionUnknown, "Available=" + string(a)
 	})
 	if waited := time.Since(stopped); waited < leaseGrace-2*time.Second {
 		t.Fatalf("Available went Unknown after %v, before the %v grace", waited, leaseGrace)
@@ -251,7 +244,10 @@ func TestMemberAgentLeaseAndFailStatic(t *testing.T) {
 	if err := agent.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, 30*time.Second, "Available again", func() (bool, error) { return availability(f, "zone-a-1") == metav1.ConditionTrue, nil })
+	framework.Eventually(t, 30*time.Second, "Available again", func() (bool, string) {
+		a := availability(f, "zone-a-1")
+		return a == metav1.ConditionTrue, "Available=" + string(a)
+	})
 
 	cap := newCAP("shop.web", "r1", gatewayManifest(), vsManifest("web", "5s"))
 	if _, err := f.caps("zone-a-1").Create(ctx, cap, metav1.CreateOptions{}); err != nil {
@@ -264,7 +260,7 @@ func TestMemberAgentLeaseAndFailStatic(t *testing.T) {
 	if err := f.portico.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Second)
+	time.Sleep(5 * time.Second) // not a wait: nothing may be removed during it
 	for _, name := range []string{"web"} {
 		if _, err := ia.NetworkingV1().Gateways("shop").Get(ctx, name, metav1.GetOptions{}); err != nil {
 			t.Fatalf("Gateway gone while the hub was down: %v", err)

@@ -23,7 +23,9 @@ import (
 
 	traffic "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/certificate"
+	"github.com/portico-dev/portico/federation/certsecret"
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // TestCertificatesCAIssuer: an access point with spec.tls gets a certificate
@@ -64,11 +66,11 @@ func TestCertificatesCAIssuer(t *testing.T) {
 		t.Fatalf("CertificateReady message = %q", cond.Message)
 	}
 
-	ca, err := framework.NewCA("portico test CA")
+	ca, err := localfed.NewCA("portico test CA")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kube.CoreV1().Secrets(certificate.SecretNamespace).Create(ctx, &corev1.Secret{
+	if _, err := kube.CoreV1().Secrets(certsecret.SecretNamespace).Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "local-ca"}, Type: corev1.SecretTypeTLS,
 		Data: map[string][]byte{corev1.TLSCertKey: ca.CertPEM, corev1.TLSPrivateKeyKey: ca.KeyPEM},
 	}, metav1.CreateOptions{}); err != nil {
@@ -80,12 +82,12 @@ func TestCertificatesCAIssuer(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, 30*time.Second, "CertificateIssuer local-ca Ready", func() (bool, error) {
+	framework.Eventually(t, 30*time.Second, "CertificateIssuer local-ca Ready", func() (bool, string) {
 		ci, err := f.pc.TrafficV1alpha1().CertificateIssuers().Get(ctx, "local-ca", metav1.GetOptions{})
 		if err != nil {
-			return false, err
+			return false, err.Error()
 		}
-		return meta.IsStatusConditionTrue(ci.Status.Conditions, traffic.ConditionReady), nil
+		return meta.IsStatusConditionTrue(ci.Status.Conditions, traffic.ConditionReady), ""
 	})
 
 	v1 := waitCertificateVersion(t, f, 1, hosts)
@@ -96,7 +98,7 @@ func TestCertificatesCAIssuer(t *testing.T) {
 		if ap.Annotations == nil {
 			ap.Annotations = map[string]string{}
 		}
-		ap.Annotations[certificate.AnnotationRenew] = "1"
+		ap.Annotations[certsecret.AnnotationRenew] = "1"
 	})
 	v2 := waitCertificateVersion(t, f, 2, hosts)
 	if v2.Serial == v1.Serial {
@@ -106,21 +108,21 @@ func TestCertificatesCAIssuer(t *testing.T) {
 
 	// At rest: the certificate's key is ciphertext in both etcds.
 	checkEncrypted(t, f.hub.Etcd.ClientURL, "/registry/portico.dev/", "clusteraccesspoints", "shop.checkout", 2)
-	checkEncrypted(t, f.hub.Etcd.ClientURL, "/registry/secrets/"+certificate.SecretNamespace+"/", "", certificate.SecretName("shop", "checkout"), 1)
+	checkEncrypted(t, f.hub.Etcd.ClientURL, "/registry/secrets/"+certsecret.SecretNamespace+"/", "", certsecret.SecretName("shop", "checkout"), 1)
 
 	// Deleting the access point deletes its certificate in the hub.
 	if err := f.pc.TrafficV1alpha1().FederatedAccessPoints("shop").Delete(ctx, "checkout", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, 30*time.Second, "the hub certificate Secret deleted", func() (bool, error) {
-		_, err := kube.CoreV1().Secrets(certificate.SecretNamespace).Get(ctx, certificate.SecretName("shop", "checkout"), metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
+	framework.Eventually(t, 30*time.Second, "the hub certificate Secret deleted", func() (bool, string) {
+		_, err := kube.CoreV1().Secrets(certsecret.SecretNamespace).Get(ctx, certsecret.SecretName("shop", "checkout"), metav1.GetOptions{})
+		return apierrors.IsNotFound(err), ""
 	})
 	for name, m := range f.members {
 		kc := kubernetes.NewForConfigOrDie(m.RestConfig)
-		pollUntil(t, 30*time.Second, name+": the certificate Secret pruned", func() (bool, error) {
+		framework.Eventually(t, 30*time.Second, name+": the certificate Secret pruned", func() (bool, string) {
 			_, err := kc.CoreV1().Secrets("istio-system").Get(ctx, "shop.checkout-tls", metav1.GetOptions{})
-			return apierrors.IsNotFound(err), nil
+			return apierrors.IsNotFound(err), ""
 		})
 	}
 }
@@ -128,16 +130,16 @@ func TestCertificatesCAIssuer(t *testing.T) {
 func waitCertificateCondition(t *testing.T, f *federation, status metav1.ConditionStatus, reason string) *metav1.Condition {
 	t.Helper()
 	var cond *metav1.Condition
-	pollUntil(t, 60*time.Second, fmt.Sprintf("CertificateReady=%s (%s)", status, reason), func() (bool, error) {
+	framework.Eventually(t, 60*time.Second, fmt.Sprintf("CertificateReady=%s (%s)", status, reason), func() (bool, string) {
 		ap, err := getFAP(f.pc, "shop", "checkout")
 		if err != nil {
-			return false, err
+			return false, err.Error()
 		}
 		cond = meta.FindStatusCondition(ap.Status.Conditions, traffic.AccessPointCertificateReady)
 		if cond == nil || cond.Status != status || cond.Reason != reason {
-			return false, fmt.Errorf("CertificateReady = %+v", cond)
+			return false, fmt.Sprintf("CertificateReady = %+v", cond)
 		}
-		return true, nil
+		return true, ""
 	})
 	return cond
 }
@@ -147,18 +149,18 @@ func waitCertificateCondition(t *testing.T, f *federation, status metav1.Conditi
 func waitCertificateVersion(t *testing.T, f *federation, version int64, hosts []string) *traffic.CertificateStatus {
 	t.Helper()
 	var cert *traffic.CertificateStatus
-	pollUntil(t, 60*time.Second, fmt.Sprintf("certificate version %d installed everywhere", version), func() (bool, error) {
+	framework.Eventually(t, 60*time.Second, fmt.Sprintf("certificate version %d installed everywhere", version), func() (bool, string) {
 		ap, err := getFAP(f.pc, "shop", "checkout")
 		if err != nil {
-			return false, err
+			return false, err.Error()
 		}
 		cert = ap.Status.Certificate
 		if cert == nil || cert.Version != version || !slices.Equal(cert.InstalledClusters, []string{"zone-a-1", "zone-b-1"}) ||
 			!meta.IsStatusConditionTrue(ap.Status.Conditions, traffic.AccessPointCertificateReady) ||
 			!meta.IsStatusConditionTrue(ap.Status.Conditions, traffic.ConditionReady) {
-			return false, fmt.Errorf("certificate = %+v, conditions = %+v", cert, ap.Status.Conditions)
+			return false, fmt.Sprintf("certificate = %+v, conditions = %+v", cert, ap.Status.Conditions)
 		}
-		return true, nil
+		return true, ""
 	})
 	if cert.NotAfter == nil || cert.Serial == "" {
 		t.Fatalf("status.certificate incomplete: %+v", cert)
@@ -169,7 +171,7 @@ func waitCertificateVersion(t *testing.T, f *federation, version int64, hosts []
 // checkInstalled reads the Secret in each member cluster and checks it is the
 // certificate the status reports, for the hosts, signed by the CA, referenced
 // by the Gateway's HTTPS server.
-func checkInstalled(t *testing.T, f *federation, status *traffic.CertificateStatus, hosts []string, ca *framework.CA) {
+func checkInstalled(t *testing.T, f *federation, status *traffic.CertificateStatus, hosts []string, ca *localfed.CA) {
 	t.Helper()
 	for name, m := range f.members {
 		kc := kubernetes.NewForConfigOrDie(m.RestConfig)
@@ -231,7 +233,7 @@ func checkEncrypted(t *testing.T, endpoint, prefix, resource, name string, want 
 			continue
 		}
 		found = append(found, key)
-		if !bytes.HasPrefix(kv.Value, []byte(framework.EncryptedPrefix)) || bytes.Contains(kv.Value, []byte("PRIVATE KEY")) ||
+		if !bytes.HasPrefix(kv.Value, []byte(localfed.EncryptedPrefix)) || bytes.Contains(kv.Value, []byte("PRIVATE KEY")) ||
 			bytes.Contains(kv.Value, []byte("checkout.example.test")) {
 			t.Fatalf("%s is stored in clear: %.80q", key, kv.Value)
 		}

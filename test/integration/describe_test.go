@@ -18,7 +18,7 @@ import (
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
-	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // TestDescribeAndStatus runs the kubectl-portico binary's describe and status
@@ -29,7 +29,7 @@ import (
 // unavailable and has no ClusterAccessPoint.
 func TestDescribeAndStatus(t *testing.T) {
 	e := hubEnv(t)
-	plugin, err := framework.BuildBinary("kubectl-portico")
+	plugin, err := localfed.BuildBinary("kubectl-portico")
 	if err != nil {
 		t.Fatal(err)
 	}

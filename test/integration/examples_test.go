@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // TestExamplesApplyAndGet applies manifests/examples/walkthrough/ as a user would and
@@ -18,7 +18,7 @@ import (
 // public with 203.0.113.0/24): no other test may use them.
 func TestExamplesApplyAndGet(t *testing.T) {
 	e := hubEnv(t)
-	root, err := framework.RepoRoot()
+	root, err := localfed.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	traffic "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // The federation tests run a hub cluster, portico-hub with its controllers and
@@ -75,7 +76,10 @@ func fastClient(cfg *rest.Config) versioned.Interface {
 func waitAllAvailable(t *testing.T, f *federation) {
 	t.Helper()
 	for name := range f.members {
-		pollUntil(t, 60*time.Second, name+" Available", func() (bool, error) { return availability(f, name) == metav1.ConditionTrue, nil })
+		framework.Eventually(t, 60*time.Second, name+" Available", func() (bool, string) {
+			a := availability(f, name)
+			return a == metav1.ConditionTrue, "Available=" + string(a)
+		})
 	}
 }
 
@@ -178,25 +182,20 @@ func statusJSON(fap *traffic.FederatedAccessPoint) string {
 	return string(b)
 }
 
-// waitFAP polls the access point until cond holds and returns it.
+// waitFAP waits until the access point satisfies cond and returns it.
 func waitFAP(t *testing.T, pc versioned.Interface, ns, name string, timeout time.Duration, what string,
 	cond func(*traffic.FederatedAccessPoint) bool) *traffic.FederatedAccessPoint {
 	t.Helper()
-	var last *traffic.FederatedAccessPoint
-	deadline := time.Now().Add(timeout)
-	for {
-		fap, err := getFAP(pc, ns, name)
-		if err == nil {
-			last = fap
-			if cond(fap) {
-				return fap
-			}
+	var fap *traffic.FederatedAccessPoint
+	framework.Eventually(t, timeout, fmt.Sprintf("%s/%s: %s", ns, name, what), func() (bool, string) {
+		got, err := getFAP(pc, ns, name)
+		if err != nil {
+			return false, fmt.Sprintf("%v; last status:\n%s", err, statusJSON(fap))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s/%s: %s: not within %v (last error %v); last status:\n%s", ns, name, what, timeout, err, statusJSON(last))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		fap = got
+		return cond(fap), "status:\n" + statusJSON(fap)
+	})
+	return fap
 }
 
 // istioObjectsIn reports which of the Gateway, VirtualService and
@@ -298,7 +297,7 @@ func TestFederationExample(t *testing.T) {
 	pc := fastClient(f.hub.RestConfig)
 	ctx := context.Background()
 	waitAllAvailable(t, f)
-	root, err := framework.RepoRoot()
+	root, err := localfed.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,12 +387,12 @@ func TestFederationExample(t *testing.T) {
 	}
 	want := expectedBackends(f, zones, "zone-a-1", "zone-b-1")
 	var vip *traffic.VirtualIP
-	pollUntil(t, 15*time.Second, "VirtualIP with both clusters' backends", func() (bool, error) {
+	framework.Eventually(t, 15*time.Second, "VirtualIP with both clusters' backends", func() (bool, string) {
 		vip, err = pc.TrafficV1alpha1().VirtualIPs().Get(ctx, address, metav1.GetOptions{})
 		if err != nil {
-			return false, err
+			return false, err.Error()
 		}
-		return slices.Equal(sortedBackends(vip.Spec.Backends), want), nil
+		return slices.Equal(sortedBackends(vip.Spec.Backends), want), ""
 	})
 	if o := vip.Spec.Owner; o == nil || o.Namespace != "shop" || o.Name != "checkout" || o.UID != fap.UID {
 		t.Errorf("VirtualIP owner %+v, want shop/checkout uid %s", o, fap.UID)
@@ -408,9 +407,9 @@ func TestFederationExample(t *testing.T) {
 	if fap.Status.VIP.TotalBackends != int32(len(want)) {
 		t.Errorf("status.vip.totalBackends = %d, want %d", fap.Status.VIP.TotalBackends, len(want))
 	}
-	pollUntil(t, 15*time.Second, "pool public: 1 allocated", func() (bool, error) {
+	framework.Eventually(t, 15*time.Second, "pool public: 1 allocated", func() (bool, string) {
 		p, err := pc.TrafficV1alpha1().VIPPools().Get(ctx, "public", metav1.GetOptions{})
-		return err == nil && p.Status.Allocated == 1 && p.Status.Total == 254 && p.Status.Available == 253, err
+		return err == nil && p.Status.Allocated == 1 && p.Status.Total == 254 && p.Status.Available == 253, fmt.Sprint(err)
 	})
 
 	// What a user sees.
@@ -423,10 +422,10 @@ func TestFederationExample(t *testing.T) {
 	// Placement change: only zone-a. zone-b-1 loses everything within seconds.
 	changed := time.Now()
 	updateFAP(t, pc, "shop", "checkout", func(f *traffic.FederatedAccessPoint) { f.Spec.Placement.Zones = []string{"zone-a"} })
-	pollUntil(t, 20*time.Second, "checkout removed from zone-b-1", func() (bool, error) {
+	framework.Eventually(t, 20*time.Second, "checkout removed from zone-b-1", func() (bool, string) {
 		gw, vs, dr := istioObjectsIn(t, f, "zone-b-1", "shop", "checkout")
 		_, err := f.caps("zone-b-1").Get(ctx, "shop.checkout", metav1.GetOptions{})
-		return !gw && !vs && !dr && apierrors.IsNotFound(err), nil
+		return !gw && !vs && !dr && apierrors.IsNotFound(err), ""
 	})
 	took := time.Since(changed)
 	t.Logf("placement change -> objects and ClusterAccessPoint gone from zone-b-1 in %v", took.Round(time.Millisecond))
@@ -443,9 +442,9 @@ func TestFederationExample(t *testing.T) {
 		return appliedEverywhere(fap, 1) && fap.Status.Clusters[0].Name == "zone-a-1" && condOf(fap, traffic.ConditionReady).Status == metav1.ConditionTrue
 	})
 	wantA := expectedBackends(f, zones, "zone-a-1")
-	pollUntil(t, 15*time.Second, "VirtualIP backends: zone-a-1's gateways only", func() (bool, error) {
+	framework.Eventually(t, 15*time.Second, "VirtualIP backends: zone-a-1's gateways only", func() (bool, string) {
 		vip, err = pc.TrafficV1alpha1().VirtualIPs().Get(ctx, address, metav1.GetOptions{})
-		return err == nil && slices.Equal(sortedBackends(vip.Spec.Backends), wantA), err
+		return err == nil && slices.Equal(sortedBackends(vip.Spec.Backends), wantA), fmt.Sprint(err)
 	})
 	if row := parseTable(t, mustKubectlAs(t, kubeconfig, "get", "fap", "-n", "shop")).row("checkout"); row == nil || row["CLUSTERS"] != "1/1" || row["VIP"] != address {
 		t.Errorf("kubectl get fap after the placement change: %v; want CLUSTERS 1/1 and the same VIP", row)
@@ -470,28 +469,28 @@ func TestFederationExample(t *testing.T) {
 	if _, err := getFAP(pc, "shop", "checkout"); !apierrors.IsNotFound(err) {
 		t.Errorf("checkout still exists after kubectl delete: %v", err)
 	}
-	pollUntil(t, 20*time.Second, "objects removed from both clusters", func() (bool, error) {
+	framework.Eventually(t, 20*time.Second, "objects removed from both clusters", func() (bool, string) {
 		for _, c := range []string{"zone-a-1", "zone-b-1"} {
 			if gw, vs, dr := istioObjectsIn(t, f, c, "shop", "checkout"); gw || vs || dr {
-				return false, nil
+				return false, ""
 			}
 			if _, err := f.caps(c).Get(ctx, "shop.checkout", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-				return false, err
+				return false, fmt.Sprint(err)
 			}
 		}
-		return true, nil
+		return true, ""
 	})
 	if _, err := pc.TrafficV1alpha1().VirtualIPs().Get(ctx, address, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("VirtualIP %s still exists after the access point was deleted: %v", address, err)
 	}
-	pollUntil(t, 15*time.Second, "pool public: 0 allocated", func() (bool, error) {
+	framework.Eventually(t, 15*time.Second, "pool public: 0 allocated", func() (bool, string) {
 		p, err := pc.TrafficV1alpha1().VIPPools().Get(ctx, "public", metav1.GetOptions{})
-		return err == nil && p.Status.Allocated == 0 && p.Status.Available == 254, err
+		return err == nil && p.Status.Allocated == 0 && p.Status.Available == 254, fmt.Sprint(err)
 	})
-	pollUntil(t, 10*time.Second, "both deletions seen by the watches", func() (bool, error) {
+	framework.Eventually(t, 10*time.Second, "both deletions seen by the watches", func() (bool, string) {
 		_, a := rec.get("cap")
 		_, b := rec.get("vip")
-		return a && b, nil
+		return a && b, ""
 	})
 	capRV, _ := rec.get("cap")
 	vipRV, _ := rec.get("vip")
@@ -566,7 +565,8 @@ func TestFederationUnavailableCluster(t *testing.T) {
 	if got := vsTimeout(t, f, "zone-a-1", "shop", "web"); got != 7*time.Second {
 		t.Errorf("zone-a-1 VirtualService timeout %v, want 7s", got)
 	}
-	time.Sleep(2 * time.Second) // give a wrong write to zone-b-1 time to show
+	// Not a wait: for 2s nothing may reach zone-b-1 (a wrong write would show).
+	time.Sleep(2 * time.Second)
 	fap, _ = getFAP(pc, "shop", "web")
 	if s := clusterEntry(fap, "zone-b-1"); s == nil || s.Phase != traffic.ClusterPhaseUnavailable || s.ObservedRevision != r1 {
 		t.Errorf("zone-b-1 entry after the change %+v; want Unavailable at %s", s, r1)
@@ -650,11 +650,11 @@ func TestFederationVIPPoolOf200(t *testing.T) {
 	created := time.Since(start)
 
 	var list *traffic.FederatedAccessPointList
-	pollUntil(t, 4*time.Minute, "200 access points with a VIP", func() (bool, error) {
+	framework.Eventually(t, 4*time.Minute, "200 access points with a VIP", func() (bool, string) {
 		var err error
 		list, err = pc.TrafficV1alpha1().FederatedAccessPoints(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return false, err
+			return false, err.Error()
 		}
 		done := 0
 		for i := range list.Items {
@@ -663,7 +663,7 @@ func TestFederationVIPPoolOf200(t *testing.T) {
 				done++
 			}
 		}
-		return done == n, nil
+		return done == n, fmt.Sprintf("%d of %d", done, n)
 	})
 	t.Logf("200 access points created in %v, all with a VIP after %v", created.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 
@@ -697,18 +697,18 @@ func TestFederationVIPPoolOf200(t *testing.T) {
 			t.Errorf("VirtualIP %s (owner %+v, pool %s) does not match the access point reporting it (%v)", v.Name, v.Spec.Owner, v.Spec.Pool, fap != nil)
 		}
 	}
-	poolStatus := func(allocated int64, exhausted metav1.ConditionStatus) func() (bool, error) {
-		return func() (bool, error) {
+	poolStatus := func(allocated int64, exhausted metav1.ConditionStatus) func() (bool, string) {
+		return func() (bool, string) {
 			p, err := pc.TrafficV1alpha1().VIPPools().Get(ctx, pool, metav1.GetOptions{})
 			if err != nil {
-				return false, err
+				return false, err.Error()
 			}
 			c := meta.FindStatusCondition(p.Status.Conditions, traffic.VIPPoolExhausted)
 			return p.Status.Total == n && p.Status.Allocated == allocated && p.Status.Available == n-allocated &&
-				c != nil && c.Status == exhausted, nil
+				c != nil && c.Status == exhausted, fmt.Sprintf("status %+v", p.Status)
 		}
 	}
-	pollUntil(t, 20*time.Second, "pool: 200 allocated, 0 available, Exhausted True", poolStatus(n, metav1.ConditionTrue))
+	framework.Eventually(t, 20*time.Second, "pool: 200 allocated, 0 available, Exhausted True", poolStatus(n, metav1.ConditionTrue))
 
 	// The 201st.
 	if _, err := pc.TrafficV1alpha1().FederatedAccessPoints(ns).Create(ctx, newAP(n), metav1.CreateOptions{}); err != nil {
@@ -749,7 +749,7 @@ func TestFederationVIPPoolOf200(t *testing.T) {
 	if err != nil || v.Spec.Owner == nil || v.Spec.Owner.UID != fap.UID {
 		t.Errorf("VirtualIP %s: %v, owner %+v; want %s", fap.Status.VIP.Address, err, v.Spec.Owner, fap.UID)
 	}
-	pollUntil(t, 20*time.Second, "pool: 200 allocated again", poolStatus(n, metav1.ConditionTrue))
+	framework.Eventually(t, 20*time.Second, "pool: 200 allocated again", poolStatus(n, metav1.ConditionTrue))
 }
 
 // TestFederationHostConflict: two access points claim the same host on a
@@ -776,9 +776,9 @@ func TestFederationHostConflict(t *testing.T) {
 	}
 	waitFAP(t, pc, "shop", "web-b", 60*time.Second, "applied", func(f *traffic.FederatedAccessPoint) bool { return appliedEverywhere(f, 1) })
 	// creationTimestamp has a resolution of one second.
-	if d := time.Until(older.CreationTimestamp.Add(1100 * time.Millisecond)); d > 0 {
-		time.Sleep(d)
-	}
+	framework.Eventually(t, 3*time.Second, "a creationTimestamp later than web-b's", func() (bool, string) {
+		return time.Now().After(older.CreationTimestamp.Add(1100 * time.Millisecond)), time.Now().String()
+	})
 	// The later one, on both zones.
 	if _, err := faps.Create(ctx, fedAccessPoint("shop", "web-a", []string{"other.example.com", "shared.example.com"}, "5s"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -883,7 +883,7 @@ func TestFederationLeaderElection(t *testing.T) {
 	pc := fastClient(hub.RestConfig)
 
 	lease := func() (holder string, renewed time.Time, err error) {
-		l, err := kube.CoordinationV1().Leases(framework.PorticoNamespace).Get(ctx, "portico-hub", metav1.GetOptions{})
+		l, err := kube.CoordinationV1().Leases(localfed.PorticoNamespace).Get(ctx, "portico-hub", metav1.GetOptions{})
 		if err != nil {
 			return "", time.Time{}, err
 		}
@@ -907,21 +907,21 @@ func TestFederationLeaderElection(t *testing.T) {
 	newLeader := func(old string, survivor *framework.PorticoHub, since time.Time) string {
 		t.Helper()
 		var h string
-		pollUntil(t, 30*time.Second, "a new holder of the Lease", func() (bool, error) {
+		framework.Eventually(t, 30*time.Second, "a new holder of the Lease", func() (bool, string) {
 			var renewed time.Time
 			var err error
 			h, renewed, err = lease()
-			return h != "" && h != old && time.Since(renewed) < 15*time.Second, err
+			return h != "" && h != old && time.Since(renewed) < 15*time.Second, fmt.Sprint(err)
 		})
 		t.Logf("Lease taken by %q %v after the leader was stopped", h, time.Since(since).Round(time.Millisecond))
-		pollUntil(t, 10*time.Second, "the survivor runs the controllers", func() (bool, error) { return running(survivor), nil })
+		framework.Eventually(t, 10*time.Second, "the survivor runs the controllers", func() (bool, string) { return running(survivor), "" })
 		return h
 	}
 	// stable checks that the Lease stays with holder and that follower does
 	// not run the controllers, for longer than the election's retry period.
 	stable := func(holder string, follower *framework.PorticoHub) {
 		t.Helper()
-		time.Sleep(5 * time.Second)
+		time.Sleep(5 * time.Second) // not a wait: nothing may change during it
 		if h, _, err := lease(); err != nil || h != holder {
 			t.Fatalf("the Lease changed hands without a failure: %q -> %q (%v)", holder, h, err)
 		}
@@ -932,12 +932,12 @@ func TestFederationLeaderElection(t *testing.T) {
 
 	r0 := framework.NewPorticoHub(t, hub, opts)
 	var holder string
-	pollUntil(t, 60*time.Second, "a holder of the Lease", func() (bool, error) {
+	framework.Eventually(t, 60*time.Second, "a holder of the Lease", func() (bool, string) {
 		var err error
 		holder, _, err = lease()
-		return holder != "", err
+		return holder != "", fmt.Sprint(err)
 	})
-	pollUntil(t, 30*time.Second, "replica 0 runs the controllers", func() (bool, error) { return running(r0), nil })
+	framework.Eventually(t, 30*time.Second, "replica 0 runs the controllers", func() (bool, string) { return running(r0), "" })
 	// The second replica registers the APIServices to itself.
 	r1 := framework.NewPorticoHub(t, hub, opts)
 	stable(holder, r1)
@@ -951,15 +951,15 @@ func TestFederationLeaderElection(t *testing.T) {
 			fedAccessPoint("ha", name, []string{name + ".ha.example.com"}, "5s"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		pollUntil(t, timeout, name+": ClusterAccessPoints in both clusters, applied", func() (bool, error) {
+		framework.Eventually(t, timeout, name+": ClusterAccessPoints in both clusters, applied", func() (bool, string) {
 			for c := range sims {
 				cap, err := pc.TrafficV1alpha1().ClusterAccessPoints(clusterv1alpha1.ClusterNamespace(c)).Get(ctx, "ha."+name, metav1.GetOptions{})
 				if err != nil || cap.Status.ObservedRevision != cap.Spec.Revision {
-					return false, err
+					return false, fmt.Sprint(err)
 				}
 			}
 			fap, err := getFAP(pc, "ha", name)
-			return err == nil && appliedEverywhere(fap, 2), err
+			return err == nil && appliedEverywhere(fap, 2), fmt.Sprint(err)
 		})
 		for c, sc := range sims {
 			if sc.Applier.Get("Gateway", "ha", name) == nil {
@@ -1000,9 +1000,9 @@ func TestFederationLeaderElection(t *testing.T) {
 
 	// 2. The leader serves the API and dies: the API is pointed at the
 	// survivor.
-	api := func(p *framework.PorticoHub) framework.AggregatedAPI {
-		return framework.AggregatedAPI{Namespace: framework.PorticoNamespace, ServiceName: framework.PorticoServiceName,
-			Port: p.Port, CABundle: p.CA.CertPEM, GroupVersions: framework.PorticoGroupVersions}
+	api := func(p *framework.PorticoHub) localfed.AggregatedAPI {
+		return localfed.AggregatedAPI{Namespace: localfed.PorticoNamespace, ServiceName: localfed.PorticoServiceName,
+			Port: p.Port, CABundle: p.CA.CertPEM, GroupVersions: localfed.PorticoGroupVersions}
 	}
 	register := func(p *framework.PorticoHub) {
 		t.Helper()
@@ -1012,9 +1012,9 @@ func TestFederationLeaderElection(t *testing.T) {
 		if err := hub.WaitForAPIServicesAvailable(ctx, api(p).APIServiceNames()...); err != nil {
 			t.Fatal(err)
 		}
-		pollUntil(t, 30*time.Second, "Portico API served", func() (bool, error) {
+		framework.Eventually(t, 30*time.Second, "Portico API served", func() (bool, string) {
 			_, err := pc.TrafficV1alpha1().FederatedAccessPoints("ha").List(ctx, metav1.ListOptions{})
-			return err == nil, nil
+			return err == nil, ""
 		})
 	}
 	register(r1)
@@ -1058,22 +1058,28 @@ func TestFederationManyMemberClusters(t *testing.T) {
 	start := time.Now()
 	sims := startSimClusters(t, hub, zones, simOptions{Heartbeat: time.Second, JoinTimeout: 5 * time.Minute})
 	t.Logf("16 simulated clusters joined in %v", time.Since(start).Round(time.Millisecond))
-	pollUntil(t, 5*time.Minute, "all 16 Available", func() (bool, error) {
+	framework.Eventually(t, 5*time.Minute, "all 16 Available", func() (bool, string) {
 		for name := range zones {
 			if available(name) != metav1.ConditionTrue {
-				return false, nil
+				return false, ""
 			}
 		}
-		return true, nil
+		return true, ""
 	})
 	t.Logf("all 16 Available %v after the first join started", time.Since(start).Round(time.Millisecond))
-	time.Sleep(10 * time.Second) // steady state: every agent renews every second
+	// Not a wait: 10s of the 16 agents' Lease traffic, so that a MemberCluster
+	// controller that cannot keep up has built its backlog before the join below
+	// is timed.
+	time.Sleep(10 * time.Second)
 
 	// A newly joined cluster.
 	joinStart := time.Now()
 	startSimClusters(t, hub, map[string]string{"sim-late": "zone-late"}, simOptions{Heartbeat: time.Second, JoinTimeout: 5 * time.Minute})
 	joined := time.Since(joinStart)
-	pollUntil(t, 5*time.Minute, "sim-late Available", func() (bool, error) { return available("sim-late") == metav1.ConditionTrue, nil })
+	framework.Eventually(t, 5*time.Minute, "sim-late Available", func() (bool, string) {
+		a := available("sim-late")
+		return a == metav1.ConditionTrue, "Available=" + string(a)
+	})
 	took := time.Since(joinStart)
 	t.Logf("sim-late: join (hub namespace and ServiceAccount prepared) took %v, Available after %v", joined.Round(time.Millisecond), took.Round(time.Millisecond))
 	if took > 10*time.Second {
@@ -1086,7 +1092,10 @@ func TestFederationManyMemberClusters(t *testing.T) {
 	// An agent stops: Unknown soon after the grace.
 	sims["sim-00"].cancel()
 	stopped := time.Now()
-	pollUntil(t, 5*time.Minute, "sim-00 Unknown", func() (bool, error) { return available("sim-00") == metav1.ConditionUnknown, nil })
+	framework.Eventually(t, 5*time.Minute, "sim-00 Unknown", func() (bool, string) {
+		a := available("sim-00")
+		return a == metav1.ConditionUnknown, "Available=" + string(a)
+	})
 	took = time.Since(stopped)
 	t.Logf("sim-00 Unknown %v after its agent stopped (grace %v)", took.Round(time.Millisecond), grace)
 	if took > grace+5*time.Second {
@@ -1116,10 +1125,10 @@ func TestFederationHeartbeatsDoNotResyncAccessPoints(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pollUntil(t, 2*time.Minute, "all applied on the 2 clusters of zone-a", func() (bool, error) {
+	framework.Eventually(t, 2*time.Minute, "all applied on the 2 clusters of zone-a", func() (bool, string) {
 		list, err := pc.TrafficV1alpha1().FederatedAccessPoints("quiet").List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return false, err
+			return false, err.Error()
 		}
 		done := 0
 		for i := range list.Items {
@@ -1127,11 +1136,12 @@ func TestFederationHeartbeatsDoNotResyncAccessPoints(t *testing.T) {
 				done++
 			}
 		}
-		return done == n, nil
+		return done == n, fmt.Sprintf("%d of %d", done, n)
 	})
 
 	client := porticoHubClientFor(t, hub.ClientCA.IssueClient, ph.CA.Cert, "admin", []string{"system:masters"})
-	adds := func() float64 {
+	// queueMetric reads a metric of the access point workqueue.
+	queueMetric := func(metric string) float64 {
 		t.Helper()
 		resp, err := client.Get(ph.URL() + "/metrics")
 		if err != nil {
@@ -1143,7 +1153,7 @@ func TestFederationHeartbeatsDoNotResyncAccessPoints(t *testing.T) {
 			t.Fatalf("GET /metrics: %s %v", resp.Status, err)
 		}
 		for _, line := range strings.Split(body.String(), "\n") {
-			if strings.HasPrefix(line, "workqueue_adds_total{") && strings.Contains(line, `name="federatedaccesspoints"`) {
+			if strings.HasPrefix(line, metric+"{") && strings.Contains(line, `name="federatedaccesspoints"`) {
 				v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 				if err != nil {
 					t.Fatal(err)
@@ -1151,28 +1161,38 @@ func TestFederationHeartbeatsDoNotResyncAccessPoints(t *testing.T) {
 				return v
 			}
 		}
-		t.Fatal(`no workqueue_adds_total{name="federatedaccesspoints"} in portico-hub's /metrics`)
+		t.Fatalf(`no %s{name="federatedaccesspoints"} in portico-hub's /metrics`, metric)
 		return 0
 	}
-	time.Sleep(3 * time.Second)
+	framework.Eventually(t, 30*time.Second, "the access point workqueue drained", func() (bool, string) {
+		depth := queueMetric("workqueue_depth")
+		return depth == 0, fmt.Sprintf("depth %.0f", depth)
+	})
 	// Count the MemberCluster writes meanwhile.
 	w, err := pc.ClusterV1alpha1().MemberClusters().Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var writes atomic.Int32
+	var added, writes atomic.Int32
 	go func() {
 		for ev := range w.ResultChan() {
-			if ev.Type == watch.Modified {
+			switch ev.Type {
+			case watch.Added:
+				added.Add(1)
+			case watch.Modified:
 				writes.Add(1)
 			}
 		}
 	}()
-	time.Sleep(time.Second) // the watch's initial ADDED events
+	framework.Eventually(t, 10*time.Second, "the watch's initial ADDED events", func() (bool, string) {
+		return int(added.Load()) == len(zones), fmt.Sprintf("%d of %d", added.Load(), len(zones))
+	})
 	writes.Store(0)
-	a0 := adds()
+	a0 := queueMetric("workqueue_adds_total")
+	// Not a wait: the window in which nothing but heartbeats happens, which
+	// must queue no access point reconcile.
 	time.Sleep(20 * time.Second)
-	a1 := adds()
+	a1 := queueMetric("workqueue_adds_total")
 	w.Stop()
 	mcWrites := writes.Load()
 	t.Logf("in 20s of steady state: %.0f access point reconciles queued, %d MemberCluster writes", a1-a0, mcWrites)

@@ -18,6 +18,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -32,6 +33,7 @@ import (
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // TestJoin runs `kubectl portico join` against a hub cluster with portico-hub
@@ -42,7 +44,7 @@ import (
 func TestJoin(t *testing.T) {
 	framework.RequireKubeBinaries(t)
 	start := time.Now()
-	plugin, err := framework.BuildBinary("kubectl-portico")
+	plugin, err := localfed.BuildBinary("kubectl-portico")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +208,7 @@ func TestJoin(t *testing.T) {
 			}
 			addrs = append(addrs, ep.Addresses...)
 		}
-		if !slices.Equal(addrs, member.GatewayAddresses) || epSlices.Items[0].Annotations[framework.StandInAnnotation] == "" {
+		if !slices.Equal(addrs, member.GatewayAddresses) || epSlices.Items[0].Annotations[localfed.StandInAnnotation] == "" {
 			t.Errorf("EndpointSlice addresses %v (want %v), annotations %v", addrs, member.GatewayAddresses, epSlices.Items[0].Annotations)
 		}
 		dep, err := mk.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{})
@@ -292,7 +294,7 @@ func TestJoin(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					mc.Status.KubernetesVersion = framework.KubeVersion
+					mc.Status.KubernetesVersion = localfed.KubeVersion
 					_, err = mcs.UpdateStatus(ctx, mc, metav1.UpdateOptions{})
 					return err
 				})
@@ -421,13 +423,22 @@ func TestJoin(t *testing.T) {
 	})
 
 	t.Run("deleting the MemberCluster removes its hub access", func(t *testing.T) {
+		// An object whose finalizer the test holds keeps the hub namespace
+		// Terminating until the test lets go, so a join during the deletion is
+		// checked deterministically.
+		const hold = "portico.dev/test-hold"
+		if _, err := adminKube.CoreV1().ConfigMaps(nsA).Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: "hold", Finalizers: []string{hold}},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 		if err := admin.ClusterV1alpha1().MemberClusters().Delete(ctx, "zone-a-1", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 30*time.Second, func() (bool, string) {
+		framework.Eventually(t, 30*time.Second, "MemberCluster zone-a-1 gone (the hub removes its finalizer after the cleanup)", func() (bool, string) {
 			_, err := admin.ClusterV1alpha1().MemberClusters().Get(ctx, "zone-a-1", metav1.GetOptions{})
 			return apierrors.IsNotFound(err), fmt.Sprint(err)
-		}, "MemberCluster zone-a-1 not gone (the hub removes its finalizer after the cleanup)")
+		})
 		role := clusterv1alpha1.AgentClusterRole("zone-a-1")
 		if _, err := adminKube.RbacV1().ClusterRoles().Get(ctx, role, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("ClusterRole %s: want NotFound, got %v", role, err)
@@ -435,32 +446,49 @@ func TestJoin(t *testing.T) {
 		if _, err := adminKube.RbacV1().ClusterRoleBindings().Get(ctx, role, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("ClusterRoleBinding %s: want NotFound, got %v", role, err)
 		}
-		// No kube-controller-manager (and so no namespace controller) runs in
-		// these tests: a deleted namespace stays Terminating with its content (the
-		// ServiceAccount, Role, RoleBinding, Lease) until something finalizes it.
-		// What the hub controls is that the deletion was requested.
-		ns, err := adminKube.CoreV1().Namespaces().Get(ctx, nsA, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			t.Errorf("namespace %s: %v", nsA, err)
-		case ns.DeletionTimestamp == nil:
-			t.Errorf("namespace %s is not being deleted", nsA)
-		}
 		// The agent lost the cluster-wide part of its access at once.
 		if _, err := versioned.NewForConfigOrDie(agentA).ClusterV1alpha1().MemberClusters().Get(ctx, "zone-a-1", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
 			t.Errorf("get MemberCluster zone-a-1 with the removed cluster's token: want Forbidden, got %v", err)
 		}
+		// The namespace controller empties the namespace but for the held
+		// object, and says what it waits for.
+		framework.Eventually(t, 60*time.Second, "namespace "+nsA+" emptied but for the held ConfigMap", func() (bool, string) {
+			ns, err := adminKube.CoreV1().Namespaces().Get(ctx, nsA, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, c := range ns.Status.Conditions {
+				if c.Type == corev1.NamespaceFinalizersRemaining && c.Status == corev1.ConditionTrue && strings.Contains(c.Message, hold) {
+					return ns.DeletionTimestamp != nil, c.Message
+				}
+			}
+			return false, fmt.Sprintf("deletionTimestamp %v, conditions %+v", ns.DeletionTimestamp, ns.Status.Conditions)
+		})
 		// Joining the name again while its old hub namespace is Terminating cannot
 		// get a token (no new content in a terminating namespace): a clear error.
-		// Once the namespace is gone the join works.
-		r := join(t, "join", "zone-a-1", "--zone", "zone-a")
-		if _, nsErr := adminKube.CoreV1().Namespaces().Get(ctx, nsA, metav1.GetOptions{}); nsErr == nil {
-			if r.err == nil || !strings.Contains(r.stderr, "hub namespace "+nsA+" of an earlier MemberCluster zone-a-1 is still being deleted") {
-				t.Errorf("join while the old namespace terminates: err=%v\n%s", r.err, r.stderr)
-			}
-		} else if r.err != nil {
-			t.Errorf("join after the old namespace is gone (%v): %v\n%s", nsErr, r.err, r.stderr)
+		if r := join(t, "join", "zone-a-1", "--zone", "zone-a"); r.err == nil ||
+			!strings.Contains(r.stderr, "hub namespace "+nsA+" of an earlier MemberCluster zone-a-1 is still being deleted") {
+			t.Errorf("join while the old namespace terminates: err=%v\n%s", r.err, r.stderr)
+		}
+		// Once the namespace is gone (kube-controller-manager finishes it), the
+		// join works.
+		cm, err := adminKube.CoreV1().ConfigMaps(nsA).Get(ctx, "hold", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cm.Finalizers = nil
+		if _, err := adminKube.CoreV1().ConfigMaps(nsA).Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		framework.Eventually(t, 60*time.Second, "namespace "+nsA+" deleted", func() (bool, string) {
+			_, err := adminKube.CoreV1().Namespaces().Get(ctx, nsA, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), fmt.Sprint(err)
+		})
+		if r := join(t, "join", "zone-a-1", "--zone", "zone-a"); r.err != nil {
+			t.Errorf("join after the old namespace is gone: %v\n%s", r.err, r.stderr)
+		}
+		if _, err := adminKube.CoreV1().ServiceAccounts(nsA).Get(ctx, clusterv1alpha1.AgentServiceAccount, metav1.GetOptions{}); err != nil {
+			t.Errorf("the new join's ServiceAccount: %v", err)
 		}
 		// zone-b-1 is untouched.
 		if _, err := versioned.NewForConfigOrDie(agentB).ClusterV1alpha1().MemberClusters().Get(ctx, "zone-b-1", metav1.GetOptions{}); err != nil {

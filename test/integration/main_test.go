@@ -27,6 +27,7 @@ import (
 
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // The package shares one hub cluster with one portico-hub (started by the
@@ -81,7 +82,7 @@ func hubEnv(t *testing.T) *sharedEnv {
 }
 
 func startShared() (_ *sharedEnv, err error) {
-	binDir, err := framework.KubeBinDir()
+	binDir, err := localfed.KubeBinDir()
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func startShared() (_ *sharedEnv, err error) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if e.hub, err = framework.StartHubCluster(ctx, framework.HubClusterOptions{
+	if e.hub, err = localfed.StartHubCluster(ctx, localfed.HubClusterOptions{
 		Dir: filepath.Join(dir, "hub"), BinDir: binDir, UnsafeEtcdNoFsync: true,
 	}); err != nil {
 		return nil, fmt.Errorf("hub cluster: %w", err)
@@ -108,7 +109,7 @@ func startShared() (_ *sharedEnv, err error) {
 	// field managers, compare resourceVersions and print columns of objects
 	// nothing has reconciled, so no controller may write concurrently.
 	// Controllers are tested with their own portico-hub.
-	if e.ph, err = framework.StartPorticoHub(ctx, e.hub, framework.PorticoHubOptions{
+	if e.ph, err = localfed.StartPorticoHub(ctx, e.hub, localfed.PorticoHubOptions{
 		Dir: filepath.Join(dir, "portico-hub"), ExtraArgs: []string{"--controllers="},
 	}); err != nil {
 		return nil, fmt.Errorf("portico-hub: %w", err)
@@ -134,6 +135,7 @@ func stopShared(e *sharedEnv, failed bool) {
 		}
 		if e.hub != nil {
 			fmt.Fprintf(os.Stderr, "--- shared kube-apiserver log (tail) ---\n%s\n", e.hub.APIServer.LogTail(40))
+			fmt.Fprintf(os.Stderr, "--- shared kube-controller-manager log (tail) ---\n%s\n", e.hub.ControllerManager.LogTail(30))
 		}
 	}
 	if e.ph != nil {
@@ -195,9 +197,9 @@ func (e *sharedEnv) mustApplyYAML(t *testing.T, doc string, args ...string) stri
 	return out
 }
 
-// newNamespace creates a namespace with a unique name in the hub cluster.
-// Namespaces are not deleted: no namespace controller runs to finalize them,
-// and the environment is thrown away at the end.
+// newNamespace creates a namespace with a unique name in the hub cluster. It is
+// not deleted: the environment is thrown away at the end, and deleting would
+// only add the namespace controller's work to the tests still running.
 func (e *sharedEnv) newNamespace(t *testing.T, prefix string) string {
 	t.Helper()
 	name := uniqueName(prefix)
@@ -215,7 +217,7 @@ func startKubectl(t *testing.T, ctx context.Context, kubeconfig string, args ...
 	t.Helper()
 	binDir := framework.RequireKubeBinaries(t)
 	full := append([]string{"--kubeconfig=" + kubeconfig, "--cache-dir=" + filepath.Join(filepath.Dir(kubeconfig), ".kube-cache")}, args...)
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, framework.KubectlBinary), full...)
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, localfed.KubectlBinary), full...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG=")
 	cmd.WaitDelay = 5 * time.Second
 	stdout, err := cmd.StdoutPipe()
@@ -261,23 +263,6 @@ func nextIPv4() string {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], n)
 	return netip.AddrFrom4(b).String()
-}
-
-// waitFor polls check every 100ms until it reports true or timeout passes,
-// then fails the test with msg and the last detail.
-func waitFor(t *testing.T, timeout time.Duration, check func() (bool, string), msg string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, detail := check()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s (after %v: %s)", msg, timeout, detail)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // kubectlTable is kubectl's human-readable output split into cells by the

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,17 +14,19 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // hubManifestsDir is <repo>/manifests/hub.
 func hubManifestsDir(t *testing.T) string {
 	t.Helper()
-	root, err := framework.RepoRoot()
+	root, err := localfed.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +194,10 @@ func TestManifestsHub(t *testing.T) {
 		}
 		for _, c := range checks {
 			attrs := c.attrs
-			eventually(t, 15*time.Second, func() (bool, string) {
+			// The RBAC authorizer reads through an informer: new bindings
+			// apply after a moment.
+			what := fmt.Sprintf("portico-hub %s %s/%s in %q: allowed=%v", attrs.Verb, attrs.Group, attrs.Resource, attrs.Namespace, c.want)
+			framework.Eventually(t, 15*time.Second, what, func() (bool, string) {
 				sar, err := kc.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), &authorizationv1.SubjectAccessReview{
 					Spec: authorizationv1.SubjectAccessReviewSpec{User: sa, Groups: saGroups, ResourceAttributes: &attrs},
 				}, metav1.CreateOptions{})
@@ -199,11 +205,11 @@ func TestManifestsHub(t *testing.T) {
 					return false, err.Error()
 				}
 				return sar.Status.Allowed == c.want, "allowed=" + boolString(sar.Status.Allowed) + " " + sar.Status.Reason
-			}, "portico-hub %s %s/%s in %q: want allowed=%v", attrs.Verb, attrs.Group, attrs.Resource, attrs.Namespace, c.want)
+			})
 		}
 
-		// The aggregated roles carry their aggregation labels (the merge into
-		// admin/edit/view itself is kube-controller-manager's work).
+		// The aggregated roles carry their aggregation labels, and
+		// kube-controller-manager merges their rules into the built-in roles.
 		for role, label := range map[string]string{
 			"portico-admin": "rbac.authorization.k8s.io/aggregate-to-admin",
 			"portico-edit":  "rbac.authorization.k8s.io/aggregate-to-edit",
@@ -217,7 +223,39 @@ func TestManifestsHub(t *testing.T) {
 				t.Errorf("ClusterRole %s lacks label %s=true", role, label)
 			}
 		}
+		aggregated := []struct {
+			role, resource, verb string
+			want                 bool
+		}{
+			{"view", "federatedaccesspoints", "list", true},
+			{"view", "clusteraccesspoints", "list", false},
+			{"edit", "federatedaccesspoints", "create", true},
+			{"edit", "federatedaccesspoints/status", "update", false},
+			{"admin", "federatedaccesspoints/status", "update", true},
+		}
+		framework.Eventually(t, 30*time.Second, "Portico's rules aggregated into admin, edit and view", func() (bool, string) {
+			for _, a := range aggregated {
+				cr, err := kc.RbacV1().ClusterRoles().Get(context.Background(), a.role, metav1.GetOptions{})
+				if err != nil {
+					return false, err.Error()
+				}
+				if got := ruleGrants(cr.Rules, "traffic.portico.dev", a.resource, a.verb); got != a.want {
+					return false, fmt.Sprintf("ClusterRole %s grants %s %s: %v, want %v", a.role, a.verb, a.resource, got, a.want)
+				}
+			}
+			return true, ""
+		})
 	})
+}
+
+// ruleGrants reports whether one of rules allows verb on resource of group.
+func ruleGrants(rules []rbacv1.PolicyRule, group, resource, verb string) bool {
+	for _, r := range rules {
+		if slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) {
+			return true
+		}
+	}
+	return false
 }
 
 func boolString(b bool) string {
@@ -225,24 +263,6 @@ func boolString(b bool) string {
 		return "true"
 	}
 	return "false"
-}
-
-// eventually retries check until it succeeds or timeout passes (the RBAC
-// authorizer reads through an informer, so new bindings apply after a moment).
-func eventually(t *testing.T, timeout time.Duration, check func() (bool, string), format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, detail := check()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf(format+" (%s)", append(args, detail)...)
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // copyManifests copies the YAML files of dir into a new temporary directory.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portico-dev/portico/test/framework"
 )
 
 type gvkExtension struct {
@@ -98,7 +100,7 @@ func TestOpenAPI(t *testing.T) {
 
 	// OpenAPI v2, merged by the hub cluster's aggregator (which fetches it
 	// from portico-hub in the background).
-	waitFor(t, 30*time.Second, func() (bool, string) {
+	framework.Eventually(t, 30*time.Second, "the hub's OpenAPI v2 lacks Portico definitions", func() (bool, string) {
 		out, stderr, err := e.kubectl(t, "get", "--raw", "/openapi/v2")
 		if err != nil {
 			return false, stderr
@@ -123,7 +125,7 @@ func TestOpenAPI(t *testing.T) {
 			}
 		}
 		return len(missing) == 0 && doc.Swagger == "2.0", "missing " + strings.Join(missing, ", ")
-	}, "the hub's OpenAPI v2 lacks Portico definitions")
+	})
 }
 
 // TestHealthAndMetrics: portico-hub's own /healthz, /livez and /readyz answer

@@ -44,7 +44,7 @@ func (e *sharedEnv) bindClusterRole(t *testing.T, user, role, namespace string, 
 	}
 	// Ask before the user's first request: portico-hub caches the hub's
 	// answers (also denials) for a few seconds.
-	waitFor(t, 15*time.Second, func() (bool, string) {
+	framework.Eventually(t, 15*time.Second, fmt.Sprintf("binding of %s to %s not effective", user, role), func() (bool, string) {
 		sar, err := e.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
 			Spec: authorizationv1.SubjectAccessReviewSpec{User: user, Groups: []string{"system:authenticated"}, ResourceAttributes: &probe},
 		}, metav1.CreateOptions{})
@@ -52,7 +52,7 @@ func (e *sharedEnv) bindClusterRole(t *testing.T, user, role, namespace string, 
 			return false, err.Error()
 		}
 		return sar.Status.Allowed, sar.Status.Reason
-	}, fmt.Sprintf("binding of %s to %s not effective", user, role))
+	})
 }
 
 // expectForbidden runs kubectl as a user and wants a Forbidden error naming
@@ -84,10 +84,10 @@ func expectForbidden(t *testing.T, kubeconfig, user, verb, resource string, doc 
 // (kubectl, clientset) and directly against portico-hub with a client
 // certificate, which proves that portico-hub itself authorizes.
 //
-// The built-in admin, edit and view ClusterRoles are empty here: their rules
-// come from aggregation (the aggregate-to-* labels of manifests/hub's roles),
-// which kube-controller-manager does, and none runs. So users are bound to
-// portico-view / portico-edit directly.
+// Users are bound to portico-view / portico-edit directly, and one to the
+// built-in edit ClusterRole, which holds Portico's rules through aggregation
+// (the aggregate-to-edit label of manifests/hub's portico-edit, merged by
+// kube-controller-manager's clusterrole-aggregation controller).
 func TestRBACDelegation(t *testing.T) {
 	e := hubEnv(t)
 	ctx := context.Background()
@@ -96,8 +96,9 @@ func TestRBACDelegation(t *testing.T) {
 	newFAP := fapYAML(ns, "new", "new.rbac.example.com")
 
 	nobody, viewer, editor, nsEditor := uniqueName("nobody"), uniqueName("viewer"), uniqueName("editor"), uniqueName("ns-editor")
+	builtinEditor := uniqueName("builtin-editor")
 	kubeconfigs := map[string]string{}
-	for _, u := range []string{nobody, viewer, editor, nsEditor} {
+	for _, u := range []string{nobody, viewer, editor, nsEditor, builtinEditor} {
 		kc, err := e.hub.UserKubeconfig(u, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -109,6 +110,7 @@ func TestRBACDelegation(t *testing.T) {
 	e.bindClusterRole(t, viewer, "portico-view", "", listFAPs)
 	e.bindClusterRole(t, editor, "portico-edit", "", createFAPs)
 	e.bindClusterRole(t, nsEditor, "portico-edit", ns, createFAPs)
+	e.bindClusterRole(t, builtinEditor, "edit", ns, createFAPs)
 
 	t.Run("nobody", func(t *testing.T) {
 		kc := kubeconfigs[nobody]
@@ -197,6 +199,35 @@ func TestRBACDelegation(t *testing.T) {
 		expectForbidden(t, kc, nsEditor, "list", "federatedaccesspoints", "", "get", "fap", "-A")
 		// Cluster-scoped kinds are out of a RoleBinding's reach.
 		expectForbidden(t, kc, nsEditor, "list", "memberclusters", "", "get", "mc")
+	})
+
+	t.Run("built-in edit role", func(t *testing.T) {
+		kc := kubeconfigs[builtinEditor]
+		if _, stderr, err := kubectlStdin(t, kc, fapYAML(ns, "by-edit", "by-edit.rbac.example.com"), "create"); err != nil {
+			t.Fatalf("create with the built-in edit role: %v %s", err, stderr)
+		}
+		mustKubectlAs(t, kc, "patch", "fap", "by-edit", "-n", ns, "--type=merge", "-p", `{"spec":{"hosts":["patched.by-edit.rbac.example.com"]}}`)
+		cfg, err := e.hub.UserRestConfig(builtinEditor, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		faps := versioned.NewForConfigOrDie(cfg).TrafficV1alpha1().FederatedAccessPoints(ns)
+		fap, err := faps.Get(ctx, "by-edit", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fap.Spec.Hosts = []string{"updated.by-edit.rbac.example.com"}
+		if _, err := faps.Update(ctx, fap, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("update with the built-in edit role: %v", err)
+		}
+		got, err := e.pc.TrafficV1alpha1().FederatedAccessPoints(ns).Get(ctx, "by-edit", metav1.GetOptions{})
+		if err != nil || len(got.Spec.Hosts) != 1 || got.Spec.Hosts[0] != "updated.by-edit.rbac.example.com" {
+			t.Errorf("after the edit user's update: hosts %v (%v)", got.Spec.Hosts, err)
+		}
+		// edit, unlike admin, does not write status; a RoleBinding stays in
+		// its namespace.
+		expectForbidden(t, kc, builtinEditor, "get|patch", "federatedaccesspoints/status", "", "patch", "fap", "by-edit", "-n", ns, "--subresource=status", "--type=merge", "-p", `{"status":{"revision":"x"}}`)
+		expectForbidden(t, kc, builtinEditor, "create", "federatedaccesspoints", fapYAML(otherNS, "by-edit", "by-edit.rbac.example.com"), "create")
 	})
 
 	t.Run("directly against portico-hub", func(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // storedObject identifies one object of every kind created by
@@ -180,7 +181,7 @@ func getObjects(t *testing.T, dyn dynamic.Interface, objects []storedObject) map
 
 // stopGracefully sends SIGTERM (then SIGKILL after the framework's grace
 // period) and wants the process to exit 0 before the grace period ends.
-func stopGracefully(t *testing.T, proc *framework.Process) {
+func stopGracefully(t *testing.T, proc *localfed.Process) {
 	t.Helper()
 	start := time.Now()
 	if err := proc.Stop(); err != nil {
@@ -194,9 +195,9 @@ func stopGracefully(t *testing.T, proc *framework.Process) {
 	}
 	if waitErr != nil {
 		t.Errorf("portico-hub did not exit 0 after SIGTERM: %v (after %v; the framework sends SIGKILL after %v)",
-			waitErr, took.Round(time.Millisecond), framework.DefaultStopTimeout)
+			waitErr, took.Round(time.Millisecond), localfed.DefaultStopTimeout)
 	}
-	if took >= framework.DefaultStopTimeout {
+	if took >= localfed.DefaultStopTimeout {
 		t.Errorf("shutdown took %v, the whole grace period", took.Round(time.Millisecond))
 	}
 	// A Go panic prints "panic: ..." at the start of a line and the stacks.
@@ -381,7 +382,7 @@ func TestPorticoHubExternalEtcd(t *testing.T) {
 			if strings.HasSuffix(k, suffix) {
 				keyOf[o.String()] = k
 				// ClusterAccessPoints are encrypted at rest (they carry keys).
-				if encrypted := o.gvr.Resource == "clusteraccesspoints"; encrypted != strings.HasPrefix(v, framework.EncryptedPrefix) {
+				if encrypted := o.gvr.Resource == "clusteraccesspoints"; encrypted != strings.HasPrefix(v, localfed.EncryptedPrefix) {
 					t.Errorf("the value of %s: encrypted = %v, want %v", k, !encrypted, encrypted)
 				} else if !encrypted && !strings.Contains(v, o.name) {
 					t.Errorf("the value of %s does not contain the object's name", k)
@@ -424,8 +425,8 @@ func TestPorticoHubExternalEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 	vipGVR := schema.GroupVersionResource{Group: trafficGroup, Version: "v1alpha1", Resource: "virtualips"}
-	waitFor(t, 10*time.Second, func() (bool, string) {
+	framework.Eventually(t, 10*time.Second, "the VirtualIP whose key was deleted from etcd is still served", func() (bool, string) {
 		_, err := dyn.Resource(vipGVR).Get(ctx, "198.51.100.10", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
-	}, "the VirtualIP whose key was deleted from etcd is still served")
+	})
 }

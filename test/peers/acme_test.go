@@ -27,7 +27,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/portico-dev/portico/federation/certificate/issuer"
-	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // pebbleServer is a pebble started by a test on 127.0.0.1.
@@ -35,7 +35,7 @@ type pebbleServer struct {
 	DirURL   string // the ACME directory
 	MgmtURL  string // the management interface (roots, intermediates)
 	CABundle []byte // the root of pebble's HTTPS certificate
-	proc     *framework.Process
+	proc     *localfed.Process
 }
 
 // requirePebble returns the pebble binary and its test certificates directory,
@@ -43,7 +43,7 @@ type pebbleServer struct {
 // CI=true) when it cannot.
 func requirePebble(t *testing.T) (bin, certs string) {
 	t.Helper()
-	root, err := framework.RepoRoot()
+	root, err := localfed.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func startPebble(t *testing.T, bin, certs, dnsAddr string) *pebbleServer {
 	dir := t.TempDir()
 	ports := make([]int, 4) // ACME, management, and the unused http-01/tls-alpn-01 ports
 	for i := range ports {
-		p, err := framework.FreePort()
+		p, err := localfed.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func startPebble(t *testing.T, bin, certs, dnsAddr string) *pebbleServer {
 		MgmtURL:  fmt.Sprintf("https://127.0.0.1:%d", ports[1]),
 		CABundle: roots,
 	}
-	p.proc, err = framework.StartProcess(framework.ProcessOptions{
+	p.proc, err = localfed.StartProcess(localfed.ProcessOptions{
 		Name: "pebble", Path: bin, Args: []string{"-config", confPath, "-dnsserver", dnsAddr},
 		// No random sleeps before validating; accept every nonce; no reuse of
 		// valid authorizations, so every order solves its challenges.
@@ -150,17 +150,11 @@ func (p *pebbleServer) get(url string) ([]byte, error) {
 }
 
 func (p *pebbleServer) waitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if exited, err := p.proc.Exited(); exited {
-			return fmt.Errorf("pebble exited: %v", err)
-		}
+	serves := func(context.Context) error {
 		_, err := p.get(p.DirURL)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err
 	}
+	return localfed.WaitUntil(context.Background(), timeout, serves, p.proc)
 }
 
 // root is pebble's issuing root, from its management interface.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // The DNS tier's zone and keys: portico's key and one of "someone else" who
@@ -33,7 +33,7 @@ type bindServer struct {
 	Addr        string // 127.0.0.1:port, UDP and TCP
 	Secret      string // base64 secret of bindKey
 	OtherSecret string // base64 secret of bindOtherKey
-	proc        *framework.Process
+	proc        *localfed.Process
 }
 
 // requireNamed returns the path of named, installing BIND with
@@ -41,7 +41,7 @@ type bindServer struct {
 // cannot.
 func requireNamed(t *testing.T) string {
 	t.Helper()
-	p, err := framework.LookNamed()
+	p, err := localfed.LookNamed()
 	if err == nil {
 		return p
 	}
@@ -59,23 +59,23 @@ func startBIND(t *testing.T) *bindServer {
 	named := requireNamed(t)
 	dir := t.TempDir()
 	b := &bindServer{Secret: randomSecret(t), OtherSecret: randomSecret(t)}
-	if err := os.WriteFile(filepath.Join(dir, "zone.db"), []byte(framework.ZoneFile(bindZone)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "zone.db"), []byte(localfed.ZoneFile(bindZone)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := framework.FreePort()
+		port, err := localfed.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
 		conf := filepath.Join(dir, "named.conf")
-		text := framework.NamedConfig(dir, port, bindZone, framework.TSIGKey{Name: bindKey, Secret: b.Secret},
-			framework.TSIGKey{Name: bindOtherKey, Secret: b.OtherSecret})
+		text := localfed.NamedConfig(dir, port, bindZone, localfed.TSIGKey{Name: bindKey, Secret: b.Secret},
+			localfed.TSIGKey{Name: bindOtherKey, Secret: b.OtherSecret})
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		b.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		b.proc, err = framework.StartProcess(framework.ProcessOptions{
+		b.proc, err = localfed.StartProcess(localfed.ProcessOptions{
 			Name: "named", Path: named, Args: []string{"-g", "-c", conf}, LogPath: filepath.Join(dir, "named.log"),
 		})
 		if err != nil {
@@ -110,17 +110,11 @@ func randomSecret(t *testing.T) string {
 }
 
 func (b *bindServer) waitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if exited, err := b.proc.Exited(); exited {
-			return fmt.Errorf("named exited: %v", err)
-		}
+	serves := func(context.Context) error {
 		_, err := b.serial()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err
 	}
+	return localfed.WaitUntil(context.Background(), timeout, serves, b.proc)
 }
 
 // query asks the server (over TCP, unsigned) for name's records of type t and

@@ -3,6 +3,7 @@
 package peers
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 const routerASN = 64500
@@ -36,7 +38,7 @@ protocol bgp edge {
 `
 
 type bird struct {
-	proc *framework.Process
+	proc *localfed.Process
 	sock string
 	ns   string
 }
@@ -50,7 +52,7 @@ func startBIRD(t *testing.T, ns string) *bird {
 	}
 	b := &bird{sock: filepath.Join(dir, "bird.ctl"), ns: ns}
 	var err error
-	b.proc, err = framework.StartProcess(framework.ProcessOptions{
+	b.proc, err = localfed.StartProcess(localfed.ProcessOptions{
 		Name: "bird", Path: "ip", Args: []string{"netns", "exec", ns, "bird", "-f", "-c", conf, "-s", b.sock},
 		LogPath: filepath.Join(dir, "bird.log"),
 	})
@@ -65,9 +67,9 @@ func startBIRD(t *testing.T, ns string) *bird {
 			t.Errorf("stopping bird: %v", err)
 		}
 	})
-	waitFor(t, 10*time.Second, 50*time.Millisecond, "BIRD's control socket", func() bool {
+	framework.Eventually(t, 10*time.Second, "BIRD's control socket", func() (bool, string) {
 		_, err := b.birdc("show", "status")
-		return err == nil
+		return err == nil, fmt.Sprint(err)
 	})
 	return b
 }

@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
@@ -24,6 +23,7 @@ import (
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/certificate"
 	"github.com/portico-dev/portico/federation/certificate/issuer"
+	"github.com/portico-dev/portico/federation/certsecret"
 	"github.com/portico-dev/portico/test/framework"
 )
 
@@ -50,7 +50,7 @@ func TestACMECertificatesFederated(t *testing.T) {
 	kube := kubernetes.NewForConfigOrDie(hub.RestConfig)
 	ctx := context.Background()
 	for name := range members {
-		poll(t, 60*time.Second, name+" Available", func() (bool, string) {
+		framework.Eventually(t, 60*time.Second, name+" Available", func() (bool, string) {
 			mc, err := pc.ClusterV1alpha1().MemberClusters().Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return false, err.Error()
@@ -59,7 +59,7 @@ func TestACMECertificatesFederated(t *testing.T) {
 		})
 	}
 	must(t, createNamespace(ctx, kube, "shop"))
-	_, err := kube.CoreV1().Secrets(certificate.SecretNamespace).Create(ctx, &corev1.Secret{
+	_, err := kube.CoreV1().Secrets(certsecret.SecretNamespace).Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "bind-tsig"}, Data: map[string][]byte{"secret": []byte(b.Secret)}}, metav1.CreateOptions{})
 	must(t, err)
 	_, err = pc.TrafficV1alpha1().DNSProviders().Create(ctx, &trafficv1alpha1.DNSProvider{
@@ -78,7 +78,7 @@ func TestACMECertificatesFederated(t *testing.T) {
 		}},
 	}, metav1.CreateOptions{})
 	must(t, err)
-	poll(t, 30*time.Second, "CertificateIssuer pebble Ready", func() (bool, string) {
+	framework.Eventually(t, 30*time.Second, "CertificateIssuer pebble Ready", func() (bool, string) {
 		ci, err := pc.TrafficV1alpha1().CertificateIssuers().Get(ctx, "pebble", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -86,7 +86,7 @@ func TestACMECertificatesFederated(t *testing.T) {
 		return meta.IsStatusConditionTrue(ci.Status.Conditions, trafficv1alpha1.ConditionReady), fmt.Sprint(ci.Status.Conditions)
 	})
 	// The hub created the ACME account key it was told to keep.
-	account, err := kube.CoreV1().Secrets(certificate.SecretNamespace).Get(ctx, "pebble-account", metav1.GetOptions{})
+	account, err := kube.CoreV1().Secrets(certsecret.SecretNamespace).Get(ctx, "pebble-account", metav1.GetOptions{})
 	must(t, err)
 	if _, err := issuer.ParseKey(account.Data[certificate.DefaultAccountKeyKey]); err != nil {
 		t.Fatalf("account key: %v", err)
@@ -110,7 +110,7 @@ func TestACMECertificatesFederated(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		ap.Annotations = map[string]string{certificate.AnnotationRenew: time.Now().Format(time.RFC3339Nano)}
+		ap.Annotations = map[string]string{certsecret.AnnotationRenew: time.Now().Format(time.RFC3339Nano)}
 		_, err = pc.TrafficV1alpha1().FederatedAccessPoints("shop").Update(ctx, ap, metav1.UpdateOptions{})
 		return err
 	}))
@@ -133,7 +133,7 @@ func TestACMECertificatesFederated(t *testing.T) {
 func waitInstalled(t *testing.T, pc versioned.Interface, version int64) *trafficv1alpha1.CertificateStatus {
 	t.Helper()
 	var cert *trafficv1alpha1.CertificateStatus
-	poll(t, 90*time.Second, fmt.Sprintf("certificate version %d installed on both clusters", version), func() (bool, string) {
+	framework.Eventually(t, 90*time.Second, fmt.Sprintf("certificate version %d installed on both clusters", version), func() (bool, string) {
 		ap, err := pc.TrafficV1alpha1().FederatedAccessPoints("shop").Get(context.Background(), "shop", metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -165,19 +165,6 @@ func checkMemberCertificates(t *testing.T, members map[string]*framework.MemberC
 			t.Fatalf("%s: serial %s, status says %s", name, c.Serial, status.Serial)
 		}
 		checkACMECert(t, c, hosts, root)
-	}
-}
-
-func poll(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	last := ""
-	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ok, state := cond()
-		last = state
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: not within %v; last: %s", what, timeout, last)
 	}
 }
 

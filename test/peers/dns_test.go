@@ -212,29 +212,12 @@ func startHubDNS(t *testing.T, b *bindServer) *hubDNS {
 	return h
 }
 
-// waitFor polls cond every 20 ms until it holds and returns how long that took.
-func (h *hubDNS) waitFor(what string, timeout time.Duration, cond func() (bool, string)) time.Duration {
-	h.t.Helper()
-	start := time.Now()
-	last := ""
-	for time.Since(start) < timeout {
-		ok, state := cond()
-		if ok {
-			return time.Since(start)
-		}
-		last = state
-		time.Sleep(20 * time.Millisecond)
-	}
-	h.t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
-	return 0
-}
-
 // answers waits until BIND answers name's A query with exactly want (NXDOMAIN or
 // no data for none).
 func (h *hubDNS) answers(name string, want ...string) time.Duration {
 	h.t.Helper()
 	slices.Sort(want)
-	return h.waitFor(fmt.Sprintf("BIND to answer %s A %v", name, want), 30*time.Second, func() (bool, string) {
+	return framework.Eventually(h.t, 30*time.Second, fmt.Sprintf("BIND to answer %s A %v", name, want), func() (bool, string) {
 		got, _ := h.bind.values(h.t, name, dns.TypeA)
 		slices.Sort(got)
 		return slices.Equal(got, want), fmt.Sprint(got)
@@ -245,7 +228,7 @@ func (h *hubDNS) answers(name string, want ...string) time.Duration {
 func (h *hubDNS) published(ns, name string, status metav1.ConditionStatus, reason string) *metav1.Condition {
 	h.t.Helper()
 	var cond *metav1.Condition
-	h.waitFor(fmt.Sprintf("%s/%s Published=%s (%s)", ns, name, status, reason), 30*time.Second, func() (bool, string) {
+	framework.Eventually(h.t, 30*time.Second, fmt.Sprintf("%s/%s Published=%s (%s)", ns, name, status, reason), func() (bool, string) {
 		obj, err := h.pc.TrafficV1alpha1().NameServices(ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -282,7 +265,7 @@ func (h *hubDNS) createProvider(name, secretName string) {
 func (h *hubDNS) providerReady(name string, status metav1.ConditionStatus) *metav1.Condition {
 	h.t.Helper()
 	var cond *metav1.Condition
-	h.waitFor("DNSProvider "+name+" Ready="+string(status), 30*time.Second, func() (bool, string) {
+	framework.Eventually(h.t, 30*time.Second, "DNSProvider "+name+" Ready="+string(status), func() (bool, string) {
 		p, err := h.pc.TrafficV1alpha1().DNSProviders().Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -391,7 +374,7 @@ func TestBINDNameServices(t *testing.T) {
 		}
 		t.Logf("deleted -> gone from BIND: %v", h.answers(web).Round(time.Millisecond))
 		b.expect(t, rfc2136.OwnerName(web), dns.TypeTXT, 0)
-		h.waitFor("NameService web to be gone", 30*time.Second, func() (bool, string) {
+		framework.Eventually(h.t, 30*time.Second, "NameService web to be gone", func() (bool, string) {
 			_, err := nsvcs.Get(ctx, "web", metav1.GetOptions{})
 			return apierrors.IsNotFound(err), fmt.Sprint(err)
 		})
@@ -410,7 +393,7 @@ func TestBINDNameServices(t *testing.T) {
 		if err := nsvcs.Delete(ctx, "taken", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		h.waitFor("NameService taken to be gone", 30*time.Second, func() (bool, string) {
+		framework.Eventually(h.t, 30*time.Second, "NameService taken to be gone", func() (bool, string) {
 			_, err := nsvcs.Get(ctx, "taken", metav1.GetOptions{})
 			return apierrors.IsNotFound(err), fmt.Sprint(err)
 		})

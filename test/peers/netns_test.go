@@ -3,7 +3,6 @@
 package peers
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -16,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-dev/portico/test/framework"
-	"github.com/portico-dev/portico/test/framework/nsrun"
+	"github.com/portico-dev/portico/test/localfed"
+	"github.com/portico-dev/portico/test/localfed/nsrun"
 )
 
 // requireTools ends the test when what the tier needs is missing and cannot be
@@ -35,7 +34,7 @@ func requireTools(t *testing.T) {
 	if os.Geteuid() != 0 {
 		fail("it needs root (network namespaces, BIRD)")
 	}
-	root, err := framework.RepoRoot()
+	root, err := localfed.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,24 +178,6 @@ func (f *hubForwarder) Close() {
 			c.Close()
 		default:
 			return
-		}
-	}
-}
-
-// waitFor polls cond every interval until it holds or timeout passes; it
-// returns when it held first.
-func waitFor(t *testing.T, timeout, interval time.Duration, what string, cond func() bool) time.Time {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for {
-		if cond() {
-			return time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		case <-time.After(interval):
 		}
 	}
 }

@@ -40,7 +40,8 @@ import (
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/test/framework"
-	"github.com/portico-dev/portico/test/framework/nsrun"
+	"github.com/portico-dev/portico/test/localfed"
+	"github.com/portico-dev/portico/test/localfed/nsrun"
 )
 
 const (
@@ -53,7 +54,7 @@ const (
 
 type node struct {
 	name, role, addr, ns string
-	proc                 *framework.Process
+	proc                 *localfed.Process
 }
 
 type env struct {
@@ -111,13 +112,16 @@ func setup(t *testing.T) *env {
 		forwardHub(t, n.ns, hub.Port)
 		e.startAgent(n)
 	}
-	waitFor(t, 60*time.Second, 100*time.Millisecond, "two BGP sessions at BIRD", func() bool { return e.bird.established() == 2 })
+	framework.Eventually(t, 60*time.Second, "two BGP sessions at BIRD", func() (bool, string) {
+		n := e.bird.established()
+		return n == 2, fmt.Sprintf("%d established", n)
+	})
 	return e
 }
 
 // buildAgent builds test/peers/agent (the lb-agent with an in-memory dataplane).
 func buildAgent(t *testing.T, dir string) string {
-	root, err := framework.RepoRoot()
+	root, err := localfed.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +139,7 @@ func buildAgent(t *testing.T, dir string) string {
 // agentKubeconfig applies manifests/lb-agent/hub and returns a kubeconfig with a
 // token of the lb-agent ServiceAccount: the agents run with exactly that RBAC.
 func agentKubeconfig(t *testing.T, hub *framework.HubCluster, dir string) string {
-	root, _ := framework.RepoRoot()
+	root, _ := localfed.RepoRoot()
 	if out, stderr, err := framework.Kubectl(t, hub.KubeconfigPath, "apply", "-k", filepath.Join(root, "manifests", "lb-agent", "hub")); err != nil {
 		t.Fatalf("applying manifests/lb-agent/hub: %v\n%s%s", err, out, stderr)
 	}
@@ -167,7 +171,7 @@ func agentKubeconfig(t *testing.T, hub *framework.HubCluster, dir string) string
 func (e *env) startAgent(n *node) {
 	t := e.t
 	var err error
-	n.proc, err = framework.StartProcess(framework.ProcessOptions{
+	n.proc, err = localfed.StartProcess(localfed.ProcessOptions{
 		Name: n.name, Path: "ip",
 		Args: []string{"netns", "exec", n.ns, e.agent, "--hub-kubeconfig", e.kubecfg, "--node-name", n.name,
 			"--group", group, "--address", n.addr, "--drain-period", drainPeriod.String(),
@@ -232,11 +236,33 @@ func (e *env) addrs(nodes ...*node) []string {
 }
 
 // waitHops waits until BIRD's routes for vip have exactly the next hops of nodes.
-func (e *env) waitHops(t *testing.T, vip string, timeout time.Duration, nodes ...*node) time.Time {
+func (e *env) waitHops(t *testing.T, vip string, timeout time.Duration, nodes ...*node) {
+	t.Helper()
 	want := e.addrs(nodes...)
-	return waitFor(t, timeout, 2*time.Millisecond, fmt.Sprintf("next hops %v for %s at BIRD", want, vip), func() bool {
-		return slices.Equal(e.bird.nextHops(vip+"/32"), want)
+	framework.Eventually(t, timeout, fmt.Sprintf("next hops %v for %s at BIRD", want, vip), func() (bool, string) {
+		hops := e.bird.nextHops(vip + "/32")
+		return slices.Equal(hops, want), fmt.Sprint(hops)
 	})
+}
+
+// measureHops is the timing helper of the MEASURE figures, not a wait: it
+// returns when BIRD's routes for vip first had exactly the next hops of nodes,
+// polling every 2ms so that the figures keep millisecond precision (waits use
+// waitHops). It fails the test after timeout.
+func (e *env) measureHops(t *testing.T, vip string, timeout time.Duration, nodes ...*node) time.Time {
+	t.Helper()
+	want := e.addrs(nodes...)
+	deadline := time.Now().Add(timeout)
+	for {
+		hops := e.bird.nextHops(vip + "/32")
+		if slices.Equal(hops, want) {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for next hops %v for %s at BIRD; last: %v", timeout, want, vip, hops)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func (e *env) testECMP(t *testing.T) {
@@ -244,25 +270,25 @@ func (e *env) testECMP(t *testing.T) {
 	e.waitHops(t, baseVIP, 30*time.Second, a, b)
 	var hops []string
 	var multipath bool
-	waitFor(t, 10*time.Second, 50*time.Millisecond, "the ECMP kernel route in the router namespace", func() bool {
+	framework.Eventually(t, 10*time.Second, "the ECMP kernel route in the router namespace", func() (bool, string) {
 		hops, multipath = e.bird.kernelNextHops(t, baseVIP)
-		return multipath && slices.Equal(hops, e.addrs(a, b))
+		return multipath && slices.Equal(hops, e.addrs(a, b)), fmt.Sprintf("next hops %v, multipath %v", hops, multipath)
 	})
 	t.Logf("router kernel route for %s: multipath via %v", baseVIP, hops)
 }
 
 func (e *env) testNodeStatus(t *testing.T) {
 	for _, n := range e.nodes {
-		waitFor(t, 30*time.Second, 100*time.Millisecond, "the status of "+n.name, func() bool {
+		framework.Eventually(t, 30*time.Second, "the status of "+n.name, func() (bool, string) {
 			lbn, err := e.portico.ClusterV1alpha1().LoadBalancerNodes().Get(context.Background(), n.name, metav1.GetOptions{})
 			if err != nil {
-				return false
+				return false, err.Error()
 			}
 			s := lbn.Status
 			return lbn.Spec.Address == n.addr && lbn.Spec.Group == group && slices.Contains(s.Announced, baseVIP) &&
 				len(s.BGP.Sessions) == 1 && s.BGP.Sessions[0].Peer == routerAddr && s.BGP.Sessions[0].State == "Established" &&
 				s.Dataplane.Type == "fake" && s.Dataplane.Services == 1 && s.Dataplane.Destinations == 1 &&
-				meta.IsStatusConditionTrue(s.Conditions, "Ready")
+				meta.IsStatusConditionTrue(s.Conditions, "Ready"), fmt.Sprintf("spec %+v, status %+v", lbn.Spec, s)
 		})
 		metrics := e.get(t, n, "/metrics")
 		for _, want := range []string{
@@ -312,13 +338,13 @@ func (e *env) testHubChangeLatency(t *testing.T) {
 		vip := fmt.Sprintf("198.51.100.%d", 100+i)
 		start := time.Now()
 		e.createVIP(vip)
-		add = append(add, e.waitHops(t, vip, 30*time.Second, e.nodes...).Sub(start))
+		add = append(add, e.measureHops(t, vip, 30*time.Second, e.nodes...).Sub(start))
 	}
 	for i := range n {
 		vip := fmt.Sprintf("198.51.100.%d", 100+i)
 		start := time.Now()
 		e.deleteVIP(vip)
-		del = append(del, e.waitHops(t, vip, 30*time.Second).Sub(start))
+		del = append(del, e.measureHops(t, vip, 30*time.Second).Sub(start))
 	}
 	t.Logf("MEASURE VirtualIP created on the hub -> route via both nodes in BIRD (n=%d): %s", n, percentiles(add))
 	t.Logf("MEASURE VirtualIP deleted on the hub -> route gone from BIRD (n=%d): %s", n, percentiles(del))
@@ -333,7 +359,7 @@ func (e *env) testHealth(t *testing.T) {
 	for i := range n {
 		start := time.Now()
 		sh(t, "ip", "-n", a.ns, "route", "add", "prohibit", backendAddr+"/32")
-		gone := e.waitHops(t, baseVIP, 30*time.Second, b)
+		gone := e.measureHops(t, baseVIP, 30*time.Second, b)
 		sinceFault = append(sinceFault, gone.Sub(start))
 		if v, ok := lastVerdict(t, a, "Unhealthy", start); ok {
 			sinceVerdict = append(sinceVerdict, gone.Sub(v))
@@ -346,7 +372,7 @@ func (e *env) testHealth(t *testing.T) {
 		}
 		start = time.Now()
 		sh(t, "ip", "-n", a.ns, "route", "del", "prohibit", backendAddr+"/32")
-		back = append(back, e.waitHops(t, baseVIP, 30*time.Second, a, b).Sub(start))
+		back = append(back, e.measureHops(t, baseVIP, 30*time.Second, a, b).Sub(start))
 	}
 	t.Logf("health check: tcp every 100ms, timeout 100ms, unhealthy after 2 failures, healthy after 2 successes")
 	t.Logf("MEASURE backend unreachable from node a -> a's path withdrawn in BIRD (n=%d): %s", n, percentiles(sinceFault))
@@ -397,6 +423,7 @@ func (e *env) testHubOutage(t *testing.T) {
 	if err == nil {
 		t.Fatal("the Portico API still answers with portico-hub stopped")
 	}
+	// Not a wait: for 15s of the outage the announcements may not change.
 	for time.Since(outage) < 15*time.Second {
 		if hops := e.bird.nextHops(baseVIP + "/32"); !slices.Equal(hops, e.addrs(a, b)) {
 			t.Fatalf("%v into the hub outage the next hops are %v", time.Since(outage).Round(time.Millisecond), hops)
@@ -429,7 +456,7 @@ func (e *env) testSIGTERM(t *testing.T) {
 	if err := syscall.Kill(a.proc.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	gone := e.waitHops(t, baseVIP, 10*time.Second, b)
+	gone := e.measureHops(t, baseVIP, 10*time.Second, b)
 	if exited, _ := a.proc.Exited(); exited {
 		t.Fatalf("%s exited before its path was withdrawn", a.name)
 	}
@@ -463,7 +490,7 @@ func (e *env) testKill(t *testing.T) {
 	if err := syscall.Kill(b.proc.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	gone := e.waitHops(t, baseVIP, 30*time.Second)
+	gone := e.measureHops(t, baseVIP, 30*time.Second)
 	t.Logf("MEASURE kill -9 -> route gone from BIRD: %v", gone.Sub(start).Round(time.Microsecond))
 	if hops, _ := e.bird.kernelNextHops(t, baseVIP); len(hops) != 0 {
 		t.Errorf("router kernel route still present: %v", hops)

@@ -17,7 +17,7 @@ import (
 	"github.com/portico-dev/portico/lb-agent/dataplane/ipvs"
 	"github.com/portico-dev/portico/lb-agent/healthcheck"
 	"github.com/portico-dev/portico/lb-agent/model"
-	"github.com/portico-dev/portico/test/framework/nsrun"
+	"github.com/portico-dev/portico/test/localfed/nsrun"
 )
 
 // agentLoop is the controller's core without the hub: a VirtualIP -> the model

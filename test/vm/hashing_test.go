@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portico-dev/portico/test/framework/nsrun"
+	"github.com/portico-dev/portico/test/localfed/nsrun"
 )
 
 // udpFlows are client sockets, one per flow (source port), in the client

@@ -24,7 +24,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/portico-dev/portico/test/framework/nsrun"
+	"github.com/portico-dev/portico/test/localfed/nsrun"
 )
 
 // requireVM ends the test unless it runs inside the VM: it skips (fails with

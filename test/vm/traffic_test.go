@@ -15,7 +15,7 @@ import (
 
 	"github.com/portico-dev/portico/lb-agent/dataplane/ipvs"
 	"github.com/portico-dev/portico/lb-agent/model"
-	"github.com/portico-dev/portico/test/framework/nsrun"
+	"github.com/portico-dev/portico/test/localfed/nsrun"
 )
 
 const (

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -33,9 +32,7 @@ var Kind = &store.Kind[*cluster.LoadBalancerGroup]{
 	ValidateStatus: func(_ context.Context, g, _ *cluster.LoadBalancerGroup) field.ErrorList {
 		return validation.ValidateLoadBalancerGroupStatus(g)
 	},
-	SelectableFields: func(g *cluster.LoadBalancerGroup) fields.Set {
-		return fields.Set{"spec.zone": g.Spec.Zone}
-	},
+	SelectableFields: cluster.LoadBalancerGroupFields,
 	Columns: []metav1.TableColumnDefinition{
 		{Name: "Zone", Type: "string", Description: "Zone the group serves."},
 		{Name: "ASN", Type: "integer", Description: "Local BGP autonomous system number."},

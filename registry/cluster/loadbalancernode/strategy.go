@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -33,9 +32,7 @@ var Kind = &store.Kind[*cluster.LoadBalancerNode]{
 	ValidateStatus: func(_ context.Context, n, _ *cluster.LoadBalancerNode) field.ErrorList {
 		return validation.ValidateLoadBalancerNodeStatus(n)
 	},
-	SelectableFields: func(n *cluster.LoadBalancerNode) fields.Set {
-		return fields.Set{"spec.group": n.Spec.Group, "spec.address": n.Spec.Address}
-	},
+	SelectableFields: cluster.LoadBalancerNodeFields,
 	Columns: []metav1.TableColumnDefinition{
 		{Name: "Group", Type: "string", Description: "LoadBalancerGroup of the node."},
 		{Name: "Address", Type: "string", Description: "BGP next hop and tunnel source."},

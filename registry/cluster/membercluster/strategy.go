@@ -6,7 +6,6 @@ import (
 	"maps"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -34,10 +33,8 @@ var Kind = &store.Kind[*cluster.MemberCluster]{
 	ValidateStatus: func(_ context.Context, mc, _ *cluster.MemberCluster) field.ErrorList {
 		return validation.ValidateMemberClusterStatus(mc)
 	},
-	Prepare: setTopologyLabels,
-	SelectableFields: func(mc *cluster.MemberCluster) fields.Set {
-		return fields.Set{"spec.zone": mc.Spec.Zone, "spec.region": mc.Spec.Region}
-	},
+	Prepare:          setTopologyLabels,
+	SelectableFields: cluster.MemberClusterFields,
 	Columns: []metav1.TableColumnDefinition{
 		{Name: "Zone", Type: "string", Description: "Availability zone."},
 		{Name: "Region", Type: "string", Description: "Region."},

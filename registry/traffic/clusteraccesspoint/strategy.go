@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -35,12 +34,7 @@ var Kind = &store.Kind[*traffic.ClusterAccessPoint]{
 	ValidateStatus: func(_ context.Context, cap, _ *traffic.ClusterAccessPoint) field.ErrorList {
 		return validation.ValidateClusterAccessPointStatus(cap)
 	},
-	SelectableFields: func(cap *traffic.ClusterAccessPoint) fields.Set {
-		return fields.Set{
-			"spec.accessPointRef.namespace": cap.Spec.AccessPointRef.Namespace,
-			"spec.accessPointRef.name":      cap.Spec.AccessPointRef.Name,
-		}
-	},
+	SelectableFields: traffic.ClusterAccessPointFields,
 	Columns: []metav1.TableColumnDefinition{
 		{Name: "Access Point", Type: "string", Description: "The FederatedAccessPoint it was rendered from."},
 		{Name: "Revision", Type: "string", Description: "Revision of the manifests."},

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -37,13 +36,7 @@ var Kind = &store.Kind[*traffic.FederatedAccessPoint]{
 	ValidateStatus: func(_ context.Context, fap, _ *traffic.FederatedAccessPoint) field.ErrorList {
 		return validation.ValidateFederatedAccessPointStatus(fap)
 	},
-	SelectableFields: func(fap *traffic.FederatedAccessPoint) fields.Set {
-		pool := ""
-		if fap.Spec.LoadBalancer != nil {
-			pool = fap.Spec.LoadBalancer.Pool
-		}
-		return fields.Set{"spec.loadBalancer.pool": pool}
-	},
+	SelectableFields: traffic.FederatedAccessPointFields,
 	Columns: []metav1.TableColumnDefinition{
 		{Name: "Hosts", Type: "string", Description: "Hosts the access point serves."},
 		{Name: "VIP", Type: "string", Description: "Allocated virtual IP."},

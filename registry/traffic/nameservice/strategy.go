@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -34,9 +33,7 @@ var Kind = &store.Kind[*traffic.NameService]{
 	ValidateStatus: func(_ context.Context, ns, _ *traffic.NameService) field.ErrorList {
 		return validation.ValidateNameServiceStatus(ns)
 	},
-	SelectableFields: func(ns *traffic.NameService) fields.Set {
-		return fields.Set{"spec.fqdn": ns.Spec.FQDN, "spec.providerRef.name": ns.Spec.ProviderRef.Name}
-	},
+	SelectableFields: traffic.NameServiceFields,
 	Columns: []metav1.TableColumnDefinition{
 		{Name: "FQDN", Type: "string", Description: "Published name."},
 		{Name: "Target", Type: "string", Description: "What the name resolves to."},

@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -34,13 +33,7 @@ var Kind = &store.Kind[*traffic.VirtualIP]{
 	ValidateStatus: func(_ context.Context, vip, _ *traffic.VirtualIP) field.ErrorList {
 		return validation.ValidateVirtualIPStatus(vip)
 	},
-	SelectableFields: func(vip *traffic.VirtualIP) fields.Set {
-		set := fields.Set{"spec.pool": vip.Spec.Pool, "spec.owner.namespace": "", "spec.owner.name": ""}
-		if vip.Spec.Owner != nil {
-			set["spec.owner.namespace"], set["spec.owner.name"] = vip.Spec.Owner.Namespace, vip.Spec.Owner.Name
-		}
-		return set
-	},
+	SelectableFields: traffic.VirtualIPFields,
 	Columns: []metav1.TableColumnDefinition{
 		{Name: "Pool", Type: "string", Description: "VIPPool of the address."},
 		{Name: "Owner", Type: "string", Description: "Access point holding the address."},

@@ -39,6 +39,1432 @@ func Parser() *typed.Parser {
 var parserOnce sync.Once
 var parser *typed.Parser
 var schemaYAML = typed.YAMLObject(`types:
+- name: dev.portico.cluster.v1alpha1.AgentStatus
+  map:
+    fields:
+    - name: lastHeartbeatTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: version
+      type:
+        scalar: string
+- name: dev.portico.cluster.v1alpha1.BGPConfig
+  map:
+    fields:
+    - name: localASN
+      type:
+        scalar: numeric
+    - name: peers
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.cluster.v1alpha1.BGPPeer
+          elementRelationship: associative
+          keys:
+          - address
+- name: dev.portico.cluster.v1alpha1.BGPPeer
+  map:
+    fields:
+    - name: address
+      type:
+        scalar: string
+      default: ""
+    - name: asn
+      type:
+        scalar: numeric
+      default: 0
+    - name: holdTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: keepaliveTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: passwordSecretRef
+      type:
+        namedType: dev.portico.cluster.v1alpha1.SecretKeyReference
+- name: dev.portico.cluster.v1alpha1.BGPSession
+  map:
+    fields:
+    - name: peer
+      type:
+        scalar: string
+      default: ""
+    - name: since
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: state
+      type:
+        scalar: string
+- name: dev.portico.cluster.v1alpha1.BGPStatus
+  map:
+    fields:
+    - name: sessions
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.cluster.v1alpha1.BGPSession
+          elementRelationship: associative
+          keys:
+          - peer
+- name: dev.portico.cluster.v1alpha1.DataplaneStatus
+  map:
+    fields:
+    - name: destinations
+      type:
+        scalar: numeric
+    - name: lastSyncTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: services
+      type:
+        scalar: numeric
+    - name: type
+      type:
+        scalar: string
+- name: dev.portico.cluster.v1alpha1.IstioStatus
+  map:
+    fields:
+    - name: revision
+      type:
+        scalar: string
+    - name: version
+      type:
+        scalar: string
+- name: dev.portico.cluster.v1alpha1.LoadBalancerGroup
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.cluster.v1alpha1.LoadBalancerGroupSpec
+      default: {}
+    - name: status
+      type:
+        namedType: dev.portico.cluster.v1alpha1.LoadBalancerGroupStatus
+      default: {}
+- name: dev.portico.cluster.v1alpha1.LoadBalancerGroupSpec
+  map:
+    fields:
+    - name: bgp
+      type:
+        namedType: dev.portico.cluster.v1alpha1.BGPConfig
+      default: {}
+    - name: zone
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.cluster.v1alpha1.LoadBalancerGroupStatus
+  map:
+    fields:
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: nodes
+      type:
+        scalar: numeric
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: readyNodes
+      type:
+        scalar: numeric
+- name: dev.portico.cluster.v1alpha1.LoadBalancerNode
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.cluster.v1alpha1.LoadBalancerNodeSpec
+      default: {}
+    - name: status
+      type:
+        namedType: dev.portico.cluster.v1alpha1.LoadBalancerNodeStatus
+      default: {}
+- name: dev.portico.cluster.v1alpha1.LoadBalancerNodeSpec
+  map:
+    fields:
+    - name: address
+      type:
+        scalar: string
+      default: ""
+    - name: group
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.cluster.v1alpha1.LoadBalancerNodeStatus
+  map:
+    fields:
+    - name: announced
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: bgp
+      type:
+        namedType: dev.portico.cluster.v1alpha1.BGPStatus
+      default: {}
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: dataplane
+      type:
+        namedType: dev.portico.cluster.v1alpha1.DataplaneStatus
+      default: {}
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: vips
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.cluster.v1alpha1.VIPHealth
+          elementRelationship: associative
+          keys:
+          - address
+- name: dev.portico.cluster.v1alpha1.MemberCluster
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.cluster.v1alpha1.MemberClusterSpec
+      default: {}
+    - name: status
+      type:
+        namedType: dev.portico.cluster.v1alpha1.MemberClusterStatus
+      default: {}
+- name: dev.portico.cluster.v1alpha1.MemberClusterSpec
+  map:
+    fields:
+    - name: region
+      type:
+        scalar: string
+    - name: zone
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.cluster.v1alpha1.MemberClusterStatus
+  map:
+    fields:
+    - name: agent
+      type:
+        namedType: dev.portico.cluster.v1alpha1.AgentStatus
+      default: {}
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: istio
+      type:
+        namedType: dev.portico.cluster.v1alpha1.IstioStatus
+      default: {}
+    - name: kubernetesVersion
+      type:
+        scalar: string
+    - name: namespace
+      type:
+        scalar: string
+    - name: observedGeneration
+      type:
+        scalar: numeric
+- name: dev.portico.cluster.v1alpha1.SecretKeyReference
+  map:
+    fields:
+    - name: key
+      type:
+        scalar: string
+    - name: name
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.cluster.v1alpha1.VIPHealth
+  map:
+    fields:
+    - name: address
+      type:
+        scalar: string
+      default: ""
+    - name: healthyBackends
+      type:
+        scalar: numeric
+      default: 0
+- name: dev.portico.traffic.v1alpha1.ACMEIssuer
+  map:
+    fields:
+    - name: caBundle
+      type:
+        scalar: string
+    - name: dns01
+      type:
+        namedType: dev.portico.traffic.v1alpha1.DNS01Solver
+      default: {}
+    - name: email
+      type:
+        scalar: string
+    - name: privateKeySecretRef
+      type:
+        namedType: dev.portico.traffic.v1alpha1.SecretKeyReference
+      default: {}
+    - name: server
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.traffic.v1alpha1.AccessPointReference
+  map:
+    fields:
+    - name: name
+      type:
+        scalar: string
+    - name: namespace
+      type:
+        scalar: string
+    - name: uid
+      type:
+        scalar: string
+- name: dev.portico.traffic.v1alpha1.AccessPointTemplate
+  map:
+    fields:
+    - name: destinationRules
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
+    - name: gateway
+      type:
+        namedType: dev.portico.traffic.v1alpha1.JSONObject
+    - name: serviceEntries
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
+    - name: virtualServices
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
+    - name: workloadEntries
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
+- name: dev.portico.traffic.v1alpha1.Backend
+  map:
+    fields:
+    - name: address
+      type:
+        scalar: string
+      default: ""
+    - name: cluster
+      type:
+        scalar: string
+    - name: zone
+      type:
+        scalar: string
+- name: dev.portico.traffic.v1alpha1.CAIssuer
+  map:
+    fields:
+    - name: duration
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: secretRef
+      type:
+        namedType: dev.portico.traffic.v1alpha1.LocalReference
+      default: {}
+- name: dev.portico.traffic.v1alpha1.CertificateIssuer
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.traffic.v1alpha1.CertificateIssuerSpec
+      default: {}
+    - name: status
+      type:
+        namedType: dev.portico.traffic.v1alpha1.ProbeStatus
+      default: {}
+- name: dev.portico.traffic.v1alpha1.CertificateIssuerSpec
+  map:
+    fields:
+    - name: acme
+      type:
+        namedType: dev.portico.traffic.v1alpha1.ACMEIssuer
+    - name: ca
+      type:
+        namedType: dev.portico.traffic.v1alpha1.CAIssuer
+- name: dev.portico.traffic.v1alpha1.CertificateStatus
+  map:
+    fields:
+    - name: installedClusters
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: notAfter
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: serial
+      type:
+        scalar: string
+    - name: version
+      type:
+        scalar: numeric
+- name: dev.portico.traffic.v1alpha1.ClusterAccessPoint
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.traffic.v1alpha1.ClusterAccessPointSpec
+      default: {}
+    - name: status
+      type:
+        namedType: dev.portico.traffic.v1alpha1.ClusterAccessPointStatus
+      default: {}
+- name: dev.portico.traffic.v1alpha1.ClusterAccessPointSpec
+  map:
+    fields:
+    - name: accessPointRef
+      type:
+        namedType: dev.portico.traffic.v1alpha1.AccessPointReference
+      default: {}
+    - name: manifests
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.JSONObject
+          elementRelationship: atomic
+    - name: revision
+      type:
+        scalar: string
+- name: dev.portico.traffic.v1alpha1.ClusterAccessPointStatus
+  map:
+    fields:
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: gateway
+      type:
+        namedType: dev.portico.traffic.v1alpha1.GatewayStatus
+      default: {}
+    - name: objects
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.ObjectStatus
+          elementRelationship: atomic
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: observedRevision
+      type:
+        scalar: string
+- name: dev.portico.traffic.v1alpha1.ClusterOverride
+  map:
+    fields:
+    - name: clusterName
+      type:
+        scalar: string
+      default: ""
+    - name: clusterOverrides
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.OverridePatch
+          elementRelationship: associative
+          keys:
+          - path
+- name: dev.portico.traffic.v1alpha1.ClusterReference
+  map:
+    fields:
+    - name: name
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.traffic.v1alpha1.ClusterStatus
+  map:
+    fields:
+    - name: gatewayEndpoints
+      type:
+        scalar: numeric
+    - name: lastTransitionTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: message
+      type:
+        scalar: string
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: objects
+      type:
+        namedType: dev.portico.traffic.v1alpha1.ObjectCounts
+      default: {}
+    - name: observedRevision
+      type:
+        scalar: string
+    - name: phase
+      type:
+        scalar: string
+    - name: zone
+      type:
+        scalar: string
+- name: dev.portico.traffic.v1alpha1.CrossZone
+  map:
+    fields:
+    - name: localWeight
+      type:
+        scalar: numeric
+    - name: remoteWeight
+      type:
+        scalar: numeric
+    - name: remoteZones
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+- name: dev.portico.traffic.v1alpha1.DNS01Solver
+  map:
+    fields:
+    - name: providerRef
+      type:
+        namedType: dev.portico.traffic.v1alpha1.LocalReference
+      default: {}
+- name: dev.portico.traffic.v1alpha1.DNSProvider
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.traffic.v1alpha1.DNSProviderSpec
+      default: {}
+    - name: status
+      type:
+        namedType: dev.portico.traffic.v1alpha1.ProbeStatus
+      default: {}
+- name: dev.portico.traffic.v1alpha1.DNSProviderSpec
+  map:
+    fields:
+    - name: rfc2136
+      type:
+        namedType: dev.portico.traffic.v1alpha1.RFC2136Provider
+- name: dev.portico.traffic.v1alpha1.DNSRecord
+  map:
+    fields:
+    - name: type
+      type:
+        scalar: string
+      default: ""
+    - name: value
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.traffic.v1alpha1.DNSStatus
+  map:
+    fields:
+    - name: fqdns
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: provider
+      type:
+        scalar: string
+    - name: published
+      type:
+        scalar: boolean
+- name: dev.portico.traffic.v1alpha1.FederatedAccessPoint
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.traffic.v1alpha1.FederatedAccessPointSpec
+      default: {}
+    - name: status
+      type:
+        namedType: dev.portico.traffic.v1alpha1.FederatedAccessPointStatus
+      default: {}
+- name: dev.portico.traffic.v1alpha1.FederatedAccessPointSpec
+  map:
+    fields:
+    - name: hosts
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: loadBalancer
+      type:
+        namedType: dev.portico.traffic.v1alpha1.LoadBalancerSpec
+    - name: overrides
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.ClusterOverride
+          elementRelationship: associative
+          keys:
+          - clusterName
+    - name: placement
+      type:
+        namedType: dev.portico.traffic.v1alpha1.Placement
+    - name: rollout
+      type:
+        namedType: dev.portico.traffic.v1alpha1.RolloutSpec
+    - name: template
+      type:
+        namedType: dev.portico.traffic.v1alpha1.AccessPointTemplate
+      default: {}
+    - name: tls
+      type:
+        namedType: dev.portico.traffic.v1alpha1.TLSSpec
+- name: dev.portico.traffic.v1alpha1.FederatedAccessPointStatus
+  map:
+    fields:
+    - name: certificate
+      type:
+        namedType: dev.portico.traffic.v1alpha1.CertificateStatus
+    - name: clusters
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.ClusterStatus
+          elementRelationship: associative
+          keys:
+          - name
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: dns
+      type:
+        namedType: dev.portico.traffic.v1alpha1.DNSStatus
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: revision
+      type:
+        scalar: string
+    - name: vip
+      type:
+        namedType: dev.portico.traffic.v1alpha1.VIPStatus
+- name: dev.portico.traffic.v1alpha1.GatewayEndpoint
+  map:
+    fields:
+    - name: address
+      type:
+        scalar: string
+      default: ""
+    - name: ready
+      type:
+        scalar: boolean
+      default: false
+- name: dev.portico.traffic.v1alpha1.GatewayStatus
+  map:
+    fields:
+    - name: endpoints
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.GatewayEndpoint
+          elementRelationship: atomic
+- name: dev.portico.traffic.v1alpha1.HealthCheck
+  map:
+    fields:
+    - name: healthyThreshold
+      type:
+        scalar: numeric
+    - name: interval
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: path
+      type:
+        scalar: string
+    - name: port
+      type:
+        scalar: numeric
+    - name: timeout
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+    - name: type
+      type:
+        scalar: string
+    - name: unhealthyThreshold
+      type:
+        scalar: numeric
+- name: dev.portico.traffic.v1alpha1.JSONObject
+  map:
+    elementType:
+      scalar: untyped
+      list:
+        elementType:
+          namedType: __untyped_atomic_
+        elementRelationship: atomic
+      map:
+        elementType:
+          namedType: __untyped_deduced_
+        elementRelationship: separable
+- name: dev.portico.traffic.v1alpha1.JSONValue
+  scalar: untyped
+  list:
+    elementType:
+      namedType: __untyped_atomic_
+    elementRelationship: atomic
+  map:
+    elementType:
+      namedType: __untyped_deduced_
+    elementRelationship: separable
+- name: dev.portico.traffic.v1alpha1.LoadBalancerSpec
+  map:
+    fields:
+    - name: address
+      type:
+        scalar: string
+    - name: crossZone
+      type:
+        namedType: dev.portico.traffic.v1alpha1.CrossZone
+    - name: healthCheck
+      type:
+        namedType: dev.portico.traffic.v1alpha1.HealthCheck
+    - name: pool
+      type:
+        scalar: string
+      default: ""
+    - name: ports
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.Port
+          elementRelationship: associative
+          keys:
+          - port
+          - protocol
+- name: dev.portico.traffic.v1alpha1.LocalReference
+  map:
+    fields:
+    - name: name
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.traffic.v1alpha1.NameService
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.traffic.v1alpha1.NameServiceSpec
+      default: {}
+    - name: status
+      type:
+        namedType: dev.portico.traffic.v1alpha1.NameServiceStatus
+      default: {}
+- name: dev.portico.traffic.v1alpha1.NameServiceSpec
+  map:
+    fields:
+    - name: fqdn
+      type:
+        scalar: string
+      default: ""
+    - name: providerRef
+      type:
+        namedType: dev.portico.traffic.v1alpha1.LocalReference
+      default: {}
+    - name: target
+      type:
+        namedType: dev.portico.traffic.v1alpha1.NameServiceTarget
+      default: {}
+    - name: ttl
+      type:
+        scalar: numeric
+- name: dev.portico.traffic.v1alpha1.NameServiceStatus
+  map:
+    fields:
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: lastSyncTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: records
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.DNSRecord
+          elementRelationship: atomic
+- name: dev.portico.traffic.v1alpha1.NameServiceTarget
+  map:
+    fields:
+    - name: accessPointRef
+      type:
+        namedType: dev.portico.traffic.v1alpha1.LocalReference
+    - name: addresses
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: cname
+      type:
+        scalar: string
+- name: dev.portico.traffic.v1alpha1.NamedTemplate
+  map:
+    fields:
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: spec
+      type:
+        namedType: dev.portico.traffic.v1alpha1.JSONObject
+- name: dev.portico.traffic.v1alpha1.ObjectCounts
+  map:
+    fields:
+    - name: applied
+      type:
+        scalar: numeric
+      default: 0
+    - name: total
+      type:
+        scalar: numeric
+      default: 0
+- name: dev.portico.traffic.v1alpha1.ObjectStatus
+  map:
+    fields:
+    - name: applied
+      type:
+        scalar: boolean
+      default: false
+    - name: group
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+      default: ""
+    - name: message
+      type:
+        scalar: string
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: namespace
+      type:
+        scalar: string
+- name: dev.portico.traffic.v1alpha1.OverridePatch
+  map:
+    fields:
+    - name: op
+      type:
+        scalar: string
+      default: replace
+    - name: path
+      type:
+        scalar: string
+      default: ""
+    - name: value
+      type:
+        namedType: dev.portico.traffic.v1alpha1.JSONValue
+- name: dev.portico.traffic.v1alpha1.Placement
+  map:
+    fields:
+    - name: clusterSelector
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector
+    - name: clusters
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.ClusterReference
+          elementRelationship: associative
+          keys:
+          - name
+    - name: zones
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+- name: dev.portico.traffic.v1alpha1.Port
+  map:
+    fields:
+    - name: name
+      type:
+        scalar: string
+    - name: port
+      type:
+        scalar: numeric
+      default: 0
+    - name: protocol
+      type:
+        scalar: string
+      default: TCP
+- name: dev.portico.traffic.v1alpha1.ProbeStatus
+  map:
+    fields:
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: observedGeneration
+      type:
+        scalar: numeric
+- name: dev.portico.traffic.v1alpha1.RFC2136Provider
+  map:
+    fields:
+    - name: server
+      type:
+        scalar: string
+      default: ""
+    - name: tsigAlgorithm
+      type:
+        scalar: string
+    - name: tsigKeyName
+      type:
+        scalar: string
+    - name: tsigSecretRef
+      type:
+        namedType: dev.portico.traffic.v1alpha1.SecretKeyReference
+    - name: zone
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.traffic.v1alpha1.RolloutSpec
+  map:
+    fields:
+    - name: stages
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.RolloutStage
+          elementRelationship: atomic
+    - name: strategy
+      type:
+        scalar: string
+- name: dev.portico.traffic.v1alpha1.RolloutStage
+  map:
+    fields:
+    - name: clusterSelector
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector
+    - name: clusters
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.ClusterReference
+          elementRelationship: atomic
+    - name: count
+      type:
+        scalar: numeric
+    - name: pause
+      type:
+        scalar: boolean
+- name: dev.portico.traffic.v1alpha1.SecretKeyReference
+  map:
+    fields:
+    - name: key
+      type:
+        scalar: string
+    - name: name
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.traffic.v1alpha1.TLSSpec
+  map:
+    fields:
+    - name: issuerRef
+      type:
+        namedType: dev.portico.traffic.v1alpha1.LocalReference
+      default: {}
+    - name: mode
+      type:
+        scalar: string
+    - name: secretNamespace
+      type:
+        scalar: string
+- name: dev.portico.traffic.v1alpha1.VIPPool
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.traffic.v1alpha1.VIPPoolSpec
+      default: {}
+    - name: status
+      type:
+        namedType: dev.portico.traffic.v1alpha1.VIPPoolStatus
+      default: {}
+- name: dev.portico.traffic.v1alpha1.VIPPoolSpec
+  map:
+    fields:
+    - name: avoidBuggyIPs
+      type:
+        scalar: boolean
+    - name: cidrs
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+    - name: zones
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+- name: dev.portico.traffic.v1alpha1.VIPPoolStatus
+  map:
+    fields:
+    - name: allocated
+      type:
+        scalar: numeric
+    - name: available
+      type:
+        scalar: numeric
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: total
+      type:
+        scalar: numeric
+- name: dev.portico.traffic.v1alpha1.VIPStatus
+  map:
+    fields:
+    - name: address
+      type:
+        scalar: string
+    - name: announcedBy
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: healthyBackends
+      type:
+        scalar: numeric
+    - name: pool
+      type:
+        scalar: string
+    - name: totalBackends
+      type:
+        scalar: numeric
+- name: dev.portico.traffic.v1alpha1.VirtualIP
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.traffic.v1alpha1.VirtualIPSpec
+      default: {}
+    - name: status
+      type:
+        namedType: dev.portico.traffic.v1alpha1.VirtualIPStatus
+      default: {}
+- name: dev.portico.traffic.v1alpha1.VirtualIPSpec
+  map:
+    fields:
+    - name: address
+      type:
+        scalar: string
+      default: ""
+    - name: backends
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.Backend
+          elementRelationship: atomic
+    - name: crossZone
+      type:
+        namedType: dev.portico.traffic.v1alpha1.CrossZone
+    - name: forwarding
+      type:
+        scalar: string
+    - name: groups
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: healthCheck
+      type:
+        namedType: dev.portico.traffic.v1alpha1.HealthCheck
+    - name: owner
+      type:
+        namedType: dev.portico.traffic.v1alpha1.AccessPointReference
+    - name: pool
+      type:
+        scalar: string
+      default: ""
+    - name: ports
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.Port
+          elementRelationship: associative
+          keys:
+          - port
+          - protocol
+    - name: scheduler
+      type:
+        scalar: string
+- name: dev.portico.traffic.v1alpha1.VirtualIPStatus
+  map:
+    fields:
+    - name: announcedBy
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: healthyBackends
+      type:
+        scalar: numeric
+    - name: observedGeneration
+      type:
+        scalar: numeric
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+  map:
+    fields:
+    - name: lastTransitionTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: message
+      type:
+        scalar: string
+      default: ""
+    - name: observedGeneration
+      type:
+        scalar: numeric
+    - name: reason
+      type:
+        scalar: string
+      default: ""
+    - name: status
+      type:
+        scalar: string
+      default: ""
+    - name: type
+      type:
+        scalar: string
+      default: ""
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.Duration
+  scalar: string
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1
+  map:
+    elementType:
+      scalar: untyped
+      list:
+        elementType:
+          namedType: __untyped_atomic_
+        elementRelationship: atomic
+      map:
+        elementType:
+          namedType: __untyped_deduced_
+        elementRelationship: separable
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector
+  map:
+    fields:
+    - name: matchExpressions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement
+          elementRelationship: atomic
+    - name: matchLabels
+      type:
+        map:
+          elementType:
+            scalar: string
+    elementRelationship: atomic
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement
+  map:
+    fields:
+    - name: key
+      type:
+        scalar: string
+      default: ""
+    - name: operator
+      type:
+        scalar: string
+      default: ""
+    - name: values
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: fieldsType
+      type:
+        scalar: string
+    - name: fieldsV1
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1
+    - name: manager
+      type:
+        scalar: string
+    - name: operation
+      type:
+        scalar: string
+    - name: subresource
+      type:
+        scalar: string
+    - name: time
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+  map:
+    fields:
+    - name: annotations
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: creationTimestamp
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: deletionGracePeriodSeconds
+      type:
+        scalar: numeric
+    - name: deletionTimestamp
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: finalizers
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: generateName
+      type:
+        scalar: string
+    - name: generation
+      type:
+        scalar: numeric
+    - name: labels
+      type:
+        map:
+          elementType:
+            scalar: string
+    - name: managedFields
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry
+          elementRelationship: atomic
+    - name: name
+      type:
+        scalar: string
+    - name: namespace
+      type:
+        scalar: string
+    - name: ownerReferences
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference
+          elementRelationship: associative
+          keys:
+          - uid
+    - name: resourceVersion
+      type:
+        scalar: string
+    - name: selfLink
+      type:
+        scalar: string
+    - name: uid
+      type:
+        scalar: string
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+      default: ""
+    - name: blockOwnerDeletion
+      type:
+        scalar: boolean
+    - name: controller
+      type:
+        scalar: boolean
+    - name: kind
+      type:
+        scalar: string
+      default: ""
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: uid
+      type:
+        scalar: string
+      default: ""
+    elementRelationship: atomic
+- name: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+  scalar: untyped
 - name: __untyped_atomic_
   scalar: untyped
   list:

@@ -19,8 +19,11 @@ limitations under the License.
 package v1alpha1
 
 import (
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	internal "github.com/portico-dev/portico/apis/generated/applyconfiguration/internal"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
+	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -46,6 +49,46 @@ func LoadBalancerGroup(name string) *LoadBalancerGroupApplyConfiguration {
 	b.WithKind("LoadBalancerGroup")
 	b.WithAPIVersion("cluster.portico.dev/v1alpha1")
 	return b
+}
+
+// ExtractLoadBalancerGroupFrom extracts the applied configuration owned by fieldManager from
+// loadBalancerGroup for the specified subresource. Pass an empty string for subresource to extract
+// the main resource. Common subresources include "status", "scale", etc.
+// loadBalancerGroup must be a unmodified LoadBalancerGroup API object that was retrieved from the Kubernetes API.
+// ExtractLoadBalancerGroupFrom provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractLoadBalancerGroupFrom(loadBalancerGroup *clusterv1alpha1.LoadBalancerGroup, fieldManager string, subresource string) (*LoadBalancerGroupApplyConfiguration, error) {
+	b := &LoadBalancerGroupApplyConfiguration{}
+	err := managedfields.ExtractInto(loadBalancerGroup, internal.Parser().Type("com.github.portico-dev.portico.apis.cluster.v1alpha1.LoadBalancerGroup"), fieldManager, b, subresource)
+	if err != nil {
+		return nil, err
+	}
+	b.WithName(loadBalancerGroup.Name)
+
+	b.WithKind("LoadBalancerGroup")
+	b.WithAPIVersion("cluster.portico.dev/v1alpha1")
+	return b, nil
+}
+
+// ExtractLoadBalancerGroup extracts the applied configuration owned by fieldManager from
+// loadBalancerGroup. If no managedFields are found in loadBalancerGroup for fieldManager, a
+// LoadBalancerGroupApplyConfiguration is returned with only the Name, Namespace (if applicable),
+// APIVersion and Kind populated. It is possible that no managed fields were found for because other
+// field managers have taken ownership of all the fields previously owned by fieldManager, or because
+// the fieldManager never owned fields any fields.
+// loadBalancerGroup must be a unmodified LoadBalancerGroup API object that was retrieved from the Kubernetes API.
+// ExtractLoadBalancerGroup provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractLoadBalancerGroup(loadBalancerGroup *clusterv1alpha1.LoadBalancerGroup, fieldManager string) (*LoadBalancerGroupApplyConfiguration, error) {
+	return ExtractLoadBalancerGroupFrom(loadBalancerGroup, fieldManager, "")
+}
+
+// ExtractLoadBalancerGroupStatus extracts the applied configuration owned by fieldManager from
+// loadBalancerGroup for the status subresource.
+func ExtractLoadBalancerGroupStatus(loadBalancerGroup *clusterv1alpha1.LoadBalancerGroup, fieldManager string) (*LoadBalancerGroupApplyConfiguration, error) {
+	return ExtractLoadBalancerGroupFrom(loadBalancerGroup, fieldManager, "status")
 }
 
 func (b LoadBalancerGroupApplyConfiguration) IsApplyConfiguration() {}

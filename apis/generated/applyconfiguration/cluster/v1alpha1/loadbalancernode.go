@@ -19,8 +19,11 @@ limitations under the License.
 package v1alpha1
 
 import (
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	internal "github.com/portico-dev/portico/apis/generated/applyconfiguration/internal"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
+	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -46,6 +49,46 @@ func LoadBalancerNode(name string) *LoadBalancerNodeApplyConfiguration {
 	b.WithKind("LoadBalancerNode")
 	b.WithAPIVersion("cluster.portico.dev/v1alpha1")
 	return b
+}
+
+// ExtractLoadBalancerNodeFrom extracts the applied configuration owned by fieldManager from
+// loadBalancerNode for the specified subresource. Pass an empty string for subresource to extract
+// the main resource. Common subresources include "status", "scale", etc.
+// loadBalancerNode must be a unmodified LoadBalancerNode API object that was retrieved from the Kubernetes API.
+// ExtractLoadBalancerNodeFrom provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractLoadBalancerNodeFrom(loadBalancerNode *clusterv1alpha1.LoadBalancerNode, fieldManager string, subresource string) (*LoadBalancerNodeApplyConfiguration, error) {
+	b := &LoadBalancerNodeApplyConfiguration{}
+	err := managedfields.ExtractInto(loadBalancerNode, internal.Parser().Type("com.github.portico-dev.portico.apis.cluster.v1alpha1.LoadBalancerNode"), fieldManager, b, subresource)
+	if err != nil {
+		return nil, err
+	}
+	b.WithName(loadBalancerNode.Name)
+
+	b.WithKind("LoadBalancerNode")
+	b.WithAPIVersion("cluster.portico.dev/v1alpha1")
+	return b, nil
+}
+
+// ExtractLoadBalancerNode extracts the applied configuration owned by fieldManager from
+// loadBalancerNode. If no managedFields are found in loadBalancerNode for fieldManager, a
+// LoadBalancerNodeApplyConfiguration is returned with only the Name, Namespace (if applicable),
+// APIVersion and Kind populated. It is possible that no managed fields were found for because other
+// field managers have taken ownership of all the fields previously owned by fieldManager, or because
+// the fieldManager never owned fields any fields.
+// loadBalancerNode must be a unmodified LoadBalancerNode API object that was retrieved from the Kubernetes API.
+// ExtractLoadBalancerNode provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractLoadBalancerNode(loadBalancerNode *clusterv1alpha1.LoadBalancerNode, fieldManager string) (*LoadBalancerNodeApplyConfiguration, error) {
+	return ExtractLoadBalancerNodeFrom(loadBalancerNode, fieldManager, "")
+}
+
+// ExtractLoadBalancerNodeStatus extracts the applied configuration owned by fieldManager from
+// loadBalancerNode for the status subresource.
+func ExtractLoadBalancerNodeStatus(loadBalancerNode *clusterv1alpha1.LoadBalancerNode, fieldManager string) (*LoadBalancerNodeApplyConfiguration, error) {
+	return ExtractLoadBalancerNodeFrom(loadBalancerNode, fieldManager, "status")
 }
 
 func (b LoadBalancerNodeApplyConfiguration) IsApplyConfiguration() {}

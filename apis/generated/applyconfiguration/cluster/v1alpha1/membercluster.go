@@ -19,8 +19,11 @@ limitations under the License.
 package v1alpha1
 
 import (
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	internal "github.com/portico-dev/portico/apis/generated/applyconfiguration/internal"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
+	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -46,6 +49,46 @@ func MemberCluster(name string) *MemberClusterApplyConfiguration {
 	b.WithKind("MemberCluster")
 	b.WithAPIVersion("cluster.portico.dev/v1alpha1")
 	return b
+}
+
+// ExtractMemberClusterFrom extracts the applied configuration owned by fieldManager from
+// memberCluster for the specified subresource. Pass an empty string for subresource to extract
+// the main resource. Common subresources include "status", "scale", etc.
+// memberCluster must be a unmodified MemberCluster API object that was retrieved from the Kubernetes API.
+// ExtractMemberClusterFrom provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractMemberClusterFrom(memberCluster *clusterv1alpha1.MemberCluster, fieldManager string, subresource string) (*MemberClusterApplyConfiguration, error) {
+	b := &MemberClusterApplyConfiguration{}
+	err := managedfields.ExtractInto(memberCluster, internal.Parser().Type("com.github.portico-dev.portico.apis.cluster.v1alpha1.MemberCluster"), fieldManager, b, subresource)
+	if err != nil {
+		return nil, err
+	}
+	b.WithName(memberCluster.Name)
+
+	b.WithKind("MemberCluster")
+	b.WithAPIVersion("cluster.portico.dev/v1alpha1")
+	return b, nil
+}
+
+// ExtractMemberCluster extracts the applied configuration owned by fieldManager from
+// memberCluster. If no managedFields are found in memberCluster for fieldManager, a
+// MemberClusterApplyConfiguration is returned with only the Name, Namespace (if applicable),
+// APIVersion and Kind populated. It is possible that no managed fields were found for because other
+// field managers have taken ownership of all the fields previously owned by fieldManager, or because
+// the fieldManager never owned fields any fields.
+// memberCluster must be a unmodified MemberCluster API object that was retrieved from the Kubernetes API.
+// ExtractMemberCluster provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractMemberCluster(memberCluster *clusterv1alpha1.MemberCluster, fieldManager string) (*MemberClusterApplyConfiguration, error) {
+	return ExtractMemberClusterFrom(memberCluster, fieldManager, "")
+}
+
+// ExtractMemberClusterStatus extracts the applied configuration owned by fieldManager from
+// memberCluster for the status subresource.
+func ExtractMemberClusterStatus(memberCluster *clusterv1alpha1.MemberCluster, fieldManager string) (*MemberClusterApplyConfiguration, error) {
+	return ExtractMemberClusterFrom(memberCluster, fieldManager, "status")
 }
 
 func (b MemberClusterApplyConfiguration) IsApplyConfiguration() {}

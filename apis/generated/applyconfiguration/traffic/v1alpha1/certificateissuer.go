@@ -19,8 +19,11 @@ limitations under the License.
 package v1alpha1
 
 import (
+	internal "github.com/portico-dev/portico/apis/generated/applyconfiguration/internal"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
+	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -45,6 +48,46 @@ func CertificateIssuer(name string) *CertificateIssuerApplyConfiguration {
 	b.WithKind("CertificateIssuer")
 	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
 	return b
+}
+
+// ExtractCertificateIssuerFrom extracts the applied configuration owned by fieldManager from
+// certificateIssuer for the specified subresource. Pass an empty string for subresource to extract
+// the main resource. Common subresources include "status", "scale", etc.
+// certificateIssuer must be a unmodified CertificateIssuer API object that was retrieved from the Kubernetes API.
+// ExtractCertificateIssuerFrom provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractCertificateIssuerFrom(certificateIssuer *trafficv1alpha1.CertificateIssuer, fieldManager string, subresource string) (*CertificateIssuerApplyConfiguration, error) {
+	b := &CertificateIssuerApplyConfiguration{}
+	err := managedfields.ExtractInto(certificateIssuer, internal.Parser().Type("com.github.portico-dev.portico.apis.traffic.v1alpha1.CertificateIssuer"), fieldManager, b, subresource)
+	if err != nil {
+		return nil, err
+	}
+	b.WithName(certificateIssuer.Name)
+
+	b.WithKind("CertificateIssuer")
+	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
+	return b, nil
+}
+
+// ExtractCertificateIssuer extracts the applied configuration owned by fieldManager from
+// certificateIssuer. If no managedFields are found in certificateIssuer for fieldManager, a
+// CertificateIssuerApplyConfiguration is returned with only the Name, Namespace (if applicable),
+// APIVersion and Kind populated. It is possible that no managed fields were found for because other
+// field managers have taken ownership of all the fields previously owned by fieldManager, or because
+// the fieldManager never owned fields any fields.
+// certificateIssuer must be a unmodified CertificateIssuer API object that was retrieved from the Kubernetes API.
+// ExtractCertificateIssuer provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractCertificateIssuer(certificateIssuer *trafficv1alpha1.CertificateIssuer, fieldManager string) (*CertificateIssuerApplyConfiguration, error) {
+	return ExtractCertificateIssuerFrom(certificateIssuer, fieldManager, "")
+}
+
+// ExtractCertificateIssuerStatus extracts the applied configuration owned by fieldManager from
+// certificateIssuer for the status subresource.
+func ExtractCertificateIssuerStatus(certificateIssuer *trafficv1alpha1.CertificateIssuer, fieldManager string) (*CertificateIssuerApplyConfiguration, error) {
+	return ExtractCertificateIssuerFrom(certificateIssuer, fieldManager, "status")
 }
 
 func (b CertificateIssuerApplyConfiguration) IsApplyConfiguration() {}

@@ -19,8 +19,11 @@ limitations under the License.
 package v1alpha1
 
 import (
+	internal "github.com/portico-dev/portico/apis/generated/applyconfiguration/internal"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
+	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -48,6 +51,47 @@ func ClusterAccessPoint(name, namespace string) *ClusterAccessPointApplyConfigur
 	b.WithKind("ClusterAccessPoint")
 	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
 	return b
+}
+
+// ExtractClusterAccessPointFrom extracts the applied configuration owned by fieldManager from
+// clusterAccessPoint for the specified subresource. Pass an empty string for subresource to extract
+// the main resource. Common subresources include "status", "scale", etc.
+// clusterAccessPoint must be a unmodified ClusterAccessPoint API object that was retrieved from the Kubernetes API.
+// ExtractClusterAccessPointFrom provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractClusterAccessPointFrom(clusterAccessPoint *trafficv1alpha1.ClusterAccessPoint, fieldManager string, subresource string) (*ClusterAccessPointApplyConfiguration, error) {
+	b := &ClusterAccessPointApplyConfiguration{}
+	err := managedfields.ExtractInto(clusterAccessPoint, internal.Parser().Type("com.github.portico-dev.portico.apis.traffic.v1alpha1.ClusterAccessPoint"), fieldManager, b, subresource)
+	if err != nil {
+		return nil, err
+	}
+	b.WithName(clusterAccessPoint.Name)
+	b.WithNamespace(clusterAccessPoint.Namespace)
+
+	b.WithKind("ClusterAccessPoint")
+	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
+	return b, nil
+}
+
+// ExtractClusterAccessPoint extracts the applied configuration owned by fieldManager from
+// clusterAccessPoint. If no managedFields are found in clusterAccessPoint for fieldManager, a
+// ClusterAccessPointApplyConfiguration is returned with only the Name, Namespace (if applicable),
+// APIVersion and Kind populated. It is possible that no managed fields were found for because other
+// field managers have taken ownership of all the fields previously owned by fieldManager, or because
+// the fieldManager never owned fields any fields.
+// clusterAccessPoint must be a unmodified ClusterAccessPoint API object that was retrieved from the Kubernetes API.
+// ExtractClusterAccessPoint provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractClusterAccessPoint(clusterAccessPoint *trafficv1alpha1.ClusterAccessPoint, fieldManager string) (*ClusterAccessPointApplyConfiguration, error) {
+	return ExtractClusterAccessPointFrom(clusterAccessPoint, fieldManager, "")
+}
+
+// ExtractClusterAccessPointStatus extracts the applied configuration owned by fieldManager from
+// clusterAccessPoint for the status subresource.
+func ExtractClusterAccessPointStatus(clusterAccessPoint *trafficv1alpha1.ClusterAccessPoint, fieldManager string) (*ClusterAccessPointApplyConfiguration, error) {
+	return ExtractClusterAccessPointFrom(clusterAccessPoint, fieldManager, "status")
 }
 
 func (b ClusterAccessPointApplyConfiguration) IsApplyConfiguration() {}

@@ -19,8 +19,11 @@ limitations under the License.
 package v1alpha1
 
 import (
+	internal "github.com/portico-dev/portico/apis/generated/applyconfiguration/internal"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
+	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -45,6 +48,46 @@ func DNSProvider(name string) *DNSProviderApplyConfiguration {
 	b.WithKind("DNSProvider")
 	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
 	return b
+}
+
+// ExtractDNSProviderFrom extracts the applied configuration owned by fieldManager from
+// dNSProvider for the specified subresource. Pass an empty string for subresource to extract
+// the main resource. Common subresources include "status", "scale", etc.
+// dNSProvider must be a unmodified DNSProvider API object that was retrieved from the Kubernetes API.
+// ExtractDNSProviderFrom provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractDNSProviderFrom(dNSProvider *trafficv1alpha1.DNSProvider, fieldManager string, subresource string) (*DNSProviderApplyConfiguration, error) {
+	b := &DNSProviderApplyConfiguration{}
+	err := managedfields.ExtractInto(dNSProvider, internal.Parser().Type("com.github.portico-dev.portico.apis.traffic.v1alpha1.DNSProvider"), fieldManager, b, subresource)
+	if err != nil {
+		return nil, err
+	}
+	b.WithName(dNSProvider.Name)
+
+	b.WithKind("DNSProvider")
+	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
+	return b, nil
+}
+
+// ExtractDNSProvider extracts the applied configuration owned by fieldManager from
+// dNSProvider. If no managedFields are found in dNSProvider for fieldManager, a
+// DNSProviderApplyConfiguration is returned with only the Name, Namespace (if applicable),
+// APIVersion and Kind populated. It is possible that no managed fields were found for because other
+// field managers have taken ownership of all the fields previously owned by fieldManager, or because
+// the fieldManager never owned fields any fields.
+// dNSProvider must be a unmodified DNSProvider API object that was retrieved from the Kubernetes API.
+// ExtractDNSProvider provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractDNSProvider(dNSProvider *trafficv1alpha1.DNSProvider, fieldManager string) (*DNSProviderApplyConfiguration, error) {
+	return ExtractDNSProviderFrom(dNSProvider, fieldManager, "")
+}
+
+// ExtractDNSProviderStatus extracts the applied configuration owned by fieldManager from
+// dNSProvider for the status subresource.
+func ExtractDNSProviderStatus(dNSProvider *trafficv1alpha1.DNSProvider, fieldManager string) (*DNSProviderApplyConfiguration, error) {
+	return ExtractDNSProviderFrom(dNSProvider, fieldManager, "status")
 }
 
 func (b DNSProviderApplyConfiguration) IsApplyConfiguration() {}

@@ -19,8 +19,11 @@ limitations under the License.
 package v1alpha1
 
 import (
+	internal "github.com/portico-dev/portico/apis/generated/applyconfiguration/internal"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
+	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -49,6 +52,47 @@ func FederatedAccessPoint(name, namespace string) *FederatedAccessPointApplyConf
 	b.WithKind("FederatedAccessPoint")
 	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
 	return b
+}
+
+// ExtractFederatedAccessPointFrom extracts the applied configuration owned by fieldManager from
+// federatedAccessPoint for the specified subresource. Pass an empty string for subresource to extract
+// the main resource. Common subresources include "status", "scale", etc.
+// federatedAccessPoint must be a unmodified FederatedAccessPoint API object that was retrieved from the Kubernetes API.
+// ExtractFederatedAccessPointFrom provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractFederatedAccessPointFrom(federatedAccessPoint *trafficv1alpha1.FederatedAccessPoint, fieldManager string, subresource string) (*FederatedAccessPointApplyConfiguration, error) {
+	b := &FederatedAccessPointApplyConfiguration{}
+	err := managedfields.ExtractInto(federatedAccessPoint, internal.Parser().Type("com.github.portico-dev.portico.apis.traffic.v1alpha1.FederatedAccessPoint"), fieldManager, b, subresource)
+	if err != nil {
+		return nil, err
+	}
+	b.WithName(federatedAccessPoint.Name)
+	b.WithNamespace(federatedAccessPoint.Namespace)
+
+	b.WithKind("FederatedAccessPoint")
+	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
+	return b, nil
+}
+
+// ExtractFederatedAccessPoint extracts the applied configuration owned by fieldManager from
+// federatedAccessPoint. If no managedFields are found in federatedAccessPoint for fieldManager, a
+// FederatedAccessPointApplyConfiguration is returned with only the Name, Namespace (if applicable),
+// APIVersion and Kind populated. It is possible that no managed fields were found for because other
+// field managers have taken ownership of all the fields previously owned by fieldManager, or because
+// the fieldManager never owned fields any fields.
+// federatedAccessPoint must be a unmodified FederatedAccessPoint API object that was retrieved from the Kubernetes API.
+// ExtractFederatedAccessPoint provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractFederatedAccessPoint(federatedAccessPoint *trafficv1alpha1.FederatedAccessPoint, fieldManager string) (*FederatedAccessPointApplyConfiguration, error) {
+	return ExtractFederatedAccessPointFrom(federatedAccessPoint, fieldManager, "")
+}
+
+// ExtractFederatedAccessPointStatus extracts the applied configuration owned by fieldManager from
+// federatedAccessPoint for the status subresource.
+func ExtractFederatedAccessPointStatus(federatedAccessPoint *trafficv1alpha1.FederatedAccessPoint, fieldManager string) (*FederatedAccessPointApplyConfiguration, error) {
+	return ExtractFederatedAccessPointFrom(federatedAccessPoint, fieldManager, "status")
 }
 
 func (b FederatedAccessPointApplyConfiguration) IsApplyConfiguration() {}

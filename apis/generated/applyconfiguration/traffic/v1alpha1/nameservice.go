@@ -19,8 +19,11 @@ limitations under the License.
 package v1alpha1
 
 import (
+	internal "github.com/portico-dev/portico/apis/generated/applyconfiguration/internal"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
+	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -46,6 +49,47 @@ func NameService(name, namespace string) *NameServiceApplyConfiguration {
 	b.WithKind("NameService")
 	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
 	return b
+}
+
+// ExtractNameServiceFrom extracts the applied configuration owned by fieldManager from
+// nameService for the specified subresource. Pass an empty string for subresource to extract
+// the main resource. Common subresources include "status", "scale", etc.
+// nameService must be a unmodified NameService API object that was retrieved from the Kubernetes API.
+// ExtractNameServiceFrom provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractNameServiceFrom(nameService *trafficv1alpha1.NameService, fieldManager string, subresource string) (*NameServiceApplyConfiguration, error) {
+	b := &NameServiceApplyConfiguration{}
+	err := managedfields.ExtractInto(nameService, internal.Parser().Type("com.github.portico-dev.portico.apis.traffic.v1alpha1.NameService"), fieldManager, b, subresource)
+	if err != nil {
+		return nil, err
+	}
+	b.WithName(nameService.Name)
+	b.WithNamespace(nameService.Namespace)
+
+	b.WithKind("NameService")
+	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
+	return b, nil
+}
+
+// ExtractNameService extracts the applied configuration owned by fieldManager from
+// nameService. If no managedFields are found in nameService for fieldManager, a
+// NameServiceApplyConfiguration is returned with only the Name, Namespace (if applicable),
+// APIVersion and Kind populated. It is possible that no managed fields were found for because other
+// field managers have taken ownership of all the fields previously owned by fieldManager, or because
+// the fieldManager never owned fields any fields.
+// nameService must be a unmodified NameService API object that was retrieved from the Kubernetes API.
+// ExtractNameService provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractNameService(nameService *trafficv1alpha1.NameService, fieldManager string) (*NameServiceApplyConfiguration, error) {
+	return ExtractNameServiceFrom(nameService, fieldManager, "")
+}
+
+// ExtractNameServiceStatus extracts the applied configuration owned by fieldManager from
+// nameService for the status subresource.
+func ExtractNameServiceStatus(nameService *trafficv1alpha1.NameService, fieldManager string) (*NameServiceApplyConfiguration, error) {
+	return ExtractNameServiceFrom(nameService, fieldManager, "status")
 }
 
 func (b NameServiceApplyConfiguration) IsApplyConfiguration() {}

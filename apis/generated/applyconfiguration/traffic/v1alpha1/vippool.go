@@ -19,8 +19,11 @@ limitations under the License.
 package v1alpha1
 
 import (
+	internal "github.com/portico-dev/portico/apis/generated/applyconfiguration/internal"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
+	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -46,6 +49,46 @@ func VIPPool(name string) *VIPPoolApplyConfiguration {
 	b.WithKind("VIPPool")
 	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
 	return b
+}
+
+// ExtractVIPPoolFrom extracts the applied configuration owned by fieldManager from
+// vIPPool for the specified subresource. Pass an empty string for subresource to extract
+// the main resource. Common subresources include "status", "scale", etc.
+// vIPPool must be a unmodified VIPPool API object that was retrieved from the Kubernetes API.
+// ExtractVIPPoolFrom provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractVIPPoolFrom(vIPPool *trafficv1alpha1.VIPPool, fieldManager string, subresource string) (*VIPPoolApplyConfiguration, error) {
+	b := &VIPPoolApplyConfiguration{}
+	err := managedfields.ExtractInto(vIPPool, internal.Parser().Type("com.github.portico-dev.portico.apis.traffic.v1alpha1.VIPPool"), fieldManager, b, subresource)
+	if err != nil {
+		return nil, err
+	}
+	b.WithName(vIPPool.Name)
+
+	b.WithKind("VIPPool")
+	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
+	return b, nil
+}
+
+// ExtractVIPPool extracts the applied configuration owned by fieldManager from
+// vIPPool. If no managedFields are found in vIPPool for fieldManager, a
+// VIPPoolApplyConfiguration is returned with only the Name, Namespace (if applicable),
+// APIVersion and Kind populated. It is possible that no managed fields were found for because other
+// field managers have taken ownership of all the fields previously owned by fieldManager, or because
+// the fieldManager never owned fields any fields.
+// vIPPool must be a unmodified VIPPool API object that was retrieved from the Kubernetes API.
+// ExtractVIPPool provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractVIPPool(vIPPool *trafficv1alpha1.VIPPool, fieldManager string) (*VIPPoolApplyConfiguration, error) {
+	return ExtractVIPPoolFrom(vIPPool, fieldManager, "")
+}
+
+// ExtractVIPPoolStatus extracts the applied configuration owned by fieldManager from
+// vIPPool for the status subresource.
+func ExtractVIPPoolStatus(vIPPool *trafficv1alpha1.VIPPool, fieldManager string) (*VIPPoolApplyConfiguration, error) {
+	return ExtractVIPPoolFrom(vIPPool, fieldManager, "status")
 }
 
 func (b VIPPoolApplyConfiguration) IsApplyConfiguration() {}

@@ -19,8 +19,11 @@ limitations under the License.
 package v1alpha1
 
 import (
+	internal "github.com/portico-dev/portico/apis/generated/applyconfiguration/internal"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	types "k8s.io/apimachinery/pkg/types"
+	managedfields "k8s.io/apimachinery/pkg/util/managedfields"
 	v1 "k8s.io/client-go/applyconfigurations/meta/v1"
 )
 
@@ -46,6 +49,46 @@ func VirtualIP(name string) *VirtualIPApplyConfiguration {
 	b.WithKind("VirtualIP")
 	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
 	return b
+}
+
+// ExtractVirtualIPFrom extracts the applied configuration owned by fieldManager from
+// virtualIP for the specified subresource. Pass an empty string for subresource to extract
+// the main resource. Common subresources include "status", "scale", etc.
+// virtualIP must be a unmodified VirtualIP API object that was retrieved from the Kubernetes API.
+// ExtractVirtualIPFrom provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractVirtualIPFrom(virtualIP *trafficv1alpha1.VirtualIP, fieldManager string, subresource string) (*VirtualIPApplyConfiguration, error) {
+	b := &VirtualIPApplyConfiguration{}
+	err := managedfields.ExtractInto(virtualIP, internal.Parser().Type("com.github.portico-dev.portico.apis.traffic.v1alpha1.VirtualIP"), fieldManager, b, subresource)
+	if err != nil {
+		return nil, err
+	}
+	b.WithName(virtualIP.Name)
+
+	b.WithKind("VirtualIP")
+	b.WithAPIVersion("traffic.portico.dev/v1alpha1")
+	return b, nil
+}
+
+// ExtractVirtualIP extracts the applied configuration owned by fieldManager from
+// virtualIP. If no managedFields are found in virtualIP for fieldManager, a
+// VirtualIPApplyConfiguration is returned with only the Name, Namespace (if applicable),
+// APIVersion and Kind populated. It is possible that no managed fields were found for because other
+// field managers have taken ownership of all the fields previously owned by fieldManager, or because
+// the fieldManager never owned fields any fields.
+// virtualIP must be a unmodified VirtualIP API object that was retrieved from the Kubernetes API.
+// ExtractVirtualIP provides a way to perform a extract/modify-in-place/apply workflow.
+// Note that an extracted apply configuration will contain fewer fields than what the fieldManager previously
+// applied if another fieldManager has updated or force applied any of the previously applied fields.
+func ExtractVirtualIP(virtualIP *trafficv1alpha1.VirtualIP, fieldManager string) (*VirtualIPApplyConfiguration, error) {
+	return ExtractVirtualIPFrom(virtualIP, fieldManager, "")
+}
+
+// ExtractVirtualIPStatus extracts the applied configuration owned by fieldManager from
+// virtualIP for the status subresource.
+func ExtractVirtualIPStatus(virtualIP *trafficv1alpha1.VirtualIP, fieldManager string) (*VirtualIPApplyConfiguration, error) {
+	return ExtractVirtualIPFrom(virtualIP, fieldManager, "status")
 }
 
 func (b VirtualIPApplyConfiguration) IsApplyConfiguration() {}

@@ -1,0 +1,16 @@
+package framework
+
+import "github.com/portico-dev/portico/test/localfed"
+
+// The types the wrappers take and return, defined in package localfed.
+type (
+	Etcd                 = localfed.Etcd
+	HubCluster           = localfed.HubCluster
+	HubClusterOptions    = localfed.HubClusterOptions
+	MemberCluster        = localfed.MemberCluster
+	MemberClusterOptions = localfed.MemberClusterOptions
+	PorticoHub           = localfed.PorticoHub
+	PorticoHubOptions    = localfed.PorticoHubOptions
+	MemberAgent          = localfed.MemberAgent
+	MemberAgentOptions   = localfed.MemberAgentOptions
+)

@@ -1,0 +1,144 @@
+package localup
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+
+	clusterac "github.com/portico-dev/portico/apis/generated/applyconfiguration/cluster/v1alpha1"
+	trafficac "github.com/portico-dev/portico/apis/generated/applyconfiguration/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	"github.com/portico-dev/portico/test/localfed"
+)
+
+// Names of what Up creates in the hub cluster.
+const (
+	// SystemNamespace holds the Secrets of the DNS provider and the issuer.
+	SystemNamespace = "portico-system"
+	// PoolName is the VIPPool (TEST-NET-2, never routed outside the router
+	// namespace), served by the LoadBalancerGroups of every zone.
+	PoolName = "local"
+	PoolCIDR = "198.51.100.0/24"
+	// IssuerName is the CertificateIssuer signing with the local CA, whose
+	// certificate and key are in the Secret CASecretName.
+	IssuerName   = "local-ca"
+	CASecretName = "local-ca"
+	// lbAgentServiceAccount is the hub identity of the lb-agents
+	// (manifests/lb-agent/hub).
+	lbAgentServiceAccount = "lb-agent"
+	fieldManager          = "portico-local-up"
+)
+
+var apply = metav1.ApplyOptions{FieldManager: fieldManager, Force: true}
+
+// hubClients are the hub cluster's clients (admin).
+type hubClients struct {
+	kube    kubernetes.Interface
+	portico versioned.Interface
+}
+
+func newHubClients(hub *localfed.HubCluster) (*hubClients, error) {
+	kube, err := kubernetes.NewForConfig(hub.RestConfig)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := versioned.NewForConfig(hub.RestConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &hubClients{kube: kube, portico: pc}, nil
+}
+
+// applyDNSProvider stores the TSIG secret and applies the DNSProvider local.
+func (c *hubClients) applyDNSProvider(ctx context.Context, d *DNS) error {
+	secret := corev1ac.Secret(DNSSecretName, SystemNamespace).
+		WithType(corev1.SecretTypeOpaque).
+		WithData(map[string][]byte{"secret": []byte(d.Secret)})
+	if _, err := c.kube.CoreV1().Secrets(SystemNamespace).Apply(ctx, secret, apply); err != nil {
+		return fmt.Errorf("secret %s/%s: %w", SystemNamespace, DNSSecretName, err)
+	}
+	p := trafficac.DNSProvider(DNSProviderName).WithSpec(trafficac.DNSProviderSpec().WithRFC2136(
+		trafficac.RFC2136Provider().WithServer(d.Addr).WithZone(DNSZone).WithTSIGKeyName(DNSKeyName).
+			WithTSIGAlgorithm(DNSAlgorithm).WithTSIGSecretRef(trafficac.SecretKeyReference().WithName(DNSSecretName).WithKey("secret"))))
+	if _, err := c.portico.TrafficV1alpha1().DNSProviders().Apply(ctx, p, apply); err != nil {
+		return fmt.Errorf("DNSProvider %s: %w", DNSProviderName, err)
+	}
+	return nil
+}
+
+// applyIssuer stores the CA (cert and key, kubernetes.io/tls) and applies the
+// CertificateIssuer local-ca.
+func (c *hubClients) applyIssuer(ctx context.Context, ca *localfed.CA) error {
+	secret := corev1ac.Secret(CASecretName, SystemNamespace).
+		WithType(corev1.SecretTypeTLS).
+		WithData(map[string][]byte{corev1.TLSCertKey: ca.CertPEM, corev1.TLSPrivateKeyKey: ca.KeyPEM})
+	if _, err := c.kube.CoreV1().Secrets(SystemNamespace).Apply(ctx, secret, apply); err != nil {
+		return fmt.Errorf("secret %s/%s: %w", SystemNamespace, CASecretName, err)
+	}
+	ci := trafficac.CertificateIssuer(IssuerName).WithSpec(trafficac.CertificateIssuerSpec().WithCA(
+		trafficac.CAIssuer().WithSecretRef(trafficac.LocalReference().WithName(CASecretName))))
+	if _, err := c.portico.TrafficV1alpha1().CertificateIssuers().Apply(ctx, ci, apply); err != nil {
+		return fmt.Errorf("CertificateIssuer %s: %w", IssuerName, err)
+	}
+	return nil
+}
+
+// applyEdge applies the VIPPool local and one LoadBalancerGroup per zone,
+// peering with the zone's router.
+func (c *hubClients) applyEdge(ctx context.Context) error {
+	var zones []string
+	for _, z := range Zones {
+		zones = append(zones, z.Name)
+		g := clusterac.LoadBalancerGroup(z.Name).WithSpec(clusterac.LoadBalancerGroupSpec().WithZone(z.Name).WithBGP(
+			clusterac.BGPConfig().WithLocalASN(EdgeASN).WithPeers(clusterac.BGPPeer().WithAddress(z.RouterAddress()).WithASN(RouterASN))))
+		if _, err := c.portico.ClusterV1alpha1().LoadBalancerGroups().Apply(ctx, g, apply); err != nil {
+			return fmt.Errorf("LoadBalancerGroup %s: %w", z.Name, err)
+		}
+	}
+	pool := trafficac.VIPPool(PoolName).WithSpec(trafficac.VIPPoolSpec().WithCIDRs(PoolCIDR).WithZones(zones...).WithAvoidBuggyIPs(true))
+	if _, err := c.portico.TrafficV1alpha1().VIPPools().Apply(ctx, pool, apply); err != nil {
+		return fmt.Errorf("VIPPool %s: %w", PoolName, err)
+	}
+	return nil
+}
+
+// installLBAgentRBAC applies manifests/lb-agent/hub: the lb-agent
+// ServiceAccount and its RBAC.
+func installLBAgentRBAC(ctx context.Context, root string, hub *localfed.HubCluster) error {
+	cmd := exec.CommandContext(ctx, hub.KubectlPath(), "--kubeconfig", hub.KubeconfigPath, "apply", "--server-side",
+		"--field-manager="+fieldManager, "-k", filepath.Join(root, "manifests", "lb-agent", "hub"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("applying manifests/lb-agent/hub: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// lbAgentKubeconfig returns a kubeconfig with a token of the lb-agent
+// ServiceAccount for a node of zone z: the hub cluster at the zone's router
+// address (the relay forwards it), verified as "localhost", a name its serving
+// certificate holds.
+func (c *hubClients) lbAgentKubeconfig(ctx context.Context, hub *localfed.HubCluster, z Zone) ([]byte, error) {
+	tr, err := c.kube.CoreV1().ServiceAccounts(SystemNamespace).CreateToken(ctx, lbAgentServiceAccount, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(365 * 24 * 3600))},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("token for %s/%s: %w", SystemNamespace, lbAgentServiceAccount, err)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["hub"] = &clientcmdapi.Cluster{Server: fmt.Sprintf("https://%s:%d", z.RouterAddress(), hub.Port),
+		CertificateAuthorityData: hub.RestConfig.CAData, TLSServerName: "localhost"}
+	cfg.AuthInfos["lb-agent"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.Contexts["hub"] = &clientcmdapi.Context{Cluster: "hub", AuthInfo: "lb-agent"}
+	cfg.CurrentContext = "hub"
+	return clientcmd.Write(*cfg)
+}
