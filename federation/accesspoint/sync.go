@@ -25,7 +25,7 @@ type plan struct {
 	conflicts map[string]string // cluster -> why not rendered there
 	revision  string
 	cert      *certsecret.Stored // issued certificate, nil without spec.tls or before the first issue
-	failures  map[string]string   // cluster -> rendering or write error
+	failures  map[string]string  // cluster -> rendering or write error
 }
 
 func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) error {

@@ -31,8 +31,8 @@ import (
 	"github.com/portico-dev/portico/apis/runqueue"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/apstatus"
-	"github.com/portico-dev/portico/federation/certsecret"
 	"github.com/portico-dev/portico/federation/certificate/issuer"
+	"github.com/portico-dev/portico/federation/certsecret"
 )
 
 // Queue keys are "ap/<namespace>/<name>" (issue), "status/<namespace>/<name>"
@@ -68,7 +68,7 @@ type Controller struct {
 	synced    []cache.InformerSynced
 	now       func() time.Time
 	mu        sync.Mutex
-	pending   map[string]pending // access point -> issued, Secret not written
+	pending   map[string]pending  // access point -> issued, Secret not written
 	attempts  map[string]*Failure // access point -> how this process's last issue ended (nil: issued)
 	// newIssuer resolves a CertificateIssuer; replaced in tests.
 	newIssuer func(context.Context, *trafficv1alpha1.CertificateIssuer) (issuer.Issuer, error)

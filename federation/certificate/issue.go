@@ -1,9 +1,9 @@
 package certificate
 
 import (
-	"github.com/portico-dev/portico/federation/certsecret"
 	"context"
 	"fmt"
+	"github.com/portico-dev/portico/federation/certsecret"
 	"slices"
 	"strconv"
 	"strings"

@@ -1,13 +1,13 @@
 package certificate
 
 import (
-	"github.com/portico-dev/portico/federation/certsecret"
 	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/portico-dev/portico/federation/certsecret"
 	"net/http"
 	"time"
 
