@@ -91,12 +91,13 @@ func NewController(client versioned.Interface, kube kubernetes.Interface, inf In
 		inf.Providers.Informer(), inf.Secrets.Informer(), inf.ClusterAccessPoints.Informer()} {
 		c.synced = append(c.synced, i.HasSynced)
 	}
-	// Status writes (the access point controller reporting a failure, the
-	// issuer probe) must not wake issuing again: that would bypass the
-	// back-off. Only spec, renewal requests and deletion do.
+	// Status writes (any controller's part, the issuer probe) must not wake
+	// issuing again: that would bypass the back-off. Only spec, renewal
+	// requests and deletion do. Any change may change what is reported.
 	enqueueAP := func(obj any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 			c.queue.Add(accessPointKey + key)
+			c.queue.Add(statusKey + key)
 		}
 	}
 	_, _ = inf.AccessPoints.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -107,9 +108,16 @@ func NewController(client versioned.Interface, kube kubernetes.Interface, inf In
 			if !okA || !okB || a.Generation != b.Generation || a.Annotations[certsecret.AnnotationRenew] != b.Annotations[certsecret.AnnotationRenew] ||
 				(a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil) {
 				enqueueAP(obj)
+				return
 			}
+			c.enqueueStatus(obj)
 		},
 	})
+	_, _ = inf.ClusterAccessPoints.Informer().AddEventHandler(handler(func(obj any) {
+		if keys, _ := apstatus.AccessPointKeys(unwrap(obj)); len(keys) == 1 {
+			c.queue.Add(statusKey + keys[0])
+		}
+	}))
 	issuerEvent := func(obj any) {
 		if ci, ok := unwrap(obj).(*trafficv1alpha1.CertificateIssuer); ok {
 			c.issuerChanged(ci.Name)
