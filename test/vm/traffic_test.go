@@ -129,13 +129,24 @@ func (d *dsr) dial(t *testing.T, cmd string) (net.Conn, string, string) {
 	}
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	fmt.Fprintf(c, "%s\n", cmd)
-	line, err := bufio.NewReader(c).ReadString('\n')
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
 	if err != nil {
 		t.Fatalf("reading the backend's greeting: %v", err)
 	}
 	f := strings.Fields(line)
-	return c, f[0], f[1]
+	// The reader may hold what followed the greeting in the same segment
+	// (the start of a download): later reads go through it.
+	return bufferedConn{Conn: c, r: r}, f[0], f[1]
 }
+
+// bufferedConn reads through the reader that read the greeting.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // who makes n short connections and counts them per backend.
 func (d *dsr) who(t *testing.T, n int) map[string]int {
