@@ -45,20 +45,23 @@ func (h *Heartbeat) clock() time.Time {
 	return h.now()
 }
 
-// Run renews the Lease every Interval and reports versions every ten renewals,
-// until ctx is done.
+// Run renews the Lease every Interval and reports versions every ten renewals
+// (and on every one until a report succeeded: the agent's first report may
+// come before the hub granted it access), until ctx is done.
 func (h *Heartbeat) Run(ctx context.Context) {
-	n := 0
+	n, reported := 0, false
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := h.renew(ctx); err != nil {
 			klog.FromContext(ctx).Error(err, "Renewing Lease")
 		} else if h.OnRenew != nil {
 			h.OnRenew(h.clock())
 		}
-		if n%10 == 0 {
-			if err := h.report(ctx); err != nil {
+		if n%10 == 0 || !reported {
+			err := h.report(ctx)
+			if err != nil {
 				klog.FromContext(ctx).Error(err, "Reporting versions")
 			}
+			reported = err == nil
 		}
 		n++
 	}, h.Interval)

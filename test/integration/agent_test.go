@@ -132,10 +132,16 @@ func TestMemberAgentAppliesPrunesRepairsAndReports(t *testing.T) {
 			return a == metav1.ConditionTrue, "Available=" + string(a)
 		})
 	}
-	mc, _ := f.pc.ClusterV1alpha1().MemberClusters().Get(ctx, "zone-a-1", metav1.GetOptions{})
-	if mc.Status.KubernetesVersion != "v1.37.1" || mc.Status.Istio.Version == "" || mc.Status.Agent.Version == "" {
-		t.Errorf("MemberCluster status does not report versions: %+v", mc.Status)
-	}
+	// The agent reports versions on its own schedule, independently of the
+	// Lease that makes the cluster Available.
+	framework.Eventually(t, 30*time.Second, "zone-a-1's agent reports its versions", func() (bool, string) {
+		mc, err := f.pc.ClusterV1alpha1().MemberClusters().Get(ctx, "zone-a-1", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return mc.Status.KubernetesVersion == "v1.37.1" && mc.Status.Istio.Version != "" && mc.Status.Agent.Version != "",
+			fmt.Sprintf("status %+v", mc.Status)
+	})
 
 	// A ClusterAccessPoint written into zone-a-1's namespace appears in zone-a-1 only.
 	cap := newCAP("shop.web", "r1", gatewayManifest(), vsManifest("web", "5s"), drManifest(), secretManifest())
