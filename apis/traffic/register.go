@@ -37,6 +37,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&NameService{}, &NameServiceList{},
 		&DNSProvider{}, &DNSProviderList{},
 		&CertificateIssuer{}, &CertificateIssuerList{},
+		&AccessPointRevision{}, &AccessPointRevisionList{},
+		&RolloutApproval{},
 	)
 	return nil
 }

@@ -14,6 +14,7 @@ const (
 	AccessPointLoadBalancerReady = "LoadBalancerReady"
 	AccessPointCertificateReady  = "CertificateReady"
 	AccessPointDNSReady          = "DNSReady"
+	AccessPointRolledOut         = "RolledOut"
 	ConditionReady               = "Ready"
 )
 
@@ -217,25 +218,56 @@ const (
 	RolloutStaged    = "Staged"
 )
 
+// Phases of a rollout.
+const (
+	RolloutProgressing = "Progressing"
+	RolloutPaused      = "Paused"
+	RolloutHalted      = "Halted"
+	RolloutComplete    = "Complete"
+)
+
+// DefaultRevisionHistoryLimit is how many AccessPointRevisions are kept by default.
+const DefaultRevisionHistoryLimit = 10
+
 // RolloutSpec says how new revisions reach the placed clusters.
 type RolloutSpec struct {
-	// strategy is AllAtOnce or Staged. Defaults to AllAtOnce.
+	// strategy is AllAtOnce or Staged. Defaults to AllAtOnce. The first revision
+	// of an access point, and a rollback, always go to every cluster at once.
 	Strategy string `json:"strategy,omitempty"`
-	// stages of a Staged rollout, in order.
+	// stages of a Staged rollout, in order. Placed clusters no stage selects join
+	// the last stage.
 	Stages []RolloutStage `json:"stages,omitempty"`
+	// paused is the emergency brake: while true, nothing new is written to any
+	// cluster and the rollout stays where it is.
+	Paused bool `json:"paused,omitempty"`
+	// autoRollback returns the clusters a halted rollout changed to the stable
+	// revision.
+	AutoRollback bool `json:"autoRollback,omitempty"`
+	// revisionHistoryLimit is how many AccessPointRevisions are kept, the target
+	// and the stable revision always among them. Defaults to 10.
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
 }
 
-// RolloutStage is one step of a staged rollout; it selects clusters by name, by
-// label or by count.
+// RolloutStage is one step of a staged rollout. It selects, among the placed
+// clusters no earlier stage took, those named in clusters, matching
+// clusterSelector and in zones (the given terms intersect), at most count of
+// them (by name); a stage with no selection takes every remaining cluster.
 type RolloutStage struct {
+	// name of the stage, unique among the stages.
+	Name string `json:"name"`
 	// clusters of this stage.
 	Clusters []ClusterReference `json:"clusters,omitempty"`
 	// clusterSelector of this stage.
 	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
-	// count of further clusters in this stage.
+	// zones of this stage's clusters.
+	Zones []string `json:"zones,omitempty"`
+	// count limits the stage to this many clusters.
 	Count *int32 `json:"count,omitempty"`
-	// pause waits for approval before the stage starts.
+	// pause waits for approval (the approve subresource) before the stage starts.
 	Pause bool `json:"pause,omitempty"`
+	// soakSeconds is how long the stage's clusters must stay healthy before the
+	// next stage may start. Defaults to 0.
+	SoakSeconds int32 `json:"soakSeconds,omitempty"`
 }
 
 // FederatedAccessPointStatus aggregates the state of an access point.
@@ -252,9 +284,51 @@ type FederatedAccessPointStatus struct {
 	DNS *DNSStatus `json:"dns,omitempty"`
 	// clusters is the state of every placed cluster.
 	Clusters []ClusterStatus `json:"clusters,omitempty"`
+	// rollout is the progress of the current revision through the stages.
+	Rollout *RolloutStatus `json:"rollout,omitempty"`
 	// conditions: Placed, VIPAllocated, Applied, LoadBalancerReady, CertificateReady,
-	// DNSReady and Ready (all that apply are true).
+	// DNSReady, RolledOut and Ready (all that apply are true; RolledOut does not
+	// hold Ready back).
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// RolloutStatus is where the current revision stands.
+type RolloutStatus struct {
+	// revision is the AccessPointRevision being rolled out (the target).
+	Revision int64 `json:"revision,omitempty"`
+	// stableRevision is the last revision that completed a rollout; clusters
+	// whose stage is not reached run it.
+	StableRevision int64 `json:"stableRevision,omitempty"`
+	// stage is the name of the current stage.
+	Stage string `json:"stage,omitempty"`
+	// stageIndex is the index of the current stage.
+	StageIndex int32 `json:"stageIndex,omitempty"`
+	// phase is Progressing, Paused, Halted or Complete.
+	Phase string `json:"phase,omitempty"`
+	// message explains the phase.
+	Message string `json:"message,omitempty"`
+	// updatedClusters is the number of placed clusters that applied the target
+	// revision.
+	UpdatedClusters int32 `json:"updatedClusters,omitempty"`
+	// totalClusters is the number of placed clusters.
+	TotalClusters int32 `json:"totalClusters,omitempty"`
+	// stageHealthySince is when every cluster of the current stage last became
+	// healthy on the target revision; the soak counts from it.
+	StageHealthySince *metav1.Time `json:"stageHealthySince,omitempty"`
+	// approvals of this revision's stages, recorded by the approve subresource.
+	Approvals []RolloutApprovalRecord `json:"approvals,omitempty"`
+}
+
+// RolloutApprovalRecord is who approved a stage of a revision, and when.
+type RolloutApprovalRecord struct {
+	// stage approved.
+	Stage string `json:"stage"`
+	// revision approved.
+	Revision int64 `json:"revision"`
+	// user who approved.
+	User string `json:"user"`
+	// time of the approval.
+	Time metav1.Time `json:"time"`
 }
 
 // VIPStatus is the virtual IP of an access point.
@@ -310,6 +384,8 @@ type ClusterStatus struct {
 	Zone string `json:"zone,omitempty"`
 	// phase: Pending, Applying, Applied, Failed or Unavailable.
 	Phase string `json:"phase,omitempty"`
+	// revision is the AccessPointRevision the cluster is sent.
+	Revision int64 `json:"revision,omitempty"`
 	// observedRevision is the revision the cluster's agent applied last.
 	ObservedRevision string `json:"observedRevision,omitempty"`
 	// objects counts the applied objects.
@@ -339,6 +415,83 @@ type FederatedAccessPointList struct {
 	Items           []FederatedAccessPoint `json:"items"`
 }
 
+// RevisionLabel is set on every AccessPointRevision to the name of its access
+// point.
+const RevisionLabel = "traffic.portico.dev/access-point"
+
+// RollbackAnnotation, set by `kubectl portico rollout undo` to the revision
+// number whose content it wrote back into the spec, sends that content to every
+// cluster at once (a rollback is urgent) instead of through the stages.
+const RollbackAnnotation = "traffic.portico.dev/rollback-to-revision"
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// AccessPointRevision is an immutable snapshot of what one revision of a
+// FederatedAccessPoint renders: hosts, template, overrides, load balancer and
+// TLS. The hub controller creates one per distinct content, numbered 1, 2, …,
+// owned by the access point (deleted with it) and pruned beyond
+// spec.rollout.revisionHistoryLimit.
+type AccessPointRevision struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the snapshot; it never changes.
+	Spec AccessPointRevisionSpec `json:"spec"`
+}
+
+// AccessPointRevisionSpec is one revision of an access point.
+type AccessPointRevisionSpec struct {
+	// accessPointRef is the access point the revision belongs to.
+	AccessPointRef AccessPointReference `json:"accessPointRef"`
+	// revision is the sequence number, 1 for the first revision.
+	Revision int64 `json:"revision"`
+	// hash of the content.
+	Hash string `json:"hash"`
+	// content is what the revision renders.
+	Content RevisionContent `json:"content"`
+}
+
+// RevisionContent is the part of a FederatedAccessPointSpec that makes a
+// revision (placement and rollout do not).
+type RevisionContent struct {
+	// hosts of the access point.
+	Hosts []string `json:"hosts"`
+	// template of the access point.
+	Template AccessPointTemplate `json:"template,omitempty"`
+	// overrides of the access point.
+	Overrides []ClusterOverride `json:"overrides,omitempty"`
+	// loadBalancer of the access point.
+	LoadBalancer *LoadBalancerSpec `json:"loadBalancer,omitempty"`
+	// tls of the access point.
+	TLS *TLSSpec `json:"tls,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// AccessPointRevisionList is a list of AccessPointRevisions.
+type AccessPointRevisionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []AccessPointRevision `json:"items"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// RolloutApproval is the body of a POST to federatedaccesspoints/approve: it
+// approves the stage a rollout waits at. Approving is the verb create on that
+// subresource, apart from editing the access point.
+type RolloutApproval struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// stage to approve; the request fails with Conflict unless the rollout waits
+	// at this stage. Empty approves the waiting stage.
+	Stage string `json:"stage,omitempty"`
+	// revision to approve; the request fails with Conflict unless the rollout is
+	// of this revision. 0 approves the current one.
+	Revision int64 `json:"revision,omitempty"`
+}
+
 // Condition types of ClusterAccessPoint.
 const (
 	ClusterAccessPointApplied  = "Applied"
@@ -364,6 +517,9 @@ type ClusterAccessPoint struct {
 type ClusterAccessPointSpec struct {
 	// accessPointRef is the FederatedAccessPoint this slice was rendered from.
 	AccessPointRef AccessPointReference `json:"accessPointRef,omitempty"`
+	// accessPointRevision is the AccessPointRevision the manifests were rendered
+	// from.
+	AccessPointRevision int64 `json:"accessPointRevision,omitempty"`
 	// revision is a hash of the manifests.
 	Revision string `json:"revision,omitempty"`
 	// manifests are complete objects (apiVersion, kind, metadata, spec or data).

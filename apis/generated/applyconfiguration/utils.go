@@ -74,6 +74,10 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		// Group=traffic.portico.dev, Version=v1alpha1
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("AccessPointReference"):
 		return &applyconfigurationtrafficv1alpha1.AccessPointReferenceApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("AccessPointRevision"):
+		return &applyconfigurationtrafficv1alpha1.AccessPointRevisionApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("AccessPointRevisionSpec"):
+		return &applyconfigurationtrafficv1alpha1.AccessPointRevisionSpecApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("AccessPointTemplate"):
 		return &applyconfigurationtrafficv1alpha1.AccessPointTemplateApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("ACMEIssuer"):
@@ -150,12 +154,18 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationtrafficv1alpha1.PortApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("ProbeStatus"):
 		return &applyconfigurationtrafficv1alpha1.ProbeStatusApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("RevisionContent"):
+		return &applyconfigurationtrafficv1alpha1.RevisionContentApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("RFC2136Provider"):
 		return &applyconfigurationtrafficv1alpha1.RFC2136ProviderApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("RolloutApprovalRecord"):
+		return &applyconfigurationtrafficv1alpha1.RolloutApprovalRecordApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("RolloutSpec"):
 		return &applyconfigurationtrafficv1alpha1.RolloutSpecApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("RolloutStage"):
 		return &applyconfigurationtrafficv1alpha1.RolloutStageApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("RolloutStatus"):
+		return &applyconfigurationtrafficv1alpha1.RolloutStatusApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("SecretKeyReference"):
 		return &applyconfigurationtrafficv1alpha1.SecretKeyReferenceApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("TLSSpec"):

@@ -57,6 +57,9 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.VIPHealth{}.OpenAPIModelName():                         schema_portico_apis_cluster_v1alpha1_VIPHealth(ref),
 		trafficv1alpha1.ACMEIssuer{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_ACMEIssuer(ref),
 		trafficv1alpha1.AccessPointReference{}.OpenAPIModelName():       schema_portico_apis_traffic_v1alpha1_AccessPointReference(ref),
+		trafficv1alpha1.AccessPointRevision{}.OpenAPIModelName():        schema_portico_apis_traffic_v1alpha1_AccessPointRevision(ref),
+		trafficv1alpha1.AccessPointRevisionList{}.OpenAPIModelName():    schema_portico_apis_traffic_v1alpha1_AccessPointRevisionList(ref),
+		trafficv1alpha1.AccessPointRevisionSpec{}.OpenAPIModelName():    schema_portico_apis_traffic_v1alpha1_AccessPointRevisionSpec(ref),
 		trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName():        schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref),
 		trafficv1alpha1.Backend{}.OpenAPIModelName():                    schema_portico_apis_traffic_v1alpha1_Backend(ref),
 		trafficv1alpha1.CAIssuer{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_CAIssuer(ref),
@@ -102,8 +105,12 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		trafficv1alpha1.Port{}.OpenAPIModelName():                       schema_portico_apis_traffic_v1alpha1_Port(ref),
 		trafficv1alpha1.ProbeStatus{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_ProbeStatus(ref),
 		trafficv1alpha1.RFC2136Provider{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_RFC2136Provider(ref),
+		trafficv1alpha1.RevisionContent{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_RevisionContent(ref),
+		trafficv1alpha1.RolloutApproval{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_RolloutApproval(ref),
+		trafficv1alpha1.RolloutApprovalRecord{}.OpenAPIModelName():      schema_portico_apis_traffic_v1alpha1_RolloutApprovalRecord(ref),
 		trafficv1alpha1.RolloutSpec{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref),
 		trafficv1alpha1.RolloutStage{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_RolloutStage(ref),
+		trafficv1alpha1.RolloutStatus{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_RolloutStatus(ref),
 		trafficv1alpha1.SecretKeyReference{}.OpenAPIModelName():         schema_portico_apis_traffic_v1alpha1_SecretKeyReference(ref),
 		trafficv1alpha1.TLSSpec{}.OpenAPIModelName():                    schema_portico_apis_traffic_v1alpha1_TLSSpec(ref),
 		trafficv1alpha1.VIPPool{}.OpenAPIModelName():                    schema_portico_apis_traffic_v1alpha1_VIPPool(ref),
@@ -1192,6 +1199,143 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointReference(ref common.Refere
 	}
 }
 
+func schema_portico_apis_traffic_v1alpha1_AccessPointRevision(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AccessPointRevision is an immutable snapshot of what one revision of a FederatedAccessPoint renders: hosts, template, overrides, load balancer and TLS. The hub controller creates one per distinct content, numbered 1, 2, …, owned by the access point (deleted with it) and pruned beyond spec.rollout.revisionHistoryLimit.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "spec is the snapshot; it never changes.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(trafficv1alpha1.AccessPointRevisionSpec{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"spec"},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.AccessPointRevisionSpec{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_AccessPointRevisionList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AccessPointRevisionList is a list of AccessPointRevisions.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.AccessPointRevision{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.AccessPointRevision{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_AccessPointRevisionSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "AccessPointRevisionSpec is one revision of an access point.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"accessPointRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "accessPointRef is the access point the revision belongs to.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(trafficv1alpha1.AccessPointReference{}.OpenAPIModelName()),
+						},
+					},
+					"revision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "revision is the sequence number, 1 for the first revision.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"hash": {
+						SchemaProps: spec.SchemaProps{
+							Description: "hash of the content.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"content": {
+						SchemaProps: spec.SchemaProps{
+							Description: "content is what the revision renders.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(trafficv1alpha1.RevisionContent{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"accessPointRef", "revision", "hash", "content"},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.AccessPointReference{}.OpenAPIModelName(), trafficv1alpha1.RevisionContent{}.OpenAPIModelName()},
+	}
+}
+
 func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -1661,6 +1805,13 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointSpec(ref common.Refe
 							Ref:         ref(trafficv1alpha1.AccessPointReference{}.OpenAPIModelName()),
 						},
 					},
+					"accessPointRevision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "accessPointRevision is the AccessPointRevision the manifests were rendered from.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
 					"revision": {
 						SchemaProps: spec.SchemaProps{
 							Description: "revision is a hash of the manifests.",
@@ -1865,6 +2016,13 @@ func schema_portico_apis_traffic_v1alpha1_ClusterStatus(ref common.ReferenceCall
 							Description: "phase: Pending, Applying, Applied, Failed or Unavailable.",
 							Type:        []string{"string"},
 							Format:      "",
+						},
+					},
+					"revision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "revision is the AccessPointRevision the cluster is sent.",
+							Type:        []string{"integer"},
+							Format:      "int64",
 						},
 					},
 					"observedRevision": {
@@ -2421,6 +2579,12 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref common.
 							},
 						},
 					},
+					"rollout": {
+						SchemaProps: spec.SchemaProps{
+							Description: "rollout is the progress of the current revision through the stages.",
+							Ref:         ref(trafficv1alpha1.RolloutStatus{}.OpenAPIModelName()),
+						},
+					},
 					"conditions": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
@@ -2431,7 +2595,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref common.
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "conditions: Placed, VIPAllocated, Applied, LoadBalancerReady, CertificateReady, DNSReady and Ready (all that apply are true).",
+							Description: "conditions: Placed, VIPAllocated, Applied, LoadBalancerReady, CertificateReady, DNSReady, RolledOut and Ready (all that apply are true; RolledOut does not hold Ready back).",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -2446,7 +2610,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref common.
 			},
 		},
 		Dependencies: []string{
-			trafficv1alpha1.CertificateStatus{}.OpenAPIModelName(), trafficv1alpha1.ClusterStatus{}.OpenAPIModelName(), trafficv1alpha1.DNSStatus{}.OpenAPIModelName(), trafficv1alpha1.VIPStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
+			trafficv1alpha1.CertificateStatus{}.OpenAPIModelName(), trafficv1alpha1.ClusterStatus{}.OpenAPIModelName(), trafficv1alpha1.DNSStatus{}.OpenAPIModelName(), trafficv1alpha1.RolloutStatus{}.OpenAPIModelName(), trafficv1alpha1.VIPStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -3295,6 +3459,173 @@ func schema_portico_apis_traffic_v1alpha1_RFC2136Provider(ref common.ReferenceCa
 	}
 }
 
+func schema_portico_apis_traffic_v1alpha1_RevisionContent(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RevisionContent is the part of a FederatedAccessPointSpec that makes a revision (placement and rollout do not).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"hosts": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "set",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "hosts of the access point.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"template": {
+						SchemaProps: spec.SchemaProps{
+							Description: "template of the access point.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName()),
+						},
+					},
+					"overrides": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "overrides of the access point.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.ClusterOverride{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"loadBalancer": {
+						SchemaProps: spec.SchemaProps{
+							Description: "loadBalancer of the access point.",
+							Ref:         ref(trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName()),
+						},
+					},
+					"tls": {
+						SchemaProps: spec.SchemaProps{
+							Description: "tls of the access point.",
+							Ref:         ref(trafficv1alpha1.TLSSpec{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"hosts"},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName(), trafficv1alpha1.ClusterOverride{}.OpenAPIModelName(), trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName(), trafficv1alpha1.TLSSpec{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_RolloutApproval(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RolloutApproval is the body of a POST to federatedaccesspoints/approve: it approves the stage a rollout waits at. Approving is the verb create on that subresource, apart from editing the access point.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"stage": {
+						SchemaProps: spec.SchemaProps{
+							Description: "stage to approve; the request fails with Conflict unless the rollout waits at this stage. Empty approves the waiting stage.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"revision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "revision to approve; the request fails with Conflict unless the rollout is of this revision. 0 approves the current one.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_RolloutApprovalRecord(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RolloutApprovalRecord is who approved a stage of a revision, and when.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"stage": {
+						SchemaProps: spec.SchemaProps{
+							Description: "stage approved.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"revision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "revision approved.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"user": {
+						SchemaProps: spec.SchemaProps{
+							Description: "user who approved.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"time": {
+						SchemaProps: spec.SchemaProps{
+							Description: "time of the approval.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"stage", "revision", "user", "time"},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
+	}
+}
+
 func schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -3304,7 +3635,7 @@ func schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref common.ReferenceCallba
 				Properties: map[string]spec.Schema{
 					"strategy": {
 						SchemaProps: spec.SchemaProps{
-							Description: "strategy is AllAtOnce or Staged. Defaults to AllAtOnce.",
+							Description: "strategy is AllAtOnce or Staged. Defaults to AllAtOnce. The first revision of an access point, and a rollback, always go to every cluster at once.",
 							Type:        []string{"string"},
 							Format:      "",
 						},
@@ -3316,7 +3647,7 @@ func schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref common.ReferenceCallba
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "stages of a Staged rollout, in order.",
+							Description: "stages of a Staged rollout, in order. Placed clusters no stage selects join the last stage.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -3325,6 +3656,27 @@ func schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref common.ReferenceCallba
 									},
 								},
 							},
+						},
+					},
+					"paused": {
+						SchemaProps: spec.SchemaProps{
+							Description: "paused is the emergency brake: while true, nothing new is written to any cluster and the rollout stays where it is.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"autoRollback": {
+						SchemaProps: spec.SchemaProps{
+							Description: "autoRollback returns the clusters a halted rollout changed to the stable revision.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+					"revisionHistoryLimit": {
+						SchemaProps: spec.SchemaProps{
+							Description: "revisionHistoryLimit is how many AccessPointRevisions are kept, the target and the stable revision always among them. Defaults to 10.",
+							Type:        []string{"integer"},
+							Format:      "int32",
 						},
 					},
 				},
@@ -3339,9 +3691,17 @@ func schema_portico_apis_traffic_v1alpha1_RolloutStage(ref common.ReferenceCallb
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "RolloutStage is one step of a staged rollout; it selects clusters by name, by label or by count.",
+				Description: "RolloutStage is one step of a staged rollout. It selects, among the placed clusters no earlier stage took, those named in clusters, matching clusterSelector and in zones (the given terms intersect), at most count of them (by name); a stage with no selection takes every remaining cluster.",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "name of the stage, unique among the stages.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
 					"clusters": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
@@ -3366,25 +3726,150 @@ func schema_portico_apis_traffic_v1alpha1_RolloutStage(ref common.ReferenceCallb
 							Ref:         ref(v1.LabelSelector{}.OpenAPIModelName()),
 						},
 					},
+					"zones": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "set",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "zones of this stage's clusters.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
 					"count": {
 						SchemaProps: spec.SchemaProps{
-							Description: "count of further clusters in this stage.",
+							Description: "count limits the stage to this many clusters.",
 							Type:        []string{"integer"},
 							Format:      "int32",
 						},
 					},
 					"pause": {
 						SchemaProps: spec.SchemaProps{
-							Description: "pause waits for approval before the stage starts.",
+							Description: "pause waits for approval (the approve subresource) before the stage starts.",
 							Type:        []string{"boolean"},
 							Format:      "",
+						},
+					},
+					"soakSeconds": {
+						SchemaProps: spec.SchemaProps{
+							Description: "soakSeconds is how long the stage's clusters must stay healthy before the next stage may start. Defaults to 0.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.ClusterReference{}.OpenAPIModelName(), v1.LabelSelector{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_RolloutStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "RolloutStatus is where the current revision stands.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"revision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "revision is the AccessPointRevision being rolled out (the target).",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"stableRevision": {
+						SchemaProps: spec.SchemaProps{
+							Description: "stableRevision is the last revision that completed a rollout; clusters whose stage is not reached run it.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"stage": {
+						SchemaProps: spec.SchemaProps{
+							Description: "stage is the name of the current stage.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"stageIndex": {
+						SchemaProps: spec.SchemaProps{
+							Description: "stageIndex is the index of the current stage.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"phase": {
+						SchemaProps: spec.SchemaProps{
+							Description: "phase is Progressing, Paused, Halted or Complete.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"message": {
+						SchemaProps: spec.SchemaProps{
+							Description: "message explains the phase.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"updatedClusters": {
+						SchemaProps: spec.SchemaProps{
+							Description: "updatedClusters is the number of placed clusters that applied the target revision.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"totalClusters": {
+						SchemaProps: spec.SchemaProps{
+							Description: "totalClusters is the number of placed clusters.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"stageHealthySince": {
+						SchemaProps: spec.SchemaProps{
+							Description: "stageHealthySince is when every cluster of the current stage last became healthy on the target revision; the soak counts from it.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"approvals": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"stage",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "approvals of this revision's stages, recorded by the approve subresource.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.RolloutApprovalRecord{}.OpenAPIModelName()),
+									},
+								},
+							},
 						},
 					},
 				},
 			},
 		},
 		Dependencies: []string{
-			trafficv1alpha1.ClusterReference{}.OpenAPIModelName(), v1.LabelSelector{}.OpenAPIModelName()},
+			trafficv1alpha1.RolloutApprovalRecord{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
 	}
 }
 

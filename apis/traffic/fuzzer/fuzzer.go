@@ -37,6 +37,9 @@ var Funcs = func(codecs runtimeserializer.CodecFactory) []interface{} {
 		func(s *traffic.RolloutSpec, c randfill.Continue) {
 			c.FillNoCustom(s)
 			s.Strategy = pick(c, traffic.RolloutAllAtOnce, traffic.RolloutStaged)
+			if s.RevisionHistoryLimit == nil {
+				s.RevisionHistoryLimit = int32Ptr(traffic.DefaultRevisionHistoryLimit)
+			}
 		},
 		func(s *traffic.VirtualIPSpec, c randfill.Continue) {
 			c.FillNoCustom(s)

@@ -84,10 +84,15 @@ func SetDefaults_TLSSpec(obj *TLSSpec) {
 	}
 }
 
-// SetDefaults_RolloutSpec makes AllAtOnce the default strategy.
+// SetDefaults_RolloutSpec makes AllAtOnce the default strategy and keeps 10
+// revisions.
 func SetDefaults_RolloutSpec(obj *RolloutSpec) {
 	if obj.Strategy == "" {
 		obj.Strategy = RolloutAllAtOnce
+	}
+	if obj.RevisionHistoryLimit == nil {
+		limit := int32(DefaultRevisionHistoryLimit)
+		obj.RevisionHistoryLimit = &limit
 	}
 }
 

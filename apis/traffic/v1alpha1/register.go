@@ -38,6 +38,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&NameService{}, &NameServiceList{},
 		&DNSProvider{}, &DNSProviderList{},
 		&CertificateIssuer{}, &CertificateIssuerList{},
+		&AccessPointRevision{}, &AccessPointRevisionList{},
+		&RolloutApproval{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

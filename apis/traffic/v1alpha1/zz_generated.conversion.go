@@ -56,6 +56,36 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*AccessPointRevision)(nil), (*traffic.AccessPointRevision)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_AccessPointRevision_To_traffic_AccessPointRevision(a.(*AccessPointRevision), b.(*traffic.AccessPointRevision), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*traffic.AccessPointRevision)(nil), (*AccessPointRevision)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_traffic_AccessPointRevision_To_v1alpha1_AccessPointRevision(a.(*traffic.AccessPointRevision), b.(*AccessPointRevision), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*AccessPointRevisionList)(nil), (*traffic.AccessPointRevisionList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_AccessPointRevisionList_To_traffic_AccessPointRevisionList(a.(*AccessPointRevisionList), b.(*traffic.AccessPointRevisionList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*traffic.AccessPointRevisionList)(nil), (*AccessPointRevisionList)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_traffic_AccessPointRevisionList_To_v1alpha1_AccessPointRevisionList(a.(*traffic.AccessPointRevisionList), b.(*AccessPointRevisionList), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*AccessPointRevisionSpec)(nil), (*traffic.AccessPointRevisionSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_AccessPointRevisionSpec_To_traffic_AccessPointRevisionSpec(a.(*AccessPointRevisionSpec), b.(*traffic.AccessPointRevisionSpec), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*traffic.AccessPointRevisionSpec)(nil), (*AccessPointRevisionSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_traffic_AccessPointRevisionSpec_To_v1alpha1_AccessPointRevisionSpec(a.(*traffic.AccessPointRevisionSpec), b.(*AccessPointRevisionSpec), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*AccessPointTemplate)(nil), (*traffic.AccessPointTemplate)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_AccessPointTemplate_To_traffic_AccessPointTemplate(a.(*AccessPointTemplate), b.(*traffic.AccessPointTemplate), scope)
 	}); err != nil {
@@ -506,6 +536,36 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.AddGeneratedConversionFunc((*RevisionContent)(nil), (*traffic.RevisionContent)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_RevisionContent_To_traffic_RevisionContent(a.(*RevisionContent), b.(*traffic.RevisionContent), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*traffic.RevisionContent)(nil), (*RevisionContent)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_traffic_RevisionContent_To_v1alpha1_RevisionContent(a.(*traffic.RevisionContent), b.(*RevisionContent), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*RolloutApproval)(nil), (*traffic.RolloutApproval)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_RolloutApproval_To_traffic_RolloutApproval(a.(*RolloutApproval), b.(*traffic.RolloutApproval), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*traffic.RolloutApproval)(nil), (*RolloutApproval)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_traffic_RolloutApproval_To_v1alpha1_RolloutApproval(a.(*traffic.RolloutApproval), b.(*RolloutApproval), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*RolloutApprovalRecord)(nil), (*traffic.RolloutApprovalRecord)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_RolloutApprovalRecord_To_traffic_RolloutApprovalRecord(a.(*RolloutApprovalRecord), b.(*traffic.RolloutApprovalRecord), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*traffic.RolloutApprovalRecord)(nil), (*RolloutApprovalRecord)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_traffic_RolloutApprovalRecord_To_v1alpha1_RolloutApprovalRecord(a.(*traffic.RolloutApprovalRecord), b.(*RolloutApprovalRecord), scope)
+	}); err != nil {
+		return err
+	}
 	if err := s.AddGeneratedConversionFunc((*RolloutSpec)(nil), (*traffic.RolloutSpec)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_v1alpha1_RolloutSpec_To_traffic_RolloutSpec(a.(*RolloutSpec), b.(*traffic.RolloutSpec), scope)
 	}); err != nil {
@@ -523,6 +583,16 @@ func RegisterConversions(s *runtime.Scheme) error {
 	}
 	if err := s.AddGeneratedConversionFunc((*traffic.RolloutStage)(nil), (*RolloutStage)(nil), func(a, b interface{}, scope conversion.Scope) error {
 		return Convert_traffic_RolloutStage_To_v1alpha1_RolloutStage(a.(*traffic.RolloutStage), b.(*RolloutStage), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*RolloutStatus)(nil), (*traffic.RolloutStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_v1alpha1_RolloutStatus_To_traffic_RolloutStatus(a.(*RolloutStatus), b.(*traffic.RolloutStatus), scope)
+	}); err != nil {
+		return err
+	}
+	if err := s.AddGeneratedConversionFunc((*traffic.RolloutStatus)(nil), (*RolloutStatus)(nil), func(a, b interface{}, scope conversion.Scope) error {
+		return Convert_traffic_RolloutStatus_To_v1alpha1_RolloutStatus(a.(*traffic.RolloutStatus), b.(*RolloutStatus), scope)
 	}); err != nil {
 		return err
 	}
@@ -693,6 +763,74 @@ func autoConvert_traffic_AccessPointReference_To_v1alpha1_AccessPointReference(i
 // Convert_traffic_AccessPointReference_To_v1alpha1_AccessPointReference is an autogenerated conversion function.
 func Convert_traffic_AccessPointReference_To_v1alpha1_AccessPointReference(in *traffic.AccessPointReference, out *AccessPointReference, s conversion.Scope) error {
 	return autoConvert_traffic_AccessPointReference_To_v1alpha1_AccessPointReference(in, out, s)
+}
+
+func autoConvert_v1alpha1_AccessPointRevision_To_traffic_AccessPointRevision(in *AccessPointRevision, out *traffic.AccessPointRevision, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_v1alpha1_AccessPointRevisionSpec_To_traffic_AccessPointRevisionSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_v1alpha1_AccessPointRevision_To_traffic_AccessPointRevision is an autogenerated conversion function.
+func Convert_v1alpha1_AccessPointRevision_To_traffic_AccessPointRevision(in *AccessPointRevision, out *traffic.AccessPointRevision, s conversion.Scope) error {
+	return autoConvert_v1alpha1_AccessPointRevision_To_traffic_AccessPointRevision(in, out, s)
+}
+
+func autoConvert_traffic_AccessPointRevision_To_v1alpha1_AccessPointRevision(in *traffic.AccessPointRevision, out *AccessPointRevision, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	if err := Convert_traffic_AccessPointRevisionSpec_To_v1alpha1_AccessPointRevisionSpec(&in.Spec, &out.Spec, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Convert_traffic_AccessPointRevision_To_v1alpha1_AccessPointRevision is an autogenerated conversion function.
+func Convert_traffic_AccessPointRevision_To_v1alpha1_AccessPointRevision(in *traffic.AccessPointRevision, out *AccessPointRevision, s conversion.Scope) error {
+	return autoConvert_traffic_AccessPointRevision_To_v1alpha1_AccessPointRevision(in, out, s)
+}
+
+func autoConvert_v1alpha1_AccessPointRevisionList_To_traffic_AccessPointRevisionList(in *AccessPointRevisionList, out *traffic.AccessPointRevisionList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]traffic.AccessPointRevision)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_v1alpha1_AccessPointRevisionList_To_traffic_AccessPointRevisionList is an autogenerated conversion function.
+func Convert_v1alpha1_AccessPointRevisionList_To_traffic_AccessPointRevisionList(in *AccessPointRevisionList, out *traffic.AccessPointRevisionList, s conversion.Scope) error {
+	return autoConvert_v1alpha1_AccessPointRevisionList_To_traffic_AccessPointRevisionList(in, out, s)
+}
+
+func autoConvert_traffic_AccessPointRevisionList_To_v1alpha1_AccessPointRevisionList(in *traffic.AccessPointRevisionList, out *AccessPointRevisionList, s conversion.Scope) error {
+	out.ListMeta = in.ListMeta
+	out.Items = *(*[]AccessPointRevision)(unsafe.Pointer(&in.Items))
+	return nil
+}
+
+// Convert_traffic_AccessPointRevisionList_To_v1alpha1_AccessPointRevisionList is an autogenerated conversion function.
+func Convert_traffic_AccessPointRevisionList_To_v1alpha1_AccessPointRevisionList(in *traffic.AccessPointRevisionList, out *AccessPointRevisionList, s conversion.Scope) error {
+	return autoConvert_traffic_AccessPointRevisionList_To_v1alpha1_AccessPointRevisionList(in, out, s)
+}
+
+func autoConvert_v1alpha1_AccessPointRevisionSpec_To_traffic_AccessPointRevisionSpec(in *AccessPointRevisionSpec, out *traffic.AccessPointRevisionSpec, s conversion.Scope) error {
+	*out = *(*traffic.AccessPointRevisionSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_AccessPointRevisionSpec_To_traffic_AccessPointRevisionSpec is an autogenerated conversion function.
+func Convert_v1alpha1_AccessPointRevisionSpec_To_traffic_AccessPointRevisionSpec(in *AccessPointRevisionSpec, out *traffic.AccessPointRevisionSpec, s conversion.Scope) error {
+	return autoConvert_v1alpha1_AccessPointRevisionSpec_To_traffic_AccessPointRevisionSpec(in, out, s)
+}
+
+func autoConvert_traffic_AccessPointRevisionSpec_To_v1alpha1_AccessPointRevisionSpec(in *traffic.AccessPointRevisionSpec, out *AccessPointRevisionSpec, s conversion.Scope) error {
+	*out = *(*AccessPointRevisionSpec)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_traffic_AccessPointRevisionSpec_To_v1alpha1_AccessPointRevisionSpec is an autogenerated conversion function.
+func Convert_traffic_AccessPointRevisionSpec_To_v1alpha1_AccessPointRevisionSpec(in *traffic.AccessPointRevisionSpec, out *AccessPointRevisionSpec, s conversion.Scope) error {
+	return autoConvert_traffic_AccessPointRevisionSpec_To_v1alpha1_AccessPointRevisionSpec(in, out, s)
 }
 
 func autoConvert_v1alpha1_AccessPointTemplate_To_traffic_AccessPointTemplate(in *AccessPointTemplate, out *traffic.AccessPointTemplate, s conversion.Scope) error {
@@ -1665,6 +1803,70 @@ func Convert_traffic_RFC2136Provider_To_v1alpha1_RFC2136Provider(in *traffic.RFC
 	return autoConvert_traffic_RFC2136Provider_To_v1alpha1_RFC2136Provider(in, out, s)
 }
 
+func autoConvert_v1alpha1_RevisionContent_To_traffic_RevisionContent(in *RevisionContent, out *traffic.RevisionContent, s conversion.Scope) error {
+	*out = *(*traffic.RevisionContent)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_RevisionContent_To_traffic_RevisionContent is an autogenerated conversion function.
+func Convert_v1alpha1_RevisionContent_To_traffic_RevisionContent(in *RevisionContent, out *traffic.RevisionContent, s conversion.Scope) error {
+	return autoConvert_v1alpha1_RevisionContent_To_traffic_RevisionContent(in, out, s)
+}
+
+func autoConvert_traffic_RevisionContent_To_v1alpha1_RevisionContent(in *traffic.RevisionContent, out *RevisionContent, s conversion.Scope) error {
+	*out = *(*RevisionContent)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_traffic_RevisionContent_To_v1alpha1_RevisionContent is an autogenerated conversion function.
+func Convert_traffic_RevisionContent_To_v1alpha1_RevisionContent(in *traffic.RevisionContent, out *RevisionContent, s conversion.Scope) error {
+	return autoConvert_traffic_RevisionContent_To_v1alpha1_RevisionContent(in, out, s)
+}
+
+func autoConvert_v1alpha1_RolloutApproval_To_traffic_RolloutApproval(in *RolloutApproval, out *traffic.RolloutApproval, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	out.Stage = in.Stage
+	out.Revision = in.Revision
+	return nil
+}
+
+// Convert_v1alpha1_RolloutApproval_To_traffic_RolloutApproval is an autogenerated conversion function.
+func Convert_v1alpha1_RolloutApproval_To_traffic_RolloutApproval(in *RolloutApproval, out *traffic.RolloutApproval, s conversion.Scope) error {
+	return autoConvert_v1alpha1_RolloutApproval_To_traffic_RolloutApproval(in, out, s)
+}
+
+func autoConvert_traffic_RolloutApproval_To_v1alpha1_RolloutApproval(in *traffic.RolloutApproval, out *RolloutApproval, s conversion.Scope) error {
+	out.ObjectMeta = in.ObjectMeta
+	out.Stage = in.Stage
+	out.Revision = in.Revision
+	return nil
+}
+
+// Convert_traffic_RolloutApproval_To_v1alpha1_RolloutApproval is an autogenerated conversion function.
+func Convert_traffic_RolloutApproval_To_v1alpha1_RolloutApproval(in *traffic.RolloutApproval, out *RolloutApproval, s conversion.Scope) error {
+	return autoConvert_traffic_RolloutApproval_To_v1alpha1_RolloutApproval(in, out, s)
+}
+
+func autoConvert_v1alpha1_RolloutApprovalRecord_To_traffic_RolloutApprovalRecord(in *RolloutApprovalRecord, out *traffic.RolloutApprovalRecord, s conversion.Scope) error {
+	*out = *(*traffic.RolloutApprovalRecord)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_RolloutApprovalRecord_To_traffic_RolloutApprovalRecord is an autogenerated conversion function.
+func Convert_v1alpha1_RolloutApprovalRecord_To_traffic_RolloutApprovalRecord(in *RolloutApprovalRecord, out *traffic.RolloutApprovalRecord, s conversion.Scope) error {
+	return autoConvert_v1alpha1_RolloutApprovalRecord_To_traffic_RolloutApprovalRecord(in, out, s)
+}
+
+func autoConvert_traffic_RolloutApprovalRecord_To_v1alpha1_RolloutApprovalRecord(in *traffic.RolloutApprovalRecord, out *RolloutApprovalRecord, s conversion.Scope) error {
+	*out = *(*RolloutApprovalRecord)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_traffic_RolloutApprovalRecord_To_v1alpha1_RolloutApprovalRecord is an autogenerated conversion function.
+func Convert_traffic_RolloutApprovalRecord_To_v1alpha1_RolloutApprovalRecord(in *traffic.RolloutApprovalRecord, out *RolloutApprovalRecord, s conversion.Scope) error {
+	return autoConvert_traffic_RolloutApprovalRecord_To_v1alpha1_RolloutApprovalRecord(in, out, s)
+}
+
 func autoConvert_v1alpha1_RolloutSpec_To_traffic_RolloutSpec(in *RolloutSpec, out *traffic.RolloutSpec, s conversion.Scope) error {
 	*out = *(*traffic.RolloutSpec)(unsafe.Pointer(in))
 	return nil
@@ -1703,6 +1905,26 @@ func autoConvert_traffic_RolloutStage_To_v1alpha1_RolloutStage(in *traffic.Rollo
 // Convert_traffic_RolloutStage_To_v1alpha1_RolloutStage is an autogenerated conversion function.
 func Convert_traffic_RolloutStage_To_v1alpha1_RolloutStage(in *traffic.RolloutStage, out *RolloutStage, s conversion.Scope) error {
 	return autoConvert_traffic_RolloutStage_To_v1alpha1_RolloutStage(in, out, s)
+}
+
+func autoConvert_v1alpha1_RolloutStatus_To_traffic_RolloutStatus(in *RolloutStatus, out *traffic.RolloutStatus, s conversion.Scope) error {
+	*out = *(*traffic.RolloutStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_v1alpha1_RolloutStatus_To_traffic_RolloutStatus is an autogenerated conversion function.
+func Convert_v1alpha1_RolloutStatus_To_traffic_RolloutStatus(in *RolloutStatus, out *traffic.RolloutStatus, s conversion.Scope) error {
+	return autoConvert_v1alpha1_RolloutStatus_To_traffic_RolloutStatus(in, out, s)
+}
+
+func autoConvert_traffic_RolloutStatus_To_v1alpha1_RolloutStatus(in *traffic.RolloutStatus, out *RolloutStatus, s conversion.Scope) error {
+	*out = *(*RolloutStatus)(unsafe.Pointer(in))
+	return nil
+}
+
+// Convert_traffic_RolloutStatus_To_v1alpha1_RolloutStatus is an autogenerated conversion function.
+func Convert_traffic_RolloutStatus_To_v1alpha1_RolloutStatus(in *traffic.RolloutStatus, out *RolloutStatus, s conversion.Scope) error {
+	return autoConvert_traffic_RolloutStatus_To_v1alpha1_RolloutStatus(in, out, s)
 }
 
 func autoConvert_v1alpha1_SecretKeyReference_To_traffic_SecretKeyReference(in *SecretKeyReference, out *traffic.SecretKeyReference, s conversion.Scope) error {

@@ -29,6 +29,8 @@ import (
 // Public to allow building arbitrary schemes.
 // All generated defaulters are covering - they call all nested defaulters.
 func RegisterDefaults(scheme *runtime.Scheme) error {
+	scheme.AddTypeDefaultingFunc(&AccessPointRevision{}, func(obj interface{}) { SetObjectDefaults_AccessPointRevision(obj.(*AccessPointRevision)) })
+	scheme.AddTypeDefaultingFunc(&AccessPointRevisionList{}, func(obj interface{}) { SetObjectDefaults_AccessPointRevisionList(obj.(*AccessPointRevisionList)) })
 	scheme.AddTypeDefaultingFunc(&CertificateIssuer{}, func(obj interface{}) { SetObjectDefaults_CertificateIssuer(obj.(*CertificateIssuer)) })
 	scheme.AddTypeDefaultingFunc(&CertificateIssuerList{}, func(obj interface{}) { SetObjectDefaults_CertificateIssuerList(obj.(*CertificateIssuerList)) })
 	scheme.AddTypeDefaultingFunc(&DNSProvider{}, func(obj interface{}) { SetObjectDefaults_DNSProvider(obj.(*DNSProvider)) })
@@ -40,6 +42,45 @@ func RegisterDefaults(scheme *runtime.Scheme) error {
 	scheme.AddTypeDefaultingFunc(&VirtualIP{}, func(obj interface{}) { SetObjectDefaults_VirtualIP(obj.(*VirtualIP)) })
 	scheme.AddTypeDefaultingFunc(&VirtualIPList{}, func(obj interface{}) { SetObjectDefaults_VirtualIPList(obj.(*VirtualIPList)) })
 	return nil
+}
+
+func SetObjectDefaults_AccessPointRevision(in *AccessPointRevision) {
+	for i := range in.Spec.Content.Overrides {
+		a := &in.Spec.Content.Overrides[i]
+		for j := range a.ClusterOverrides {
+			b := &a.ClusterOverrides[j]
+			SetDefaults_OverridePatch(b)
+			if b.Op == "" {
+				b.Op = "replace"
+			}
+		}
+	}
+	if in.Spec.Content.LoadBalancer != nil {
+		SetDefaults_LoadBalancerSpec(in.Spec.Content.LoadBalancer)
+		for i := range in.Spec.Content.LoadBalancer.Ports {
+			a := &in.Spec.Content.LoadBalancer.Ports[i]
+			SetDefaults_Port(a)
+			if a.Protocol == "" {
+				a.Protocol = "TCP"
+			}
+		}
+		if in.Spec.Content.LoadBalancer.CrossZone != nil {
+			SetDefaults_CrossZone(in.Spec.Content.LoadBalancer.CrossZone)
+		}
+		if in.Spec.Content.LoadBalancer.HealthCheck != nil {
+			SetDefaults_HealthCheck(in.Spec.Content.LoadBalancer.HealthCheck)
+		}
+	}
+	if in.Spec.Content.TLS != nil {
+		SetDefaults_TLSSpec(in.Spec.Content.TLS)
+	}
+}
+
+func SetObjectDefaults_AccessPointRevisionList(in *AccessPointRevisionList) {
+	for i := range in.Items {
+		a := &in.Items[i]
+		SetObjectDefaults_AccessPointRevision(a)
+	}
 }
 
 func SetObjectDefaults_CertificateIssuer(in *CertificateIssuer) {

@@ -32,6 +32,21 @@ func (in AccessPointReference) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AccessPointRevision) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.AccessPointRevision"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AccessPointRevisionList) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.AccessPointRevisionList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in AccessPointRevisionSpec) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.AccessPointRevisionSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in AccessPointTemplate) OpenAPIModelName() string {
 	return "dev.portico.traffic.v1alpha1.AccessPointTemplate"
 }
@@ -257,6 +272,21 @@ func (in RFC2136Provider) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RevisionContent) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.RevisionContent"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RolloutApproval) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.RolloutApproval"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RolloutApprovalRecord) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.RolloutApprovalRecord"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in RolloutSpec) OpenAPIModelName() string {
 	return "dev.portico.traffic.v1alpha1.RolloutSpec"
 }
@@ -264,6 +294,11 @@ func (in RolloutSpec) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in RolloutStage) OpenAPIModelName() string {
 	return "dev.portico.traffic.v1alpha1.RolloutStage"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in RolloutStatus) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.RolloutStatus"
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.

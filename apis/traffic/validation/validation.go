@@ -346,25 +346,36 @@ func validateRollout(r *traffic.RolloutSpec, fldPath *field.Path) field.ErrorLis
 	if r.Strategy != traffic.RolloutStaged && len(r.Stages) > 0 {
 		allErrs = append(allErrs, field.Forbidden(fldPath.Child("stages"), "only for strategy Staged"))
 	}
+	if r.Strategy == traffic.RolloutStaged && len(r.Stages) == 0 {
+		allErrs = append(allErrs, field.Required(fldPath.Child("stages"), "strategy Staged needs at least one stage"))
+	}
+	if r.RevisionHistoryLimit != nil && *r.RevisionHistoryLimit < 0 {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("revisionHistoryLimit"), *r.RevisionHistoryLimit, "must not be negative"))
+	}
+	names := sets.New[string]()
 	for i, s := range r.Stages {
 		sPath := fldPath.Child("stages").Index(i)
-		set := 0
-		if len(s.Clusters) > 0 {
-			set++
-			allErrs = append(allErrs, validateClusterRefs(s.Clusters, sPath.Child("clusters"))...)
-		}
-		if s.ClusterSelector != nil {
-			set++
-			allErrs = append(allErrs, metav1validation.ValidateLabelSelector(s.ClusterSelector, metav1validation.LabelSelectorValidationOptions{}, sPath.Child("clusterSelector"))...)
-		}
-		if s.Count != nil {
-			set++
-			if *s.Count < 1 {
-				allErrs = append(allErrs, field.Invalid(sPath.Child("count"), *s.Count, "must be at least 1"))
+		switch {
+		case s.Name == "":
+			allErrs = append(allErrs, field.Required(sPath.Child("name"), ""))
+		case names.Has(s.Name):
+			allErrs = append(allErrs, field.Duplicate(sPath.Child("name"), s.Name))
+		default:
+			for _, msg := range utilvalidation.IsDNS1123Label(s.Name) {
+				allErrs = append(allErrs, field.Invalid(sPath.Child("name"), s.Name, msg))
 			}
 		}
-		if set != 1 {
-			allErrs = append(allErrs, field.Invalid(sPath, "", "exactly one of clusters, clusterSelector and count is required"))
+		names.Insert(s.Name)
+		allErrs = append(allErrs, validateClusterRefs(s.Clusters, sPath.Child("clusters"))...)
+		if s.ClusterSelector != nil {
+			allErrs = append(allErrs, metav1validation.ValidateLabelSelector(s.ClusterSelector, metav1validation.LabelSelectorValidationOptions{}, sPath.Child("clusterSelector"))...)
+		}
+		allErrs = append(allErrs, labelValues(s.Zones, sPath.Child("zones"))...)
+		if s.Count != nil && *s.Count < 1 {
+			allErrs = append(allErrs, field.Invalid(sPath.Child("count"), *s.Count, "must be at least 1"))
+		}
+		if s.SoakSeconds < 0 {
+			allErrs = append(allErrs, field.Invalid(sPath.Child("soakSeconds"), s.SoakSeconds, "must not be negative"))
 		}
 	}
 	return allErrs
@@ -692,4 +703,45 @@ func oneOf(v string, fldPath *field.Path, allowed ...string) field.ErrorList {
 		return field.ErrorList{field.Required(fldPath, "one of "+strings.Join(allowed, ", "))}
 	}
 	return field.ErrorList{field.NotSupported(fldPath, v, allowed)}
+}
+
+// ValidateAccessPointRevision checks a new AccessPointRevision.
+func ValidateAccessPointRevision(r *traffic.AccessPointRevision) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMeta(&r.ObjectMeta, true, nameIsSubdomain, field.NewPath("metadata"))
+	specPath := field.NewPath("spec")
+	allErrs = append(allErrs, requiredName(r.Spec.AccessPointRef.Name, specPath.Child("accessPointRef", "name"))...)
+	if r.Spec.AccessPointRef.Namespace != "" && r.Spec.AccessPointRef.Namespace != r.Namespace {
+		allErrs = append(allErrs, field.Invalid(specPath.Child("accessPointRef", "namespace"), r.Spec.AccessPointRef.Namespace, "must be the revision's namespace"))
+	}
+	if r.Spec.Revision < 1 {
+		allErrs = append(allErrs, field.Invalid(specPath.Child("revision"), r.Spec.Revision, "must be at least 1"))
+	}
+	if r.Spec.Hash == "" {
+		allErrs = append(allErrs, field.Required(specPath.Child("hash"), ""))
+	}
+	contentPath := specPath.Child("content")
+	allErrs = append(allErrs, validateHosts(r.Spec.Content.Hosts, contentPath.Child("hosts"))...)
+	allErrs = append(allErrs, validateTemplateNames(&r.Spec.Content.Template, contentPath.Child("template"))...)
+	return append(allErrs, validateOverrides(r.Spec.Content.Overrides, contentPath.Child("overrides"))...)
+}
+
+// ValidateAccessPointRevisionUpdate allows metadata changes only: a revision is
+// an immutable snapshot.
+func ValidateAccessPointRevisionUpdate(r, old *traffic.AccessPointRevision) field.ErrorList {
+	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&r.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
+	return append(allErrs, apimachineryvalidation.ValidateImmutableField(r.Spec, old.Spec, field.NewPath("spec"))...)
+}
+
+// ValidateRolloutApproval checks the body of an approval.
+func ValidateRolloutApproval(a *traffic.RolloutApproval) field.ErrorList {
+	var allErrs field.ErrorList
+	if a.Revision < 0 {
+		allErrs = append(allErrs, field.Invalid(field.NewPath("revision"), a.Revision, "must not be negative"))
+	}
+	if a.Stage != "" {
+		for _, msg := range utilvalidation.IsDNS1123Label(a.Stage) {
+			allErrs = append(allErrs, field.Invalid(field.NewPath("stage"), a.Stage, msg))
+		}
+	}
+	return allErrs
 }

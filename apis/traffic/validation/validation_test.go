@@ -100,10 +100,10 @@ func validFAP() *traffic.FederatedAccessPoint {
 			},
 			TLS: &traffic.TLSSpec{IssuerRef: traffic.LocalReference{Name: "letsencrypt"}, Mode: traffic.TLSModeSimple},
 			Rollout: &traffic.RolloutSpec{Strategy: traffic.RolloutStaged, Stages: []traffic.RolloutStage{
-				{Clusters: []traffic.ClusterReference{{Name: "east-1"}}, Pause: true},
-				{ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"ring": "1"}}},
-				{Count: i32(2)},
-			}},
+				{Name: "canary", Clusters: []traffic.ClusterReference{{Name: "east-1"}}, Pause: true},
+				{Name: "ring-1", ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"ring": "1"}}, SoakSeconds: 60},
+				{Name: "rest", Count: i32(2), Zones: []string{"zone-a"}},
+			}, AutoRollback: true, RevisionHistoryLimit: i32(5)},
 		},
 	}
 }
@@ -714,35 +714,49 @@ func TestValidateFederatedAccessPointRollout(t *testing.T) {
 			want:   []wantErr{forbidden("spec.rollout.stages")},
 		},
 		{
-			name:   "stage selects nothing",
-			mutate: func(f *traffic.FederatedAccessPoint) { *stage(f, 1) = traffic.RolloutStage{Pause: true} },
-			want:   []wantErr{invalid("spec.rollout.stages[1]")},
+			name:   "Staged without stages",
+			mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.Rollout.Stages = nil },
+			want:   []wantErr{required("spec.rollout.stages")},
 		},
 		{
-			name: "stage with an empty cluster list selects nothing",
-			mutate: func(f *traffic.FederatedAccessPoint) {
-				*stage(f, 0) = traffic.RolloutStage{Clusters: []traffic.ClusterReference{}}
-			},
-			want: []wantErr{invalid("spec.rollout.stages[0]")},
+			name:   "a stage without selection takes the rest",
+			mutate: func(f *traffic.FederatedAccessPoint) { *stage(f, 2) = traffic.RolloutStage{Name: "rest", Pause: true} },
 		},
 		{
-			name:   "stage with clusters and count",
-			mutate: func(f *traffic.FederatedAccessPoint) { stage(f, 0).Count = i32(1) },
-			want:   []wantErr{invalid("spec.rollout.stages[0]")},
-		},
-		{
-			name: "stage with selector and count",
-			mutate: func(f *traffic.FederatedAccessPoint) {
-				stage(f, 2).ClusterSelector = &metav1.LabelSelector{}
-			},
-			want: []wantErr{invalid("spec.rollout.stages[2]")},
-		},
-		{
-			name: "stage with all three",
+			name: "selection terms intersect",
 			mutate: func(f *traffic.FederatedAccessPoint) {
 				stage(f, 0).ClusterSelector, stage(f, 0).Count = &metav1.LabelSelector{}, i32(1)
 			},
-			want: []wantErr{invalid("spec.rollout.stages[0]")},
+		},
+		{
+			name:   "stage name required",
+			mutate: func(f *traffic.FederatedAccessPoint) { stage(f, 1).Name = "" },
+			want:   []wantErr{required("spec.rollout.stages[1].name")},
+		},
+		{
+			name:   "stage names unique",
+			mutate: func(f *traffic.FederatedAccessPoint) { stage(f, 2).Name = "canary" },
+			want:   []wantErr{duplicate("spec.rollout.stages[2].name")},
+		},
+		{
+			name:   "stage name is a DNS label",
+			mutate: func(f *traffic.FederatedAccessPoint) { stage(f, 2).Name = "Rest Of World" },
+			want:   []wantErr{invalid("spec.rollout.stages[2].name")},
+		},
+		{
+			name:   "stage zones",
+			mutate: func(f *traffic.FederatedAccessPoint) { stage(f, 2).Zones = []string{"zone-a", "zone-a"} },
+			want:   []wantErr{duplicate("spec.rollout.stages[2].zones[1]")},
+		},
+		{
+			name:   "soakSeconds",
+			mutate: func(f *traffic.FederatedAccessPoint) { stage(f, 1).SoakSeconds = -1 },
+			want:   []wantErr{invalid("spec.rollout.stages[1].soakSeconds")},
+		},
+		{
+			name:   "revisionHistoryLimit",
+			mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.Rollout.RevisionHistoryLimit = i32(-1) },
+			want:   []wantErr{invalid("spec.rollout.revisionHistoryLimit")},
 		},
 		{
 			name:   "stage count 0",

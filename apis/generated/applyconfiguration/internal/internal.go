@@ -363,6 +363,42 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: uid
       type:
         scalar: string
+- name: dev.portico.traffic.v1alpha1.AccessPointRevision
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.traffic.v1alpha1.AccessPointRevisionSpec
+      default: {}
+- name: dev.portico.traffic.v1alpha1.AccessPointRevisionSpec
+  map:
+    fields:
+    - name: accessPointRef
+      type:
+        namedType: dev.portico.traffic.v1alpha1.AccessPointReference
+      default: {}
+    - name: content
+      type:
+        namedType: dev.portico.traffic.v1alpha1.RevisionContent
+      default: {}
+    - name: hash
+      type:
+        scalar: string
+      default: ""
+    - name: revision
+      type:
+        scalar: numeric
+      default: 0
 - name: dev.portico.traffic.v1alpha1.AccessPointTemplate
   map:
     fields:
@@ -500,6 +536,9 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: dev.portico.traffic.v1alpha1.AccessPointReference
       default: {}
+    - name: accessPointRevision
+      type:
+        scalar: numeric
     - name: manifests
       type:
         list:
@@ -584,6 +623,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: phase
       type:
         scalar: string
+    - name: revision
+      type:
+        scalar: numeric
     - name: zone
       type:
         scalar: string
@@ -747,6 +789,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: revision
       type:
         scalar: string
+    - name: rollout
+      type:
+        namedType: dev.portico.traffic.v1alpha1.RolloutStatus
     - name: vip
       type:
         namedType: dev.portico.traffic.v1alpha1.VIPStatus
@@ -1052,9 +1097,61 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: string
       default: ""
+- name: dev.portico.traffic.v1alpha1.RevisionContent
+  map:
+    fields:
+    - name: hosts
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: loadBalancer
+      type:
+        namedType: dev.portico.traffic.v1alpha1.LoadBalancerSpec
+    - name: overrides
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.ClusterOverride
+          elementRelationship: atomic
+    - name: template
+      type:
+        namedType: dev.portico.traffic.v1alpha1.AccessPointTemplate
+      default: {}
+    - name: tls
+      type:
+        namedType: dev.portico.traffic.v1alpha1.TLSSpec
+- name: dev.portico.traffic.v1alpha1.RolloutApprovalRecord
+  map:
+    fields:
+    - name: revision
+      type:
+        scalar: numeric
+      default: 0
+    - name: stage
+      type:
+        scalar: string
+      default: ""
+    - name: time
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: user
+      type:
+        scalar: string
+      default: ""
 - name: dev.portico.traffic.v1alpha1.RolloutSpec
   map:
     fields:
+    - name: autoRollback
+      type:
+        scalar: boolean
+    - name: paused
+      type:
+        scalar: boolean
+    - name: revisionHistoryLimit
+      type:
+        scalar: numeric
     - name: stages
       type:
         list:
@@ -1079,9 +1176,60 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: count
       type:
         scalar: numeric
+    - name: name
+      type:
+        scalar: string
+      default: ""
     - name: pause
       type:
         scalar: boolean
+    - name: soakSeconds
+      type:
+        scalar: numeric
+    - name: zones
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+- name: dev.portico.traffic.v1alpha1.RolloutStatus
+  map:
+    fields:
+    - name: approvals
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.RolloutApprovalRecord
+          elementRelationship: associative
+          keys:
+          - stage
+    - name: message
+      type:
+        scalar: string
+    - name: phase
+      type:
+        scalar: string
+    - name: revision
+      type:
+        scalar: numeric
+    - name: stableRevision
+      type:
+        scalar: numeric
+    - name: stage
+      type:
+        scalar: string
+    - name: stageHealthySince
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: stageIndex
+      type:
+        scalar: numeric
+    - name: totalClusters
+      type:
+        scalar: numeric
+    - name: updatedClusters
+      type:
+        scalar: numeric
 - name: dev.portico.traffic.v1alpha1.SecretKeyReference
   map:
     fields:

@@ -62,6 +62,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Cluster().V1alpha1().MemberClusters().Informer()}, nil
 
 		// Group=traffic.portico.dev, Version=v1alpha1
+	case trafficv1alpha1.SchemeGroupVersion.WithResource("accesspointrevisions"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().AccessPointRevisions().Informer()}, nil
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("certificateissuers"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().CertificateIssuers().Informer()}, nil
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("clusteraccesspoints"):

@@ -29,6 +29,9 @@ import (
 type ClusterAccessPointSpecApplyConfiguration struct {
 	// accessPointRef is the FederatedAccessPoint this slice was rendered from.
 	AccessPointRef *AccessPointReferenceApplyConfiguration `json:"accessPointRef,omitempty"`
+	// accessPointRevision is the AccessPointRevision the manifests were rendered
+	// from.
+	AccessPointRevision *int64 `json:"accessPointRevision,omitempty"`
 	// revision is a hash of the manifests.
 	Revision *string `json:"revision,omitempty"`
 	// manifests are complete objects (apiVersion, kind, metadata, spec or data).
@@ -46,6 +49,14 @@ func ClusterAccessPointSpec() *ClusterAccessPointSpecApplyConfiguration {
 // If called multiple times, the AccessPointRef field is set to the value of the last call.
 func (b *ClusterAccessPointSpecApplyConfiguration) WithAccessPointRef(value *AccessPointReferenceApplyConfiguration) *ClusterAccessPointSpecApplyConfiguration {
 	b.AccessPointRef = value
+	return b
+}
+
+// WithAccessPointRevision sets the AccessPointRevision field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AccessPointRevision field is set to the value of the last call.
+func (b *ClusterAccessPointSpecApplyConfiguration) WithAccessPointRevision(value int64) *ClusterAccessPointSpecApplyConfiguration {
+	b.AccessPointRevision = &value
 	return b
 }
 

@@ -33,6 +33,8 @@ type ClusterStatusApplyConfiguration struct {
 	Zone *string `json:"zone,omitempty"`
 	// phase: Pending, Applying, Applied, Failed or Unavailable.
 	Phase *string `json:"phase,omitempty"`
+	// revision is the AccessPointRevision the cluster is sent.
+	Revision *int64 `json:"revision,omitempty"`
 	// observedRevision is the revision the cluster's agent applied last.
 	ObservedRevision *string `json:"observedRevision,omitempty"`
 	// objects counts the applied objects.
@@ -72,6 +74,14 @@ func (b *ClusterStatusApplyConfiguration) WithZone(value string) *ClusterStatusA
 // If called multiple times, the Phase field is set to the value of the last call.
 func (b *ClusterStatusApplyConfiguration) WithPhase(value string) *ClusterStatusApplyConfiguration {
 	b.Phase = &value
+	return b
+}
+
+// WithRevision sets the Revision field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Revision field is set to the value of the last call.
+func (b *ClusterStatusApplyConfiguration) WithRevision(value int64) *ClusterStatusApplyConfiguration {
+	b.Revision = &value
 	return b
 }
 

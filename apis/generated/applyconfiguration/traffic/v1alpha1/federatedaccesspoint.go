@@ -89,6 +89,12 @@ func ExtractFederatedAccessPoint(federatedAccessPoint *trafficv1alpha1.Federated
 	return ExtractFederatedAccessPointFrom(federatedAccessPoint, fieldManager, "")
 }
 
+// ExtractFederatedAccessPointApprove extracts the applied configuration owned by fieldManager from
+// federatedAccessPoint for the approve subresource.
+func ExtractFederatedAccessPointApprove(federatedAccessPoint *trafficv1alpha1.FederatedAccessPoint, fieldManager string) (*FederatedAccessPointApplyConfiguration, error) {
+	return ExtractFederatedAccessPointFrom(federatedAccessPoint, fieldManager, "approve")
+}
+
 // ExtractFederatedAccessPointStatus extracts the applied configuration owned by fieldManager from
 // federatedAccessPoint for the status subresource.
 func ExtractFederatedAccessPointStatus(federatedAccessPoint *trafficv1alpha1.FederatedAccessPoint, fieldManager string) (*FederatedAccessPointApplyConfiguration, error) {

@@ -39,8 +39,11 @@ type FederatedAccessPointStatusApplyConfiguration struct {
 	DNS *DNSStatusApplyConfiguration `json:"dns,omitempty"`
 	// clusters is the state of every placed cluster.
 	Clusters []ClusterStatusApplyConfiguration `json:"clusters,omitempty"`
+	// rollout is the progress of the current revision through the stages.
+	Rollout *RolloutStatusApplyConfiguration `json:"rollout,omitempty"`
 	// conditions: Placed, VIPAllocated, Applied, LoadBalancerReady, CertificateReady,
-	// DNSReady and Ready (all that apply are true).
+	// DNSReady, RolledOut and Ready (all that apply are true; RolledOut does not
+	// hold Ready back).
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
 
@@ -100,6 +103,14 @@ func (b *FederatedAccessPointStatusApplyConfiguration) WithClusters(values ...*C
 		}
 		b.Clusters = append(b.Clusters, *values[i])
 	}
+	return b
+}
+
+// WithRollout sets the Rollout field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Rollout field is set to the value of the last call.
+func (b *FederatedAccessPointStatusApplyConfiguration) WithRollout(value *RolloutStatusApplyConfiguration) *FederatedAccessPointStatusApplyConfiguration {
+	b.Rollout = value
 	return b
 }
 

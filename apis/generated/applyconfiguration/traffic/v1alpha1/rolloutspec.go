@@ -23,10 +23,21 @@ package v1alpha1
 //
 // RolloutSpec says how new revisions reach the placed clusters.
 type RolloutSpecApplyConfiguration struct {
-	// strategy is AllAtOnce or Staged. Defaults to AllAtOnce.
+	// strategy is AllAtOnce or Staged. Defaults to AllAtOnce. The first revision
+	// of an access point, and a rollback, always go to every cluster at once.
 	Strategy *string `json:"strategy,omitempty"`
-	// stages of a Staged rollout, in order.
+	// stages of a Staged rollout, in order. Placed clusters no stage selects join
+	// the last stage.
 	Stages []RolloutStageApplyConfiguration `json:"stages,omitempty"`
+	// paused is the emergency brake: while true, nothing new is written to any
+	// cluster and the rollout stays where it is.
+	Paused *bool `json:"paused,omitempty"`
+	// autoRollback returns the clusters a halted rollout changed to the stable
+	// revision.
+	AutoRollback *bool `json:"autoRollback,omitempty"`
+	// revisionHistoryLimit is how many AccessPointRevisions are kept, the target
+	// and the stable revision always among them. Defaults to 10.
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
 }
 
 // RolloutSpecApplyConfiguration constructs a declarative configuration of the RolloutSpec type for use with
@@ -53,5 +64,29 @@ func (b *RolloutSpecApplyConfiguration) WithStages(values ...*RolloutStageApplyC
 		}
 		b.Stages = append(b.Stages, *values[i])
 	}
+	return b
+}
+
+// WithPaused sets the Paused field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Paused field is set to the value of the last call.
+func (b *RolloutSpecApplyConfiguration) WithPaused(value bool) *RolloutSpecApplyConfiguration {
+	b.Paused = &value
+	return b
+}
+
+// WithAutoRollback sets the AutoRollback field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the AutoRollback field is set to the value of the last call.
+func (b *RolloutSpecApplyConfiguration) WithAutoRollback(value bool) *RolloutSpecApplyConfiguration {
+	b.AutoRollback = &value
+	return b
+}
+
+// WithRevisionHistoryLimit sets the RevisionHistoryLimit field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RevisionHistoryLimit field is set to the value of the last call.
+func (b *RolloutSpecApplyConfiguration) WithRevisionHistoryLimit(value int32) *RolloutSpecApplyConfiguration {
+	b.RevisionHistoryLimit = &value
 	return b
 }

@@ -25,23 +25,40 @@ import (
 // RolloutStageApplyConfiguration represents a declarative configuration of the RolloutStage type for use
 // with apply.
 //
-// RolloutStage is one step of a staged rollout; it selects clusters by name, by
-// label or by count.
+// RolloutStage is one step of a staged rollout. It selects, among the placed
+// clusters no earlier stage took, those named in clusters, matching
+// clusterSelector and in zones (the given terms intersect), at most count of
+// them (by name); a stage with no selection takes every remaining cluster.
 type RolloutStageApplyConfiguration struct {
+	// name of the stage, unique among the stages.
+	Name *string `json:"name,omitempty"`
 	// clusters of this stage.
 	Clusters []ClusterReferenceApplyConfiguration `json:"clusters,omitempty"`
 	// clusterSelector of this stage.
 	ClusterSelector *v1.LabelSelectorApplyConfiguration `json:"clusterSelector,omitempty"`
-	// count of further clusters in this stage.
+	// zones of this stage's clusters.
+	Zones []string `json:"zones,omitempty"`
+	// count limits the stage to this many clusters.
 	Count *int32 `json:"count,omitempty"`
-	// pause waits for approval before the stage starts.
+	// pause waits for approval (the approve subresource) before the stage starts.
 	Pause *bool `json:"pause,omitempty"`
+	// soakSeconds is how long the stage's clusters must stay healthy before the
+	// next stage may start. Defaults to 0.
+	SoakSeconds *int32 `json:"soakSeconds,omitempty"`
 }
 
 // RolloutStageApplyConfiguration constructs a declarative configuration of the RolloutStage type for use with
 // apply.
 func RolloutStage() *RolloutStageApplyConfiguration {
 	return &RolloutStageApplyConfiguration{}
+}
+
+// WithName sets the Name field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Name field is set to the value of the last call.
+func (b *RolloutStageApplyConfiguration) WithName(value string) *RolloutStageApplyConfiguration {
+	b.Name = &value
+	return b
 }
 
 // WithClusters adds the given value to the Clusters field in the declarative configuration
@@ -65,6 +82,16 @@ func (b *RolloutStageApplyConfiguration) WithClusterSelector(value *v1.LabelSele
 	return b
 }
 
+// WithZones adds the given value to the Zones field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Zones field.
+func (b *RolloutStageApplyConfiguration) WithZones(values ...string) *RolloutStageApplyConfiguration {
+	for i := range values {
+		b.Zones = append(b.Zones, values[i])
+	}
+	return b
+}
+
 // WithCount sets the Count field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the Count field is set to the value of the last call.
@@ -78,5 +105,13 @@ func (b *RolloutStageApplyConfiguration) WithCount(value int32) *RolloutStageApp
 // If called multiple times, the Pause field is set to the value of the last call.
 func (b *RolloutStageApplyConfiguration) WithPause(value bool) *RolloutStageApplyConfiguration {
 	b.Pause = &value
+	return b
+}
+
+// WithSoakSeconds sets the SoakSeconds field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the SoakSeconds field is set to the value of the last call.
+func (b *RolloutStageApplyConfiguration) WithSoakSeconds(value int32) *RolloutStageApplyConfiguration {
+	b.SoakSeconds = &value
 	return b
 }

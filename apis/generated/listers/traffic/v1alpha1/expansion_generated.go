@@ -18,6 +18,14 @@ limitations under the License.
 
 package v1alpha1
 
+// AccessPointRevisionListerExpansion allows custom methods to be added to
+// AccessPointRevisionLister.
+type AccessPointRevisionListerExpansion interface{}
+
+// AccessPointRevisionNamespaceListerExpansion allows custom methods to be added to
+// AccessPointRevisionNamespaceLister.
+type AccessPointRevisionNamespaceListerExpansion interface{}
+
 // CertificateIssuerListerExpansion allows custom methods to be added to
 // CertificateIssuerLister.
 type CertificateIssuerListerExpansion interface{}

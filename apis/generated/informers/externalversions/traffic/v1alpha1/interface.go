@@ -24,6 +24,8 @@ import (
 
 // Interface provides access to all the informers in this group version.
 type Interface interface {
+	// AccessPointRevisions returns a AccessPointRevisionInformer.
+	AccessPointRevisions() TypedAccessPointRevisionInformer
 	// CertificateIssuers returns a CertificateIssuerInformer.
 	CertificateIssuers() TypedCertificateIssuerInformer
 	// ClusterAccessPoints returns a ClusterAccessPointInformer.
@@ -49,6 +51,11 @@ type version struct {
 // New returns a new Interface.
 func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakListOptions internalinterfaces.TweakListOptionsFunc) Interface {
 	return &version{factory: f, namespace: namespace, tweakListOptions: tweakListOptions}
+}
+
+// AccessPointRevisions returns a TypedAccessPointRevisionInformer.
+func (v *version) AccessPointRevisions() TypedAccessPointRevisionInformer {
+	return &accessPointRevisionInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
 }
 
 // CertificateIssuers returns a TypedCertificateIssuerInformer.

@@ -51,6 +51,8 @@ type FederatedAccessPointInterface interface {
 	Apply(ctx context.Context, federatedAccessPoint *applyconfigurationtrafficv1alpha1.FederatedAccessPointApplyConfiguration, opts v1.ApplyOptions) (result *trafficv1alpha1.FederatedAccessPoint, err error)
 	// Add a +genclient:noStatus comment above the type to avoid generating ApplyStatus().
 	ApplyStatus(ctx context.Context, federatedAccessPoint *applyconfigurationtrafficv1alpha1.FederatedAccessPointApplyConfiguration, opts v1.ApplyOptions) (result *trafficv1alpha1.FederatedAccessPoint, err error)
+	Approve(ctx context.Context, federatedAccessPointName string, rolloutApproval *trafficv1alpha1.RolloutApproval, opts v1.CreateOptions) (*trafficv1alpha1.FederatedAccessPoint, error)
+
 	FederatedAccessPointExpansion
 }
 
@@ -71,4 +73,19 @@ func newFederatedAccessPoints(c *TrafficV1alpha1Client, namespace string) *feder
 			func() *trafficv1alpha1.FederatedAccessPointList { return &trafficv1alpha1.FederatedAccessPointList{} },
 		),
 	}
+}
+
+// Approve takes the representation of a rolloutApproval and creates it.  Returns the server's representation of the federatedAccessPoint, and an error, if there is any.
+func (c *federatedAccessPoints) Approve(ctx context.Context, federatedAccessPointName string, rolloutApproval *trafficv1alpha1.RolloutApproval, opts v1.CreateOptions) (result *trafficv1alpha1.FederatedAccessPoint, err error) {
+	result = &trafficv1alpha1.FederatedAccessPoint{}
+	err = c.GetClient().Post().
+		Namespace(c.GetNamespace()).
+		Resource("federatedaccesspoints").
+		Name(federatedAccessPointName).
+		SubResource("approve").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		Body(rolloutApproval).
+		Do(ctx).
+		Into(result)
+	return
 }

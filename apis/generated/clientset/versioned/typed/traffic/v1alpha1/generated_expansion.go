@@ -18,6 +18,8 @@ limitations under the License.
 
 package v1alpha1
 
+type AccessPointRevisionExpansion interface{}
+
 type CertificateIssuerExpansion interface{}
 
 type ClusterAccessPointExpansion interface{}

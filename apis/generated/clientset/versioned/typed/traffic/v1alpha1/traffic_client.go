@@ -28,6 +28,7 @@ import (
 
 type TrafficV1alpha1Interface interface {
 	RESTClient() rest.Interface
+	AccessPointRevisionsGetter
 	CertificateIssuersGetter
 	ClusterAccessPointsGetter
 	DNSProvidersGetter
@@ -40,6 +41,10 @@ type TrafficV1alpha1Interface interface {
 // TrafficV1alpha1Client is used to interact with features provided by the traffic.portico.dev group.
 type TrafficV1alpha1Client struct {
 	restClient rest.Interface
+}
+
+func (c *TrafficV1alpha1Client) AccessPointRevisions(namespace string) AccessPointRevisionInterface {
+	return newAccessPointRevisions(c, namespace)
 }
 
 func (c *TrafficV1alpha1Client) CertificateIssuers() CertificateIssuerInterface {

@@ -19,10 +19,14 @@ limitations under the License.
 package fake
 
 import (
+	context "context"
+
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/generated/applyconfiguration/traffic/v1alpha1"
 	typedtrafficv1alpha1 "github.com/portico-dev/portico/apis/generated/clientset/versioned/typed/traffic/v1alpha1"
 	v1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gentype "k8s.io/client-go/gentype"
+	testing "k8s.io/client-go/testing"
 )
 
 // fakeFederatedAccessPoints implements FederatedAccessPointInterface
@@ -50,4 +54,16 @@ func newFakeFederatedAccessPoints(fake *FakeTrafficV1alpha1, namespace string) t
 		),
 		fake,
 	}
+}
+
+// Approve takes the representation of a rolloutApproval and creates it.  Returns the server's representation of the federatedAccessPoint, and an error, if there is any.
+func (c *fakeFederatedAccessPoints) Approve(ctx context.Context, federatedAccessPointName string, rolloutApproval *v1alpha1.RolloutApproval, opts v1.CreateOptions) (result *v1alpha1.FederatedAccessPoint, err error) {
+	emptyResult := &v1alpha1.FederatedAccessPoint{}
+	obj, err := c.Fake.
+		Invokes(testing.NewCreateSubresourceActionWithOptions(c.Resource(), federatedAccessPointName, "approve", c.Namespace(), rolloutApproval, opts), emptyResult)
+
+	if obj == nil {
+		return emptyResult, err
+	}
+	return obj.(*v1alpha1.FederatedAccessPoint), err
 }

@@ -28,6 +28,10 @@ type FakeTrafficV1alpha1 struct {
 	*testing.Fake
 }
 
+func (c *FakeTrafficV1alpha1) AccessPointRevisions(namespace string) v1alpha1.AccessPointRevisionInterface {
+	return newFakeAccessPointRevisions(c, namespace)
+}
+
 func (c *FakeTrafficV1alpha1) CertificateIssuers() v1alpha1.CertificateIssuerInterface {
 	return newFakeCertificateIssuers(c)
 }
