@@ -303,6 +303,14 @@ const (
 	RolloutComplete    = "Complete"
 )
 
+// Reasons of the RolledOut condition that other components read: the approve
+// subresource accepts an approval only while the rollout waits for one.
+const (
+	RolledOutReasonAwaitingApproval = "AwaitingApproval"
+	RolledOutReasonPausedBySpec     = "PausedBySpec"
+	RolledOutReasonHalted           = "Halted"
+)
+
 // DefaultRevisionHistoryLimit is how many AccessPointRevisions are kept by default.
 const DefaultRevisionHistoryLimit = 10
 
