@@ -38,6 +38,7 @@ const Finalizer = "traffic.portico.dev/cleanup"
 // Informers the controller watches.
 type Informers struct {
 	AccessPoints        trafficinformers.FederatedAccessPointInformer
+	Revisions           trafficinformers.AccessPointRevisionInformer
 	ClusterAccessPoints trafficinformers.ClusterAccessPointInformer
 	VirtualIPs          trafficinformers.VirtualIPInformer
 	MemberClusters      clusterinformers.MemberClusterInformer
@@ -52,6 +53,7 @@ type Informers struct {
 type Controller struct {
 	client   versioned.Interface
 	faps     trafficlisters.FederatedAccessPointLister
+	revs     trafficlisters.AccessPointRevisionLister
 	caps     cache.Indexer
 	vips     trafficlisters.VirtualIPLister
 	clusters clusterlisters.MemberClusterLister
@@ -69,14 +71,14 @@ type Controller struct {
 func NewController(client versioned.Interface, inf Informers, alloc *vipallocator.Allocator, events record.EventRecorder) *Controller {
 	apstatus.AddIndex(inf.ClusterAccessPoints.Informer())
 	c := &Controller{
-		client: client, faps: inf.AccessPoints.Lister(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
+		client: client, faps: inf.AccessPoints.Lister(), revs: inf.Revisions.Lister(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
 		vips: inf.VirtualIPs.Lister(), clusters: inf.MemberClusters.Lister(), nodes: inf.Nodes.Lister(),
 		names: inf.NameServices.Lister(),
 		alloc: alloc, events: events, now: time.Now,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "federatedaccesspoints"}),
 	}
-	for _, i := range []cache.SharedIndexInformer{inf.AccessPoints.Informer(), inf.ClusterAccessPoints.Informer(),
+	for _, i := range []cache.SharedIndexInformer{inf.AccessPoints.Informer(), inf.Revisions.Informer(), inf.ClusterAccessPoints.Informer(),
 		inf.VirtualIPs.Informer(), inf.MemberClusters.Informer(), inf.Nodes.Informer(), inf.NameServices.Informer()} {
 		c.synced = append(c.synced, i.HasSynced)
 	}
@@ -92,6 +94,7 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 		DeleteFunc: func(obj any) { c.enqueueAccessPoint(obj); c.enqueueSharingHosts(obj) },
 	})
 	_, _ = inf.ClusterAccessPoints.Informer().AddEventHandler(handler(c.enqueueRendered))
+	_, _ = inf.Revisions.Informer().AddEventHandler(handler(c.enqueueRevisionOwner))
 	_, _ = inf.VirtualIPs.Informer().AddEventHandler(handler(c.enqueueVIPOwner))
 	_, _ = inf.MemberClusters.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(any) { c.enqueueAll() },
@@ -132,6 +135,14 @@ func (c *Controller) enqueueAccessPoint(obj any) {
 func (c *Controller) enqueueRendered(obj any) {
 	if keys, _ := apstatus.AccessPointKeys(unwrap(obj)); len(keys) == 1 {
 		c.queue.Add(keys[0])
+	}
+}
+
+// enqueueRevisionOwner wakes the access point of an AccessPointRevision (one
+// deleted by hand is made again).
+func (c *Controller) enqueueRevisionOwner(obj any) {
+	if rev, ok := unwrap(obj).(*trafficv1alpha1.AccessPointRevision); ok {
+		c.queue.Add(rev.Namespace + "/" + rev.Spec.AccessPointRef.Name)
 	}
 }
 
@@ -225,26 +236,28 @@ func (c *Controller) enqueueAll() {
 
 // Run processes the queue until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	runqueue.Run(ctx, c.queue, c.synced, workers, "accessPoint", runqueue.NoRequeue(c.sync))
+	runqueue.Run(ctx, c.queue, c.synced, workers, "accessPoint", c.sync)
 }
 
-func (c *Controller) sync(ctx context.Context, key string) error {
+// sync reconciles one access point; a positive duration asks to look again
+// then (a stage soaking).
+func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return nil
+		return 0, nil
 	}
 	fap, err := c.faps.FederatedAccessPoints(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if fap.DeletionTimestamp != nil {
-		return c.cleanup(ctx, fap)
+		return 0, c.cleanup(ctx, fap)
 	}
 	if err := c.ensureFinalizer(ctx, fap); err != nil {
-		return err
+		return 0, err
 	}
 	return c.reconcile(ctx, fap)
 }

@@ -47,16 +47,22 @@ type fixture struct {
 
 func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	f := &fixture{t: t, pc: fake.NewClientset(objs...), events: record.NewFakeRecorder(100), now: t0}
+	f.wire()
+	return f
+}
+
+// wire builds the informers and the controller over f.pc: a fixture wired
+// again is a new hub replica with nothing in memory.
+func (f *fixture) wire() {
 	f.factory = externalversions.NewSharedInformerFactory(f.pc, 0)
 	traffic, cluster := f.factory.Traffic().V1alpha1(), f.factory.Cluster().V1alpha1()
 	alloc := vipallocator.New(f.pc, traffic.VIPPools().Lister(), traffic.VirtualIPs().Lister(), cluster.LoadBalancerGroups().Lister())
 	f.c = NewController(f.pc, Informers{
-		AccessPoints: traffic.FederatedAccessPoints(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
+		AccessPoints: traffic.FederatedAccessPoints(), Revisions: traffic.AccessPointRevisions(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
 		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),
 		NameServices: traffic.NameServices(),
 	}, alloc, f.events)
 	f.c.now = func() time.Time { return f.now }
-	return f
 }
 
 // refresh makes the caches hold what the fake API server holds.
@@ -67,6 +73,9 @@ func (f *fixture) refresh() {
 	faps, err := f.pc.TrafficV1alpha1().FederatedAccessPoints("").List(ctx, metav1.ListOptions{})
 	f.check(err)
 	f.replace(traffic.FederatedAccessPoints().Informer(), faps)
+	revs, err := f.pc.TrafficV1alpha1().AccessPointRevisions("").List(ctx, metav1.ListOptions{})
+	f.check(err)
+	f.replace(traffic.AccessPointRevisions().Informer(), revs)
 	caps, err := f.pc.TrafficV1alpha1().ClusterAccessPoints("").List(ctx, metav1.ListOptions{})
 	f.check(err)
 	f.replace(traffic.ClusterAccessPoints().Informer(), caps)
@@ -100,7 +109,8 @@ func (f *fixture) check(err error) {
 func (f *fixture) sync(name string) error {
 	f.t.Helper()
 	f.refresh()
-	return f.c.sync(context.Background(), "shop/"+name)
+	_, err := f.c.sync(context.Background(), "shop/"+name)
+	return err
 }
 
 func (f *fixture) mustSync(name string) {

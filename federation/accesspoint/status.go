@@ -50,13 +50,24 @@ const FieldManager = "portico-accesspoint"
 var statusPart = apstatus.Part{
 	Manager: FieldManager,
 	ConditionTypes: []string{trafficv1alpha1.AccessPointPlaced, trafficv1alpha1.AccessPointApplied,
-		trafficv1alpha1.AccessPointVIPAllocated, trafficv1alpha1.AccessPointLoadBalancerReady, trafficv1alpha1.ConditionReady},
+		trafficv1alpha1.AccessPointVIPAllocated, trafficv1alpha1.AccessPointLoadBalancerReady,
+		trafficv1alpha1.AccessPointRolledOut, trafficv1alpha1.ConditionReady},
 	Fields: func(dst, src *trafficv1alpha1.FederatedAccessPointStatus) {
 		dst.ObservedGeneration, dst.Revision = src.ObservedGeneration, src.Revision
 		dst.VIP = src.VIP.DeepCopy()
 		dst.Clusters = nil
 		for _, c := range src.Clusters {
 			dst.Clusters = append(dst.Clusters, *c.DeepCopy())
+		}
+		// status.rollout.approvals belong to the approve subresource: they
+		// stay as dst holds them and are never part of this controller's apply.
+		var approvals []trafficv1alpha1.RolloutApprovalRecord
+		if dst.Rollout != nil {
+			approvals = dst.Rollout.Approvals
+		}
+		dst.Rollout = src.Rollout.DeepCopy()
+		if dst.Rollout != nil {
+			dst.Rollout.Approvals = approvals
 		}
 	},
 }
@@ -73,18 +84,36 @@ func (c *Controller) updateStatus(ctx context.Context, fap *trafficv1alpha1.Fede
 		status.VIP = vipStatus(fap, vip)
 		conds = append(conds, vipCondition(vip, failure), c.loadBalancerCondition(vip))
 	}
-	conds = append(conds, readyCondition(append(slices.Clone(conds), c.othersConditions(fap)...)))
+	ready := readyCondition(append(slices.Clone(conds), c.othersConditions(fap)...))
+	// RolledOut does not hold Ready back: clusters on the stable revision serve.
+	conds = append(conds, p.rollout.condition, ready)
 	for i := range conds {
 		conds[i].ObservedGeneration = fap.Generation
 	}
 	status.Conditions = conds
+	status.Rollout = &p.rollout.status
 	wasReady := meta.IsStatusConditionTrue(fap.Status.Conditions, trafficv1alpha1.ConditionReady)
 	wrote, err := statusPart.Write(ctx, c.client, fap, status, c.now())
 	if err != nil || !wrote {
 		return err
 	}
-	c.recordTransition(fap, wasReady, conds[len(conds)-1])
+	c.recordTransition(fap, wasReady, ready)
+	c.recordRollout(fap, p.rollout)
 	return nil
+}
+
+// recordRollout records the rollout's transitions as Events.
+func (c *Controller) recordRollout(fap *trafficv1alpha1.FederatedAccessPoint, d *rolloutDecision) {
+	if c.events == nil {
+		return
+	}
+	for _, e := range d.events {
+		kind := corev1.EventTypeNormal
+		if e[0] == EventRolloutHalted {
+			kind = corev1.EventTypeWarning
+		}
+		c.events.Event(fap, kind, e[0], e[1])
+	}
 }
 
 // othersConditions are the conditions of the certificate and DNS controllers
@@ -156,7 +185,7 @@ func (c *Controller) clusterStatuses(fap *trafficv1alpha1.FederatedAccessPoint, 
 }
 
 func clusterStatus(mc *clusterv1alpha1.MemberCluster, cap *trafficv1alpha1.ClusterAccessPoint, p *plan) trafficv1alpha1.ClusterStatus {
-	s := trafficv1alpha1.ClusterStatus{Name: mc.Name, Zone: mc.Spec.Zone}
+	s := trafficv1alpha1.ClusterStatus{Name: mc.Name, Zone: mc.Spec.Zone, Revision: p.assign[mc.Name]}
 	if cap != nil {
 		s.ObservedRevision = cap.Status.ObservedRevision
 		s.Objects.Total = int32(len(cap.Spec.Manifests))
@@ -185,8 +214,8 @@ func clusterStatus(mc *clusterv1alpha1.MemberCluster, cap *trafficv1alpha1.Clust
 		if d := meta.FindStatusCondition(cap.Status.Conditions, trafficv1alpha1.ClusterAccessPointDegraded); d != nil {
 			s.Message = d.Message
 		}
-	case cap.Status.ObservedRevision != p.revision:
-		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseApplying, "applying revision "+p.revision
+	case cap.Status.ObservedRevision != p.hashes[p.assign[mc.Name]]:
+		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseApplying, fmt.Sprintf("applying revision %d (%s)", p.assign[mc.Name], p.hashes[p.assign[mc.Name]])
 	default:
 		s.Phase = trafficv1alpha1.ClusterPhaseApplied
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,59 +23,124 @@ import (
 // plan is what one reconcile decided.
 type plan struct {
 	placed    []*clusterv1alpha1.MemberCluster
-	conflicts map[string]string // cluster -> why not rendered there
-	revision  string
+	conflicts map[string]string  // cluster -> why not rendered there
 	cert      *certsecret.Stored // issued certificate, nil without spec.tls or before the first issue
 	failures  map[string]string  // cluster -> rendering or write error
+	// revs are the access point's revisions by number; target is the newest,
+	// the spec's content.
+	revs   map[int64]*trafficv1alpha1.AccessPointRevision
+	target int64
+	// hashes identify what each revision renders (with the current
+	// certificate): the ClusterAccessPoints' spec.revision.
+	hashes map[int64]string
+	// revision is the target's hash, status.revision.
+	revision string
+	rollout  *rolloutDecision
+	// assign is the revision each placed cluster is sent.
+	assign   map[string]int64
+	rendered map[renderKey]renderResult
 }
 
-func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) error {
+type renderKey struct {
+	revision int64
+	cluster  string
+}
+
+type renderResult struct {
+	manifests []trafficv1alpha1.JSONObject
+	err       error
+}
+
+// render renders revision n for a cluster, once per reconcile.
+func (p *plan) render(fap *trafficv1alpha1.FederatedAccessPoint, n int64, cluster string) ([]trafficv1alpha1.JSONObject, error) {
+	k := renderKey{n, cluster}
+	if r, ok := p.rendered[k]; ok {
+		return r.manifests, r.err
+	}
+	var r renderResult
+	if rev := p.revs[n]; rev == nil {
+		r.err = fmt.Errorf("revision %d of the access point is gone", n)
+	} else {
+		r.manifests, r.err = Render(withContent(fap, &rev.Spec.Content), cluster, p.cert)
+	}
+	p.rendered[k] = r
+	return r.manifests, r.err
+}
+
+func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) (time.Duration, error) {
 	all, err := c.clusters.List(labels.Everything())
 	if err != nil {
-		return err
+		return 0, err
 	}
-	p := &plan{cert: c.certificate(fap), failures: map[string]string{}}
-	p.revision = Revision(&fap.Spec, p.cert)
+	p := &plan{cert: c.certificate(fap), failures: map[string]string{}, rendered: map[renderKey]renderResult{}}
 	if p.placed, err = Place(fap.Spec.Placement, all); err != nil {
-		return err
+		return 0, err
 	}
 	p.conflicts = c.hostConflicts(fap, p.placed, all)
+	p.revs = c.revisions(fap)
+	if p.target, err = c.ensureRevision(ctx, fap, p.revs); err != nil {
+		return 0, err
+	}
+	p.hashes = map[int64]string{}
+	for n, rev := range p.revs {
+		p.hashes[n] = Revision(&withContent(fap, &rev.Spec.Content).Spec, p.cert)
+	}
+	p.revision = p.hashes[p.target]
 	existing := c.rendered(fap)
-	for _, mc := range p.placed {
-		if _, conflict := p.conflicts[mc.Name]; conflict || !Available(mc) {
-			continue // unavailable clusters keep what they had
-		}
-		if err := c.writeCAP(ctx, fap, mc.Name, p, existing[mc.Name]); err != nil {
-			p.failures[mc.Name] = err.Error()
-		}
-	}
-	if err := c.pruneCAPs(ctx, fap, p, existing); err != nil {
-		return err
-	}
 	vip, failure, err := c.ensureVIP(ctx, fap, p)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	if p.rollout, err = c.decideRollout(fap, p, existing, vip); err != nil {
+		return 0, err
+	}
+	p.assign = p.rollout.assign
+	if p.rollout.frozen {
+		p.assign = map[string]int64{}
+		for cluster, cap := range existing {
+			p.assign[cluster] = cap.Spec.AccessPointRevision
+		}
+	} else {
+		for _, mc := range p.placed {
+			if _, conflict := p.conflicts[mc.Name]; conflict || !Available(mc) {
+				continue // unavailable clusters keep what they had
+			}
+			if err := c.writeCAP(ctx, fap, mc.Name, p, existing[mc.Name]); err != nil {
+				p.failures[mc.Name] = err.Error()
+			}
+		}
+		if err := c.pruneCAPs(ctx, fap, p, existing); err != nil {
+			return 0, err
+		}
 	}
 	if err := c.updateStatus(ctx, fap, p, vip, failure); err != nil {
-		return err
+		return 0, err
+	}
+	inUse := map[int64]bool{p.target: true, p.rollout.status.StableRevision: true}
+	for _, n := range p.assign {
+		inUse[n] = true
+	}
+	if err := c.pruneRevisions(ctx, fap, p.revs, inUse); err != nil {
+		return 0, err
 	}
 	if len(p.failures) > 0 {
 		// Reported in status; retried with backoff.
-		return fmt.Errorf("rendering %s/%s: %s", fap.Namespace, fap.Name, joinSorted(p.failures))
+		return 0, fmt.Errorf("rendering %s/%s: %s", fap.Namespace, fap.Name, joinSorted(p.failures))
 	}
-	return nil
+	return p.rollout.requeue, nil
 }
 
-// writeCAP creates or updates the cluster's ClusterAccessPoint when its content
-// changed.
+// writeCAP creates or updates the cluster's ClusterAccessPoint, with the
+// revision the rollout assigns it, when its content changed.
 func (c *Controller) writeCAP(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, cluster string, p *plan, cur *trafficv1alpha1.ClusterAccessPoint) error {
-	manifests, err := Render(fap, cluster, p.cert)
+	n := p.assign[cluster]
+	manifests, err := p.render(fap, n, cluster)
 	if err != nil {
 		return err
 	}
 	spec := trafficv1alpha1.ClusterAccessPointSpec{
-		AccessPointRef: trafficv1alpha1.AccessPointReference{Namespace: fap.Namespace, Name: fap.Name, UID: fap.UID},
-		Revision:       p.revision, Manifests: manifests,
+		AccessPointRef:      trafficv1alpha1.AccessPointReference{Namespace: fap.Namespace, Name: fap.Name, UID: fap.UID},
+		AccessPointRevision: n, Revision: p.hashes[n], Manifests: manifests,
 	}
 	caps := c.client.TrafficV1alpha1().ClusterAccessPoints(clusterv1alpha1.ClusterNamespace(cluster))
 	if cur == nil {
@@ -207,6 +273,14 @@ func (c *Controller) cleanup(ctx context.Context, fap *trafficv1alpha1.Federated
 	}
 	if len(existing) > 0 {
 		return fmt.Errorf("waiting for %d ClusterAccessPoints of %s/%s to go away", len(existing), fap.Namespace, fap.Name)
+	}
+	// The garbage collector deletes the revisions by owner reference too; a
+	// hub cluster without one still loses nothing.
+	for _, rev := range c.revisions(fap) {
+		err := c.client.TrafficV1alpha1().AccessPointRevisions(rev.Namespace).Delete(ctx, rev.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
 	}
 	if err := c.alloc.Release(ctx, fap); err != nil {
 		return err

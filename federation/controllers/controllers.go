@@ -154,7 +154,7 @@ func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube
 	traffic, cluster := f.Traffic().V1alpha1(), f.Cluster().V1alpha1()
 	alloc := vipallocator.New(pc, traffic.VIPPools().Lister(), traffic.VirtualIPs().Lister(), cluster.LoadBalancerGroups().Lister())
 	c := accesspoint.NewController(pc, accesspoint.Informers{
-		AccessPoints: traffic.FederatedAccessPoints(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
+		AccessPoints: traffic.FederatedAccessPoints(), Revisions: traffic.AccessPointRevisions(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
 		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),
 		NameServices: traffic.NameServices(), Secrets: secrets,
 	}, alloc, eventRecorder(ctx, kube))

@@ -1,0 +1,144 @@
+package accesspoint
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+)
+
+// Content is the part of an access point's spec that makes a revision:
+// everything rendered on the clusters (placement and rollout are not).
+func Content(spec *trafficv1alpha1.FederatedAccessPointSpec) trafficv1alpha1.RevisionContent {
+	out := trafficv1alpha1.RevisionContent{
+		Hosts: append([]string(nil), spec.Hosts...), Template: *spec.Template.DeepCopy(),
+		LoadBalancer: spec.LoadBalancer.DeepCopy(), TLS: spec.TLS.DeepCopy(),
+	}
+	for _, o := range spec.Overrides {
+		out.Overrides = append(out.Overrides, *o.DeepCopy())
+	}
+	return out
+}
+
+// ContentHash identifies a revision's content. It hashes a canonical JSON
+// form (sorted keys, no spacing), so that the same template written with other
+// spacing or key order is the same revision.
+func ContentHash(c *trafficv1alpha1.RevisionContent) string {
+	data, _ := json.Marshal(c)
+	var canonical any
+	if json.Unmarshal(data, &canonical) == nil {
+		data, _ = json.Marshal(canonical)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])[:10]
+}
+
+// withContent returns a copy of the access point whose spec carries content.
+func withContent(fap *trafficv1alpha1.FederatedAccessPoint, c *trafficv1alpha1.RevisionContent) *trafficv1alpha1.FederatedAccessPoint {
+	out := fap.DeepCopy()
+	out.Spec.Hosts, out.Spec.Template, out.Spec.Overrides = c.Hosts, *c.Template.DeepCopy(), nil
+	for _, o := range c.Overrides {
+		out.Spec.Overrides = append(out.Spec.Overrides, *o.DeepCopy())
+	}
+	out.Spec.LoadBalancer, out.Spec.TLS = c.LoadBalancer.DeepCopy(), c.TLS.DeepCopy()
+	return out
+}
+
+// RevisionName is the name of an access point's revision number n.
+func RevisionName(fap *trafficv1alpha1.FederatedAccessPoint, n int64) string {
+	return fmt.Sprintf("%s-%d", fap.Name, n)
+}
+
+// revisions returns the access point's AccessPointRevisions by number.
+func (c *Controller) revisions(fap *trafficv1alpha1.FederatedAccessPoint) map[int64]*trafficv1alpha1.AccessPointRevision {
+	sel := labels.SelectorFromSet(labels.Set{trafficv1alpha1.RevisionLabel: fap.Name})
+	list, _ := c.revs.AccessPointRevisions(fap.Namespace).List(sel)
+	out := map[int64]*trafficv1alpha1.AccessPointRevision{}
+	for _, r := range list {
+		if r.Spec.AccessPointRef.UID == fap.UID && r.DeletionTimestamp == nil {
+			out[r.Spec.Revision] = r
+		}
+	}
+	return out
+}
+
+func newest(revs map[int64]*trafficv1alpha1.AccessPointRevision) int64 {
+	var n int64
+	for k := range revs {
+		n = max(n, k)
+	}
+	return n
+}
+
+// ensureRevision returns the number of the revision holding the spec's
+// content: the newest one when its content is the same, else a new one,
+// which it creates and adds to revs.
+func (c *Controller) ensureRevision(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, revs map[int64]*trafficv1alpha1.AccessPointRevision) (int64, error) {
+	content := Content(&fap.Spec)
+	hash := ContentHash(&content)
+	n := newest(revs)
+	if n > 0 && revs[n].Spec.Hash == hash {
+		return n, nil
+	}
+	rev := &trafficv1alpha1.AccessPointRevision{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: RevisionName(fap, n+1), Namespace: fap.Namespace,
+			Labels: map[string]string{trafficv1alpha1.RevisionLabel: fap.Name},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: trafficv1alpha1.SchemeGroupVersion.String(), Kind: "FederatedAccessPoint",
+				Name: fap.Name, UID: fap.UID, Controller: ptrTrue(),
+			}},
+		},
+		Spec: trafficv1alpha1.AccessPointRevisionSpec{
+			AccessPointRef: trafficv1alpha1.AccessPointReference{Namespace: fap.Namespace, Name: fap.Name, UID: fap.UID},
+			Revision:       n + 1, Hash: hash, Content: content,
+		},
+	}
+	created, err := c.client.TrafficV1alpha1().AccessPointRevisions(fap.Namespace).Create(ctx, rev, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return 0, fmt.Errorf("AccessPointRevision %s/%s exists but is not in the cache yet", rev.Namespace, rev.Name)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("creating revision %d of %s/%s: %w", n+1, fap.Namespace, fap.Name, err)
+	}
+	revs[n+1] = created
+	return n + 1, nil
+}
+
+func ptrTrue() *bool { t := true; return &t }
+
+// pruneRevisions deletes the revisions beyond the history limit, oldest
+// first; the revisions in use (the target, the stable one and any a cluster
+// is sent) are kept whatever the limit.
+func (c *Controller) pruneRevisions(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, revs map[int64]*trafficv1alpha1.AccessPointRevision, inUse map[int64]bool) error {
+	limit := int32(trafficv1alpha1.DefaultRevisionHistoryLimit)
+	if r := fap.Spec.Rollout; r != nil && r.RevisionHistoryLimit != nil {
+		limit = *r.RevisionHistoryLimit
+	}
+	var nums []int64
+	for n := range revs {
+		nums = append(nums, n)
+	}
+	sort.Slice(nums, func(i, j int) bool { return nums[i] > nums[j] })
+	kept := int32(0)
+	for _, n := range nums {
+		if inUse[n] || kept < limit {
+			kept++
+			continue
+		}
+		err := c.client.TrafficV1alpha1().AccessPointRevisions(fap.Namespace).Delete(ctx, revs[n].Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		delete(revs, n)
+	}
+	return nil
+}
