@@ -53,7 +53,7 @@ type Informers struct {
 type Controller struct {
 	client   versioned.Interface
 	faps     trafficlisters.FederatedAccessPointLister
-	revs     trafficlisters.AccessPointRevisionLister
+	revs     cache.Indexer
 	caps     cache.Indexer
 	vips     trafficlisters.VirtualIPLister
 	clusters clusterlisters.MemberClusterLister
@@ -70,8 +70,11 @@ type Controller struct {
 // NewController wires the controller to its informers.
 func NewController(client versioned.Interface, inf Informers, alloc *vipallocator.Allocator, events record.EventRecorder) *Controller {
 	apstatus.AddIndex(inf.ClusterAccessPoints.Informer())
+	if _, ok := inf.Revisions.Informer().GetIndexer().GetIndexers()[revisionsByAccessPoint]; !ok {
+		_ = inf.Revisions.Informer().AddIndexers(cache.Indexers{revisionsByAccessPoint: revisionKeys})
+	}
 	c := &Controller{
-		client: client, faps: inf.AccessPoints.Lister(), revs: inf.Revisions.Lister(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
+		client: client, faps: inf.AccessPoints.Lister(), revs: inf.Revisions.Informer().GetIndexer(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
 		vips: inf.VirtualIPs.Lister(), clusters: inf.MemberClusters.Lister(), nodes: inf.Nodes.Lister(),
 		names: inf.NameServices.Lister(),
 		alloc: alloc, events: events, now: time.Now,

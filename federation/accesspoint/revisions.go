@@ -10,7 +10,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
@@ -57,12 +56,24 @@ func RevisionName(fap *trafficv1alpha1.FederatedAccessPoint, n int64) string {
 	return fmt.Sprintf("%s-%d", fap.Name, n)
 }
 
+// revisionsByAccessPoint indexes AccessPointRevisions by "namespace/name" of
+// their access point.
+const revisionsByAccessPoint = "accessPoint"
+
+func revisionKeys(obj any) ([]string, error) {
+	r, ok := obj.(*trafficv1alpha1.AccessPointRevision)
+	if !ok {
+		return nil, nil
+	}
+	return []string{r.Namespace + "/" + r.Spec.AccessPointRef.Name}, nil
+}
+
 // revisions returns the access point's AccessPointRevisions by number.
 func (c *Controller) revisions(fap *trafficv1alpha1.FederatedAccessPoint) map[int64]*trafficv1alpha1.AccessPointRevision {
-	sel := labels.SelectorFromSet(labels.Set{trafficv1alpha1.RevisionLabel: fap.Name})
-	list, _ := c.revs.AccessPointRevisions(fap.Namespace).List(sel)
+	objs, _ := c.revs.ByIndex(revisionsByAccessPoint, fap.Namespace+"/"+fap.Name)
 	out := map[int64]*trafficv1alpha1.AccessPointRevision{}
-	for _, r := range list {
+	for _, o := range objs {
+		r := o.(*trafficv1alpha1.AccessPointRevision)
 		if r.Spec.AccessPointRef.UID == fap.UID && r.DeletionTimestamp == nil {
 			out[r.Spec.Revision] = r
 		}
