@@ -2,7 +2,9 @@
 // join NAME --zone ZONE` registers a member cluster with the hub and prints the
 // member-agent's install manifest; `kubectl portico describe fap NAME` shows an
 // access point and its parts as a tree; `kubectl portico status` prints one
-// line per access point. See `kubectl portico --help`.
+// line per access point; `kubectl portico rollout status|approve|pause|resume|
+// undo|history fap/NAME` follows and steers the staged rollout of an access
+// point's revisions. See `kubectl portico --help`.
 package main
 
 import (

@@ -2,43 +2,15 @@ package accesspoint
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sort"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/portico-dev/portico/apis/traffic/rollout"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
-
-// Content is the part of an access point's spec that makes a revision:
-// everything rendered on the clusters (placement and rollout are not).
-func Content(spec *trafficv1alpha1.FederatedAccessPointSpec) trafficv1alpha1.RevisionContent {
-	out := trafficv1alpha1.RevisionContent{
-		Hosts: append([]string(nil), spec.Hosts...), Template: *spec.Template.DeepCopy(),
-		LoadBalancer: spec.LoadBalancer.DeepCopy(), TLS: spec.TLS.DeepCopy(),
-	}
-	for _, o := range spec.Overrides {
-		out.Overrides = append(out.Overrides, *o.DeepCopy())
-	}
-	return out
-}
-
-// ContentHash identifies a revision's content. It hashes a canonical JSON
-// form (sorted keys, no spacing), so that the same template written with other
-// spacing or key order is the same revision.
-func ContentHash(c *trafficv1alpha1.RevisionContent) string {
-	data, _ := json.Marshal(c)
-	var canonical any
-	if json.Unmarshal(data, &canonical) == nil {
-		data, _ = json.Marshal(canonical)
-	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])[:10]
-}
 
 // withContent returns a copy of the access point whose spec carries content.
 func withContent(fap *trafficv1alpha1.FederatedAccessPoint, c *trafficv1alpha1.RevisionContent) *trafficv1alpha1.FederatedAccessPoint {
@@ -93,8 +65,8 @@ func newest(revs map[int64]*trafficv1alpha1.AccessPointRevision) int64 {
 // content: the newest one when its content is the same, else a new one,
 // which it creates and adds to revs.
 func (c *Controller) ensureRevision(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, revs map[int64]*trafficv1alpha1.AccessPointRevision) (int64, error) {
-	content := Content(&fap.Spec)
-	hash := ContentHash(&content)
+	content := rollout.Content(&fap.Spec)
+	hash := rollout.ContentHash(&content)
 	n := newest(revs)
 	if n > 0 && revs[n].Spec.Hash == hash {
 		return n, nil

@@ -3,14 +3,12 @@ package accesspoint
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
-	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/apis/traffic/rollout"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
 
@@ -22,60 +20,6 @@ const (
 	// EventRolloutHalted is the Warning Event of a halt.
 	EventRolloutHalted = "RolloutHalted"
 )
-
-// Stage is one stage of a rollout: its clusters, by name.
-type Stage struct {
-	Name     string
-	Clusters []string
-	Pause    bool
-	Soak     time.Duration
-}
-
-// Stages splits the placed clusters into the rollout's stages. Each stage
-// takes, among the clusters no earlier stage took (by name), those its terms
-// select (they intersect; none selects all), at most count of them; clusters
-// no stage takes join the last stage. AllAtOnce is one unnamed stage.
-func Stages(r *trafficv1alpha1.RolloutSpec, placed []*clusterv1alpha1.MemberCluster) ([]Stage, error) {
-	remaining := slices.Clone(placed)
-	sort.Slice(remaining, func(i, j int) bool { return remaining[i].Name < remaining[j].Name })
-	if r == nil || r.Strategy != trafficv1alpha1.RolloutStaged || len(r.Stages) == 0 {
-		return []Stage{{Clusters: names(remaining)}}, nil
-	}
-	var out []Stage
-	for i := range r.Stages {
-		spec := &r.Stages[i]
-		sel := labels.Everything()
-		if spec.ClusterSelector != nil {
-			var err error
-			if sel, err = metav1.LabelSelectorAsSelector(spec.ClusterSelector); err != nil {
-				return nil, fmt.Errorf("stage %s: %w", spec.Name, err)
-			}
-		}
-		var taken []*clusterv1alpha1.MemberCluster
-		remaining = slices.DeleteFunc(remaining, func(mc *clusterv1alpha1.MemberCluster) bool {
-			ok := (spec.Clusters == nil || slices.ContainsFunc(spec.Clusters, func(c trafficv1alpha1.ClusterReference) bool { return c.Name == mc.Name })) &&
-				sel.Matches(labels.Set(mc.Labels)) &&
-				(len(spec.Zones) == 0 || slices.Contains(spec.Zones, mc.Spec.Zone)) &&
-				(spec.Count == nil || int32(len(taken)) < *spec.Count)
-			if ok {
-				taken = append(taken, mc)
-			}
-			return ok
-		})
-		out = append(out, Stage{Name: spec.Name, Clusters: names(taken), Pause: spec.Pause,
-			Soak: time.Duration(spec.SoakSeconds) * time.Second})
-	}
-	out[len(out)-1].Clusters = append(out[len(out)-1].Clusters, names(remaining)...)
-	return out, nil
-}
-
-func names(mcs []*clusterv1alpha1.MemberCluster) []string {
-	out := make([]string, 0, len(mcs))
-	for _, mc := range mcs {
-		out = append(out, mc.Name)
-	}
-	return out
-}
 
 // Health is how a cluster of the current stage does on the target revision.
 type Health struct {
@@ -94,7 +38,7 @@ type rolloutInput struct {
 	target int64
 	// atOnce: the first revision, or a rollback.
 	atOnce bool
-	stages []Stage
+	stages []rollout.Stage
 	// health of a cluster on the target revision.
 	health func(cluster string) Health
 	now    time.Time
@@ -143,7 +87,7 @@ func decideRollout(in rolloutInput) *rolloutDecision {
 		for _, s := range stages {
 			all = append(all, s.Clusters...)
 		}
-		stages = []Stage{{Clusters: all}}
+		stages = []rollout.Stage{{Clusters: all}}
 	}
 	if int(st.StageIndex) >= len(stages) {
 		st.StageIndex = int32(len(stages) - 1)
@@ -230,7 +174,7 @@ func decideRollout(in rolloutInput) *rolloutDecision {
 	return d
 }
 
-func stagePrefix(s Stage) string {
+func stagePrefix(s rollout.Stage) string {
 	if s.Name == "" {
 		return ""
 	}
@@ -253,7 +197,7 @@ func (d *rolloutDecision) halt(failure string, in rolloutInput) {
 }
 
 // finish assigns every cluster its revision and sets the condition and counts.
-func (d *rolloutDecision) finish(stages []Stage, in rolloutInput) {
+func (d *rolloutDecision) finish(stages []rollout.Stage, in rolloutInput) {
 	st := &d.status
 	rollback := st.Phase == trafficv1alpha1.RolloutHalted && in.spec != nil && in.spec.AutoRollback && st.StableRevision > 0
 	reached := int(st.StageIndex)

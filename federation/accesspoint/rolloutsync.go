@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/apis/traffic/rollout"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
 
@@ -23,7 +24,7 @@ func (c *Controller) decideRollout(fap *trafficv1alpha1.FederatedAccessPoint, p 
 			byName[mc.Name] = mc
 		}
 	}
-	stages, err := Stages(fap.Spec.Rollout, clusters)
+	stages, err := rollout.Stages(fap.Spec.Rollout, clusters)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/portico-dev/portico/registry/cluster/loadbalancernode"
 	"github.com/portico-dev/portico/registry/cluster/membercluster"
 	"github.com/portico-dev/portico/registry/store"
+	"github.com/portico-dev/portico/registry/traffic/accesspointrevision"
 	"github.com/portico-dev/portico/registry/traffic/certificateissuer"
 	"github.com/portico-dev/portico/registry/traffic/clusteraccesspoint"
 	"github.com/portico-dev/portico/registry/traffic/dnsprovider"
@@ -61,17 +62,25 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	trafficStorage, err := storageMap(optsGetter, map[string]storageFunc{
-		"federatedaccesspoints": kindStorage(federatedaccesspoint.Kind),
-		"clusteraccesspoints":   kindStorage(clusteraccesspoint.Kind),
-		"vippools":              vippool.NewREST,
-		"virtualips":            kindStorage(virtualip.Kind),
-		"nameservices":          kindStorage(nameservice.Kind),
-		"dnsproviders":          kindStorage(dnsprovider.Kind),
-		"certificateissuers":    kindStorage(certificateissuer.Kind),
+		"clusteraccesspoints":  kindStorage(clusteraccesspoint.Kind),
+		"vippools":             vippool.NewREST,
+		"virtualips":           kindStorage(virtualip.Kind),
+		"nameservices":         kindStorage(nameservice.Kind),
+		"dnsproviders":         kindStorage(dnsprovider.Kind),
+		"certificateissuers":   kindStorage(certificateissuer.Kind),
+		"accesspointrevisions": kindStorage(accesspointrevision.Kind),
 	})
 	if err != nil {
 		return nil, err
 	}
+	// Access points also have the approve subresource, which writes their status.
+	fap, fapStatus, err := store.New(Scheme, optsGetter, federatedaccesspoint.Kind)
+	if err != nil {
+		return nil, err
+	}
+	trafficStorage["federatedaccesspoints"] = fap
+	trafficStorage["federatedaccesspoints/status"] = fapStatus
+	trafficStorage["federatedaccesspoints/approve"] = federatedaccesspoint.NewApproveREST(fapStatus)
 	groups := []*genericapiserver.APIGroupInfo{
 		apiGroup(cluster.GroupName, clusterStorage),
 		apiGroup(traffic.GroupName, trafficStorage),
@@ -82,7 +91,8 @@ func (c CompletedConfig) New() (*Server, error) {
 	return &Server{GenericAPIServer: genericServer}, nil
 }
 
-// storageFunc builds the storage of one resource and its /status.
+// storageFunc builds the storage of one resource and its /status (nil for a kind
+// without status).
 type storageFunc func(*runtime.Scheme, generic.RESTOptionsGetter) (*store.REST, *store.StatusREST, error)
 
 func kindStorage[T store.Object](kind *store.Kind[T]) storageFunc {
@@ -98,7 +108,10 @@ func storageMap(optsGetter generic.RESTOptionsGetter, resources map[string]stora
 		if err != nil {
 			return nil, err
 		}
-		m[resource], m[resource+"/status"] = main, status
+		m[resource] = main
+		if status != nil {
+			m[resource+"/status"] = status
+		}
 	}
 	return m, nil
 }

@@ -1,7 +1,8 @@
 // Package store builds the storage of every Portico resource from a small
 // per-kind description: strategies with the Kubernetes conventions (create clears
 // status, spec changes bump generation, status updates keep the spec, reset fields
-// for server-side apply), a /status subresource and a table convertor.
+// for server-side apply), a /status subresource (for kinds with a status) and a
+// table convertor.
 package store
 
 import (
@@ -14,7 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// Object is an internal Portico object: it has ObjectMeta, Spec and Status.
+// Object is an internal Portico object: it has ObjectMeta and Spec, and Status
+// unless it is an immutable record (AccessPointRevision).
 type Object interface {
 	runtime.Object
 	metav1.Object

@@ -69,7 +69,8 @@ func (r *StatusREST) ConvertToTable(ctx context.Context, obj runtime.Object, opt
 	return r.store.ConvertToTable(ctx, obj, opts)
 }
 
-// New builds the storage of a kind: the main resource and its /status.
+// New builds the storage of a kind: the main resource and its /status, which is
+// nil for a kind without status.
 func New[T Object](scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter, kind *Kind[T]) (*REST, *StatusREST, error) {
 	strategy := NewStrategy(scheme, kind)
 	s := &genericregistry.Store{
@@ -91,11 +92,15 @@ func New[T Object](scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter,
 	if err := s.CompleteWithOptions(options); err != nil {
 		return nil, nil, err
 	}
+	main := &REST{Store: s, shortNames: kind.ShortNames}
+	if !strategy.hasStatus {
+		return main, nil, nil
+	}
 	statusStore := *s
 	statusStrategy := StatusStrategy[T]{strategy}
 	statusStore.UpdateStrategy = statusStrategy
 	statusStore.ResetFieldsStrategy = statusStrategy
-	return &REST{Store: s, shortNames: kind.ShortNames}, &StatusREST{store: &statusStore}, nil
+	return main, &StatusREST{store: &statusStore}, nil
 }
 
 // serialize makes creates and updates take one lock, from before validation until

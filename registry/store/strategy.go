@@ -17,11 +17,20 @@ type Strategy[T Object] struct {
 	runtime.ObjectTyper
 	names.NameGenerator
 	kind *Kind[T]
+	// hasStatus is false for kinds without a Status field (AccessPointRevision):
+	// they have neither a status to reset nor a /status subresource.
+	hasStatus bool
 }
 
 // NewStrategy returns the strategy of a kind.
 func NewStrategy[T Object](typer runtime.ObjectTyper, kind *Kind[T]) Strategy[T] {
-	return Strategy[T]{typer, names.SimpleNameGenerator, kind}
+	return Strategy[T]{typer, names.SimpleNameGenerator, kind, hasStatusField[T]()}
+}
+
+// hasStatusField tells whether the kind T (a pointer to a struct) has a Status field.
+func hasStatusField[T Object]() bool {
+	_, ok := reflect.TypeFor[T]().Elem().FieldByName("Status")
+	return ok
 }
 
 // NamespaceScoped tells whether the kind is namespaced.
@@ -29,7 +38,9 @@ func (s Strategy[T]) NamespaceScoped() bool { return s.kind.NamespaceScoped }
 
 // PrepareForCreate clears the status and starts the generation at 1.
 func (s Strategy[T]) PrepareForCreate(ctx context.Context, obj runtime.Object) {
-	setField(obj, "Status", reflect.Zero(fieldOf(obj, "Status").Type()))
+	if s.hasStatus {
+		setField(obj, "Status", reflect.Zero(fieldOf(obj, "Status").Type()))
+	}
 	obj.(T).SetGeneration(1)
 	if s.kind.Prepare != nil {
 		s.kind.Prepare(obj.(T))
@@ -38,7 +49,9 @@ func (s Strategy[T]) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 
 // PrepareForUpdate keeps the old status and bumps the generation when spec changed.
 func (s Strategy[T]) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
-	setField(obj, "Status", fieldOf(old, "Status"))
+	if s.hasStatus {
+		setField(obj, "Status", fieldOf(old, "Status"))
+	}
 	if !apiequality.Semantic.DeepEqual(fieldOf(obj, "Spec").Interface(), fieldOf(old, "Spec").Interface()) {
 		obj.(T).SetGeneration(old.(T).GetGeneration() + 1)
 	}
@@ -75,11 +88,13 @@ func (Strategy[T]) AllowUnconditionalUpdate(context.Context) bool { return true 
 func (Strategy[T]) Canonicalize(obj runtime.Object) {}
 
 // GetResetFields tells server-side apply that status is not set through the main
-// resource.
+// resource (a kind without status resets nothing).
 func (s Strategy[T]) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
-	return map[fieldpath.APIVersion]*fieldpath.Set{
-		fieldpath.APIVersion(s.kind.GroupVersion.String()): fieldpath.NewSet(fieldpath.MakePathOrDie("status")),
+	set := fieldpath.NewSet()
+	if s.hasStatus {
+		set.Insert(fieldpath.MakePathOrDie("status"))
 	}
+	return map[fieldpath.APIVersion]*fieldpath.Set{fieldpath.APIVersion(s.kind.GroupVersion.String()): set}
 }
 
 // StatusStrategy is the update strategy of /status: the spec and labels stay as

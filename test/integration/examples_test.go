@@ -84,7 +84,7 @@ func TestExamplesApplyAndGet(t *testing.T) {
 
 	t.Run("get fap", func(t *testing.T) {
 		tb := parseTable(t, e.mustKubectl(t, "get", "fap", "-n", "shop"))
-		if want := []string{"NAME", "HOSTS", "VIP", "CLUSTERS", "READY", "AGE"}; !slices.Equal(tb.header, want) {
+		if want := []string{"NAME", "HOSTS", "VIP", "CLUSTERS", "READY", "ROLLOUT", "AGE"}; !slices.Equal(tb.header, want) {
 			t.Errorf("header %v, want %v", tb.header, want)
 		}
 		row := tb.row("checkout")
@@ -92,7 +92,7 @@ func TestExamplesApplyAndGet(t *testing.T) {
 			t.Fatalf("no row for checkout: %v", tb.rows)
 		}
 		// No controller has placed it or allocated a VIP yet.
-		for col, want := range map[string]string{"HOSTS": "checkout.example.com", "VIP": "<pending>", "CLUSTERS": "0/0"} {
+		for col, want := range map[string]string{"HOSTS": "checkout.example.com", "VIP": "<pending>", "CLUSTERS": "0/0", "ROLLOUT": "AllAtOnce"} {
 			if row[col] != want {
 				t.Errorf("%s = %q, want %q (row %v)", col, row[col], want, row)
 			}
@@ -105,7 +105,7 @@ func TestExamplesApplyAndGet(t *testing.T) {
 		}
 
 		wide := parseTable(t, e.mustKubectl(t, "get", "fap", "-n", "shop", "-o", "wide"))
-		if want := []string{"NAME", "HOSTS", "VIP", "CLUSTERS", "READY", "CERT", "ROLLOUT", "DNS", "AGE"}; !slices.Equal(wide.header, want) {
+		if want := []string{"NAME", "HOSTS", "VIP", "CLUSTERS", "READY", "ROLLOUT", "CERT", "DNS", "AGE"}; !slices.Equal(wide.header, want) {
 			t.Errorf("wide header %v, want %v", wide.header, want)
 		}
 		if row := wide.row("checkout"); row == nil {

@@ -33,7 +33,12 @@ var porticoResources = []porticoResource{
 	{"virtualips", "vip", trafficGroup, "VirtualIP", false},
 	{"dnsproviders", "", trafficGroup, "DNSProvider", false},
 	{"certificateissuers", "", trafficGroup, "CertificateIssuer", false},
+	{"accesspointrevisions", "apr", trafficGroup, "AccessPointRevision", true},
 }
+
+// withoutStatus are the kinds that have no status and no /status subresource:
+// immutable records.
+var withoutStatus = map[string]bool{"AccessPointRevision": true}
 
 // TestAPIResourcesAndExplain: discovery through the hub cluster lists every
 // Portico kind with its short name, scope, verbs and the category portico, and

@@ -45,6 +45,7 @@ var expectedHubObjects = []string{
 	"clusterrole.rbac.authorization.k8s.io/portico-admin",
 	"clusterrole.rbac.authorization.k8s.io/portico-edit",
 	"clusterrole.rbac.authorization.k8s.io/portico-view",
+	"clusterrole.rbac.authorization.k8s.io/portico-rollout-approver",
 	"persistentvolumeclaim/portico-hub-data",
 	"deployment.apps/portico-hub",
 	"service/portico-hub",
@@ -184,6 +185,10 @@ func TestManifestsHub(t *testing.T) {
 			{authorizationv1.ResourceAttributes{Resource: "namespaces", Verb: "create"}, true},
 			{authorizationv1.ResourceAttributes{Namespace: "portico-cluster-a", Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Verb: "create"}, true},
 			{authorizationv1.ResourceAttributes{Namespace: "portico-cluster-a", Group: "coordination.k8s.io", Resource: "leases", Verb: "update"}, true},
+			// The hub controllers' own objects, e.g. AccessPointRevisions.
+			{authorizationv1.ResourceAttributes{Namespace: "shop", Group: "traffic.portico.dev", Resource: "accesspointrevisions", Verb: "create"}, true},
+			{authorizationv1.ResourceAttributes{Namespace: "shop", Group: "traffic.portico.dev", Resource: "accesspointrevisions", Verb: "delete"}, true},
+			{authorizationv1.ResourceAttributes{Group: "traffic.portico.dev", Resource: "accesspointrevisions", Verb: "watch"}, true},
 			// Not more than that.
 			{authorizationv1.ResourceAttributes{Namespace: "default", Resource: "secrets", Verb: "delete"}, false},
 			{authorizationv1.ResourceAttributes{Namespace: "default", Resource: "pods", Verb: "create"}, false},
@@ -211,9 +216,10 @@ func TestManifestsHub(t *testing.T) {
 		// The aggregated roles carry their aggregation labels, and
 		// kube-controller-manager merges their rules into the built-in roles.
 		for role, label := range map[string]string{
-			"portico-admin": "rbac.authorization.k8s.io/aggregate-to-admin",
-			"portico-edit":  "rbac.authorization.k8s.io/aggregate-to-edit",
-			"portico-view":  "rbac.authorization.k8s.io/aggregate-to-view",
+			"portico-admin":            "rbac.authorization.k8s.io/aggregate-to-admin",
+			"portico-edit":             "rbac.authorization.k8s.io/aggregate-to-edit",
+			"portico-view":             "rbac.authorization.k8s.io/aggregate-to-view",
+			"portico-rollout-approver": "rbac.authorization.k8s.io/aggregate-to-admin",
 		} {
 			cr, err := kc.RbacV1().ClusterRoles().Get(context.Background(), role, metav1.GetOptions{})
 			if err != nil {
@@ -232,6 +238,10 @@ func TestManifestsHub(t *testing.T) {
 			{"edit", "federatedaccesspoints", "create", true},
 			{"edit", "federatedaccesspoints/status", "update", false},
 			{"admin", "federatedaccesspoints/status", "update", true},
+			{"view", "accesspointrevisions", "list", true},
+			{"edit", "accesspointrevisions", "create", false},
+			{"edit", "federatedaccesspoints/approve", "create", false},
+			{"admin", "federatedaccesspoints/approve", "create", true},
 		}
 		framework.Eventually(t, 30*time.Second, "Portico's rules aggregated into admin, edit and view", func() (bool, string) {
 			for _, a := range aggregated {

@@ -18,8 +18,11 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	trafficv1alpha1client "github.com/portico-dev/portico/apis/generated/clientset/versioned/typed/traffic/v1alpha1"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/test/framework"
 )
 
@@ -267,6 +270,106 @@ func TestRBACDelegation(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestApproveIsItsOwnVerb: approving a stage of a staged rollout is the verb
+// create on federatedaccesspoints/approve. Users bound to portico-edit or to
+// the built-in edit role may edit the access point but get 403 on approve; a
+// user bound to portico-rollout-approver may approve (and gets 409 while
+// nothing waits) but not edit; admin holds the approver's rules through
+// aggregation. The approval records the user the hub cluster authenticated.
+//
+// The shared portico-hub runs no controllers: the test writes the status the
+// controller writes while a rollout waits at a stage with pause.
+func TestApproveIsItsOwnVerb(t *testing.T) {
+	e := hubEnv(t)
+	ctx := context.Background()
+	ns := e.newNamespace(t, "approve")
+	e.mustApplyYAML(t, fapYAML(ns, "gated", "gated.approve.example.com"), "apply")
+
+	editor, builtinEditor, approver, admin := uniqueName("editor"), uniqueName("builtin-editor"), uniqueName("approver"), uniqueName("admin")
+	createFAPs := authorizationv1.ResourceAttributes{Group: trafficGroup, Resource: "federatedaccesspoints", Verb: "create", Namespace: ns}
+	approveFAPs := authorizationv1.ResourceAttributes{Group: trafficGroup, Resource: "federatedaccesspoints", Subresource: "approve", Verb: "create", Namespace: ns}
+	e.bindClusterRole(t, editor, "portico-edit", ns, createFAPs)
+	e.bindClusterRole(t, builtinEditor, "edit", ns, createFAPs)
+	e.bindClusterRole(t, approver, "portico-rollout-approver", ns, approveFAPs)
+	// Waits until kube-controller-manager aggregated the approver's rules
+	// into admin.
+	e.bindClusterRole(t, admin, "admin", ns, approveFAPs)
+
+	faps := func(user string) trafficv1alpha1client.FederatedAccessPointInterface {
+		t.Helper()
+		cfg, err := e.hub.UserRestConfig(user, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return versioned.NewForConfigOrDie(cfg).TrafficV1alpha1().FederatedAccessPoints(ns)
+	}
+	approve := func(user string) (*trafficv1alpha1.FederatedAccessPoint, error) {
+		return faps(user).Approve(ctx, "gated", &trafficv1alpha1.RolloutApproval{}, metav1.CreateOptions{})
+	}
+	wantForbidden := func(user string) {
+		t.Helper()
+		_, err := approve(user)
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `"federatedaccesspoints/approve"`) {
+			t.Errorf("approve as %s: %v, want Forbidden on federatedaccesspoints/approve", user, err)
+		}
+	}
+
+	// Nothing waits: editors are refused before the handler, the approver
+	// reaches it.
+	wantForbidden(editor)
+	wantForbidden(builtinEditor)
+	if _, err := approve(approver); !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "is not waiting for approval") {
+		t.Errorf("approve as %s while nothing waits: %v, want Conflict", approver, err)
+	}
+	// The approver reads access points and their revisions but does not edit.
+	if _, err := faps(approver).Get(ctx, "gated", metav1.GetOptions{}); err != nil {
+		t.Errorf("approver's get: %v", err)
+	}
+	cfg, err := e.hub.UserRestConfig(approver, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := versioned.NewForConfigOrDie(cfg).TrafficV1alpha1().AccessPointRevisions(ns).List(ctx, metav1.ListOptions{}); err != nil {
+		t.Errorf("approver's list of accesspointrevisions: %v", err)
+	}
+	if _, err := faps(approver).Patch(ctx, "gated", types.MergePatchType, []byte(`{"spec":{"hosts":["x.approve.example.com"]}}`), metav1.PatchOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("approver's patch of the spec: %v, want Forbidden", err)
+	}
+
+	// The rollout of revision 2 waits at stage canary, as the controller
+	// marks it.
+	fap, err := e.pc.TrafficV1alpha1().FederatedAccessPoints(ns).Get(ctx, "gated", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fap.Status.Rollout = &trafficv1alpha1.RolloutStatus{Revision: 2, StableRevision: 1, Stage: "canary", Phase: trafficv1alpha1.RolloutPaused, TotalClusters: 3}
+	fap.Status.Conditions = []metav1.Condition{{Type: trafficv1alpha1.AccessPointRolledOut, Status: metav1.ConditionFalse,
+		Reason: trafficv1alpha1.RolledOutReasonAwaitingApproval, Message: "set by the test", LastTransitionTime: metav1.Now()}}
+	if _, err := e.pc.TrafficV1alpha1().FederatedAccessPoints(ns).UpdateStatus(ctx, fap, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	wantForbidden(editor)
+	wantForbidden(builtinEditor)
+	got, err := approve(approver)
+	if err != nil {
+		t.Fatalf("approve as %s while canary waits: %v", approver, err)
+	}
+	approvals := got.Status.Rollout.Approvals
+	if len(approvals) != 1 || approvals[0].User != approver || approvals[0].Stage != "canary" || approvals[0].Revision != 2 || approvals[0].Time.IsZero() {
+		t.Fatalf("approvals after %s approved: %+v", approver, approvals)
+	}
+	// admin may approve too; the stage is approved already, so nothing new
+	// is recorded.
+	got, err = approve(admin)
+	if err != nil {
+		t.Fatalf("approve as %s: %v", admin, err)
+	}
+	if approvals := got.Status.Rollout.Approvals; len(approvals) != 1 || approvals[0].User != approver {
+		t.Errorf("approvals after a second approval: %+v", approvals)
+	}
 }
 
 // porticoHubClient is an HTTPS client for portico-hub's own port that

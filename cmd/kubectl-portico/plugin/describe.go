@@ -180,6 +180,9 @@ func buildAccessPointTree(o *accessPointObjects) *Node {
 		root.Children = append(root.Children, certificateNode(fap))
 	}
 	root.Children = append(root.Children, dnsNodes(o)...)
+	if n := rolloutNode(o); n != nil {
+		root.Children = append(root.Children, n)
+	}
 	root.Children = append(root.Children, clustersNode(o))
 	return root
 }
@@ -434,6 +437,7 @@ func clusterNode(o *accessPointObjects, s *trafficv1alpha1.ClusterStatus) *Node 
 	if n.OK() || n.Message == "" {
 		n.Message = counts
 	}
+	n.Message = joinMessages(clusterRevisionText(o.AccessPoint.Status.Rollout, s), n.Message)
 	mc := o.MemberClusters[s.Name]
 	switch {
 	case mc != nil:
@@ -446,6 +450,19 @@ func clusterNode(o *accessPointObjects, s *trafficv1alpha1.ClusterStatus) *Node 
 			Status: metav1.ConditionFalse, Reason: reasonNotFound, Message: "the MemberCluster no longer exists"})
 	}
 	return appendChild(n, clusterAccessPointNode(o, s.Name))
+}
+
+// clusterRevisionText is the revision a cluster is sent, and the target
+// while that is another: "revision 3 (target 4)". Empty before portico-hub
+// numbers revisions.
+func clusterRevisionText(ro *trafficv1alpha1.RolloutStatus, s *trafficv1alpha1.ClusterStatus) string {
+	switch {
+	case s.Revision == 0:
+		return ""
+	case ro != nil && ro.Revision != 0 && ro.Revision != s.Revision:
+		return fmt.Sprintf("revision %d (target %d)", s.Revision, ro.Revision)
+	}
+	return fmt.Sprintf("revision %d", s.Revision)
 }
 
 // clusterAccessPointNode is the cluster's slice of the access point and its
@@ -555,18 +572,28 @@ style of clusterctl describe cluster, with one row per part:
   DNS                   one row per NameService of the namespace that targets
                         the access point (spec.target.accessPointRef), with its
                         Published condition and records;
+  Rollout               the revision being rolled out and the stable one
+                        (status.rollout) and the strategy, with the RolledOut
+                        condition, the stage the rollout is at and how many
+                        clusters run the revision; with the Staged strategy
+                        one row per stage: the clusters it takes, whether it
+                        waits for approval, its soak time, and its state
+                        (True Done, the phase of the current stage, Pending),
+                        below it who approved it and when;
   Clusters              the Placed condition (while not True) or Applied, and
                         one row per placed cluster: its phase (True Applied;
                         Unknown Pending or Applying; False Failed or
-                        Unavailable), applied objects and gateway endpoints;
-                        below it the cluster's ClusterAccessPoint
+                        Unavailable), the revision it is sent (and the target
+                        while that is another), applied objects and gateway
+                        endpoints; below it the cluster's ClusterAccessPoint
                         (portico-cluster-CLUSTER/NAMESPACE.NAME) and the
                         objects its agent applied.
 
 Parts that do not apply are left out (no VirtualIP row without
 spec.loadBalancer, no Certificate row without spec.tls, no DNS row without a
-NameService); parts that should exist but do not are shown as NotFound, and
-parts that cannot be read as Unreadable.
+NameService, no Rollout row without spec.rollout or status.rollout); parts
+that should exist but do not are shown as NotFound, and parts that cannot be
+read as Unreadable.
 
 Columns: READY is the row's condition (True, False, Unknown), REASON its
 reason, SINCE the time since its last transition and MESSAGE its message; a

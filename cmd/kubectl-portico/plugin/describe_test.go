@@ -499,3 +499,134 @@ Clusters            True
 		t.Errorf("Collapse modified its input")
 	}
 }
+
+// TestDescribeRollout: the Rollout row (revision, stable revision, where the
+// rollout stands), a row per stage with its clusters, pause and soak and its
+// approval, and the revision each cluster is sent.
+func TestDescribeRollout(t *testing.T) {
+	got := describeOK(t, rolloutHub(), "fap", "checkout")
+	assertOutput(t, got, `
+NAME                                                             READY    REASON            SINCE  MESSAGE
+FederatedAccessPoint/shop/checkout                               True     Ready             2m
+├─VirtualIP 198.51.100.7 (pool local)                            True     Announced         2m     announced by lb-zone-a-0, lb-zone-b-0; 4/4 backends healthy
+│ ├─LoadBalancerNode lb-zone-a-0 (group zone-a)                  True     Ready             60m    announces 198.51.100.7; sees 4 healthy backends
+│ └─LoadBalancerNode lb-zone-b-0 (group zone-b)                  True     Ready             60m    announces 198.51.100.7; sees 4 healthy backends
+├─Certificate v3 serial 1a2b3c4d… (local-ca)                     True     Issued            60s    expires 2027-02-20; installed on zone-a-1, zone-b-1
+├─DNS checkout.portico.test (local)                              True     Published         2m     A 198.51.100.7
+├─Rollout Staged revision 4 (stable 3)                           False    AwaitingApproval  2m     stage rest 2/2, 1/2 clusters updated; stage rest waits for approval (kubectl portico rollout approve)
+│ ├─Stage canary (1/2)                                           True     Done                     zone-b-1; waits for approval
+│ │ └─Approval                                                   True     Approved          10m    stage canary of revision 4 approved by alice
+│ └─Stage rest (2/2)                                             Unknown  AwaitingApproval         zone-a-1; waits for approval; soak 300s
+└─Clusters                                                       True     AllApplied        2m     applied on 2 clusters
+  ├─MemberCluster zone-a-1 (zone-a)                              True     Applied           2m     revision 3 (target 4); 5/5 objects, 2 gateway endpoints
+  │ └─ClusterAccessPoint portico-cluster-zone-a-1/shop.checkout  True     Applied           2m     revision 5d41402a, 5 objects
+  │   ├─Gateway shop/checkout                                    True     Applied
+  │   ├─VirtualService shop/checkout                             True     Applied
+  │   ├─DestinationRule shop/checkout                            True     Applied
+  │   ├─ServiceEntry shop/payments                               True     Applied
+  │   └─Secret istio-system/shop.checkout-tls                    True     Applied
+  └─MemberCluster zone-b-1 (zone-b)                              True     Applied           3m     revision 4; 5/5 objects, 2 gateway endpoints
+    └─ClusterAccessPoint portico-cluster-zone-b-1/shop.checkout  True     Applied           2m     revision 5d41402a, 5 objects
+      ├─Gateway shop/checkout                                    True     Applied
+      ├─VirtualService shop/checkout                             True     Applied
+      ├─DestinationRule shop/checkout                            True     Applied
+      ├─ServiceEntry shop/payments                               True     Applied
+      └─Secret istio-system/shop.checkout-tls                    True     Applied
+`)
+
+	// Halted at the canary: the stage is False, the next one Pending; a
+	// failing cluster keeps its revision next to its message.
+	h := haltedHub()
+	h.fap.Status.Clusters[0].Phase, h.fap.Status.Clusters[0].Message = "Failed", "VirtualService shop/checkout: denied"
+	got = describeOK(t, h, "fap", "checkout")
+	for _, want := range []string{
+		`├─Rollout Staged revision 4 (stable 3) False Halted 2m stage canary 1/2, 1/2 clusters updated; ` + haltMessage,
+		"│ ├─Stage canary (1/2) False Halted zone-b-1; waits for approval",
+		"│ └─Stage rest (2/2) Pending zone-a-1; waits for approval; soak 300s",
+		"└─MemberCluster zone-b-1 (zone-b) False Failed 3m revision 4; VirtualService shop/checkout: denied",
+	} {
+		if !containsRow(got, want) {
+			t.Errorf("halted: no row %q:\n%s", want, got)
+		}
+	}
+
+	// Complete: every stage Done, every cluster on the revision.
+	h = completeHub()
+	h.fap.Status.Clusters[1].Revision = 4
+	got = describeOK(t, h, "fap", "checkout")
+	for _, want := range []string{
+		"├─Rollout Staged revision 4 (stable) True Complete 60s stage rest 2/2, 2/2 clusters updated; revision 4 runs on all 2 clusters",
+		"│ ├─Stage canary (1/2) True Done zone-b-1; waits for approval",
+		"│ └─Stage rest (2/2) True Done zone-a-1; waits for approval; soak 300s",
+		"├─MemberCluster zone-a-1 (zone-a) True Applied 2m revision 4; 5/5 objects, 2 gateway endpoints",
+	} {
+		if !containsRow(got, want) {
+			t.Errorf("complete: no row %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestDescribeRolloutStages: stages split the placed clusters as portico-hub
+// does (selector on the MemberClusters' labels, count, the rest); a rollout
+// sent at once has no current stage; the emergency brake is shown.
+func TestDescribeRolloutStages(t *testing.T) {
+	h := rolloutHub()
+	h.mcs["zone-a-1"].Labels = map[string]string{"tier": "canary"}
+	one := int32(1)
+	h.fap.Spec.Rollout.Paused = true
+	h.fap.Spec.Rollout.Stages = []trafficv1alpha1.RolloutStage{
+		{Name: "canary", ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "canary"}}},
+		{Name: "one", Count: &one, SoakSeconds: 60},
+		{Name: "empty", Zones: []string{"zone-z"}},
+		{Name: "rest"},
+	}
+	h.fap.Status.Rollout = &trafficv1alpha1.RolloutStatus{Revision: 5, StableRevision: 4, Phase: trafficv1alpha1.RolloutProgressing,
+		TotalClusters: 2, Message: "rollback: every cluster at once",
+		Approvals: []trafficv1alpha1.RolloutApprovalRecord{{Stage: "gone", Revision: 5, User: "bob", Time: ago(10 * time.Minute)}}}
+	meta.RemoveStatusCondition(&h.fap.Status.Conditions, trafficv1alpha1.AccessPointRolledOut)
+	got := describeOK(t, h, "fap", "checkout")
+	for _, want := range []string{
+		"├─Rollout Staged revision 5 (stable 4) Unknown Progressing all clusters at once, 0/2 clusters updated; rollback: every cluster at once; " +
+			"spec.rollout.paused: nothing new is written to any cluster",
+		"│ ├─Stage canary (1/4) Pending zone-a-1",
+		"│ ├─Stage one (2/4) Pending zone-b-1; soak 60s",
+		"│ ├─Stage empty (3/4) Pending no clusters",
+		"│ ├─Stage rest (4/4) Pending no clusters",
+		// An approval of a stage the spec no longer has.
+		"│ └─Approval True Approved 10m stage gone of revision 5 approved by bob",
+		"├─MemberCluster zone-a-1 (zone-a) True Applied 2m revision 3 (target 5); 5/5 objects, 2 gateway endpoints",
+	} {
+		if !containsRow(got, want) {
+			t.Errorf("no row %q:\n%s", want, got)
+		}
+	}
+
+	// The selector cannot be resolved without the MemberClusters.
+	client := h.client()
+	client.PrependReactor("list", "memberclusters", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "memberclusters"}, "", errors.New("no access"))
+	})
+	o, err := fetchAccessPoint(t.Context(), client, "shop", "checkout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.ReadAt = testNow
+	var b strings.Builder
+	if err := describe(&b, o, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := "│ ├─Stage canary (1/4) Pending clusterSelector tier=canary (MemberClusters unreadable)"; !containsRow(b.String(), want) {
+		t.Errorf("no row %q:\n%s", want, b.String())
+	}
+
+	// Without spec.rollout, the rollout of the first revision.
+	h = readyHub()
+	h.fap.Status.Rollout = &trafficv1alpha1.RolloutStatus{Revision: 1, StableRevision: 1, Phase: trafficv1alpha1.RolloutComplete,
+		TotalClusters: 2, UpdatedClusters: 2, Message: "revision 1 runs on all 2 clusters"}
+	meta.SetStatusCondition(&h.fap.Status.Conditions, cond(trafficv1alpha1.AccessPointRolledOut, "True", "Complete", "revision 1 runs on all 2 clusters", time.Hour))
+	got = describeOK(t, h, "fap", "checkout")
+	if want := "├─Rollout AllAtOnce revision 1 (stable) True Complete 60m all clusters at once, 2/2 clusters updated; revision 1 runs on all 2 clusters"; !containsRow(got, want) ||
+		strings.Contains(got, "Stage") {
+		t.Errorf("no row %q:\n%s", want, got)
+	}
+}

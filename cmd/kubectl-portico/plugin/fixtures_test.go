@@ -221,7 +221,14 @@ type runResult struct {
 // namespace shop.
 func runPlugin(t *testing.T, h *hubObjects, args ...string) runResult {
 	t.Helper()
-	useFakeHub(t, h.client())
+	return runPluginWith(t, h.client(), args...)
+}
+
+// runPluginWith runs the plugin against client, with the kubeconfig's
+// namespace shop.
+func runPluginWith(t *testing.T, client versioned.Interface, args ...string) runResult {
+	t.Helper()
+	useFakeHub(t, client)
 	var out, errOut bytes.Buffer
 	args = append(args, "--kubeconfig", testKubeconfig(t, "shop"))
 	code := Main(context.Background(), IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, args)

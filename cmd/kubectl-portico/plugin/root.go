@@ -104,7 +104,12 @@ it for "kubectl portico ...". It can also be run directly as kubectl-portico.`,
   # How the access points of namespace shop are doing, and why checkout is not
   # ready:
   kubectl portico status -n shop
-  kubectl portico describe fap checkout -n shop`,
+  kubectl portico describe fap checkout -n shop
+
+  # Follow a staged rollout of checkout, approve its next stage, or undo it:
+  kubectl portico rollout status fap/checkout -n shop
+  kubectl portico rollout approve fap/checkout -n shop
+  kubectl portico rollout undo fap/checkout -n shop`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Without a subcommand: print the help.
@@ -115,6 +120,7 @@ it for "kubectl portico ...". It can also be run directly as kubectl-portico.`,
 	cmd.SetErr(streams.ErrOut)
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	kf.addFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newJoinCommand(streams, kf), newDescribeCommand(streams, kf), newStatusCommand(streams, kf), newVersionCommand(streams))
+	cmd.AddCommand(newJoinCommand(streams, kf), newDescribeCommand(streams, kf), newStatusCommand(streams, kf),
+		newRolloutCommand(streams, kf), newVersionCommand(streams))
 	return cmd
 }

@@ -42,8 +42,8 @@ var Kind = &store.Kind[*traffic.FederatedAccessPoint]{
 		{Name: "VIP", Type: "string", Description: "Allocated virtual IP."},
 		{Name: "Clusters", Type: "string", Description: "Clusters applied / placed."},
 		{Name: "Ready", Type: "string", Description: "Ready condition."},
+		{Name: "Rollout", Type: "string", Description: "Rollout progress: stage, updated / total clusters and phase; the strategy before the first rollout."},
 		{Name: "Cert", Type: "string", Priority: 1, Description: "Certificate version."},
-		{Name: "Rollout", Type: "string", Priority: 1, Description: "Rollout strategy."},
 		{Name: "DNS", Type: "string", Priority: 1, Description: "Whether DNS is published."},
 	},
 	Row: row,
@@ -70,10 +70,24 @@ func row(fap *traffic.FederatedAccessPoint) []any {
 			applied++
 		}
 	}
-	rollout := traffic.RolloutAllAtOnce
-	if fap.Spec.Rollout != nil && fap.Spec.Rollout.Strategy != "" {
-		rollout = fap.Spec.Rollout.Strategy
-	}
 	return []any{strings.Join(fap.Spec.Hosts, ","), vip, fmt.Sprintf("%d/%d", applied, len(st.Clusters)),
-		store.ConditionStatus(st.Conditions, traffic.ConditionReady), cert, rollout, dns}
+		store.ConditionStatus(st.Conditions, traffic.ConditionReady), rolloutCell(fap), cert, dns}
+}
+
+// rolloutCell prints status.rollout as "<stage> <updated>/<total> <phase>" (e.g.
+// "canary 1/3 Paused"; no stage when it is empty), or the strategy when no
+// rollout is recorded.
+func rolloutCell(fap *traffic.FederatedAccessPoint) string {
+	ro := fap.Status.Rollout
+	if ro == nil {
+		if fap.Spec.Rollout != nil && fap.Spec.Rollout.Strategy != "" {
+			return fap.Spec.Rollout.Strategy
+		}
+		return traffic.RolloutAllAtOnce
+	}
+	cell := fmt.Sprintf("%d/%d %s", ro.UpdatedClusters, ro.TotalClusters, ro.Phase)
+	if ro.Stage != "" {
+		cell = ro.Stage + " " + cell
+	}
+	return cell
 }
