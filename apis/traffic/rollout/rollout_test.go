@@ -55,7 +55,6 @@ func TestStages(t *testing.T) {
 	}
 }
 
-
 func TestContentHashIgnoresSpacingAndKeyOrder(t *testing.T) {
 	a := trafficv1alpha1.FederatedAccessPointSpec{Hosts: []string{"web.example.test"}, Template: trafficv1alpha1.AccessPointTemplate{
 		VirtualServices: []trafficv1alpha1.NamedTemplate{{Name: "web", Spec: trafficv1alpha1.JSONObject{Raw: []byte(`{"hosts":["web"],"http":[{"timeout":"1s"}]}`)}}}}}
