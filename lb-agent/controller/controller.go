@@ -26,6 +26,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
@@ -199,7 +200,11 @@ func (c *Controller) withdraw(drain time.Duration) {
 	klog.InfoS("Withdrew every announcement; draining", "period", drain)
 	c.announced = nil
 	metrics.Announced.Set(0)
-	if err := c.report(ctx, observed{dataplaneSkipped: true, draining: true, sessions: c.speaker.Sessions()}); err != nil {
+	// The status writer may have had a write in flight when the agent was
+	// told to stop (its context is cancelled, the write may still land): on a
+	// conflict, read the node again and report once more.
+	obs := observed{dataplaneSkipped: true, draining: true, sessions: c.speaker.Sessions()}
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error { return c.report(ctx, obs) }); err != nil {
 		klog.ErrorS(err, "Reporting the withdrawal")
 	}
 	time.Sleep(drain)

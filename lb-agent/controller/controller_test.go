@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -381,5 +382,30 @@ func TestBGPPasswordFromSecretSurvivesHubOutage(t *testing.T) {
 	eventually(t, "a sync with the hub down", func() bool { return e.dp.Calls() > calls })
 	if _, cfg := e.speaker.state(); len(cfg.Peers) != 1 || cfg.Peers[0].Password != "s3cret" {
 		t.Errorf("BGP peers with the hub down: %+v", cfg.Peers)
+	}
+}
+
+// TestShutdownReportRetriesAConflict: a status write cut short by the stop
+// may still land at the hub, so the withdrawal's own write can find the node
+// changed; it reads the node again and reports the withdrawal anyway.
+func TestShutdownReportRetriesAConflict(t *testing.T) {
+	e := start(t, group(), virtualIP("203.0.113.10", "zone-a"))
+	e.health.set("10.0.0.10", model.Healthy)
+	e.c.Enqueue()
+	eventually(t, "the announcement", func() bool { n := e.node(t); return n != nil && len(n.Status.Announced) == 1 })
+	var conflicts atomic.Int32
+	e.portico.PrependReactor("update", "loadbalancernodes", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() == "status" && conflicts.Add(1) == 1 {
+			return true, nil, apierrors.NewConflict(clusterv1alpha1.Resource("loadbalancernodes"), "edge-a-1", errors.New("the object has been modified"))
+		}
+		return false, nil, nil
+	})
+	e.stop()
+	if conflicts.Load() < 2 {
+		t.Fatalf("%d status writes at shutdown, want a retry after the conflict", conflicts.Load())
+	}
+	n := e.node(t)
+	if c := meta.FindStatusCondition(n.Status.Conditions, "Ready"); len(n.Status.Announced) != 0 || c == nil || c.Reason != ReasonDraining {
+		t.Errorf("after a conflicting shutdown report: announced %v, Ready %+v", n.Status.Announced, c)
 	}
 }
