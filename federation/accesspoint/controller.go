@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -259,10 +260,30 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if fap.DeletionTimestamp != nil {
 		return 0, c.cleanup(ctx, fap)
 	}
+	if rolloutInFlight(fap) {
+		// The rollout decides from what its last sync recorded (a halt is
+		// final): read that from the API server, not from a cache that may
+		// not have seen this controller's last status write yet.
+		if fap, err = c.client.TrafficV1alpha1().FederatedAccessPoints(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			if apierrors.IsNotFound(err) {
+				return 0, nil
+			}
+			return 0, err
+		}
+	}
 	if err := c.ensureFinalizer(ctx, fap); err != nil {
 		return 0, err
 	}
 	return c.reconcile(ctx, fap)
+}
+
+// rolloutInFlight tells whether the access point's status may record a
+// rollout step newer than the cache shows: a spec not yet observed, or a
+// rollout that is not Complete. An access point at rest is read from the
+// cache only.
+func rolloutInFlight(fap *trafficv1alpha1.FederatedAccessPoint) bool {
+	r := fap.Status.Rollout
+	return fap.Status.ObservedGeneration != fap.Generation || r == nil || r.Phase != trafficv1alpha1.RolloutComplete
 }
 
 // rendered returns the access point's ClusterAccessPoints by cluster.

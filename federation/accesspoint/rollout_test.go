@@ -352,3 +352,33 @@ func TestRevisionsArePrunedBeyondTheHistoryLimit(t *testing.T) {
 		t.Fatalf("revisions %v, want web-4,web-5", got)
 	}
 }
+
+// TestHaltSurvivesAStaleCache: a sync that runs before the access point
+// cache has seen the halt this controller wrote still finds the rollout
+// halted (it reads an access point in mid-rollout from the API server) and
+// sends nothing again.
+func TestHaltSurvivesAStaleCache(t *testing.T) {
+	f := rolloutFixture(t, func(r *trafficv1alpha1.RolloutSpec) { r.AutoRollback = true })
+	f.editAccessPoint("web", func(fap *trafficv1alpha1.FederatedAccessPoint) {
+		fap.Spec.Template.VirtualServices[0].Spec = vsWithTimeout("2s")
+	})
+	f.mustSync("web")
+	f.approve("web")
+	f.mustSync("web")
+	f.degraded("web", "a")
+	stale := f.accessPoint("web") // Progressing at stage canary
+	f.mustSync("web")
+	f.expectRollout("web", trafficv1alpha1.RolloutHalted, "canary", 2, 1)
+	f.healthy("web", "a") // the canary, back on revision 1, reports it applied
+
+	f.refresh()
+	f.check(f.factory.Traffic().V1alpha1().FederatedAccessPoints().Informer().GetIndexer().Update(stale))
+	before := len(f.pc.Actions())
+	if _, err := f.c.sync(context.Background(), "shop/web"); err != nil {
+		t.Fatal(err)
+	}
+	f.expectRollout("web", trafficv1alpha1.RolloutHalted, "canary", 2, 1)
+	if w := f.writes(before); slices.ContainsFunc(w, func(s string) bool { return strings.Contains(s, "clusteraccesspoints") }) {
+		t.Fatalf("a sync from a stale cache wrote %v", w)
+	}
+}
