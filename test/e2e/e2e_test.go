@@ -95,6 +95,7 @@ func TestQuickstart(t *testing.T) {
 	t.Run("IPVSInEdgeVMs", func(t *testing.T) { e.checkIPVS(t, fap) })
 	t.Run("DNSAnswer", func(t *testing.T) { e.checkDNS(t, fap) })
 	t.Run("KubectlPortico", func(t *testing.T) { e.checkPlugin(t, fap) })
+	t.Run("HubCluster", func(t *testing.T) { e.checkHubCluster(t, fap) })
 	t.Run("Failures", e.testFailures)
 	t.Run("CrashedEdgeVM", e.testCrash)
 }
@@ -207,6 +208,78 @@ func (e *env) fap(t *testing.T) *trafficv1alpha1.FederatedAccessPoint {
 		t.Fatal(err)
 	}
 	return fap
+}
+
+// checkHubCluster: the hub cluster behaves as a real one: LoadBalancerGroups
+// count their nodes (kubectl get lbg), the first revision is rolled out
+// everywhere at once, and deleting a namespace that holds an access point
+// completes (kube-controller-manager's namespace controller, the access
+// point's finalizer and its revisions' garbage collection).
+func (e *env) checkHubCluster(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint) {
+	ctx := context.Background()
+	perZone := map[string]int32{}
+	for _, n := range e.f.Nodes {
+		perZone[n.Zone.Name]++
+	}
+	groups, err := e.portico.ClusterV1alpha1().LoadBalancerGroups().List(ctx, metav1.ListOptions{})
+	if err != nil || len(groups.Items) == 0 {
+		t.Fatalf("LoadBalancerGroups: %d (%v)", len(groups.Items), err)
+	}
+	table := e.kubectl(t, "get", "lbg")
+	t.Logf("kubectl get lbg:\n%s", table)
+	for _, g := range groups.Items {
+		want := perZone[g.Spec.Zone]
+		if g.Status.Nodes != want || g.Status.ReadyNodes != want {
+			t.Errorf("LoadBalancerGroup %s: nodes %d ready %d, want %d edge nodes of zone %s", g.Name, g.Status.Nodes, g.Status.ReadyNodes, want, g.Spec.Zone)
+		}
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(g.Name) + `\s.*\s` + fmt.Sprintf("%d/%d", want, want) + `\s`).MatchString(table) {
+			t.Errorf("kubectl get lbg does not show %d/%d nodes for %s", want, want, g.Name)
+		}
+	}
+	if r := fap.Status.Rollout; r == nil || r.Phase != trafficv1alpha1.RolloutComplete || r.Revision != 1 || r.UpdatedClusters != int32(len(clusterNames())) {
+		t.Errorf("status.rollout %+v, want revision 1 Complete on every cluster", r)
+	}
+
+	const scratch = "e2e-scratch"
+	manifest := fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: %[1]s
+---
+apiVersion: traffic.portico.dev/v1alpha1
+kind: FederatedAccessPoint
+metadata:
+  name: scratch
+  namespace: %[1]s
+spec:
+  hosts: [scratch.portico.test]
+  template:
+    virtualServices:
+    - name: scratch
+      spec:
+        hosts: [scratch.portico.test]
+        gateways: [scratch]
+        http:
+        - route:
+          - destination: {host: scratch.%[1]s.svc.cluster.local}
+`, scratch)
+	path := filepath.Join(t.TempDir(), "scratch.yaml")
+	if err := os.WriteFile(path, []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.kubectl(t, "apply", "-f", path)
+	e.kubectl(t, "wait", "-n", scratch, "fap/scratch", "--for=condition=Applied", "--timeout=60s")
+	if out := e.kubectl(t, "get", "apr", "-n", scratch, "-o", "name"); !strings.Contains(out, "scratch-1") {
+		t.Errorf("no AccessPointRevision scratch-1: %q", out)
+	}
+	start := time.Now()
+	e.kubectl(t, "delete", "namespace", scratch, "--timeout=90s")
+	t.Logf("MEASURE kubectl delete namespace with an access point: %v", time.Since(start).Round(100*time.Millisecond))
+	for _, c := range clusterNames() {
+		if _, err := e.portico.TrafficV1alpha1().ClusterAccessPoints(clusterv1alpha1.ClusterNamespace(c)).Get(ctx, scratch+".scratch", metav1.GetOptions{}); err == nil {
+			t.Errorf("the deleted access point's ClusterAccessPoint is still in %s", c)
+		}
+	}
 }
 
 func (e *env) checkConditions(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint) {
