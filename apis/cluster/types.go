@@ -45,6 +45,14 @@ type MemberClusterSpec struct {
 	// region is the region of the cluster. The hub copies it to the label
 	// topology.portico.dev/region.
 	Region string `json:"region,omitempty"`
+	// gatewayNamespace is the namespace of the cluster's ingress gateway workload,
+	// where the certificate Secrets of access points are delivered (Istio reads
+	// credentialName there). Set by the cluster's admin, never by a tenant.
+	// Defaults to istio-system.
+	GatewayNamespace string `json:"gatewayNamespace,omitempty"`
+	// gatewayCIDRs, when set, bound the gateway endpoint addresses the cluster's
+	// agent may report: others never become VIP backends.
+	GatewayCIDRs []string `json:"gatewayCIDRs,omitempty"`
 }
 
 // MemberClusterStatus is the observed state of a member cluster.

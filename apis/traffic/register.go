@@ -39,6 +39,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&CertificateIssuer{}, &CertificateIssuerList{},
 		&AccessPointRevision{}, &AccessPointRevisionList{},
 		&RolloutApproval{},
+		&HostGrant{}, &HostGrantList{},
 	)
 	return nil
 }

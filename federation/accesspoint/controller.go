@@ -184,7 +184,7 @@ func placementInputsChanged(old, obj any) bool {
 	if !okA || !okB {
 		return true
 	}
-	return !apiequality.Semantic.DeepEqual(a.Labels, b.Labels) || a.Spec != b.Spec ||
+	return !apiequality.Semantic.DeepEqual(a.Labels, b.Labels) || !apiequality.Semantic.DeepEqual(a.Spec, b.Spec) ||
 		(a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil) || Available(a) != Available(b)
 }
 

@@ -22,5 +22,11 @@ var Funcs = func(codecs runtimeserializer.CodecFactory) []interface{} {
 			p.HoldTime = &metav1.Duration{Duration: time.Duration(3+c.Intn(300)) * time.Second}
 			p.KeepaliveTime = &metav1.Duration{Duration: time.Duration(1+c.Intn(100)) * time.Second}
 		},
+		func(s *cluster.MemberClusterSpec, c randfill.Continue) {
+			c.FillNoCustom(s)
+			if s.GatewayNamespace == "" {
+				s.GatewayNamespace = "istio-system" // defaulted by v1alpha1
+			}
+		},
 	}
 }

@@ -21,3 +21,13 @@ func SetDefaults_BGPPeer(obj *BGPPeer) {
 		obj.KeepaliveTime = &metav1.Duration{Duration: DefaultKeepaliveTime}
 	}
 }
+
+// DefaultGatewayNamespace is where Istio's default ingress gateway runs.
+const DefaultGatewayNamespace = "istio-system"
+
+// SetDefaults_MemberClusterSpec makes istio-system the gateway namespace.
+func SetDefaults_MemberClusterSpec(obj *MemberClusterSpec) {
+	if obj.GatewayNamespace == "" {
+		obj.GatewayNamespace = DefaultGatewayNamespace
+	}
+}

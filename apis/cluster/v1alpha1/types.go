@@ -49,6 +49,17 @@ type MemberClusterSpec struct {
 	// topology.portico.dev/region.
 	// +optional
 	Region string `json:"region,omitempty"`
+	// gatewayNamespace is the namespace of the cluster's ingress gateway workload,
+	// where the certificate Secrets of access points are delivered (Istio reads
+	// credentialName there). Set by the cluster's admin, never by a tenant.
+	// Defaults to istio-system.
+	// +optional
+	GatewayNamespace string `json:"gatewayNamespace,omitempty"`
+	// gatewayCIDRs, when set, bound the gateway endpoint addresses the cluster's
+	// agent may report: others never become VIP backends.
+	// +optional
+	// +listType=atomic
+	GatewayCIDRs []string `json:"gatewayCIDRs,omitempty"`
 }
 
 // MemberClusterStatus is the observed state of a member cluster.

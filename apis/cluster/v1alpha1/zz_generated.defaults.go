@@ -31,6 +31,8 @@ import (
 func RegisterDefaults(scheme *runtime.Scheme) error {
 	scheme.AddTypeDefaultingFunc(&LoadBalancerGroup{}, func(obj interface{}) { SetObjectDefaults_LoadBalancerGroup(obj.(*LoadBalancerGroup)) })
 	scheme.AddTypeDefaultingFunc(&LoadBalancerGroupList{}, func(obj interface{}) { SetObjectDefaults_LoadBalancerGroupList(obj.(*LoadBalancerGroupList)) })
+	scheme.AddTypeDefaultingFunc(&MemberCluster{}, func(obj interface{}) { SetObjectDefaults_MemberCluster(obj.(*MemberCluster)) })
+	scheme.AddTypeDefaultingFunc(&MemberClusterList{}, func(obj interface{}) { SetObjectDefaults_MemberClusterList(obj.(*MemberClusterList)) })
 	return nil
 }
 
@@ -45,5 +47,16 @@ func SetObjectDefaults_LoadBalancerGroupList(in *LoadBalancerGroupList) {
 	for i := range in.Items {
 		a := &in.Items[i]
 		SetObjectDefaults_LoadBalancerGroup(a)
+	}
+}
+
+func SetObjectDefaults_MemberCluster(in *MemberCluster) {
+	SetDefaults_MemberClusterSpec(&in.Spec)
+}
+
+func SetObjectDefaults_MemberClusterList(in *MemberClusterList) {
+	for i := range in.Items {
+		a := &in.Items[i]
+		SetObjectDefaults_MemberCluster(a)
 	}
 }

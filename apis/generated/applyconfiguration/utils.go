@@ -128,6 +128,10 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationtrafficv1alpha1.GatewayStatusApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("HealthCheck"):
 		return &applyconfigurationtrafficv1alpha1.HealthCheckApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("HostGrant"):
+		return &applyconfigurationtrafficv1alpha1.HostGrantApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("HostGrantSpec"):
+		return &applyconfigurationtrafficv1alpha1.HostGrantSpecApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("LoadBalancerSpec"):
 		return &applyconfigurationtrafficv1alpha1.LoadBalancerSpecApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("LocalReference"):

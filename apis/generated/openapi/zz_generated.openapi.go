@@ -88,6 +88,9 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		trafficv1alpha1.GatewayEndpoint{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_GatewayEndpoint(ref),
 		trafficv1alpha1.GatewayStatus{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_GatewayStatus(ref),
 		trafficv1alpha1.HealthCheck{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_HealthCheck(ref),
+		trafficv1alpha1.HostGrant{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_HostGrant(ref),
+		trafficv1alpha1.HostGrantList{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_HostGrantList(ref),
+		trafficv1alpha1.HostGrantSpec{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_HostGrantSpec(ref),
 		trafficv1alpha1.JSONObject{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_JSONObject(ref),
 		trafficv1alpha1.JSONValue{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_JSONValue(ref),
 		trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName():           schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref),
@@ -974,6 +977,32 @@ func schema_portico_apis_cluster_v1alpha1_MemberClusterSpec(ref common.Reference
 							Description: "region is the region of the cluster. The hub copies it to the label topology.portico.dev/region.",
 							Type:        []string{"string"},
 							Format:      "",
+						},
+					},
+					"gatewayNamespace": {
+						SchemaProps: spec.SchemaProps{
+							Description: "gatewayNamespace is the namespace of the cluster's ingress gateway workload, where the certificate Secrets of access points are delivered (Istio reads credentialName there). Set by the cluster's admin, never by a tenant. Defaults to istio-system.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"gatewayCIDRs": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "gatewayCIDRs, when set, bound the gateway endpoint addresses the cluster's agent may report: others never become VIP backends.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
 						},
 					},
 				},
@@ -2736,6 +2765,157 @@ func schema_portico_apis_traffic_v1alpha1_HealthCheck(ref common.ReferenceCallba
 		},
 		Dependencies: []string{
 			v1.Duration{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_HostGrant(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "HostGrant lets namespaces serve hosts: an access point's spec.hosts and a NameService's spec.fqdn are accepted only when a grant covers them for the object's namespace (portico-hub --host-grants=enforce).",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "spec lists the hosts and the namespaces granted them.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(trafficv1alpha1.HostGrantSpec{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"spec"},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.HostGrantSpec{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_HostGrantList(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "HostGrantList is a list of HostGrants.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ListMeta{}.OpenAPIModelName()),
+						},
+					},
+					"items": {
+						SchemaProps: spec.SchemaProps{
+							Type: []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.HostGrant{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"items"},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.HostGrant{}.OpenAPIModelName(), v1.ListMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_HostGrantSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "HostGrantSpec grants hosts to namespaces.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"hosts": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "set",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "hosts granted: exact names (shop.example.com) or wildcards (*.example.com, which covers every name below example.com, and *.example.com itself).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"namespaces": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "set",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "namespaces granted the hosts, by name.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"namespaceSelector": {
+						SchemaProps: spec.SchemaProps{
+							Description: "namespaceSelector grants the hosts to the hub cluster's namespaces whose labels match. With namespaces, a namespace matching either is granted.",
+							Ref:         ref(v1.LabelSelector{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"hosts"},
+			},
+		},
+		Dependencies: []string{
+			v1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 

@@ -40,6 +40,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&CertificateIssuer{}, &CertificateIssuerList{},
 		&AccessPointRevision{}, &AccessPointRevisionList{},
 		&RolloutApproval{},
+		&HostGrant{}, &HostGrantList{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

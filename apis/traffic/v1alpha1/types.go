@@ -561,6 +561,46 @@ type FederatedAccessPointList struct {
 	Items           []FederatedAccessPoint `json:"items"`
 }
 
+// +genclient
+// +genclient:nonNamespaced
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// HostGrant lets namespaces serve hosts: an access point's spec.hosts and a
+// NameService's spec.fqdn are accepted only when a grant covers them for the
+// object's namespace (portico-hub --host-grants=enforce).
+type HostGrant struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec lists the hosts and the namespaces granted them.
+	Spec HostGrantSpec `json:"spec"`
+}
+
+// HostGrantSpec grants hosts to namespaces.
+type HostGrantSpec struct {
+	// hosts granted: exact names (shop.example.com) or wildcards (*.example.com,
+	// which covers every name below example.com, and *.example.com itself).
+	// +listType=set
+	Hosts []string `json:"hosts"`
+	// namespaces granted the hosts, by name.
+	// +optional
+	// +listType=set
+	Namespaces []string `json:"namespaces,omitempty"`
+	// namespaceSelector grants the hosts to the hub cluster's namespaces whose
+	// labels match. With namespaces, a namespace matching either is granted.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// HostGrantList is a list of HostGrants.
+type HostGrantList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []HostGrant `json:"items"`
+}
+
 // RevisionLabel is set on every AccessPointRevision to the name of its access
 // point.
 const RevisionLabel = "traffic.portico.dev/access-point"

@@ -187,6 +187,21 @@ func (in HealthCheck) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in HostGrant) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.HostGrant"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in HostGrantList) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.HostGrantList"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in HostGrantSpec) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.HostGrantSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in JSONObject) OpenAPIModelName() string {
 	return "dev.portico.traffic.v1alpha1.JSONObject"
 }

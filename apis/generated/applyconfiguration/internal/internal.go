@@ -274,6 +274,15 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: dev.portico.cluster.v1alpha1.MemberClusterSpec
   map:
     fields:
+    - name: gatewayCIDRs
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+    - name: gatewayNamespace
+      type:
+        scalar: string
     - name: region
       type:
         scalar: string
@@ -839,6 +848,41 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: unhealthyThreshold
       type:
         scalar: numeric
+- name: dev.portico.traffic.v1alpha1.HostGrant
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+    - name: kind
+      type:
+        scalar: string
+    - name: metadata
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta
+      default: {}
+    - name: spec
+      type:
+        namedType: dev.portico.traffic.v1alpha1.HostGrantSpec
+      default: {}
+- name: dev.portico.traffic.v1alpha1.HostGrantSpec
+  map:
+    fields:
+    - name: hosts
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
+    - name: namespaceSelector
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector
+    - name: namespaces
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
 - name: dev.portico.traffic.v1alpha1.JSONObject
   map:
     elementType:

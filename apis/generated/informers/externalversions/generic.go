@@ -72,6 +72,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().DNSProviders().Informer()}, nil
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("federatedaccesspoints"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().FederatedAccessPoints().Informer()}, nil
+	case trafficv1alpha1.SchemeGroupVersion.WithResource("hostgrants"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().HostGrants().Informer()}, nil
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("nameservices"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Traffic().V1alpha1().NameServices().Informer()}, nil
 	case trafficv1alpha1.SchemeGroupVersion.WithResource("vippools"):

@@ -29,6 +29,14 @@ type MemberClusterSpecApplyConfiguration struct {
 	// region is the region of the cluster. The hub copies it to the label
 	// topology.portico.dev/region.
 	Region *string `json:"region,omitempty"`
+	// gatewayNamespace is the namespace of the cluster's ingress gateway workload,
+	// where the certificate Secrets of access points are delivered (Istio reads
+	// credentialName there). Set by the cluster's admin, never by a tenant.
+	// Defaults to istio-system.
+	GatewayNamespace *string `json:"gatewayNamespace,omitempty"`
+	// gatewayCIDRs, when set, bound the gateway endpoint addresses the cluster's
+	// agent may report: others never become VIP backends.
+	GatewayCIDRs []string `json:"gatewayCIDRs,omitempty"`
 }
 
 // MemberClusterSpecApplyConfiguration constructs a declarative configuration of the MemberClusterSpec type for use with
@@ -50,5 +58,23 @@ func (b *MemberClusterSpecApplyConfiguration) WithZone(value string) *MemberClus
 // If called multiple times, the Region field is set to the value of the last call.
 func (b *MemberClusterSpecApplyConfiguration) WithRegion(value string) *MemberClusterSpecApplyConfiguration {
 	b.Region = &value
+	return b
+}
+
+// WithGatewayNamespace sets the GatewayNamespace field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the GatewayNamespace field is set to the value of the last call.
+func (b *MemberClusterSpecApplyConfiguration) WithGatewayNamespace(value string) *MemberClusterSpecApplyConfiguration {
+	b.GatewayNamespace = &value
+	return b
+}
+
+// WithGatewayCIDRs adds the given value to the GatewayCIDRs field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the GatewayCIDRs field.
+func (b *MemberClusterSpecApplyConfiguration) WithGatewayCIDRs(values ...string) *MemberClusterSpecApplyConfiguration {
+	for i := range values {
+		b.GatewayCIDRs = append(b.GatewayCIDRs, values[i])
+	}
 	return b
 }

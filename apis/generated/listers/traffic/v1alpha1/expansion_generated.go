@@ -50,6 +50,10 @@ type FederatedAccessPointListerExpansion interface{}
 // FederatedAccessPointNamespaceLister.
 type FederatedAccessPointNamespaceListerExpansion interface{}
 
+// HostGrantListerExpansion allows custom methods to be added to
+// HostGrantLister.
+type HostGrantListerExpansion interface{}
+
 // NameServiceListerExpansion allows custom methods to be added to
 // NameServiceLister.
 type NameServiceListerExpansion interface{}

@@ -34,6 +34,8 @@ type Interface interface {
 	DNSProviders() TypedDNSProviderInformer
 	// FederatedAccessPoints returns a FederatedAccessPointInformer.
 	FederatedAccessPoints() TypedFederatedAccessPointInformer
+	// HostGrants returns a HostGrantInformer.
+	HostGrants() TypedHostGrantInformer
 	// NameServices returns a NameServiceInformer.
 	NameServices() TypedNameServiceInformer
 	// VIPPools returns a VIPPoolInformer.
@@ -76,6 +78,11 @@ func (v *version) DNSProviders() TypedDNSProviderInformer {
 // FederatedAccessPoints returns a TypedFederatedAccessPointInformer.
 func (v *version) FederatedAccessPoints() TypedFederatedAccessPointInformer {
 	return &federatedAccessPointInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// HostGrants returns a TypedHostGrantInformer.
+func (v *version) HostGrants() TypedHostGrantInformer {
+	return &hostGrantInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // NameServices returns a TypedNameServiceInformer.

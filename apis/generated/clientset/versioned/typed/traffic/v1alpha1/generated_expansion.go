@@ -28,6 +28,8 @@ type DNSProviderExpansion interface{}
 
 type FederatedAccessPointExpansion interface{}
 
+type HostGrantExpansion interface{}
+
 type NameServiceExpansion interface{}
 
 type VIPPoolExpansion interface{}

@@ -33,6 +33,7 @@ type TrafficV1alpha1Interface interface {
 	ClusterAccessPointsGetter
 	DNSProvidersGetter
 	FederatedAccessPointsGetter
+	HostGrantsGetter
 	NameServicesGetter
 	VIPPoolsGetter
 	VirtualIPsGetter
@@ -61,6 +62,10 @@ func (c *TrafficV1alpha1Client) DNSProviders() DNSProviderInterface {
 
 func (c *TrafficV1alpha1Client) FederatedAccessPoints(namespace string) FederatedAccessPointInterface {
 	return newFederatedAccessPoints(c, namespace)
+}
+
+func (c *TrafficV1alpha1Client) HostGrants() HostGrantInterface {
+	return newHostGrants(c)
 }
 
 func (c *TrafficV1alpha1Client) NameServices(namespace string) NameServiceInterface {

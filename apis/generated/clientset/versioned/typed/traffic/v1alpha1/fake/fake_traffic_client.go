@@ -48,6 +48,10 @@ func (c *FakeTrafficV1alpha1) FederatedAccessPoints(namespace string) v1alpha1.F
 	return newFakeFederatedAccessPoints(c, namespace)
 }
 
+func (c *FakeTrafficV1alpha1) HostGrants() v1alpha1.HostGrantInterface {
+	return newFakeHostGrants(c)
+}
+
 func (c *FakeTrafficV1alpha1) NameServices(namespace string) v1alpha1.NameServiceInterface {
 	return newFakeNameServices(c, namespace)
 }
