@@ -9,6 +9,7 @@ import (
 	"k8s.io/apiserver/pkg/registry/generic"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	corelisters "k8s.io/client-go/listers/core/v1"
 
 	"github.com/portico-dev/portico/apis/cluster"
 	"github.com/portico-dev/portico/apis/traffic"
@@ -21,6 +22,7 @@ import (
 	"github.com/portico-dev/portico/registry/traffic/clusteraccesspoint"
 	"github.com/portico-dev/portico/registry/traffic/dnsprovider"
 	"github.com/portico-dev/portico/registry/traffic/federatedaccesspoint"
+	"github.com/portico-dev/portico/registry/traffic/hostgrant"
 	"github.com/portico-dev/portico/registry/traffic/nameservice"
 	"github.com/portico-dev/portico/registry/traffic/vippool"
 	"github.com/portico-dev/portico/registry/traffic/virtualip"
@@ -29,11 +31,15 @@ import (
 // Config is the configuration of portico-hub's API server.
 type Config struct {
 	GenericConfig *genericapiserver.RecommendedConfig
+	// HostGrants is enforce (access points and NameServices need a HostGrant
+	// for their hosts) or off.
+	HostGrants string
 }
 
 // CompletedConfig is a Config with its defaults filled in.
 type CompletedConfig struct {
 	GenericConfig genericapiserver.CompletedConfig
+	HostGrants    string
 }
 
 // Server is portico-hub's API server.
@@ -43,7 +49,7 @@ type Server struct {
 
 // Complete fills in the defaults.
 func (c *Config) Complete() CompletedConfig {
-	return CompletedConfig{GenericConfig: c.GenericConfig.Complete()}
+	return CompletedConfig{GenericConfig: c.GenericConfig.Complete(), HostGrants: c.HostGrants}
 }
 
 // New builds the server with both API groups installed.
@@ -61,11 +67,25 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Access points and NameServices need a HostGrant for their hosts.
+	grants, _, err := store.New(Scheme, optsGetter, hostgrant.Kind)
+	if err != nil {
+		return nil, err
+	}
+	fapKind, nsKind := federatedaccesspoint.Kind, nameservice.Kind
+	if c.HostGrants != hostgrant.Off {
+		var namespaces corelisters.NamespaceLister
+		if f := c.GenericConfig.SharedInformerFactory; f != nil {
+			namespaces = f.Core().V1().Namespaces().Lister()
+		}
+		checker := hostgrant.NewChecker(grants, namespaces)
+		fapKind, nsKind = federatedaccesspoint.WithHostGrants(checker), nameservice.WithHostGrants(checker)
+	}
 	trafficStorage, err := storageMap(optsGetter, map[string]storageFunc{
 		"clusteraccesspoints":  kindStorage(clusteraccesspoint.Kind),
 		"vippools":             vippool.NewREST,
 		"virtualips":           kindStorage(virtualip.Kind),
-		"nameservices":         kindStorage(nameservice.Kind),
+		"nameservices":         kindStorage(nsKind),
 		"dnsproviders":         kindStorage(dnsprovider.Kind),
 		"certificateissuers":   kindStorage(certificateissuer.Kind),
 		"accesspointrevisions": kindStorage(accesspointrevision.Kind),
@@ -74,10 +94,11 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	// Access points also have the approve subresource, which writes their status.
-	fap, fapStatus, err := store.New(Scheme, optsGetter, federatedaccesspoint.Kind)
+	fap, fapStatus, err := store.New(Scheme, optsGetter, fapKind)
 	if err != nil {
 		return nil, err
 	}
+	trafficStorage["hostgrants"] = grants
 	trafficStorage["federatedaccesspoints"] = fap
 	trafficStorage["federatedaccesspoints/status"] = fapStatus
 	trafficStorage["federatedaccesspoints/approve"] = federatedaccesspoint.NewApproveREST(fapStatus)

@@ -18,6 +18,7 @@ import (
 	netutils "k8s.io/utils/net"
 
 	generatedopenapi "github.com/portico-dev/portico/apis/generated/openapi"
+	"github.com/portico-dev/portico/registry/traffic/hostgrant"
 )
 
 // etcdPathPrefix is where Portico's objects live in etcd.
@@ -30,6 +31,8 @@ type Options struct {
 	DataDir string
 	// ShutdownWatchGrace is how long open watches may drain on shutdown.
 	ShutdownWatchGrace time.Duration
+	// HostGrants is enforce or off (--host-grants).
+	HostGrants string
 	// RunControllers, when set, runs beside the API server once it serves: portico
 	// reaches the server itself, hub the hub cluster.
 	RunControllers func(ctx context.Context, portico, hub *rest.Config) error
@@ -43,6 +46,7 @@ func NewOptions() *Options {
 		RecommendedOptions: genericoptions.NewRecommendedOptions(etcdPathPrefix, Codecs.LegacyCodec(StorageVersions...)),
 		DataDir:            "/var/lib/portico",
 		ShutdownWatchGrace: 5 * time.Second,
+		HostGrants:         hostgrant.Enforce,
 	}
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = StorageVersions
 	o.RecommendedOptions.SecureServing.BindPort = 8443
@@ -59,6 +63,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 			"Run several replicas against an external etcd cluster (--etcd-servers) instead.")
 	fs.DurationVar(&o.ShutdownWatchGrace, "shutdown-watch-termination-grace-period", o.ShutdownWatchGrace,
 		"On SIGTERM, how long open watches may drain before the server closes them and exits.")
+	fs.StringVar(&o.HostGrants, "host-grants", o.HostGrants,
+		"enforce: an access point's spec.hosts and a NameService's spec.fqdn are accepted only when a HostGrant gives the host to the object's namespace "+
+			"(kubectl get hostgrants). off: any namespace may claim any host (a single-tenant hub).")
 }
 
 // Complete fills in what depends on other flags.
@@ -79,6 +86,9 @@ func (o *Options) Validate() error {
 		defer func() { etcd.StorageConfig.Transport.ServerList = nil }()
 	}
 	var errs []error
+	if o.HostGrants != hostgrant.Enforce && o.HostGrants != hostgrant.Off {
+		errs = append(errs, fmt.Errorf("--host-grants must be %s or %s, not %q", hostgrant.Enforce, hostgrant.Off, o.HostGrants))
+	}
 	errs = append(errs, o.RecommendedOptions.Validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid options: %v", errs)
@@ -129,7 +139,7 @@ func (o *Options) Config() (*Config, error) {
 		o.stopStorage()
 		return nil, err
 	}
-	return &Config{GenericConfig: serverConfig}, nil
+	return &Config{GenericConfig: serverConfig, HostGrants: o.HostGrants}, nil
 }
 
 func (o *Options) stopStorage() {

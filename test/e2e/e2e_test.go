@@ -240,11 +240,26 @@ func (e *env) checkHubCluster(t *testing.T, fap *trafficv1alpha1.FederatedAccess
 		t.Errorf("status.rollout %+v, want revision 1 Complete on every cluster", r)
 	}
 
+	// make up grants *.portico.test to shop, and nothing else.
+	stolen := `{"apiVersion":"traffic.portico.dev/v1alpha1","kind":"FederatedAccessPoint","metadata":{"name":"stolen","namespace":"shop"},"spec":{"hosts":["checkout.other.test"]}}`
+	if out, stderr, err := framework.KubectlWithInput(t, e.f.Kubeconfig(), strings.NewReader(stolen), "create", "-f", "-"); err == nil ||
+		!strings.Contains(stderr, `no HostGrant gives host "checkout.other.test" to namespace "shop"`) {
+		t.Errorf("claiming an ungranted host: err=%v\n%s%s", err, out, stderr)
+	}
+
 	const scratch = "e2e-scratch"
 	manifest := fmt.Sprintf(`apiVersion: v1
 kind: Namespace
 metadata:
   name: %[1]s
+---
+apiVersion: traffic.portico.dev/v1alpha1
+kind: HostGrant
+metadata:
+  name: %[1]s
+spec:
+  hosts: [scratch.portico.test]
+  namespaces: [%[1]s]
 ---
 apiVersion: traffic.portico.dev/v1alpha1
 kind: FederatedAccessPoint
@@ -275,6 +290,7 @@ spec:
 	start := time.Now()
 	e.kubectl(t, "delete", "namespace", scratch, "--timeout=90s")
 	t.Logf("MEASURE kubectl delete namespace with an access point: %v", time.Since(start).Round(100*time.Millisecond))
+	e.kubectl(t, "delete", "hostgrant", scratch)
 	for _, c := range clusterNames() {
 		if _, err := e.portico.TrafficV1alpha1().ClusterAccessPoints(clusterv1alpha1.ClusterNamespace(c)).Get(ctx, scratch+".scratch", metav1.GetOptions{}); err == nil {
 			t.Errorf("the deleted access point's ClusterAccessPoint is still in %s", c)

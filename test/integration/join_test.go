@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -386,7 +388,7 @@ func TestJoin(t *testing.T) {
 			}
 		}
 		mc, err := admin.ClusterV1alpha1().MemberClusters().Get(ctx, "zone-a-1", metav1.GetOptions{})
-		if err != nil || mc.UID != mcA.UID || mc.Spec != mcA.Spec {
+		if err != nil || mc.UID != mcA.UID || !apiequality.Semantic.DeepEqual(mc.Spec, mcA.Spec) {
 			t.Errorf("MemberCluster changed by a second join: %v, %v", mc, err)
 		}
 		// Options reach the manifest.

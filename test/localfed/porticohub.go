@@ -50,6 +50,10 @@ type PorticoHubOptions struct {
 	Port int
 	// ExtraArgs are appended to the command line.
 	ExtraArgs []string
+	// HostGrants is --host-grants. Empty means off: most tests are about
+	// something else and claim hosts freely; make up and the tests of host
+	// grants run with enforce.
+	HostGrants string
 	// EncryptionConfig is the EncryptionConfiguration file (created when
 	// missing); default Dir/encryption.yaml. Replicas sharing an etcd must
 	// share it.
@@ -155,6 +159,11 @@ func StartPorticoHub(ctx context.Context, hub *HubCluster, opts PorticoHubOption
 	for _, s := range opts.EtcdServers {
 		args = append(args, "--etcd-servers="+s)
 	}
+	hostGrants := opts.HostGrants
+	if hostGrants == "" {
+		hostGrants = "off"
+	}
+	args = append(args, "--host-grants="+hostGrants)
 	args = append(args, opts.ExtraArgs...)
 	if p.Process, err = StartProcess(ProcessOptions{
 		Name: "portico-hub", Path: bin, Args: args, Detach: opts.Detach,

@@ -2,7 +2,9 @@ package federatedaccesspoint
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -21,7 +23,7 @@ func ValidateTemplates(ctx context.Context, spec *traffic.FederatedAccessPointSp
 	if err := v1alpha1.Convert_traffic_FederatedAccessPointSpec_To_v1alpha1_FederatedAccessPointSpec(spec, &versioned, nil); err != nil {
 		return field.ErrorList{field.InternalError(field.NewPath("spec"), err)}
 	}
-	if errs := validateTemplate(ctx, &versioned.Template); len(errs) > 0 {
+	if errs := validateTemplate(ctx, &versioned.Template, spec.Hosts); len(errs) > 0 {
 		// The overrides are only worth checking on a valid template.
 		return errs
 	}
@@ -40,7 +42,7 @@ func validateOverride(ctx context.Context, spec *v1alpha1.FederatedAccessPointSp
 	if err := sameNames(&spec.Template, tmpl); err != nil {
 		return field.ErrorList{field.Invalid(fldPath.Child("clusterOverrides"), cluster, err.Error())}
 	}
-	errs := validateTemplate(ctx, tmpl)
+	errs := validateTemplate(ctx, tmpl, spec.Hosts)
 	for _, e := range errs {
 		e.Detail = fmt.Sprintf("%s (with the overrides of cluster %q, %s)", e.Detail, cluster, fldPath)
 	}
@@ -65,11 +67,15 @@ func sameNames(orig, patched *v1alpha1.AccessPointTemplate) error {
 	return nil
 }
 
-func validateTemplate(ctx context.Context, tmpl *v1alpha1.AccessPointTemplate) field.ErrorList {
+func validateTemplate(ctx context.Context, tmpl *v1alpha1.AccessPointTemplate, hosts []string) field.ErrorList {
 	var allErrs field.ErrorList
 	tmplPath := field.NewPath("spec", "template")
 	if tmpl.Gateway != nil {
 		allErrs = append(allErrs, istioschema.ValidateSpec(ctx, "Gateway", tmpl.Gateway.Raw, tmplPath.Child("gateway"))...)
+		allErrs = append(allErrs, gatewayHosts(tmpl.Gateway.Raw, hosts, tmplPath.Child("gateway"))...)
+	}
+	for i, vs := range tmpl.VirtualServices {
+		allErrs = append(allErrs, virtualServiceHosts(vs.Spec.Raw, hosts, tmplPath.Child("virtualServices").Index(i).Child("spec", "hosts"))...)
 	}
 	lists := tmpl.Lists()
 	for _, tk := range v1alpha1.TemplateKinds {
@@ -78,6 +84,54 @@ func validateTemplate(ctx context.Context, tmpl *v1alpha1.AccessPointTemplate) f
 				continue // reported as required by the API validation
 			}
 			allErrs = append(allErrs, istioschema.ValidateSpec(ctx, tk.Kind, item.Spec.Raw, tmplPath.Child(tk.List).Index(i).Child("spec"))...)
+		}
+	}
+	return allErrs
+}
+
+// gatewayHosts checks that every host of the Gateway's servers
+// ("namespace/host" or "host") is within the access point's hosts: a
+// template may not take traffic for a host the access point does not claim.
+func gatewayHosts(raw []byte, hosts []string, fldPath *field.Path) field.ErrorList {
+	var gw struct {
+		Servers []struct {
+			Hosts []string `json:"hosts"`
+		} `json:"servers"`
+	}
+	if json.Unmarshal(raw, &gw) != nil {
+		return nil // reported by the schema check
+	}
+	var allErrs field.ErrorList
+	for i, srv := range gw.Servers {
+		for j, h := range srv.Hosts {
+			name := h
+			if _, after, ok := strings.Cut(h, "/"); ok {
+				name = after
+			}
+			if !traffic.HostWithin(name, hosts) {
+				allErrs = append(allErrs, field.Invalid(fldPath.Child("servers").Index(i).Child("hosts").Index(j), h,
+					fmt.Sprintf("must be within spec.hosts %v", hosts)))
+			}
+		}
+	}
+	return allErrs
+}
+
+// virtualServiceHosts checks that a VirtualService's hosts are within the
+// access point's hosts. Mesh-internal names (no dot, or under .svc and
+// .svc.cluster.local) are not internet hosts and are allowed.
+func virtualServiceHosts(raw []byte, hosts []string, fldPath *field.Path) field.ErrorList {
+	var vs struct {
+		Hosts []string `json:"hosts"`
+	}
+	if json.Unmarshal(raw, &vs) != nil {
+		return nil
+	}
+	var allErrs field.ErrorList
+	for i, h := range vs.Hosts {
+		internal := !strings.Contains(h, ".") || strings.HasSuffix(h, ".svc") || strings.HasSuffix(h, ".svc.cluster.local")
+		if !internal && !traffic.HostWithin(h, hosts) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Index(i), h, fmt.Sprintf("must be within spec.hosts %v", hosts)))
 		}
 	}
 	return allErrs

@@ -128,6 +128,7 @@ func Up(ctx context.Context, opts Options) (_ *Federation, err error) {
 		{"BIND 9", func() error { return f.startDNS(ctx) }},
 		{"hub cluster and portico-hub", func() error { return f.startHub(ctx) }},
 		{"DNSProvider " + DNSProviderName, func() error { return f.clients.applyDNSProvider(ctx, f.DNS) }},
+		{"HostGrant " + HostGrantName + " (" + GrantedHosts + " to namespace " + QuickstartNamespace + ")", func() error { return f.clients.applyHostGrant(ctx) }},
 		{"CA and CertificateIssuer " + IssuerName, func() error { return f.createIssuer(ctx) }},
 		{"member clusters and member-agents", func() error { return f.startMembers(ctx) }},
 		{"network namespaces", func() error { return f.net.create(f.recordNetns) }},
@@ -183,7 +184,7 @@ func (f *Federation) startHub(ctx context.Context) (err error) {
 	if err := f.writeState(); err != nil {
 		return err
 	}
-	f.PorticoHub, err = localfed.StartPorticoHub(ctx, f.Hub, localfed.PorticoHubOptions{Dir: filepath.Join(f.Dir, "portico-hub"), Detach: f.Detach})
+	f.PorticoHub, err = localfed.StartPorticoHub(ctx, f.Hub, localfed.PorticoHubOptions{Dir: filepath.Join(f.Dir, "portico-hub"), Detach: f.Detach, HostGrants: "enforce"})
 	if err != nil {
 		return err
 	}

@@ -93,6 +93,22 @@ func (c *hubClients) applyIssuer(ctx context.Context, ca *localfed.CA) error {
 	return nil
 }
 
+// HostGrantName is the HostGrant make up creates: GrantedHosts to the
+// quickstart's namespace (portico-hub runs with --host-grants=enforce).
+const (
+	HostGrantName = "local"
+	GrantedHosts  = "*.portico.test"
+)
+
+// applyHostGrant lets the quickstart's namespace serve the local zone's names.
+func (c *hubClients) applyHostGrant(ctx context.Context) error {
+	g := trafficac.HostGrant(HostGrantName).WithSpec(trafficac.HostGrantSpec().WithHosts(GrantedHosts).WithNamespaces(QuickstartNamespace))
+	if _, err := c.portico.TrafficV1alpha1().HostGrants().Apply(ctx, g, apply); err != nil {
+		return fmt.Errorf("HostGrant %s: %w", HostGrantName, err)
+	}
+	return nil
+}
+
 // applyEdge applies the VIPPool local and one LoadBalancerGroup per zone,
 // peering with the zone's router.
 func (c *hubClients) applyEdge(ctx context.Context) error {
