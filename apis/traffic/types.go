@@ -202,7 +202,8 @@ type TLSSpec struct {
 	IssuerRef LocalReference `json:"issuerRef"`
 	// mode of the gateway's HTTPS servers: SIMPLE or MUTUAL. Defaults to SIMPLE.
 	Mode string `json:"mode,omitempty"`
-	// secretNamespace is where the certificate Secret goes in each member cluster.
+	// secretNamespace is deprecated and ignored (MemberCluster.spec.gatewayNamespace
+	// says where certificates go).
 	SecretNamespace string `json:"secretNamespace,omitempty"`
 }
 

@@ -42,8 +42,16 @@ func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec, cert *certsecret.S
 // Istio objects, all in the access point's namespace. With spec.tls, the
 // Gateway's HTTPS servers reference the certificate by credentialName and, once
 // cert is issued, its Secret comes first, in the gateway workload's namespace
-// (spec.tls.secretNamespace) where Istio reads it.
+// of a cluster whose MemberCluster leaves spec.gatewayNamespace at its default
+// (RenderIn delivers it to another).
 func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *certsecret.Stored) ([]trafficv1alpha1.JSONObject, error) {
+	return RenderIn(fap, cluster, certsecret.DeliveryNamespace(nil), cert)
+}
+
+// RenderIn is Render for a cluster whose gateway runs in gatewayNamespace
+// (MemberCluster.spec.gatewayNamespace, set by the cluster's admin): the
+// certificate Secret goes there, where Istio reads it, and nowhere else.
+func RenderIn(fap *trafficv1alpha1.FederatedAccessPoint, cluster, gatewayNamespace string, cert *certsecret.Stored) ([]trafficv1alpha1.JSONObject, error) {
 	tmpl, err := clusterTemplate(fap, cluster)
 	if err != nil {
 		return nil, err
@@ -54,7 +62,7 @@ func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *cer
 	}
 	var out []trafficv1alpha1.JSONObject
 	if fap.Spec.TLS != nil && cert != nil {
-		secret, err := tlsSecret(fap, cert)
+		secret, err := tlsSecret(fap, gatewayNamespace, cert)
 		if err != nil {
 			return nil, err
 		}
@@ -76,10 +84,10 @@ func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *cer
 
 // tlsSecret is the certificate as the kubernetes.io/tls Secret the Gateway
 // reads (with ca.crt in MUTUAL mode, to verify clients).
-func tlsSecret(fap *trafficv1alpha1.FederatedAccessPoint, cert *certsecret.Stored) (trafficv1alpha1.JSONObject, error) {
+func tlsSecret(fap *trafficv1alpha1.FederatedAccessPoint, namespace string, cert *certsecret.Stored) (trafficv1alpha1.JSONObject, error) {
 	s := &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{Name: certsecret.CredentialName(fap.Namespace, fap.Name), Namespace: certsecret.DeliveryNamespace(fap),
+		ObjectMeta: metav1.ObjectMeta{Name: certsecret.CredentialName(fap.Namespace, fap.Name), Namespace: namespace,
 			Annotations: map[string]string{
 				certsecret.AnnotationVersion: strconv.FormatInt(cert.Version, 10),
 				certsecret.AnnotationSerial:  cert.Serial,

@@ -147,9 +147,16 @@ func TestRenderTLS(t *testing.T) {
 	if objs[1].Kind != "Gateway" {
 		t.Fatalf("the Secret must come before the Gateway: %s", objs[1].Kind)
 	}
-	fap.Spec.TLS.SecretNamespace = "edge-gateways"
-	if s := renderWith(t, fap, "zone-a-1", cert)[0]; s.Metadata.Namespace != "edge-gateways" {
-		t.Fatalf("secretNamespace ignored: %+v", s.Metadata)
+	fap.Spec.TLS.SecretNamespace = "kube-system" // deprecated: a tenant does not choose
+	raw, err := RenderIn(fap, "zone-a-1", "edge-gateways", cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delivered struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw[0].Raw, &delivered); err != nil || delivered.Metadata.Namespace != "edge-gateways" {
+		t.Fatalf("the certificate went to %q, want the cluster's gateway namespace edge-gateways (%v)", delivered.Metadata.Namespace, err)
 	}
 	fap.Spec.TLS.Mode = trafficv1alpha1.TLSModeMutual
 	if s := renderWith(t, fap, "zone-a-1", cert)[0]; string(s.Data["ca.crt"]) != "CA" {

@@ -121,11 +121,17 @@ func (c *Controller) certificateStatus(fap *trafficv1alpha1.FederatedAccessPoint
 // installed splits the clusters the access point is placed on (as its status
 // says) into those whose agent applied this certificate version and the rest.
 func (c *Controller) installed(fap *trafficv1alpha1.FederatedAccessPoint, stored *certsecret.Stored) (installed, missing []string) {
-	ns, name := certsecret.DeliveryNamespace(fap), certsecret.CredentialName(fap.Namespace, fap.Name)
+	name := certsecret.CredentialName(fap.Namespace, fap.Name)
 	caps := apstatus.ClusterAccessPoints(c.caps, fap)
 	for _, cl := range fap.Status.Clusters {
 		cap := caps[cl.Name]
-		if cap != nil && cap.Status.ObservedRevision == cap.Spec.Revision && objectApplied(cap, ns, name) &&
+		if cap == nil {
+			missing = append(missing, cl.Name)
+			continue
+		}
+		// Delivered in the cluster's gateway namespace, as the ClusterAccessPoint says.
+		ns := certsecret.DeliveredNamespace(cap, name)
+		if ns != "" && cap.Status.ObservedRevision == cap.Spec.Revision && objectApplied(cap, ns, name) &&
 			certsecret.DeliveredVersion(cap, ns, name) == stored.Version {
 			installed = append(installed, cl.Name)
 		} else {

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
 
@@ -59,14 +60,33 @@ const (
 // long for a Secret name.
 func SecretName(namespace, name string) string { return boundedName("tls-", namespace+"."+name, "") }
 
-// DeliveryNamespace is the member cluster namespace the access point's
-// certificate is delivered to: spec.tls.secretNamespace, by default the
-// gateway workload's namespace. The access point must have spec.tls.
-func DeliveryNamespace(fap *trafficv1alpha1.FederatedAccessPoint) string {
-	if ns := fap.Spec.TLS.SecretNamespace; ns != "" {
-		return ns
+// DeliveryNamespace is the member cluster namespace certificates are
+// delivered to: the gateway namespace the cluster's admin set in the
+// MemberCluster (spec.gatewayNamespace, default istio-system), never one a
+// tenant chooses.
+func DeliveryNamespace(mc *clusterv1alpha1.MemberCluster) string {
+	if mc != nil && mc.Spec.GatewayNamespace != "" {
+		return mc.Spec.GatewayNamespace
 	}
-	return trafficv1alpha1.DefaultGatewayNamespace
+	return clusterv1alpha1.DefaultGatewayNamespace
+}
+
+// DeliveredNamespace is the namespace of the certificate Secret named name
+// that a ClusterAccessPoint carries, "" when it carries none.
+func DeliveredNamespace(cap *trafficv1alpha1.ClusterAccessPoint, name string) string {
+	for _, m := range cap.Spec.Manifests {
+		var h struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if json.Unmarshal(m.Raw, &h) == nil && h.Kind == "Secret" && h.Metadata.Name == name {
+			return h.Metadata.Namespace
+		}
+	}
+	return ""
 }
 
 // CredentialName is the Secret the certificate is delivered as in member

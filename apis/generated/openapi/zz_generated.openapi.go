@@ -4105,7 +4105,7 @@ func schema_portico_apis_traffic_v1alpha1_TLSSpec(ref common.ReferenceCallback) 
 					},
 					"secretNamespace": {
 						SchemaProps: spec.SchemaProps{
-							Description: "secretNamespace is the namespace of the gateway workload in each member cluster, where Istio reads the Secret named by the HTTPS servers' credentialName and where the certificate is delivered. Defaults to istio-system (Istio's default ingress gateway).",
+							Description: "secretNamespace is deprecated and ignored: the certificate is delivered to each member cluster's gateway namespace, which the cluster's admin sets in MemberCluster.spec.gatewayNamespace; a tenant does not choose where a key goes. Only empty and istio-system are accepted.",
 							Type:        []string{"string"},
 							Format:      "",
 						},

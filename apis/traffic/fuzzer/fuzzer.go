@@ -30,9 +30,6 @@ var Funcs = func(codecs runtimeserializer.CodecFactory) []interface{} {
 		func(s *traffic.TLSSpec, c randfill.Continue) {
 			c.FillNoCustom(s)
 			s.Mode = pick(c, traffic.TLSModeSimple, traffic.TLSModeMutual)
-			if s.SecretNamespace == "" {
-				s.SecretNamespace = "istio-system" // the default
-			}
 		},
 		func(s *traffic.RolloutSpec, c randfill.Continue) {
 			c.FillNoCustom(s)

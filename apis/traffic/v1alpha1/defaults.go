@@ -79,9 +79,6 @@ func SetDefaults_TLSSpec(obj *TLSSpec) {
 	if obj.Mode == "" {
 		obj.Mode = TLSModeSimple
 	}
-	if obj.SecretNamespace == "" {
-		obj.SecretNamespace = DefaultGatewayNamespace
-	}
 }
 
 // SetDefaults_RolloutSpec makes AllAtOnce the default strategy and keeps 10

@@ -275,10 +275,10 @@ type TLSSpec struct {
 	// mode of the gateway's HTTPS servers: SIMPLE or MUTUAL. Defaults to SIMPLE.
 	// +optional
 	Mode string `json:"mode,omitempty"`
-	// secretNamespace is the namespace of the gateway workload in each member
-	// cluster, where Istio reads the Secret named by the HTTPS servers'
-	// credentialName and where the certificate is delivered. Defaults to
-	// istio-system (Istio's default ingress gateway).
+	// secretNamespace is deprecated and ignored: the certificate is delivered
+	// to each member cluster's gateway namespace, which the cluster's admin sets
+	// in MemberCluster.spec.gatewayNamespace; a tenant does not choose where a
+	// key goes. Only empty and istio-system are accepted.
 	// +optional
 	SecretNamespace string `json:"secretNamespace,omitempty"`
 }
