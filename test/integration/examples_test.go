@@ -15,7 +15,8 @@ import (
 // TestExamplesApplyAndGet applies manifests/examples/walkthrough/ as a user would and
 // checks what kubectl get prints for them. It owns the names the examples use
 // (namespace shop, clusters zone-a-1/zone-b-1, groups zone-a/zone-b, pool
-// public with 203.0.113.0/24): no other test may use them.
+// public with 203.0.113.0/24, HostGrant shop-example-com): no other test may
+// use them.
 func TestExamplesApplyAndGet(t *testing.T) {
 	e := hubEnv(t)
 	root, err := localfed.RepoRoot()
@@ -26,6 +27,7 @@ func TestExamplesApplyAndGet(t *testing.T) {
 
 	objects := []string{
 		"namespace/shop",
+		"hostgrant.traffic.portico.dev/shop-example-com",
 		"membercluster.cluster.portico.dev/zone-a-1",
 		"membercluster.cluster.portico.dev/zone-b-1",
 		"loadbalancergroup.cluster.portico.dev/zone-a",
