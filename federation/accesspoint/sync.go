@@ -3,6 +3,7 @@ package accesspoint
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -39,6 +40,9 @@ type plan struct {
 	// assign is the revision each placed cluster is sent.
 	assign   map[string]int64
 	rendered map[renderKey]renderResult
+	// gatewayNamespaces are the placed clusters' gateway namespaces, where
+	// certificates are delivered.
+	gatewayNamespaces map[string]string
 }
 
 type renderKey struct {
@@ -61,7 +65,7 @@ func (p *plan) render(fap *trafficv1alpha1.FederatedAccessPoint, n int64, cluste
 	if rev := p.revs[n]; rev == nil {
 		r.err = fmt.Errorf("revision %d of the access point is gone", n)
 	} else {
-		r.manifests, r.err = Render(withContent(fap, &rev.Spec.Content), cluster, p.cert)
+		r.manifests, r.err = RenderIn(withContent(fap, &rev.Spec.Content), cluster, p.gatewayNamespaces[cluster], p.cert)
 	}
 	p.rendered[k] = r
 	return r.manifests, r.err
@@ -77,6 +81,10 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 		return 0, err
 	}
 	p.conflicts = c.hostConflicts(fap, p.placed, all)
+	p.gatewayNamespaces = map[string]string{}
+	for _, mc := range p.placed {
+		p.gatewayNamespaces[mc.Name] = certsecret.DeliveryNamespace(mc)
+	}
 	p.revs = c.revisions(fap)
 	if p.target, err = c.ensureRevision(ctx, fap, p.revs); err != nil {
 		return 0, err
@@ -240,22 +248,65 @@ func (c *Controller) ensureVIP(ctx context.Context, fap *trafficv1alpha1.Federat
 type vipFailure struct{ Reason, Message string }
 
 // backends are the ready gateway endpoints the placed clusters' agents report.
+// An endpoint outside its cluster's spec.gatewayCIDRs (when set) is dropped: an
+// agent may report only addresses its cluster's admin allowed.
 func (c *Controller) backends(fap *trafficv1alpha1.FederatedAccessPoint, p *plan) []trafficv1alpha1.Backend {
 	existing := c.rendered(fap)
 	var out []trafficv1alpha1.Backend
+	var dropped []string
 	for _, mc := range p.placed {
 		cap := existing[mc.Name]
 		if cap == nil {
 			continue
 		}
+		allowed := gatewayPrefixes(mc)
 		for _, ep := range cap.Status.Gateway.Endpoints {
-			if ep.Ready {
-				out = append(out, trafficv1alpha1.Backend{Address: ep.Address, Cluster: mc.Name, Zone: mc.Spec.Zone})
+			if !ep.Ready {
+				continue
 			}
+			if !inPrefixes(ep.Address, allowed) {
+				dropped = append(dropped, mc.Name+"/"+ep.Address)
+				continue
+			}
+			out = append(out, trafficv1alpha1.Backend{Address: ep.Address, Cluster: mc.Name, Zone: mc.Spec.Zone})
 		}
+	}
+	if len(dropped) > 0 {
+		klog.V(2).InfoS("Gateway endpoints outside their cluster's spec.gatewayCIDRs are not VIP backends",
+			"accessPoint", klog.KObj(fap), "dropped", dropped)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
 	return out
+}
+
+// gatewayPrefixes are a cluster's spec.gatewayCIDRs; nil when it sets none (every
+// address is allowed). Validation keeps the list well formed; an entry that
+// does not parse allows nothing.
+func gatewayPrefixes(mc *clusterv1alpha1.MemberCluster) []netip.Prefix {
+	if len(mc.Spec.GatewayCIDRs) == 0 {
+		return nil
+	}
+	out := make([]netip.Prefix, 0, len(mc.Spec.GatewayCIDRs))
+	for _, cidr := range mc.Spec.GatewayCIDRs {
+		if p, err := netip.ParsePrefix(cidr); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// inPrefixes tells whether address lies in one of prefixes; nil prefixes allow
+// every address, an address that does not parse is never allowed.
+func inPrefixes(address string, prefixes []netip.Prefix) bool {
+	if prefixes == nil {
+		return true
+	}
+	addr, err := netip.ParseAddr(address)
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	return slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Contains(addr) })
 }
 
 // cleanup deletes the ClusterAccessPoints, then, once they are gone, releases the

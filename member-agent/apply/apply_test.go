@@ -6,8 +6,10 @@ import (
 	"testing"
 )
 
+var owner = Owner{Name: "shop.web", UID: "uid-web"}
+
 func TestParse(t *testing.T) {
-	obj, err := Parse([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"web","labels":{"team":"a"}},"spec":{}}`), "shop.web")
+	obj, err := Parse([]byte(`{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"web","labels":{"team":"a"},"annotations":{"note":"n"}},"spec":{}}`), owner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -16,8 +18,9 @@ func TestParse(t *testing.T) {
 	}
 	var got struct {
 		Metadata struct {
-			Namespace string            `json:"namespace"`
-			Labels    map[string]string `json:"labels"`
+			Namespace   string            `json:"namespace"`
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
 		} `json:"metadata"`
 	}
 	if err := json.Unmarshal(obj.Raw, &got); err != nil {
@@ -26,14 +29,17 @@ func TestParse(t *testing.T) {
 	if got.Metadata.Labels[Label] != "shop.web" || got.Metadata.Labels["team"] != "a" || got.Metadata.Namespace != "default" {
 		t.Fatalf("metadata = %+v", got.Metadata)
 	}
+	if got.Metadata.Annotations[OwnerAnnotation] != "uid-web" || got.Metadata.Annotations["note"] != "n" || obj.Owner != owner {
+		t.Fatalf("owner %+v, annotations %v; want the owner UID annotation next to the template's", obj.Owner, got.Metadata.Annotations)
+	}
 
-	ns, err := Parse([]byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop","namespace":"x"}}`), "shop.web")
+	ns, err := Parse([]byte(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop","namespace":"x"}}`), owner)
 	if err != nil || ns.Namespace != "" || strings.Contains(string(ns.Raw), `"namespace"`) {
 		t.Fatalf("cluster-scoped kinds have no namespace: %+v %s %v", ns.Ref, ns.Raw, err)
 	}
 
 	for _, bad := range []string{`[1]`, `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"}}`, `{"apiVersion":"a/b/c","kind":"X"}`} {
-		if _, err := Parse([]byte(bad), "shop.web"); err == nil {
+		if _, err := Parse([]byte(bad), owner); err == nil {
 			t.Errorf("Parse(%s) succeeded", bad)
 		}
 	}

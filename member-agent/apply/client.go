@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"sync"
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
@@ -27,11 +28,19 @@ func LabelValue(accessPoint string) string {
 	return accessPoint[:50] + "-" + hex.EncodeToString(sum[:])[:12]
 }
 
-// Labelled is an object found by its access point label.
+// Labelled is an object found by its access point label, or one found by name.
 type Labelled struct {
 	Ref
 	// AccessPoint is the label's value.
 	AccessPoint string
+	// OwnerUID is the owner annotation's value: empty on objects Portico did not
+	// create and on those of an agent that predates the annotation.
+	OwnerUID string
+}
+
+// labelled describes an object from its metadata.
+func labelled(ref Ref, m metav1.Object) Labelled {
+	return Labelled{Ref: ref, AccessPoint: m.GetLabels()[Label], OwnerUID: m.GetAnnotations()[OwnerAnnotation]}
 }
 
 // Client is the Applier of a real member cluster.
@@ -44,13 +53,15 @@ type Client struct {
 	cache *Cache
 }
 
-// Cache lists labelled objects from metadata informers instead of the API.
+// Cache lists labelled objects from metadata informers instead of the API, and
+// tells whose a labelled object is without asking the API.
 type Cache struct {
 	Stores map[schema.GroupVersionResource]cache.Store
 	Synced func() bool
 }
 
-// UseCache makes List read from informer caches once they have synced.
+// UseCache makes List and the ownership check of Apply read from informer
+// caches once they have synced.
 func (a *Client) UseCache(c *Cache) { a.cache = c }
 
 var _ Applier = &Client{}
@@ -61,12 +72,54 @@ func NewClient(kube kubernetes.Interface, istio istioclient.Interface, meta meta
 	return &Client{c: clients{istio: istio, kube: kube}, meta: meta}
 }
 
-// Apply applies one object with server-side apply, forcing ownership.
+// Apply applies one object with server-side apply, forcing ownership of its
+// fields, when the object does not exist yet or is obj's owner's; an object of
+// the same name that is not is left alone and reported with a ConflictError.
 func (a *Client) Apply(ctx context.Context, obj Object) error {
+	existing, err := a.get(ctx, obj.Ref)
+	if err != nil {
+		return fmt.Errorf("reading the existing %s: %w", obj.Ref, err)
+	}
+	if err := Check(obj, existing); err != nil {
+		return err
+	}
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
-	err := kinds[obj.GVK.GroupKind()].apply(ctx, a.c, obj.Namespace, obj.Raw, opts)
+	err = kinds[obj.GVK.GroupKind()].apply(ctx, a.c, obj.Namespace, obj.Raw, opts)
 	a.forgetNamespace(err, obj.Namespace)
 	return err
+}
+
+// get returns the existing object of ref, nil when there is none. A labelled
+// object comes from the cache; any other is read from the API, since the cache
+// holds only labelled objects.
+func (a *Client) get(ctx context.Context, ref Ref) (*Labelled, error) {
+	if a.cache != nil && a.cache.Synced() {
+		if l := a.cache.get(ref); l != nil {
+			return l, nil
+		}
+	}
+	m, err := a.resource(ref).Get(ctx, ref.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l := labelled(ref, m)
+	return &l, nil
+}
+
+// resource is the metadata client of ref's kind, in its namespace.
+func (a *Client) resource(ref Ref) metadata.ResourceInterface {
+	r := a.meta.Resource(gvrOf(ref.GVK.GroupKind()))
+	if ref.Namespace == "" {
+		return r
+	}
+	return r.Namespace(ref.Namespace)
+}
+
+func gvrOf(gk schema.GroupKind) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: gk.Group, Version: "v1", Resource: kinds[gk].resource}
 }
 
 // EnsureNamespace creates a missing namespace. Namespaces created this way carry
@@ -109,15 +162,14 @@ func (a *Client) List(ctx context.Context, accessPoint string) ([]Labelled, erro
 		selector = Label + "=" + LabelValue(accessPoint)
 	}
 	var out []Labelled
-	for gk, k := range kinds {
-		gvr := schema.GroupVersionResource{Group: gk.Group, Version: "v1", Resource: k.resource}
-		list, err := a.meta.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	for gk := range kinds {
+		list, err := a.meta.Resource(gvrOf(gk)).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return nil, err
 		}
-		for _, item := range list.Items {
-			ref := Ref{GVK: gk.WithVersion("v1"), Namespace: item.Namespace, Name: item.Name}
-			out = append(out, Labelled{Ref: ref, AccessPoint: item.Labels[Label]})
+		for i := range list.Items {
+			item := &list.Items[i]
+			out = append(out, labelled(Ref{GVK: gk.WithVersion("v1"), Namespace: item.Namespace, Name: item.Name}, item))
 		}
 	}
 	return out, nil
@@ -125,8 +177,8 @@ func (a *Client) List(ctx context.Context, accessPoint string) ([]Labelled, erro
 
 func (c *Cache) list(accessPoint string) []Labelled {
 	var out []Labelled
-	for gk, k := range kinds {
-		store := c.Stores[schema.GroupVersionResource{Group: gk.Group, Version: "v1", Resource: k.resource}]
+	for gk := range kinds {
+		store := c.Stores[gvrOf(gk)]
 		if store == nil {
 			continue
 		}
@@ -135,26 +187,41 @@ func (c *Cache) list(accessPoint string) []Labelled {
 			if !ok {
 				continue
 			}
-			value, labelled := m.GetLabels()[Label]
-			if !labelled || (accessPoint != "" && value != LabelValue(accessPoint)) {
+			value, isLabelled := m.GetLabels()[Label]
+			if !isLabelled || (accessPoint != "" && value != LabelValue(accessPoint)) {
 				continue
 			}
-			ref := Ref{GVK: gk.WithVersion("v1"), Namespace: m.GetNamespace(), Name: m.GetName()}
-			out = append(out, Labelled{Ref: ref, AccessPoint: value})
+			out = append(out, labelled(Ref{GVK: gk.WithVersion("v1"), Namespace: m.GetNamespace(), Name: m.GetName()}, m))
 		}
 	}
 	return out
 }
 
+// get returns the cached labelled object of ref, nil when the cache has none.
+func (c *Cache) get(ref Ref) *Labelled {
+	store := c.Stores[gvrOf(ref.GVK.GroupKind())]
+	if store == nil {
+		return nil
+	}
+	key := ref.Name
+	if ref.Namespace != "" {
+		key = ref.Namespace + "/" + ref.Name
+	}
+	item, exists, err := store.GetByKey(key)
+	if err != nil || !exists {
+		return nil
+	}
+	m, ok := item.(metav1.Object)
+	if !ok {
+		return nil
+	}
+	l := labelled(ref, m)
+	return &l
+}
+
 // Delete deletes an object; a missing one is not an error.
 func (a *Client) Delete(ctx context.Context, ref Ref) error {
-	gvr := schema.GroupVersionResource{Group: ref.GVK.Group, Version: "v1", Resource: kinds[ref.GVK.GroupKind()].resource}
-	var err error
-	if ref.Namespace == "" {
-		err = a.meta.Resource(gvr).Delete(ctx, ref.Name, metav1.DeleteOptions{})
-	} else {
-		err = a.meta.Resource(gvr).Namespace(ref.Namespace).Delete(ctx, ref.Name, metav1.DeleteOptions{})
-	}
+	err := a.resource(ref).Delete(ctx, ref.Name, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -101,3 +101,8 @@ func Resources() []schema.GroupVersionResource {
 	}
 	return out
 }
+
+// Prunable tells whether the agent deletes objects of a kind when they are no
+// longer wanted: every kind but Namespace, since a namespace holds more than
+// what the agent put there.
+func Prunable(gk schema.GroupKind) bool { return gk != schema.GroupKind{Kind: "Namespace"} }

@@ -2,6 +2,12 @@
 // namespace to the member cluster, prunes what was removed, repairs drift, and
 // reports status. It only learns of removals from the hub: while the hub is
 // unreachable its caches keep the last state, so nothing is deleted or changed.
+//
+// It touches only what it wrote: an object of the same name that is not the
+// ClusterAccessPoint's (see package apply) is left as it is and reported
+// Applied=false with a message starting "Conflict:", which makes the
+// ClusterAccessPoint Degraded; pruning deletes only objects carrying the
+// ClusterAccessPoint's owner UID, and never a Namespace.
 package reconciler
 
 import (
@@ -9,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,13 +50,21 @@ type Reconciler struct {
 	metrics   Metrics
 	queue     workqueue.TypedRateLimitingInterface[string]
 	synced    cache.InformerSynced
+	// conflictRecheck is when a ClusterAccessPoint with objects in conflict is
+	// reconciled again: the objects in its way are not watched, so their removal
+	// would otherwise wait for the next resync.
+	conflictRecheck time.Duration
 }
+
+// conflictRecheck is the default of Reconciler.conflictRecheck.
+const conflictRecheck = 30 * time.Second
 
 // New returns a reconciler; caps writes status in the cluster namespace.
 func New(caps trafficclient.ClusterAccessPointInterface, lister trafficlisters.ClusterAccessPointNamespaceLister,
 	synced cache.InformerSynced, applier apply.Applier, endpoints Endpoints, metrics Metrics) *Reconciler {
 	return &Reconciler{
 		caps: caps, lister: lister, synced: synced, applier: applier, endpoints: endpoints, metrics: metrics,
+		conflictRecheck: conflictRecheck,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "clusteraccesspoints"}),
 	}
@@ -104,31 +119,47 @@ func (r *Reconciler) sync(ctx context.Context, key string) (time.Duration, error
 
 func (r *Reconciler) reconcile(ctx context.Context, name string) error {
 	if name == orphanKey {
-		return r.sweep(ctx)
+		return r.sweep(ctx, "")
 	}
 	cap, err := r.lister.Get(name)
 	if apierrors.IsNotFound(err) {
-		// Deleted on the hub: remove everything applied for it.
-		return r.prune(ctx, name, nil)
+		// Deleted on the hub: everything written for it is an orphan now.
+		return r.sweep(ctx, name)
 	}
 	if err != nil {
 		return err
 	}
-	results, objects := r.applyAll(ctx, cap)
-	if err := r.prune(ctx, cap.Name, objects); err != nil {
+	// What an earlier ClusterAccessPoint of the same name left behind goes
+	// first: it would stand in the way as a conflict.
+	if err := r.sweep(ctx, name); err != nil {
 		return err
+	}
+	results, objects := r.applyAll(ctx, cap)
+	if err := r.prune(ctx, cap, objects); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(results, inConflict) {
+		r.queue.AddAfter(name, r.conflictRecheck)
 	}
 	return r.writeStatus(ctx, cap, results, objects)
 }
 
+// inConflict tells whether an object was not applied because an object of the
+// same name that is not the ClusterAccessPoint's is in its way.
+func inConflict(o trafficv1alpha1.ObjectStatus) bool {
+	return !o.Applied && strings.HasPrefix(o.Message, apply.ConflictPrefix)
+}
+
 // applyAll applies the manifests in order (namespaces, then what Istio objects
-// refer to, then Istio objects). A refused object does not stop the others.
+// refer to, then Istio objects). A refused object (an invalid one, or one whose
+// name an object of someone else holds: a conflict) does not stop the others.
 func (r *Reconciler) applyAll(ctx context.Context, cap *trafficv1alpha1.ClusterAccessPoint) ([]trafficv1alpha1.ObjectStatus, []apply.Object) {
 	statuses := make([]trafficv1alpha1.ObjectStatus, len(cap.Spec.Manifests))
+	owner := apply.Owner{Name: cap.Name, UID: cap.UID}
 	var objects []apply.Object
 	var order []int
 	for i, m := range cap.Spec.Manifests {
-		obj, err := apply.Parse(m.Raw, cap.Name)
+		obj, err := apply.Parse(m.Raw, owner)
 		statuses[i] = trafficv1alpha1.ObjectStatus{Group: obj.GVK.Group, Kind: obj.GVK.Kind, Namespace: obj.Namespace, Name: obj.Name}
 		if err != nil {
 			statuses[i].Kind, statuses[i].Message = kindOf(m.Raw), err.Error()
@@ -168,32 +199,39 @@ func (r *Reconciler) applyOne(ctx context.Context, obj apply.Object) error {
 	return err
 }
 
-// prune deletes the objects labelled for the access point that are not in keep.
-func (r *Reconciler) prune(ctx context.Context, name string, keep []apply.Object) error {
-	existing, err := r.applier.List(ctx, name)
+// prune deletes the objects written for the ClusterAccessPoint that it no longer
+// lists. An object carrying its label with another owner is not its to delete,
+// and namespaces are never pruned.
+func (r *Reconciler) prune(ctx context.Context, cap *trafficv1alpha1.ClusterAccessPoint, keep []apply.Object) error {
+	existing, err := r.applier.List(ctx, cap.Name)
 	if err != nil {
 		return err
 	}
+	owner := apply.Owner{Name: cap.Name, UID: cap.UID}
 	wanted := map[string]bool{}
 	for _, o := range keep {
 		wanted[key(o.Ref)] = true
 	}
 	for _, e := range existing {
-		if e.AccessPoint != apply.LabelValue(name) || wanted[key(e.Ref)] {
+		if wanted[key(e.Ref)] || !owner.Owns(e) || !apply.Prunable(e.GVK.GroupKind()) {
 			continue
 		}
 		if err := r.applier.Delete(ctx, e.Ref); err != nil {
 			return fmt.Errorf("pruning %s: %w", e.Ref, err)
 		}
-		klog.FromContext(ctx).Info("Pruned", "object", e.Ref.String(), "clusterAccessPoint", name)
+		klog.FromContext(ctx).Info("Pruned", "object", e.Ref.String(), "clusterAccessPoint", cap.Name)
 	}
 	return nil
 }
 
-// sweep deletes labelled objects whose ClusterAccessPoint no longer exists on the
-// hub (for instance deleted while the agent was down).
-func (r *Reconciler) sweep(ctx context.Context) error {
-	existing, err := r.applier.List(ctx, "")
+// sweep deletes the objects written for ClusterAccessPoints that no longer
+// exist on the hub (deleted, maybe while the agent was down, or replaced by one
+// of the same name): their owner UID — on objects of an agent that predates
+// owner UIDs, their access point label — is no live ClusterAccessPoint's. With
+// a name it looks only at the objects labelled for that ClusterAccessPoint, with
+// "" at all. Namespaces are never deleted.
+func (r *Reconciler) sweep(ctx context.Context, accessPoint string) error {
+	existing, err := r.applier.List(ctx, accessPoint)
 	if err != nil {
 		return err
 	}
@@ -201,18 +239,22 @@ func (r *Reconciler) sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	live := map[string]bool{}
+	uids, names := map[string]bool{}, map[string]bool{}
 	for _, c := range caps {
-		live[apply.LabelValue(c.Name)] = true
+		uids[string(c.UID)], names[apply.LabelValue(c.Name)] = true, true
 	}
 	for _, e := range existing {
-		if live[e.AccessPoint] {
+		live := names[e.AccessPoint]
+		if e.OwnerUID != "" {
+			live = uids[e.OwnerUID]
+		}
+		if live || !apply.Prunable(e.GVK.GroupKind()) {
 			continue
 		}
 		if err := r.applier.Delete(ctx, e.Ref); err != nil {
-			return err
+			return fmt.Errorf("removing orphan %s: %w", e.Ref, err)
 		}
-		klog.FromContext(ctx).Info("Removed orphan", "object", e.Ref.String(), "accessPoint", e.AccessPoint)
+		klog.FromContext(ctx).Info("Removed orphan", "object", e.Ref.String(), "accessPoint", e.AccessPoint, "ownerUID", e.OwnerUID)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned/fake"
@@ -22,7 +24,8 @@ import (
 
 const ns = "portico-cluster-zone-a-1"
 
-// fakeApplier is an in-memory member cluster.
+// fakeApplier is an in-memory member cluster. Like apply.Client, it refuses to
+// write over an object that is not the applied object's owner's.
 type fakeApplier struct {
 	mu       sync.Mutex
 	objects  map[string]apply.Labelled
@@ -41,13 +44,48 @@ func (f *fakeApplier) Apply(_ context.Context, obj apply.Object) error {
 	if msg, ok := f.refuse[obj.Name]; ok {
 		return errors.New(msg)
 	}
-	f.applied = append(f.applied, obj.GVK.Kind+"/"+obj.Name)
-	label := ""
-	if strings.Contains(string(obj.Raw), `"portico.dev/access-point":"`) {
-		label = strings.SplitN(strings.SplitN(string(obj.Raw), `"portico.dev/access-point":"`, 2)[1], `"`, 2)[0]
+	if existing, ok := f.objects[key(obj.Ref)]; ok {
+		if err := apply.Check(obj, &existing); err != nil {
+			return err
+		}
 	}
-	f.objects[key(obj.Ref)] = apply.Labelled{Ref: obj.Ref, AccessPoint: label}
+	var head struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+	}
+	if err := json.Unmarshal(obj.Raw, &head); err != nil {
+		return err
+	}
+	f.applied = append(f.applied, obj.GVK.Kind+"/"+obj.Name)
+	f.objects[key(obj.Ref)] = apply.Labelled{Ref: obj.Ref, AccessPoint: head.Metadata.Labels[apply.Label],
+		OwnerUID: head.Metadata.Annotations[apply.OwnerAnnotation]}
 	return nil
+}
+
+// put puts an object into the member cluster, as someone else than the agent.
+func (f *fakeApplier) put(kind, name, accessPoint, ownerUID string) apply.Labelled {
+	l := apply.Labelled{Ref: ref(kind, name), AccessPoint: accessPoint, OwnerUID: ownerUID}
+	f.objects[key(l.Ref)] = l
+	return l
+}
+
+// has tells whether the member cluster holds the object, as it was put there.
+func (f *fakeApplier) has(l apply.Labelled) bool {
+	got, ok := f.objects[key(l.Ref)]
+	return ok && got == l
+}
+
+// ref is an object of the test manifests: in namespace shop, but a Namespace.
+func ref(kind, name string) apply.Ref {
+	r := apply.Ref{Namespace: "shop", Name: name}
+	r.GVK.Version, r.GVK.Kind = "v1", kind
+	switch kind {
+	case "Secret":
+	case "Namespace":
+		r.Namespace = ""
+	default:
+		r.GVK.Group = "networking.istio.io"
+	}
+	return r
 }
 
 func (f *fakeApplier) EnsureNamespace(_ context.Context, name string) error {
@@ -60,7 +98,7 @@ func (f *fakeApplier) List(_ context.Context, accessPoint string) ([]apply.Label
 	defer f.mu.Unlock()
 	var out []apply.Labelled
 	for _, o := range f.objects {
-		if accessPoint == "" || o.AccessPoint == apply.LabelValue(accessPoint) {
+		if o.AccessPoint != "" && (accessPoint == "" || o.AccessPoint == apply.LabelValue(accessPoint)) {
 			out = append(out, o)
 		}
 	}
@@ -118,7 +156,7 @@ func newEnv(t *testing.T, caps ...*trafficv1alpha1.ClusterAccessPoint) *env {
 
 func newCAP(name, revision string, manifests ...trafficv1alpha1.JSONObject) *trafficv1alpha1.ClusterAccessPoint {
 	return &trafficv1alpha1.ClusterAccessPoint{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Generation: 3},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Generation: 3, UID: types.UID("uid-" + name)},
 		Spec:       trafficv1alpha1.ClusterAccessPointSpec{Revision: revision, Manifests: manifests},
 	}
 }

@@ -13,10 +13,14 @@ import (
 	"github.com/portico-dev/portico/member-agent/apply"
 )
 
-// Condition reasons.
+// Condition reasons: Applied when every object is applied, Conflict when an
+// object of the same name that is not the ClusterAccessPoint's stands in the way
+// of one (it is left as it is), ApplyFailed when objects are not applied for
+// other reasons only.
 const (
 	ReasonApplied     = "Applied"
 	ReasonApplyFailed = "ApplyFailed"
+	ReasonConflict    = "Conflict"
 )
 
 // writeStatus writes the ClusterAccessPoint's status when it changed.
@@ -40,14 +44,22 @@ func (r *Reconciler) writeStatus(ctx context.Context, cap *trafficv1alpha1.Clust
 	return err
 }
 
+// setConditions sets Applied and Degraded from the objects' results. When an
+// object is in conflict the reason is Conflict and the message names the first
+// object in conflict, otherwise the first object not applied.
 func setConditions(status *trafficv1alpha1.ClusterAccessPointStatus, objects []trafficv1alpha1.ObjectStatus) {
-	failed, first := 0, ""
+	failed, first, reason := 0, "", ReasonApplyFailed
 	for _, o := range objects {
-		if !o.Applied {
-			if failed == 0 {
-				first = fmt.Sprintf("%s %s/%s: %s", o.Kind, o.Namespace, o.Name, o.Message)
-			}
-			failed++
+		if o.Applied {
+			continue
+		}
+		failed++
+		conflict := inConflict(o)
+		if first == "" || (conflict && reason != ReasonConflict) {
+			first = fmt.Sprintf("%s %s/%s: %s", o.Kind, o.Namespace, o.Name, o.Message)
+		}
+		if conflict {
+			reason = ReasonConflict
 		}
 	}
 	applied := metav1.Condition{Type: trafficv1alpha1.ClusterAccessPointApplied, Status: metav1.ConditionTrue, Reason: ReasonApplied,
@@ -56,8 +68,8 @@ func setConditions(status *trafficv1alpha1.ClusterAccessPointStatus, objects []t
 		Message: "every object is applied"}
 	if failed > 0 {
 		msg := fmt.Sprintf("%d of %d objects not applied; first: %s", failed, len(objects), first)
-		applied.Status, applied.Reason, applied.Message = metav1.ConditionFalse, ReasonApplyFailed, msg
-		degraded.Status, degraded.Reason, degraded.Message = metav1.ConditionTrue, ReasonApplyFailed, msg
+		applied.Status, applied.Reason, applied.Message = metav1.ConditionFalse, reason, msg
+		degraded.Status, degraded.Reason, degraded.Message = metav1.ConditionTrue, reason, msg
 	}
 	for _, c := range []metav1.Condition{applied, degraded} {
 		c.ObservedGeneration = status.ObservedGeneration

@@ -1,8 +1,8 @@
 // Package store builds the storage of every Portico resource from a small
 // per-kind description: strategies with the Kubernetes conventions (create clears
-// status, spec changes bump generation, status updates keep the spec, reset fields
-// for server-side apply), a /status subresource (for kinds with a status) and a
-// table convertor.
+// status, spec changes bump generation, status updates change only the status,
+// reset fields for server-side apply), a /status subresource (for kinds with a
+// status) and a table convertor.
 package store
 
 import (

@@ -97,16 +97,25 @@ func (s Strategy[T]) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 	return map[fieldpath.APIVersion]*fieldpath.Set{fieldpath.APIVersion(s.kind.GroupVersion.String()): set}
 }
 
-// StatusStrategy is the update strategy of /status: the spec and labels stay as
-// they were.
+// StatusStrategy is the update strategy of /status: only the status changes,
+// as for custom resources with a status subresource.
 type StatusStrategy[T Object] struct {
 	Strategy[T]
 }
 
-// PrepareForUpdate copies the old spec and labels back.
+// PrepareForUpdate makes the new object the old one with only the new status
+// (and the managed fields server-side apply computed for this write): spec and
+// every other part of metadata — labels, annotations, finalizers, owner
+// references — stay as they were.
 func (StatusStrategy[T]) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
-	setField(obj, "Spec", fieldOf(old, "Spec"))
-	obj.(T).SetLabels(old.(T).GetLabels())
+	status := reflect.New(fieldOf(obj, "Status").Type()).Elem()
+	status.Set(fieldOf(obj, "Status"))
+	managedFields := obj.(T).GetManagedFields()
+	// The old resourceVersion is safe to take: the store has checked that the
+	// new object's matches it, or that the write is unconditional.
+	reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(old.DeepCopyObject()).Elem())
+	setField(obj, "Status", status)
+	obj.(T).SetManagedFields(managedFields)
 }
 
 // ValidateUpdate checks metadata and the status.
@@ -119,13 +128,13 @@ func (s StatusStrategy[T]) ValidateUpdate(ctx context.Context, obj, old runtime.
 	return allErrs
 }
 
-// GetResetFields tells server-side apply that spec and labels are not set through
-// /status.
+// GetResetFields tells server-side apply that neither metadata nor spec is set
+// through /status (apiextensions' status strategy resets the same).
 func (s StatusStrategy[T]) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 	return map[fieldpath.APIVersion]*fieldpath.Set{
 		fieldpath.APIVersion(s.kind.GroupVersion.String()): fieldpath.NewSet(
+			fieldpath.MakePathOrDie("metadata"),
 			fieldpath.MakePathOrDie("spec"),
-			fieldpath.MakePathOrDie("metadata", "labels"),
 		),
 	}
 }

@@ -50,6 +50,20 @@ func TestCertificatesCAIssuer(t *testing.T) {
 	createHubNamespace(t, f.hub, "shop")
 	kube := kubernetes.NewForConfigOrDie(f.hub.RestConfig)
 	ctx := context.Background()
+	// zone-b-1's admin runs its gateway in namespace gateways: the certificate
+	// goes there, whatever the access point asks.
+	if _, err := kubernetes.NewForConfigOrDie(f.members["zone-b-1"].RestConfig).CoreV1().Namespaces().Create(ctx,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gateways"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mc, err := f.pc.ClusterV1alpha1().MemberClusters().Get(ctx, "zone-b-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.Spec.GatewayNamespace = "gateways"
+	if _, err := f.pc.ClusterV1alpha1().MemberClusters().Update(ctx, mc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 
 	hosts := []string{"checkout.example.test", "www.checkout.example.test"}
 	fap := fedAccessPoint("shop", "checkout", hosts, "5s")
@@ -121,11 +135,15 @@ func TestCertificatesCAIssuer(t *testing.T) {
 	for name, m := range f.members {
 		kc := kubernetes.NewForConfigOrDie(m.RestConfig)
 		framework.Eventually(t, 30*time.Second, name+": the certificate Secret pruned", func() (bool, string) {
-			_, err := kc.CoreV1().Secrets("istio-system").Get(ctx, "shop.checkout-tls", metav1.GetOptions{})
+			_, err := kc.CoreV1().Secrets(gatewayNamespaces[name]).Get(ctx, "shop.checkout-tls", metav1.GetOptions{})
 			return apierrors.IsNotFound(err), ""
 		})
 	}
 }
+
+// gatewayNamespaces are the member clusters' gateway namespaces in
+// TestCertificatesCAIssuer.
+var gatewayNamespaces = map[string]string{"zone-a-1": "istio-system", "zone-b-1": "gateways"}
 
 func waitCertificateCondition(t *testing.T, f *federation, status metav1.ConditionStatus, reason string) *metav1.Condition {
 	t.Helper()
@@ -175,9 +193,14 @@ func checkInstalled(t *testing.T, f *federation, status *traffic.CertificateStat
 	t.Helper()
 	for name, m := range f.members {
 		kc := kubernetes.NewForConfigOrDie(m.RestConfig)
-		s, err := kc.CoreV1().Secrets("istio-system").Get(context.Background(), "shop.checkout-tls", metav1.GetOptions{})
+		s, err := kc.CoreV1().Secrets(gatewayNamespaces[name]).Get(context.Background(), "shop.checkout-tls", metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		if name != "zone-a-1" {
+			if _, err := kc.CoreV1().Secrets("istio-system").Get(context.Background(), "shop.checkout-tls", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Fatalf("%s: the certificate is also in istio-system, not only in its gateway namespace (%v)", name, err)
+			}
 		}
 		block, _ := pem.Decode(s.Data[corev1.TLSCertKey])
 		if block == nil || s.Type != corev1.SecretTypeTLS || len(s.Data[corev1.TLSPrivateKeyKey]) == 0 {

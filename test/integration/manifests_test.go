@@ -241,6 +241,15 @@ func TestManifestsHub(t *testing.T) {
 			{"view", "accesspointrevisions", "list", true},
 			{"edit", "accesspointrevisions", "create", false},
 			{"edit", "federatedaccesspoints/approve", "create", false},
+			// A tenant edits its access points and names; infrastructure is admin's.
+			{"edit", "nameservices", "create", true},
+			{"edit", "vippools", "create", false},
+			{"edit", "virtualips", "update", false},
+			{"edit", "clusteraccesspoints", "create", false},
+			{"edit", "certificateissuers", "create", false},
+			{"edit", "hostgrants", "create", false},
+			{"view", "hostgrants", "list", true},
+			{"admin", "hostgrants", "create", true},
 			{"admin", "federatedaccesspoints/approve", "create", true},
 		}
 		framework.Eventually(t, 30*time.Second, "Portico's rules aggregated into admin, edit and view", func() (bool, string) {

@@ -231,6 +231,14 @@ func TestRBACDelegation(t *testing.T) {
 		// its namespace.
 		expectForbidden(t, kc, builtinEditor, "get|patch", "federatedaccesspoints/status", "", "patch", "fap", "by-edit", "-n", ns, "--subresource=status", "--type=merge", "-p", `{"status":{"revision":"x"}}`)
 		expectForbidden(t, kc, builtinEditor, "create", "federatedaccesspoints", fapYAML(otherNS, "by-edit", "by-edit.rbac.example.com"), "create")
+		// Infrastructure is not a tenant's: portico-edit, even bound
+		// cluster-wide, writes no pool, VIP or ClusterAccessPoint and never
+		// sees the latter (they carry private keys).
+		ekc := kubeconfigs[editor]
+		expectForbidden(t, ekc, editor, "create", "vippools", `{"apiVersion":"traffic.portico.dev/v1alpha1","kind":"VIPPool","metadata":{"name":"mine"},"spec":{"cidrs":["198.51.100.0/24"]}}`, "create")
+		expectForbidden(t, ekc, editor, "create", "virtualips", `{"apiVersion":"traffic.portico.dev/v1alpha1","kind":"VirtualIP","metadata":{"name":"198.51.100.1"},"spec":{"address":"198.51.100.1","pool":"mine"}}`, "create")
+		expectForbidden(t, ekc, editor, "list", "clusteraccesspoints", "", "get", "cap", "-A")
+		expectForbidden(t, ekc, editor, "create", "clusteraccesspoints", `{"apiVersion":"traffic.portico.dev/v1alpha1","kind":"ClusterAccessPoint","metadata":{"name":"x","namespace":"`+ns+`"},"spec":{}}`, "create")
 	})
 
 	t.Run("directly against portico-hub", func(t *testing.T) {

@@ -1,0 +1,170 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+)
+
+func TestOwns(t *testing.T) {
+	tests := []struct {
+		name     string
+		existing Labelled
+		want     bool
+	}{
+		{"owner annotation of this ClusterAccessPoint", Labelled{AccessPoint: "shop.web", OwnerUID: "uid-web"}, true},
+		{"owner annotation decides over the label", Labelled{AccessPoint: "shop.other", OwnerUID: "uid-web"}, true},
+		{"owner annotation of an earlier ClusterAccessPoint of the same name", Labelled{AccessPoint: "shop.web", OwnerUID: "uid-old"}, false},
+		{"owner annotation of another ClusterAccessPoint", Labelled{AccessPoint: "shop.other", OwnerUID: "uid-other"}, false},
+		{"written by an older agent for this ClusterAccessPoint", Labelled{AccessPoint: "shop.web"}, true},
+		{"written by an older agent for another ClusterAccessPoint", Labelled{AccessPoint: "shop.other"}, false},
+		{"not created by Portico", Labelled{}, false},
+	}
+	for _, tt := range tests {
+		if got := owner.Owns(tt.existing); got != tt.want {
+			t.Errorf("%s: Owns(%+v) = %v, want %v", tt.name, tt.existing, got, tt.want)
+		}
+	}
+}
+
+func TestConflictMessages(t *testing.T) {
+	vs := Ref{GVK: schema.GroupVersionKind{Group: istioGroup, Version: "v1", Kind: "VirtualService"}, Namespace: "shop", Name: "web"}
+	tests := []struct {
+		existing Labelled
+		want     string
+	}{
+		{Labelled{Ref: vs}, "Conflict: a VirtualService of that name exists and was not created by Portico; it is left as it is: delete it"},
+		{Labelled{Ref: vs, AccessPoint: "shop.other", OwnerUID: "uid-other"}, "Conflict: a VirtualService of that name exists and belongs to ClusterAccessPoint shop.other (uid uid-other); it is left as it is"},
+		{Labelled{Ref: vs, AccessPoint: "shop.other"}, "Conflict: a VirtualService of that name exists and belongs to ClusterAccessPoint shop.other; it is left"},
+		{Labelled{Ref: vs, OwnerUID: "uid-other"}, "Conflict: a VirtualService of that name exists and belongs to the ClusterAccessPoint of uid uid-other; it is left"},
+	}
+	for _, tt := range tests {
+		if got := (&ConflictError{Existing: tt.existing}).Error(); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("conflict with %+v:\n got  %q\n want %q...", tt.existing, got, tt.want)
+		}
+	}
+}
+
+// fakeMember is a member cluster for Client: metadata through a fake metadata
+// client, typed applies recorded (and accepted) by fake clientsets.
+type fakeMember struct {
+	client  *Client
+	meta    *metadatafake.FakeMetadataClient
+	applied []string
+}
+
+func newFakeMember(t *testing.T, existing ...*metav1.PartialObjectMetadata) *fakeMember {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	var objs []runtime.Object
+	for _, o := range existing {
+		objs = append(objs, o)
+	}
+	f := &fakeMember{meta: metadatafake.NewSimpleMetadataClient(scheme, objs...)}
+	record := func(a k8stesting.Action) (bool, runtime.Object, error) {
+		f.applied = append(f.applied, a.GetResource().Resource+" "+a.GetNamespace()+"/"+a.(k8stesting.PatchAction).GetName())
+		return true, nil, nil
+	}
+	istio, kube := istiofake.NewSimpleClientset(), kubefake.NewSimpleClientset() //nolint:staticcheck // applies are only recorded.
+	istio.PrependReactor("patch", "*", record)
+	kube.PrependReactor("patch", "*", record)
+	f.client = NewClient(kube, istio, f.meta)
+	return f
+}
+
+// existingObject is the metadata of an object in the member cluster.
+func existingObject(apiVersion, kind, namespace, name string, labels, annotations map[string]string) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{APIVersion: apiVersion, Kind: kind},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels, Annotations: annotations},
+	}
+}
+
+func mustParse(t *testing.T, raw string) Object {
+	t.Helper()
+	obj, err := Parse([]byte(raw), owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
+// TestApplyNeverAdopts: Client.Apply writes a new object and one that is its
+// ClusterAccessPoint's (also one an older agent labelled for it), and refuses,
+// without writing, an object of the same name that Portico did not create or
+// that belongs to another ClusterAccessPoint.
+func TestApplyNeverAdopts(t *testing.T) {
+	const istioV1 = "networking.istio.io/v1"
+	f := newFakeMember(t,
+		existingObject(istioV1, "VirtualService", "shop", "hand-made", nil, nil),
+		existingObject(istioV1, "VirtualService", "shop", "other", map[string]string{Label: "shop.other"}, map[string]string{OwnerAnnotation: "uid-other"}),
+		existingObject(istioV1, "VirtualService", "shop", "mine", map[string]string{Label: "shop.web"}, map[string]string{OwnerAnnotation: "uid-web"}),
+		existingObject(istioV1, "VirtualService", "shop", "legacy", map[string]string{Label: "shop.web"}, nil),
+		existingObject("v1", "Secret", "istio-system", "foreign-cert", map[string]string{"team": "a"}, nil),
+	)
+	ctx := context.Background()
+	vs := func(name string) Object {
+		return mustParse(t, `{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"`+name+`","namespace":"shop"},"spec":{}}`)
+	}
+	for _, name := range []string{"new", "mine", "legacy"} {
+		if err := f.client.Apply(ctx, vs(name)); err != nil {
+			t.Errorf("apply VirtualService shop/%s: %v", name, err)
+		}
+	}
+	refused := []struct {
+		obj  Object
+		want string
+	}{
+		{vs("hand-made"), "was not created by Portico"},
+		{vs("other"), "belongs to ClusterAccessPoint shop.other (uid uid-other)"},
+		{mustParse(t, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"foreign-cert","namespace":"istio-system"}}`), "was not created by Portico"},
+	}
+	for _, r := range refused {
+		err := f.client.Apply(ctx, r.obj)
+		var conflict *ConflictError
+		if !errors.As(err, &conflict) || !strings.HasPrefix(err.Error(), ConflictPrefix) || !strings.Contains(err.Error(), r.want) {
+			t.Errorf("apply %s over an object that is not its own: %v; want a ConflictError saying %q", r.obj.Ref, err, r.want)
+		}
+	}
+	want := "virtualservices shop/new,virtualservices shop/mine,virtualservices shop/legacy"
+	if got := strings.Join(f.applied, ","); got != want {
+		t.Fatalf("applied %s, want only %s", got, want)
+	}
+}
+
+// TestApplyChecksOwnersInTheCache: with a synced cache, a labelled object is
+// judged by its cached metadata, without a read from the API.
+func TestApplyChecksOwnersInTheCache(t *testing.T) {
+	f := newFakeMember(t)
+	gvr := schema.GroupVersionResource{Group: istioGroup, Version: "v1", Resource: "gateways"}
+	store := cache.NewStore(cache.MetaNamespaceKeyFunc)
+	_ = store.Add(existingObject("networking.istio.io/v1", "Gateway", "shop", "web",
+		map[string]string{Label: "shop.web"}, map[string]string{OwnerAnnotation: "uid-before"}))
+	f.client.UseCache(&Cache{Stores: map[schema.GroupVersionResource]cache.Store{gvr: store}, Synced: func() bool { return true }})
+
+	err := f.client.Apply(context.Background(), mustParse(t, `{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"web","namespace":"shop"},"spec":{}}`))
+	if err == nil || !strings.Contains(err.Error(), "belongs to ClusterAccessPoint shop.web (uid uid-before)") {
+		t.Fatalf("apply over a cached object of an earlier ClusterAccessPoint: %v", err)
+	}
+	if len(f.applied) != 0 || len(f.meta.Actions()) != 0 {
+		t.Fatalf("applied %v, API actions %v; want neither", f.applied, f.meta.Actions())
+	}
+
+	l := f.client.cache.list("shop.web")
+	if len(l) != 1 || l[0].OwnerUID != "uid-before" || l[0].AccessPoint != "shop.web" || l[0].Name != "web" {
+		t.Fatalf("cached list = %+v", l)
+	}
+}
