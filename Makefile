@@ -86,6 +86,26 @@ test-vm:
 e2e: tools
 	$(GO) test -tags e2e -count=1 -timeout 30m ./test/e2e/...
 
+## fuzz: run each Go fuzz target for FUZZTIME (default 60s): validation, overrides, rendering, the lb-agent model (the unit tier runs their seed corpora)
+FUZZTIME ?= 60s
+# Each new input that widens coverage is minimized, for up to a minute by default:
+# capped so that a short run spends its time fuzzing.
+FUZZMINIMIZETIME ?= 5s
+FUZZ_TARGETS := \
+	./apis/traffic/validation:FuzzValidateFederatedAccessPoint \
+	./apis/traffic/validation:FuzzParseAddressRange \
+	./apis/traffic/overrides:FuzzApply \
+	./apis/traffic/overrides:FuzzForCluster \
+	./federation/accesspoint:FuzzRender \
+	./lb-agent/model:FuzzFor
+.PHONY: fuzz
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg || exit 1; \
+	done
+
 ## bench-vm: 5000 VIPs x 8 backends from empty and one change, next to ipvsadm -R, in the VM
 .PHONY: bench-vm
 bench-vm:

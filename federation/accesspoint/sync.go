@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/apis/traffic"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/apstatus"
 	"github.com/portico-dev/portico/federation/certsecret"
@@ -224,10 +225,14 @@ func older(a, b *trafficv1alpha1.FederatedAccessPoint) bool {
 	return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
 }
 
+// sharedHost is a host of a that overlaps one of b, with wildcard semantics
+// (*.example.com and a.example.com overlap), "" when none does.
 func sharedHost(a, b []string) string {
 	for _, h := range a {
-		if slices.Contains(b, h) {
-			return h
+		for _, o := range b {
+			if traffic.HostsOverlap(h, o) {
+				return h
+			}
 		}
 	}
 	return ""

@@ -34,6 +34,34 @@ func ValidateMemberCluster(mc *cluster.MemberCluster) field.ErrorList {
 	specPath := field.NewPath("spec")
 	allErrs = append(allErrs, requiredLabelValue(mc.Spec.Zone, specPath.Child("zone"))...)
 	allErrs = append(allErrs, labelValue(mc.Spec.Region, specPath.Child("region"))...)
+	allErrs = append(allErrs, validateGatewayCIDRs(mc.Spec.GatewayCIDRs, specPath.Child("gatewayCIDRs"))...)
+	return allErrs
+}
+
+// MaxGatewayCIDRs bounds spec.gatewayCIDRs of a MemberCluster.
+const MaxGatewayCIDRs = 64
+
+// validateGatewayCIDRs checks the CIDRs gateway endpoints must lie in: at most
+// MaxGatewayCIDRs IPv4 or IPv6 prefixes in canonical form (no bits set after the
+// prefix length), none twice.
+func validateGatewayCIDRs(cidrs []string, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	if len(cidrs) > MaxGatewayCIDRs {
+		return append(allErrs, field.TooMany(fldPath, len(cidrs), MaxGatewayCIDRs))
+	}
+	seen := map[netip.Prefix]bool{}
+	for i, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		switch {
+		case err != nil:
+			allErrs = append(allErrs, field.Invalid(fldPath.Index(i), c, "must be an IPv4 or IPv6 CIDR, e.g. 10.0.0.0/16 or fd00::/64"))
+		case p != p.Masked():
+			allErrs = append(allErrs, field.Invalid(fldPath.Index(i), c, "must have no bits set after the prefix length: "+p.Masked().String()))
+		case seen[p]:
+			allErrs = append(allErrs, field.Duplicate(fldPath.Index(i), c))
+		}
+		seen[p] = true
+	}
 	return allErrs
 }
 
@@ -60,6 +88,9 @@ func validateBGP(bgp *cluster.BGPConfig, fldPath *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	if len(bgp.Peers) > 0 && bgp.LocalASN == 0 {
 		allErrs = append(allErrs, field.Required(fldPath.Child("localASN"), "required when peers are given"))
+	}
+	if len(bgp.Peers) > MaxBGPPeers {
+		return append(allErrs, field.TooMany(fldPath.Child("peers"), len(bgp.Peers), MaxBGPPeers))
 	}
 	seen := map[netip.Addr]bool{}
 	for i, p := range bgp.Peers {

@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -108,6 +109,41 @@ func TestValidateMemberCluster(t *testing.T) {
 			mutate: func(mc *cluster.MemberCluster) { mc.Spec.Region = "eu/west" },
 			want:   []wantErr{invalid("spec.region")},
 		},
+		{
+			name: "gateway CIDRs of both families",
+			mutate: func(mc *cluster.MemberCluster) {
+				mc.Spec.GatewayCIDRs = []string{"10.0.0.0/16", "192.0.2.7/32", "fd00:10::/64", "2001:db8::1/128"}
+			},
+		},
+		{
+			name: "gateway CIDRs that are not CIDRs",
+			mutate: func(mc *cluster.MemberCluster) {
+				mc.Spec.GatewayCIDRs = []string{"10.0.0.0/16", "10.1.0.1", "10.2.0.0/33", "fd00::/129", "a.b.c.d/8", "fe80::/64%eth0", ""}
+			},
+			want: []wantErr{invalid("spec.gatewayCIDRs[1]"), invalid("spec.gatewayCIDRs[2]"), invalid("spec.gatewayCIDRs[3]"),
+				invalid("spec.gatewayCIDRs[4]"), invalid("spec.gatewayCIDRs[5]"), invalid("spec.gatewayCIDRs[6]")},
+		},
+		{
+			name:   "gateway CIDRs with host bits",
+			mutate: func(mc *cluster.MemberCluster) { mc.Spec.GatewayCIDRs = []string{"10.0.0.1/16", "fd00::1/64"} },
+			want:   []wantErr{invalid("spec.gatewayCIDRs[0]"), invalid("spec.gatewayCIDRs[1]")},
+		},
+		{
+			name: "gateway CIDR twice",
+			mutate: func(mc *cluster.MemberCluster) {
+				mc.Spec.GatewayCIDRs = []string{"10.0.0.0/16", "fd00::/64", "10.0.0.0/16"}
+			},
+			want: []wantErr{duplicate("spec.gatewayCIDRs[2]")},
+		},
+		{
+			name:   "64 gateway CIDRs",
+			mutate: func(mc *cluster.MemberCluster) { mc.Spec.GatewayCIDRs = cidrs(MaxGatewayCIDRs) },
+		},
+		{
+			name:   "65 gateway CIDRs",
+			mutate: func(mc *cluster.MemberCluster) { mc.Spec.GatewayCIDRs = cidrs(MaxGatewayCIDRs + 1) },
+			want:   []wantErr{{field.ErrorTypeTooMany, "spec.gatewayCIDRs"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,6 +152,15 @@ func TestValidateMemberCluster(t *testing.T) {
 			expectErrors(t, ValidateMemberCluster(mc), tt.want...)
 		})
 	}
+}
+
+// cidrs returns n distinct /24s.
+func cidrs(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)
+	}
+	return out
 }
 
 func TestValidateMemberClusterUpdate(t *testing.T) {

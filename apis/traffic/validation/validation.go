@@ -45,10 +45,12 @@ func ValidateFederatedAccessPoint(fap *traffic.FederatedAccessPoint) field.Error
 	if spec.TLS != nil {
 		allErrs = append(allErrs, requiredName(spec.TLS.IssuerRef.Name, specPath.Child("tls", "issuerRef", "name"))...)
 		allErrs = append(allErrs, oneOf(spec.TLS.Mode, specPath.Child("tls", "mode"), traffic.TLSModeSimple, traffic.TLSModeMutual)...)
-		if ns := spec.TLS.SecretNamespace; ns != "" {
-			for _, msg := range apimachineryvalidation.ValidateNamespaceName(ns, false) {
-				allErrs = append(allErrs, field.Invalid(specPath.Child("tls", "secretNamespace"), ns, msg))
-			}
+		// Deprecated: certificates go to each member cluster's gateway
+		// namespace (MemberCluster.spec.gatewayNamespace), which its admin
+		// sets. istio-system, the old default, stays accepted.
+		if ns := spec.TLS.SecretNamespace; ns != "" && ns != "istio-system" {
+			allErrs = append(allErrs, field.Forbidden(specPath.Child("tls", "secretNamespace"),
+				"deprecated: a certificate goes to each member cluster's gateway namespace, MemberCluster.spec.gatewayNamespace, set by the cluster's admin; leave this empty"))
 		}
 	}
 	if spec.Rollout != nil {
@@ -57,10 +59,11 @@ func ValidateFederatedAccessPoint(fap *traffic.FederatedAccessPoint) field.Error
 	return allErrs
 }
 
-// ValidateFederatedAccessPointUpdate checks an update of an access point.
+// ValidateFederatedAccessPointUpdate checks an update of an access point. Limits
+// the stored object already broke are not held against the update.
 func ValidateFederatedAccessPointUpdate(fap, old *traffic.FederatedAccessPoint) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&fap.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
-	return append(allErrs, ValidateFederatedAccessPoint(fap)...)
+	return append(allErrs, ratchetLimits(ValidateFederatedAccessPoint(fap), func() field.ErrorList { return ValidateFederatedAccessPoint(old) })...)
 }
 
 // ValidateFederatedAccessPointStatus checks a status update of an access point.
@@ -71,6 +74,9 @@ func ValidateFederatedAccessPointStatus(fap *traffic.FederatedAccessPoint) field
 func validateHosts(hosts []string, fldPath *field.Path) field.ErrorList {
 	if len(hosts) == 0 {
 		return field.ErrorList{field.Required(fldPath, "at least one host is required")}
+	}
+	if len(hosts) > MaxHosts {
+		return field.ErrorList{tooMany(fldPath, len(hosts), MaxHosts, "hosts")}
 	}
 	var allErrs field.ErrorList
 	seen := sets.New[string]()
@@ -170,7 +176,7 @@ func NamedTemplates(t *traffic.AccessPointTemplate) map[string][]traffic.NamedTe
 }
 
 func validateTemplateNames(t *traffic.AccessPointTemplate, fldPath *field.Path) field.ErrorList {
-	var allErrs field.ErrorList
+	allErrs := validateTemplateSize(t, fldPath)
 	lists := NamedTemplates(t)
 	for _, list := range TemplateLists {
 		seen := sets.New[string]()
@@ -190,7 +196,10 @@ func validateTemplateNames(t *traffic.AccessPointTemplate, fldPath *field.Path) 
 }
 
 func validateOverrides(overrides []traffic.ClusterOverride, fldPath *field.Path) field.ErrorList {
-	var allErrs field.ErrorList
+	allErrs := validateOverridesSize(overrides, fldPath)
+	if len(overrides) > MaxOverrides {
+		return allErrs
+	}
 	clusters := sets.New[string]()
 	for i, o := range overrides {
 		oPath := fldPath.Index(i)
@@ -229,6 +238,9 @@ func validatePatchPath(path string, fldPath *field.Path) field.ErrorList {
 	if path == "" {
 		return field.ErrorList{field.Required(fldPath, "a JSON pointer into spec.template, e.g. /virtualServices/0/spec/http/0/timeout")}
 	}
+	if len(path) > MaxPatchPathLength {
+		return field.ErrorList{field.TooLong(fldPath, path, MaxPatchPathLength).WithOrigin(originMaxLength)}
+	}
 	tokens := strings.Split(path, "/")
 	if tokens[0] != "" || len(tokens) < 2 {
 		return field.ErrorList{field.Invalid(fldPath, path, "must be a JSON pointer starting with /")}
@@ -255,14 +267,17 @@ func validateLoadBalancer(lb *traffic.LoadBalancerSpec, fldPath *field.Path) fie
 		allErrs = append(allErrs, validateCrossZone(lb.CrossZone, fldPath.Child("crossZone"))...)
 	}
 	if lb.HealthCheck != nil {
-		allErrs = append(allErrs, validateHealthCheck(lb.HealthCheck, fldPath.Child("healthCheck"))...)
+		allErrs = append(allErrs, validateHealthCheck(lb.HealthCheck, MinHealthCheckInterval, fldPath.Child("healthCheck"))...)
 	}
 	return allErrs
 }
 
-// ValidatePorts checks load-balancer ports: numbers 1-65535, unique names and
-// unique port/protocol pairs.
+// ValidatePorts checks load-balancer ports: at most MaxPorts, numbers 1-65535,
+// unique names and unique port/protocol pairs.
 func ValidatePorts(ports []traffic.Port, fldPath *field.Path) field.ErrorList {
+	if len(ports) > MaxPorts {
+		return field.ErrorList{tooMany(fldPath, len(ports), MaxPorts, "ports")}
+	}
 	var allErrs field.ErrorList
 	names, numbers := sets.New[string](), sets.New[string]()
 	for i, p := range ports {
@@ -308,7 +323,9 @@ func validateCrossZone(cz *traffic.CrossZone, fldPath *field.Path) field.ErrorLi
 	return append(allErrs, labelValues(cz.RemoteZones, fldPath.Child("remoteZones"))...)
 }
 
-func validateHealthCheck(hc *traffic.HealthCheck, fldPath *field.Path) field.ErrorList {
+// validateHealthCheck checks a health check whose interval must be at least
+// minInterval.
+func validateHealthCheck(hc *traffic.HealthCheck, minInterval time.Duration, fldPath *field.Path) field.ErrorList {
 	allErrs := oneOf(hc.Type, fldPath.Child("type"), traffic.HealthCheckTCP, traffic.HealthCheckHTTP)
 	if hc.Port != 0 {
 		for _, msg := range utilvalidation.IsValidPortNum(int(hc.Port)) {
@@ -321,8 +338,8 @@ func validateHealthCheck(hc *traffic.HealthCheck, fldPath *field.Path) field.Err
 	case hc.Type == traffic.HealthCheckTCP && hc.Path != "":
 		allErrs = append(allErrs, field.Forbidden(fldPath.Child("path"), "only for http checks"))
 	}
-	if hc.Interval != nil && hc.Interval.Duration <= 0 {
-		allErrs = append(allErrs, field.Invalid(fldPath.Child("interval"), hc.Interval.Duration.String(), "must be positive"))
+	if hc.Interval != nil && hc.Interval.Duration < minInterval {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("interval"), hc.Interval.Duration.String(), "must be at least "+minInterval.String()).WithOrigin(originMinimum))
 	}
 	if hc.Timeout != nil && hc.Timeout.Duration <= 0 {
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("timeout"), hc.Timeout.Duration.String(), "must be positive"))
@@ -444,6 +461,9 @@ func ValidateVIPPool(pool *traffic.VIPPool) field.ErrorList {
 	if len(pool.Spec.CIDRs) == 0 {
 		allErrs = append(allErrs, field.Required(cidrsPath, "at least one CIDR or range is required"))
 	}
+	if len(pool.Spec.CIDRs) > MaxPoolCIDRs {
+		return append(allErrs, tooMany(cidrsPath, len(pool.Spec.CIDRs), MaxPoolCIDRs, "CIDRs or ranges"))
+	}
 	parsed := map[int]AddressRange{}
 	for i, c := range pool.Spec.CIDRs {
 		r, err := ParseAddressRange(c)
@@ -472,10 +492,10 @@ func PoolRanges(pool *traffic.VIPPool) []AddressRange {
 	return ranges
 }
 
-// ValidateVIPPoolUpdate checks an update of a pool.
+// ValidateVIPPoolUpdate checks an update of a pool, with limits ratcheted.
 func ValidateVIPPoolUpdate(pool, old *traffic.VIPPool) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&pool.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
-	return append(allErrs, ValidateVIPPool(pool)...)
+	return append(allErrs, ratchetLimits(ValidateVIPPool(pool), func() field.ErrorList { return ValidateVIPPool(old) })...)
 }
 
 // ValidateVIPPoolStatus checks a status update of a pool.
@@ -502,6 +522,9 @@ func ValidateVirtualIP(vip *traffic.VirtualIP) field.ErrorList {
 	allErrs = append(allErrs, ValidatePorts(spec.Ports, specPath.Child("ports"))...)
 	allErrs = append(allErrs, oneOf(spec.Scheduler, specPath.Child("scheduler"), schedulers...)...)
 	allErrs = append(allErrs, oneOf(spec.Forwarding, specPath.Child("forwarding"), forwardings...)...)
+	if len(spec.Backends) > MaxBackends {
+		allErrs = append(allErrs, tooMany(specPath.Child("backends"), len(spec.Backends), MaxBackends, "backends"))
+	}
 	seen := sets.New[string]()
 	for i, b := range spec.Backends {
 		bPath := specPath.Child("backends").Index(i).Child("address")
@@ -517,18 +540,18 @@ func ValidateVirtualIP(vip *traffic.VirtualIP) field.ErrorList {
 		allErrs = append(allErrs, validateCrossZone(spec.CrossZone, specPath.Child("crossZone"))...)
 	}
 	if spec.HealthCheck != nil {
-		allErrs = append(allErrs, validateHealthCheck(spec.HealthCheck, specPath.Child("healthCheck"))...)
+		allErrs = append(allErrs, validateHealthCheck(spec.HealthCheck, MinVirtualIPHealthCheckInterval, specPath.Child("healthCheck"))...)
 	}
 	return allErrs
 }
 
 // ValidateVirtualIPUpdate checks an update of a VirtualIP: the address and pool are
-// immutable.
+// immutable; limits are ratcheted.
 func ValidateVirtualIPUpdate(vip, old *traffic.VirtualIP) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&vip.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
 	allErrs = append(allErrs, apimachineryvalidation.ValidateImmutableField(vip.Spec.Address, old.Spec.Address, field.NewPath("spec", "address"))...)
 	allErrs = append(allErrs, apimachineryvalidation.ValidateImmutableField(vip.Spec.Pool, old.Spec.Pool, field.NewPath("spec", "pool"))...)
-	return append(allErrs, ValidateVirtualIP(vip)...)
+	return append(allErrs, ratchetLimits(ValidateVirtualIP(vip), func() field.ErrorList { return ValidateVirtualIP(old) })...)
 }
 
 // ValidateVirtualIPStatus checks a status update of a VirtualIP.
@@ -559,7 +582,10 @@ func validateTarget(t *traffic.NameServiceTarget, fldPath *field.Path) field.Err
 		set++
 		allErrs = append(allErrs, requiredName(t.AccessPointRef.Name, fldPath.Child("accessPointRef", "name"))...)
 	}
-	if len(t.Addresses) > 0 {
+	if len(t.Addresses) > MaxNameServiceAddresses {
+		set++
+		allErrs = append(allErrs, tooMany(fldPath.Child("addresses"), len(t.Addresses), MaxNameServiceAddresses, "addresses"))
+	} else if len(t.Addresses) > 0 {
 		set++
 		for i, a := range t.Addresses {
 			if _, err := netip.ParseAddr(a); err != nil {
@@ -577,15 +603,20 @@ func validateTarget(t *traffic.NameServiceTarget, fldPath *field.Path) field.Err
 	return allErrs
 }
 
-// ValidateNameServiceUpdate checks an update of a NameService.
+// ValidateNameServiceUpdate checks an update of a NameService, with limits
+// ratcheted.
 func ValidateNameServiceUpdate(ns, old *traffic.NameService) field.ErrorList {
 	allErrs := apimachineryvalidation.ValidateObjectMetaUpdate(&ns.ObjectMeta, &old.ObjectMeta, field.NewPath("metadata"))
-	return append(allErrs, ValidateNameService(ns)...)
+	return append(allErrs, ratchetLimits(ValidateNameService(ns), func() field.ErrorList { return ValidateNameService(old) })...)
 }
 
 // ValidateNameServiceStatus checks a status update of a NameService.
 func ValidateNameServiceStatus(ns *traffic.NameService) field.ErrorList {
-	return metav1validation.ValidateConditions(ns.Status.Conditions, field.NewPath("status", "conditions"))
+	allErrs := metav1validation.ValidateConditions(ns.Status.Conditions, field.NewPath("status", "conditions"))
+	if len(ns.Status.Records) > MaxNameServiceAddresses {
+		allErrs = append(allErrs, tooMany(field.NewPath("status", "records"), len(ns.Status.Records), MaxNameServiceAddresses, "records"))
+	}
+	return allErrs
 }
 
 // TSIG algorithms accepted by DNSProvider.

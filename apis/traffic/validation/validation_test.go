@@ -688,6 +688,12 @@ func TestValidateFederatedAccessPointTLS(t *testing.T) {
 			mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.TLS.Mode = "" },
 			want:   []wantErr{required("spec.tls.mode")},
 		},
+		{name: "secretNamespace istio-system (the old default)", mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.TLS.SecretNamespace = "istio-system" }},
+		{
+			name:   "a tenant does not choose where the key goes",
+			mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.TLS.SecretNamespace = "kube-system" },
+			want:   []wantErr{forbidden("spec.tls.secretNamespace")},
+		},
 	})
 }
 

@@ -1,0 +1,193 @@
+package accesspoint
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/portico-dev/portico/apis/traffic"
+	"github.com/portico-dev/portico/apis/traffic/install"
+	"github.com/portico-dev/portico/apis/traffic/overrides"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/traffic/validation"
+	"github.com/portico-dev/portico/federation/certsecret"
+)
+
+// renderFuzzScheme defaults and converts decoded access points as the API
+// server does.
+var renderFuzzScheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	install.Install(s)
+	return s
+}()
+
+// FuzzRender renders any access point that passes validation, as the hub
+// stores it (with defaults), for one cluster, with or without a certificate.
+// Render never panics, never changes the access point (it comes from an
+// informer's cache), gives the same bytes twice (the hub writes only on
+// change), and either fails or returns complete objects: the certificate Secret
+// first when there is one, then one Gateway named after the access point, then
+// one object per template of the cluster, all Istio objects in the access
+// point's namespace, and every HTTPS server of the Gateway with a
+// credentialName when TLS is on.
+func FuzzRender(f *testing.F) {
+	cert := &certsecret.Stored{CertPEM: []byte("cert"), KeyPEM: []byte("key"), CAPEM: []byte("ca"), Version: 2, Serial: "0a"}
+	for i, seed := range renderSeeds {
+		// The seeds reach the checks below: valid and renderable.
+		if fap, ok := validAccessPoint([]byte(seed)); !ok {
+			f.Fatalf("seed %d does not pass validation", i)
+		} else if _, err := Render(fap, "zone-b-1", cert); err != nil {
+			f.Fatalf("seed %d: %v", i, err)
+		}
+		f.Add([]byte(seed), "zone-b-1", true)
+		f.Add([]byte(seed), "zone-a-1", false)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, cluster string, withCert bool) {
+		fap, ok := validAccessPoint(data)
+		if !ok {
+			return
+		}
+		var c *certsecret.Stored
+		if withCert {
+			c = cert
+		}
+		before := fap.DeepCopy()
+		objs, err := Render(fap, cluster, c)
+		if !reflect.DeepEqual(before, fap) {
+			t.Fatal("Render changed the access point")
+		}
+		again, errAgain := Render(fap, cluster, c)
+		if (err == nil) != (errAgain == nil) || !sameObjects(objs, again) {
+			t.Fatalf("Render is not deterministic: %v, %v", err, errAgain)
+		}
+		if err != nil {
+			return
+		}
+		checkRendered(t, fap, cluster, c != nil, objs)
+	})
+}
+
+// validAccessPoint decodes data as the API server does and reports whether it
+// passes validation.
+func validAccessPoint(data []byte) (*trafficv1alpha1.FederatedAccessPoint, bool) {
+	fap := &trafficv1alpha1.FederatedAccessPoint{}
+	if json.Unmarshal(data, fap) != nil {
+		return nil, false
+	}
+	renderFuzzScheme.Default(fap)
+	internal := &traffic.FederatedAccessPoint{}
+	if err := renderFuzzScheme.Convert(fap, internal, nil); err != nil {
+		return nil, false
+	}
+	return fap, len(validation.ValidateFederatedAccessPoint(internal)) == 0
+}
+
+func sameObjects(a, b []trafficv1alpha1.JSONObject) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].Raw, b[i].Raw) {
+			return false
+		}
+	}
+	return true
+}
+
+// renderedObject is what checkRendered reads of a rendered object.
+type renderedObject struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"metadata"`
+	Spec struct {
+		Servers []any `json:"servers"`
+	} `json:"spec"`
+}
+
+func checkRendered(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, cluster string, withCert bool, objs []trafficv1alpha1.JSONObject) {
+	t.Helper()
+	tmpl, err := overrides.ForCluster(&fap.Spec, cluster)
+	if err != nil {
+		t.Fatalf("Render succeeded where the overrides fail: %v", err)
+	}
+	var want []string
+	if fap.Spec.TLS != nil && withCert {
+		want = append(want, "Secret/"+certsecret.CredentialName(fap.Namespace, fap.Name))
+	}
+	want = append(want, "Gateway/"+fap.Name)
+	lists := tmpl.Lists()
+	for _, k := range trafficv1alpha1.TemplateKinds {
+		for _, item := range lists[k.List] {
+			want = append(want, k.Kind+"/"+item.Name)
+		}
+	}
+	var got []string
+	for i, o := range objs {
+		var obj renderedObject
+		if err := json.Unmarshal(o.Raw, &obj); err != nil {
+			t.Fatalf("object %d is not a JSON object: %v", i, err)
+		}
+		if obj.APIVersion == "" || obj.Kind == "" || obj.Metadata.Name == "" {
+			t.Fatalf("object %d lacks apiVersion, kind or metadata.name: %s", i, o.Raw)
+		}
+		if obj.Kind != "Secret" && (obj.APIVersion != "networking.istio.io/v1" || obj.Metadata.Namespace != fap.Namespace) {
+			t.Fatalf("object %d is not an Istio object in %s: %s", i, fap.Namespace, o.Raw)
+		}
+		if obj.Kind == "Gateway" && fap.Spec.TLS != nil {
+			checkCredentials(t, obj.Spec.Servers)
+		}
+		got = append(got, obj.Kind+"/"+obj.Metadata.Name)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("objects %v, want %v", got, want)
+	}
+}
+
+// checkCredentials fails when an HTTPS server has no credentialName.
+func checkCredentials(t *testing.T, servers []any) {
+	t.Helper()
+	for i, s := range servers {
+		server, _ := s.(map[string]any)
+		port, _ := server["port"].(map[string]any)
+		if port == nil || !strings.EqualFold(fmt.Sprint(port["protocol"]), "HTTPS") {
+			continue
+		}
+		tls, _ := server["tls"].(map[string]any)
+		if _, ok := tls["credentialName"]; !ok {
+			t.Fatalf("HTTPS server %d without credentialName: %v", i, server)
+		}
+	}
+}
+
+// renderSeeds are valid access points: the quickstart's, one with TLS and a
+// gateway template, one with every template list and overrides that remove and
+// add.
+var renderSeeds = []string{
+	`{"metadata":{"name":"checkout","namespace":"shop"},"spec":{"hosts":["checkout.example.com"],
+	 "template":{"virtualServices":[{"name":"checkout","spec":{"hosts":["checkout.example.com"],"http":[{"timeout":"5s"}]}}],
+	  "destinationRules":[{"name":"checkout","spec":{"host":"checkout.shop.svc.cluster.local"}}]},
+	 "overrides":[{"clusterName":"zone-b-1","clusterOverrides":[{"path":"/virtualServices/0/spec/http/0/timeout","value":"10s"}]}],
+	 "loadBalancer":{"pool":"public","ports":[{"name":"http","port":8080}]}}}`,
+	`{"metadata":{"name":"web","namespace":"shop"},"spec":{"hosts":["web.example.com","*.web.example.com"],
+	 "template":{"gateway":{"servers":[{"port":{"number":443,"name":"https","protocol":"HTTPS"},"hosts":["web.example.com"]},
+	   {"port":{"number":8443,"name":"alt","protocol":"https"},"hosts":["web.example.com"],"tls":{"mode":"MUTUAL"}},
+	   {"port":{"number":80,"name":"http","protocol":"HTTP"},"hosts":["web.example.com"]}]}},
+	 "loadBalancer":{"pool":"public","ports":[{"name":"https","port":443},{"name":"quic","port":443,"protocol":"UDP"}]},
+	 "tls":{"issuerRef":{"name":"ca"},"mode":"MUTUAL"}}}`,
+	`{"metadata":{"name":"all","namespace":"team-a"},"spec":{"hosts":["all.example.com"],"tls":{"issuerRef":{"name":"ca"}},
+	 "template":{"gateway":{"selector":{"app":"gw"}},
+	  "virtualServices":[{"name":"a","spec":{"hosts":["all.example.com"]}},{"name":"b","spec":{"hosts":["all.example.com"]}}],
+	  "serviceEntries":[{"name":"ext","spec":{"hosts":["ext.example.org"]}}],
+	  "workloadEntries":[{"name":"vm","spec":{"address":"10.0.0.1"}}]},
+	 "overrides":[{"clusterName":"zone-b-1","clusterOverrides":[{"op":"remove","path":"/virtualServices/1"},
+	   {"op":"add","path":"/gateway/servers","value":[{"port":{"number":443,"name":"https","protocol":"HTTPS"},"hosts":["all.example.com"]}]}]},
+	  {"clusterName":"zone-a-1","clusterOverrides":[{"op":"replace","path":"/workloadEntries/0/spec/address","value":"10.0.0.2"}]}]}}`,
+}
