@@ -36,8 +36,13 @@ func newAgentLoop(t *testing.T, d *dsr, dp *ipvs.Dataplane) *agentLoop {
 	l := &agentLoop{names: map[netip.Addr]string{}, verdicts: map[string]model.Verdict{}, kick: make(chan struct{}, 1)}
 	obj := &trafficv1alpha1.VirtualIP{Spec: trafficv1alpha1.VirtualIPSpec{
 		Address: vip, Groups: []string{"g"}, Ports: []trafficv1alpha1.Port{{Port: 80, Protocol: "TCP"}},
+		// The checks run from the director's namespace into the backends' under
+		// software emulation: a 100ms timeout, twice in a row on a loaded
+		// machine, made the healthy backend Unhealthy too, and with both weights
+		// at 0 IPVS refused new connections (TestFailedBackendGetsNoNewConnections
+		// failed once with "connection refused"). 500ms leaves room.
 		HealthCheck: &trafficv1alpha1.HealthCheck{Type: "tcp", Port: healthPort,
-			Interval: &metav1.Duration{Duration: 100 * time.Millisecond}, Timeout: &metav1.Duration{Duration: 100 * time.Millisecond},
+			Interval: &metav1.Duration{Duration: 500 * time.Millisecond}, Timeout: &metav1.Duration{Duration: 500 * time.Millisecond},
 			HealthyThreshold: ptr.To(int32(2)), UnhealthyThreshold: ptr.To(int32(2))},
 	}}
 	for _, b := range d.backends {
