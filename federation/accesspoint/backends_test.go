@@ -2,12 +2,14 @@ package accesspoint
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/traffic/validation"
 )
 
 // vipBackends syncs the access point with the pools in the caches too, and
@@ -72,5 +74,26 @@ func TestBackendsWithinGatewayCIDRs(t *testing.T) {
 	want = "b/10.2.0.8,c/10.9.9.9,c/192.0.2.1,a/fd00:a::7"
 	if got := f.vipBackends("checkout"); got != want {
 		t.Fatalf("after narrowing a's gatewayCIDRs: VIP backends %s, want %s", got, want)
+	}
+}
+
+// TestBackendsCappedAtTheVirtualIPLimit: more ready endpoints than a
+// VirtualIP may hold keep the VIP updated with the first MaxBackends by
+// address instead of failing its every write.
+func TestBackendsCappedAtTheVirtualIPLimit(t *testing.T) {
+	fap := newAccessPoint("checkout", "checkout.example.test", t0, "a")
+	fap.Spec.LoadBalancer = &trafficv1alpha1.LoadBalancerSpec{Pool: "public",
+		Ports: []trafficv1alpha1.Port{{Name: "http", Port: 80, Protocol: trafficv1alpha1.ProtocolTCP}}}
+	pool := &trafficv1alpha1.VIPPool{ObjectMeta: metav1.ObjectMeta{Name: "public"},
+		Spec: trafficv1alpha1.VIPPoolSpec{CIDRs: []string{"203.0.113.0/24"}}}
+	f := newFixture(t, fap, memberCluster("a", true), pool)
+	f.mustSync("checkout")
+	var eps []trafficv1alpha1.GatewayEndpoint
+	for i := range validation.MaxBackends + 5 {
+		eps = append(eps, trafficv1alpha1.GatewayEndpoint{Address: fmt.Sprintf("10.%d.%d.%d", i/65536, (i/256)%256, i%256), Ready: true})
+	}
+	f.agentReports("checkout", "a", func(s *trafficv1alpha1.ClusterAccessPointStatus) { s.Gateway.Endpoints = eps })
+	if got := strings.Count(f.vipBackends("checkout"), ","); got+1 != validation.MaxBackends {
+		t.Fatalf("%d backends, want the limit %d", got+1, validation.MaxBackends)
 	}
 }

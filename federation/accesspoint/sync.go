@@ -17,6 +17,7 @@ import (
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/traffic"
+	"github.com/portico-dev/portico/apis/traffic/validation"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/apstatus"
 	"github.com/portico-dev/portico/federation/certsecret"
@@ -281,6 +282,13 @@ func (c *Controller) backends(fap *trafficv1alpha1.FederatedAccessPoint, p *plan
 			"accessPoint", klog.KObj(fap), "dropped", dropped)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
+	if len(out) > validation.MaxBackends {
+		// A VirtualIP holds at most MaxBackends: keep the first by address
+		// rather than fail to update it at all.
+		klog.Background().Info("Too many gateway endpoints for one VirtualIP; keeping the first by address",
+			"accessPoint", fap.Namespace+"/"+fap.Name, "endpoints", len(out), "kept", validation.MaxBackends)
+		out = out[:validation.MaxBackends]
+	}
 	return out
 }
 
