@@ -17,8 +17,8 @@ import (
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/traffic"
-	"github.com/portico-dev/portico/apis/traffic/validation"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/traffic/validation"
 	"github.com/portico-dev/portico/federation/apstatus"
 	"github.com/portico-dev/portico/federation/certsecret"
 )
