@@ -110,6 +110,17 @@ func fedAccessPoint(ns, name string, hosts []string, timeout string) *traffic.Fe
 	}
 }
 
+// setHosts changes the access point's hosts and its VirtualService's hosts
+// (a template may serve only the access point's hosts).
+func setHosts(fap *traffic.FederatedAccessPoint, hosts ...string) {
+	fap.Spec.Hosts = hosts
+	var spec map[string]any
+	_ = json.Unmarshal(fap.Spec.Template.VirtualServices[0].Spec.Raw, &spec)
+	spec["hosts"] = hosts
+	raw, _ := json.Marshal(spec)
+	fap.Spec.Template.VirtualServices[0].Spec.Raw = raw
+}
+
 // setVSTimeout changes the access point's VirtualService timeout.
 func setVSTimeout(fap *traffic.FederatedAccessPoint, timeout string) {
 	var spec map[string]any
@@ -832,7 +843,7 @@ func TestFederationHostConflict(t *testing.T) {
 	}
 
 	// Resolve by moving the earlier one to another host.
-	updateFAP(t, pc, "shop", "web-b", func(f *traffic.FederatedAccessPoint) { f.Spec.Hosts = []string{"moved.example.com"} })
+	updateFAP(t, pc, "shop", "web-b", func(f *traffic.FederatedAccessPoint) { setHosts(f, "moved.example.com") })
 	renderedOnA("earlier access point's host changed")
 
 	// Again with deletion: a third, later one claims moved.example.com on

@@ -34,11 +34,12 @@ var porticoResources = []porticoResource{
 	{"dnsproviders", "", trafficGroup, "DNSProvider", false},
 	{"certificateissuers", "", trafficGroup, "CertificateIssuer", false},
 	{"accesspointrevisions", "apr", trafficGroup, "AccessPointRevision", true},
+	{"hostgrants", "hg", trafficGroup, "HostGrant", false},
 }
 
 // withoutStatus are the kinds that have no status and no /status subresource:
 // immutable records.
-var withoutStatus = map[string]bool{"AccessPointRevision": true}
+var withoutStatus = map[string]bool{"AccessPointRevision": true, "HostGrant": true}
 
 // TestAPIResourcesAndExplain: discovery through the hub cluster lists every
 // Portico kind with its short name, scope, verbs and the category portico, and

@@ -88,7 +88,7 @@ const validTemplate = `
 `
 
 func fapWithTemplate(ns, name, template string) string {
-	return fapYAML(ns, name, "shop.tmpl.example.com") + "  template:" + template
+	return fapYAML(ns, name, "shop.tmpl.example.com", "admin.tmpl.example.com") + "  template:" + template
 }
 
 // TestTemplateValidation: Istio templates are validated against Istio's
