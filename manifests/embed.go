@@ -1,6 +1,7 @@
 // Package manifests holds Portico's install manifests. The member-agent's
 // (manifests/member-agent) are Go text/templates, embedded here and rendered by
-// `kubectl portico join` for one member cluster.
+// `kubectl portico join` for one member cluster; so are an edge node's
+// (manifests/lb-agent/edge), rendered by `kubectl portico join-edge`.
 package manifests
 
 import (
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -55,23 +57,29 @@ type MemberAgentValues struct {
 	HubKubeconfig []byte
 }
 
+// templateFuncs are the functions of the embedded templates.
+var templateFuncs = template.FuncMap{
+	// quote renders a YAML double-quoted scalar (JSON strings are YAML).
+	"quote": func(s string) (string, error) {
+		b, err := json.Marshal(s)
+		return string(b), err
+	},
+	"b64enc":    func(b []byte) string { return base64.StdEncoding.EncodeToString(b) },
+	"sha256sum": func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) },
+}
+
 var memberAgentTemplates = template.Must(template.New(memberAgentDir).
 	Option("missingkey=error").
-	Funcs(template.FuncMap{
-		// quote renders a YAML double-quoted scalar (JSON strings are YAML).
-		"quote": func(s string) (string, error) {
-			b, err := json.Marshal(s)
-			return string(b), err
-		},
-		"b64enc":    func(b []byte) string { return base64.StdEncoding.EncodeToString(b) },
-		"sha256sum": func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) },
-	}).
+	Funcs(templateFuncs).
 	ParseFS(memberAgentFS, memberAgentDir+"/*.yaml.tmpl"))
 
 // MemberAgentTemplateNames lists the member-agent templates in the order they
 // are rendered (their file names sort in install order).
-func MemberAgentTemplateNames() []string {
-	entries, err := fs.ReadDir(memberAgentFS, memberAgentDir)
+func MemberAgentTemplateNames() []string { return templateNames(memberAgentFS, memberAgentDir) }
+
+// templateNames lists the templates of dir in fsys, sorted.
+func templateNames(fsys fs.FS, dir string) []string {
+	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		panic(err) // embedded: cannot fail
 	}
@@ -99,13 +107,18 @@ func RenderMemberAgent(w io.Writer, v MemberAgentValues) error {
 	if strings.ContainsAny(v.Image, " \t\r\n") {
 		return fmt.Errorf("member-agent manifest: invalid image %q", v.Image)
 	}
+	return render(w, memberAgentTemplates, memberAgentDir, MemberAgentTemplateNames(), v, "member-agent manifest")
+}
+
+// render executes the templates names of t with v into one YAML stream.
+func render(w io.Writer, t *template.Template, dir string, names []string, v any, what string) error {
 	var buf bytes.Buffer
-	for i, name := range MemberAgentTemplateNames() {
+	for i, name := range names {
 		if i > 0 {
 			buf.WriteString("---\n")
 		}
-		if err := memberAgentTemplates.ExecuteTemplate(&buf, name, v); err != nil {
-			return fmt.Errorf("member-agent manifest: %s: %w", path.Join(memberAgentDir, name), err)
+		if err := t.ExecuteTemplate(&buf, name, v); err != nil {
+			return fmt.Errorf("%s: %s: %w", what, path.Join(dir, name), err)
 		}
 		if buf.Len() > 0 && buf.Bytes()[buf.Len()-1] != '\n' {
 			buf.WriteByte('\n')
@@ -113,4 +126,57 @@ func RenderMemberAgent(w io.Writer, v MemberAgentValues) error {
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// DefaultLBAgentImage is the image when LBAgentNodeValues.Image is empty.
+const DefaultLBAgentImage = "portico/lb-agent:latest"
+
+//go:embed lb-agent/edge/*.yaml.tmpl
+var lbAgentNodeFS embed.FS
+
+const lbAgentNodeDir = "lb-agent/edge"
+
+var lbAgentNodeTemplates = template.Must(template.New(lbAgentNodeDir).
+	Option("missingkey=error").
+	Funcs(templateFuncs).
+	ParseFS(lbAgentNodeFS, lbAgentNodeDir+"/*.yaml.tmpl"))
+
+// LBAgentNodeValues are the inputs of an edge node's lb-agent manifest.
+type LBAgentNodeValues struct {
+	// Node is the LoadBalancerNode's name, which is also the Kubernetes node
+	// (kubernetes.io/hostname) the agent runs on. Required.
+	Node string
+	// Group is the node's LoadBalancerGroup. Required.
+	Group string
+	// Address is the node's IPv4 address (BGP next hop, IPIP source). Required.
+	Address string
+	// Image of the lb-agent (default DefaultLBAgentImage).
+	Image string
+	// HubKubeconfig holds the token of the node's own ServiceAccount. Required.
+	HubKubeconfig []byte
+}
+
+// RenderLBAgentNode writes the lb-agent manifest of one edge node to w: the
+// namespace portico-system, the Secret lb-agent-hub-<node> with the node's hub
+// kubeconfig and the DaemonSet lb-agent-<node> pinned to that node.
+func RenderLBAgentNode(w io.Writer, v LBAgentNodeValues) error {
+	if errs := validation.IsDNS1123Subdomain("lb-agent-hub-" + v.Node); v.Node == "" || len(errs) > 0 {
+		return fmt.Errorf("lb-agent manifest: invalid node name %q: %s", v.Node, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsDNS1123Subdomain(v.Group); len(errs) > 0 {
+		return fmt.Errorf("lb-agent manifest: invalid group %q: %s", v.Group, strings.Join(errs, "; "))
+	}
+	if a, err := netip.ParseAddr(v.Address); err != nil || !a.Is4() {
+		return fmt.Errorf("lb-agent manifest: invalid address %q: must be an IPv4 address", v.Address)
+	}
+	if len(v.HubKubeconfig) == 0 {
+		return errors.New("lb-agent manifest: the hub kubeconfig is required")
+	}
+	if v.Image == "" {
+		v.Image = DefaultLBAgentImage
+	}
+	if strings.ContainsAny(v.Image, " \t\r\n") {
+		return fmt.Errorf("lb-agent manifest: invalid image %q", v.Image)
+	}
+	return render(w, lbAgentNodeTemplates, lbAgentNodeDir, templateNames(lbAgentNodeFS, lbAgentNodeDir), v, "lb-agent manifest")
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/portico-dev/portico/federation/certificate"
 	"github.com/portico-dev/portico/federation/certsecret"
 	dnscontroller "github.com/portico-dev/portico/federation/dns"
+	"github.com/portico-dev/portico/federation/lblease"
 	"github.com/portico-dev/portico/federation/loadbalancergroup"
 	"github.com/portico-dev/portico/federation/membercluster"
 	"github.com/portico-dev/portico/federation/vipallocator"
@@ -195,7 +196,7 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	// portico-system: DNS TSIG keys, CAs, ACME account keys and issued
-	// certificates (Secrets); the lb-agents' Leases.
+	// certificates (Secrets).
 	systemInformers := informers.NewSharedInformerFactoryWithOptions(kube, 10*time.Minute,
 		informers.WithNamespace(certsecret.SecretNamespace))
 	secrets := systemInformers.Core().V1().Secrets()
@@ -218,20 +219,24 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 		}, eventRecorder(ctx, kube))
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
+	// portico-edge: the lb-agents' Leases.
+	edgeInformers := informers.NewSharedInformerFactoryWithOptions(kube, 10*time.Minute,
+		informers.WithNamespace(lblease.Namespace))
 	if o.Enabled("virtualip") {
 		c := virtualip.NewController(pc, porticoInformers.Traffic().V1alpha1().VirtualIPs(), porticoInformers.Cluster().V1alpha1().LoadBalancerNodes(),
-			systemInformers.Coordination().V1().Leases())
+			edgeInformers.Coordination().V1().Leases())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	if o.Enabled("loadbalancergroup") {
 		cluster := porticoInformers.Cluster().V1alpha1()
 		c := loadbalancergroup.NewController(pc, cluster.LoadBalancerGroups(), cluster.LoadBalancerNodes(),
-			systemInformers.Coordination().V1().Leases())
+			edgeInformers.Coordination().V1().Leases())
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	porticoInformers.Start(ctx.Done())
 	leaseInformers.Start(ctx.Done())
 	systemInformers.Start(ctx.Done())
+	edgeInformers.Start(ctx.Done())
 	klog.InfoS("Starting controllers", "controllers", o.Controllers)
 	for _, run := range runs {
 		go run()

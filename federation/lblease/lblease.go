@@ -1,6 +1,7 @@
 // Package lblease decides whether an edge node's lb-agent is alive. Each
 // lb-agent renews the Lease lb-agent-<node> in the hub cluster's
-// portico-system; while that Lease holds, the node's LoadBalancerNode status is
+// portico-edge (created by kubectl portico join-edge, the only Lease the node's
+// identity may update; no controller Lease lives there); while that Lease holds, the node's LoadBalancerNode status is
 // current. Once it expires the status is stale: the agent stopped, and the
 // node's routes leave the routers when BGP times out. Every hub controller that
 // reads LoadBalancerNodes asks this package, so they agree on which nodes count.
@@ -15,7 +16,7 @@ import (
 )
 
 // Namespace holds the lb-agents' Leases in the hub cluster.
-const Namespace = "portico-system"
+const Namespace = "portico-edge"
 
 // namePrefix prefixes the node name in the name of its Lease.
 const namePrefix = "lb-agent-"
@@ -24,7 +25,7 @@ const namePrefix = "lb-agent-"
 func Name(node string) string { return namePrefix + node }
 
 // NodeOf returns the node whose Lease l is, and false for any other Lease of
-// Namespace (such as portico-hub's leader election Lease).
+// Namespace.
 func NodeOf(l *coordinationv1.Lease) (string, bool) {
 	if l.Namespace != Namespace {
 		return "", false

@@ -1,7 +1,7 @@
 // Package virtualip is the hub controller of VirtualIP status: it gathers, from
 // the LoadBalancerNodes of the VIP's groups, which nodes announce it and how many
 // of its backends pass their health checks. A node whose lb-agent stopped
-// renewing its Lease (lb-agent-<node> in portico-system, judged by package
+// renewing its Lease (lb-agent-<node> in portico-edge, judged by package
 // lblease) no longer counts: its last status is stale, and its routes leave the
 // routers when BGP times out.
 package virtualip

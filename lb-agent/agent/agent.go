@@ -39,6 +39,7 @@ type Options struct {
 	ResyncPeriod       time.Duration
 	LeaseDuration      time.Duration
 	SystemNamespace    string
+	LeaseNamespace     string
 	ListenAddress      string
 	IPVSWorkers        int
 	IPVSVerifyInterval time.Duration
@@ -56,7 +57,8 @@ func NewOptions() *Options {
 	return &Options{
 		NodeName: host, Interface: ipvs.DefaultInterface, DrainPeriod: 10 * time.Second,
 		ResyncPeriod: 30 * time.Second, LeaseDuration: 40 * time.Second, SystemNamespace: "portico-system",
-		ListenAddress: ":9474", IPVSWorkers: ipvs.DefaultWorkers, IPVSVerifyInterval: ipvs.DefaultVerifyInterval,
+		LeaseNamespace: "portico-edge",
+		ListenAddress:  ":9474", IPVSWorkers: ipvs.DefaultWorkers, IPVSVerifyInterval: ipvs.DefaultVerifyInterval,
 		NewDataplane: newIPVS,
 	}
 }
@@ -80,9 +82,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod,
 		"How often the whole desired state is applied again, repairing changes made to IPVS behind the agent's back.")
 	fs.DurationVar(&o.LeaseDuration, "lease-duration", o.LeaseDuration,
-		"Duration of the node's Lease (lb-agent-<node-name> in --system-namespace of the hub cluster), renewed every quarter of it.")
+		"Duration of the node's Lease (lb-agent-<node-name> in --lease-namespace of the hub cluster), renewed every quarter of it.")
 	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace,
-		"Hub cluster namespace of the node's Lease and of the BGP password Secrets.")
+		"Hub cluster namespace of the BGP password Secrets.")
+	fs.StringVar(&o.LeaseNamespace, "lease-namespace", o.LeaseNamespace,
+		"Hub cluster namespace of the node's Lease lb-agent-<node-name> (kubectl portico join-edge creates it and lets the node renew only it).")
 	fs.StringVar(&o.ListenAddress, "listen-address", o.ListenAddress, "Address serving /healthz and /metrics.")
 	fs.IntVar(&o.IPVSWorkers, "ipvs-workers", o.IPVSWorkers, "Netlink sockets used in parallel to program IPVS.")
 	fs.DurationVar(&o.IPVSVerifyInterval, "ipvs-verify-interval", o.IPVSVerifyInterval,
@@ -144,7 +148,7 @@ func (o *Options) Run(ctx context.Context) error {
 	speaker := bgp.New(func() { c.Enqueue() })
 	c = controller.New(controller.Options{
 		Node: o.NodeName, Group: o.Group, Address: o.address, DataplaneType: typ, ResyncPeriod: o.ResyncPeriod,
-		SystemNamespace: o.SystemNamespace, LeaseDuration: o.LeaseDuration,
+		SystemNamespace: o.SystemNamespace, LeaseNamespace: o.LeaseNamespace, LeaseDuration: o.LeaseDuration,
 	}, portico, kube, dp, speaker, health)
 	srv, err := serve(o.ListenAddress, c)
 	if err != nil {

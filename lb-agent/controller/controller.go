@@ -65,9 +65,10 @@ type Options struct {
 	DataplaneType string
 	// ResyncPeriod: every period the whole state is applied again (drift repair).
 	ResyncPeriod time.Duration
-	// SystemNamespace of the hub cluster holds the BGP password Secrets and the
-	// node's Lease (lb-agent-<node>).
+	// SystemNamespace of the hub cluster holds the BGP password Secrets.
 	SystemNamespace string
+	// LeaseNamespace of the hub cluster holds the node's Lease (lb-agent-<node>).
+	LeaseNamespace string
 	// LeaseDuration of the node's Lease, renewed every quarter of it.
 	LeaseDuration time.Duration
 }

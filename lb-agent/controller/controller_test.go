@@ -144,7 +144,7 @@ func start(t *testing.T, objs ...runtime.Object) *env {
 	e.portico.PrependReactor("*", "*", down)
 	e.kube.PrependReactor("*", "*", down)
 	e.c = New(Options{Node: "edge-a-1", Group: "zone-a", Address: netip.MustParseAddr("10.0.0.2"),
-		DataplaneType: "ipvs", ResyncPeriod: time.Hour, SystemNamespace: "portico-system", LeaseDuration: 40 * time.Second},
+		DataplaneType: "ipvs", ResyncPeriod: time.Hour, SystemNamespace: "portico-system", LeaseNamespace: "portico-edge", LeaseDuration: 40 * time.Second},
 		e.portico, e.kube, e.dp, e.speaker, e.health)
 	e.c.now = func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -242,7 +242,7 @@ func TestProgramsAnnouncesAndReports(t *testing.T) {
 	}
 	// The Lease is renewed.
 	eventually(t, "the Lease", func() bool {
-		l, err := e.kube.CoordinationV1().Leases("portico-system").Get(context.Background(), "lb-agent-edge-a-1", metav1.GetOptions{})
+		l, err := e.kube.CoordinationV1().Leases("portico-edge").Get(context.Background(), "lb-agent-edge-a-1", metav1.GetOptions{})
 		return err == nil && l.Spec.RenewTime != nil && *l.Spec.HolderIdentity == "edge-a-1"
 	})
 }

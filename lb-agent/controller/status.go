@@ -132,6 +132,10 @@ func (c *Controller) ensureNode(ctx context.Context) (*clusterv1alpha1.LoadBalan
 		node.Spec = spec
 		node, err = client.Update(ctx, node, metav1.UpdateOptions{FieldManager: fieldManager})
 	}
+	if apierrors.IsForbidden(err) {
+		return nil, fmt.Errorf("%w (an edge node may only read and update its own LoadBalancerNode, which "+
+			"`kubectl portico join-edge %s --group %s` creates with its identity)", err, c.opts.Node, c.opts.Group)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -271,6 +271,11 @@ func installHubRBAC(ctx context.Context, hub *HubCluster) error {
 	for _, f := range hubManifests {
 		args = append(args, "-f", filepath.Join(root, "manifests", "hub", f))
 	}
+	// What the edge nodes share (namespace portico-edge, the lb-agents' read
+	// role); kubectl portico join-edge adds each node's own identity.
+	for _, f := range []string{"namespace.yaml", "rbac.yaml"} {
+		args = append(args, "-f", filepath.Join(root, "manifests", "lb-agent", "hub", f))
+	}
 	cmd := exec.CommandContext(ctx, hub.KubectlPath(), args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("applying manifests/hub RBAC: %v\n%s", err, out)

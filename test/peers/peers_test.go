@@ -11,6 +11,7 @@
 package peers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -27,18 +28,18 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/cmd/kubectl-portico/plugin"
+	"github.com/portico-dev/portico/federation/lblease"
+	"github.com/portico-dev/portico/manifests"
 	"github.com/portico-dev/portico/test/framework"
 	"github.com/portico-dev/portico/test/localfed"
 	"github.com/portico-dev/portico/test/localfed/nsrun"
@@ -54,6 +55,7 @@ const (
 
 type node struct {
 	name, role, addr, ns string
+	kubecfg              string // its own hub identity (kubectl portico join-edge)
 	proc                 *localfed.Process
 }
 
@@ -63,9 +65,9 @@ type env struct {
 	topo    *topology
 	bird    *bird
 	portico *versioned.Clientset
+	kube    kubernetes.Interface
 	ph      *framework.PorticoHub
 	agent   string // binary
-	kubecfg string
 	nodes   []*node
 }
 
@@ -91,11 +93,15 @@ func setup(t *testing.T) *env {
 	if e.portico, err = versioned.NewForConfig(hub.RestConfig); err != nil {
 		t.Fatal(err)
 	}
-	e.kubecfg = agentKubeconfig(t, hub, e.dir)
+	e.kube = kubernetes.NewForConfigOrDie(hub.RestConfig)
+	applyEdgeManifests(t, hub)
 
 	e.nodes = []*node{
 		{name: "edge-a-1", role: "a", addr: lanPrefix + ".11"},
 		{name: "edge-a-2", role: "b", addr: lanPrefix + ".12"},
+	}
+	for _, n := range e.nodes {
+		n.kubecfg = agentKubeconfig(t, hub, e.dir, n)
 	}
 	spokes := map[string]string{"be": backendAddr}
 	for _, n := range e.nodes {
@@ -136,33 +142,44 @@ func buildAgent(t *testing.T, dir string) string {
 	return bin
 }
 
-// agentKubeconfig applies manifests/lb-agent/hub and returns a kubeconfig with a
-// token of the lb-agent ServiceAccount: the agents run with exactly that RBAC.
-func agentKubeconfig(t *testing.T, hub *framework.HubCluster, dir string) string {
+// applyEdgeManifests applies manifests/lb-agent/hub: what every edge node
+// shares (the namespace portico-edge and the read-only role).
+func applyEdgeManifests(t *testing.T, hub *framework.HubCluster) {
 	root, _ := localfed.RepoRoot()
 	if out, stderr, err := framework.Kubectl(t, hub.KubeconfigPath, "apply", "-k", filepath.Join(root, "manifests", "lb-agent", "hub")); err != nil {
 		t.Fatalf("applying manifests/lb-agent/hub: %v\n%s%s", err, out, stderr)
 	}
-	// The edge DaemonSet is valid for a real API server.
-	if out, stderr, err := framework.Kubectl(t, hub.KubeconfigPath, "apply", "--dry-run=server", "-k", filepath.Join(root, "manifests", "lb-agent", "edge")); err != nil {
-		t.Errorf("manifests/lb-agent/edge rejected by the API server: %v\n%s%s", err, out, stderr)
-	}
+}
+
+// agentKubeconfig gives node n its own hub identity as `kubectl portico
+// join-edge` does and returns the path of its kubeconfig: each agent runs with
+// exactly the RBAC of its node (its own LoadBalancerNode and Lease).
+func agentKubeconfig(t *testing.T, hub *framework.HubCluster, dir string, n *node) string {
 	kube, err := kubernetes.NewForConfig(hub.RestConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := kube.CoreV1().ServiceAccounts("portico-system").CreateToken(context.Background(), "lb-agent",
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(3600))}}, metav1.CreateOptions{})
+	pc, err := versioned.NewForConfig(hub.RestConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["hub"] = &clientcmdapi.Cluster{Server: hub.URL, CertificateAuthorityData: hub.RestConfig.CAData}
-	cfg.AuthInfos["lb-agent"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	cfg.Contexts["hub"] = &clientcmdapi.Context{Cluster: "hub", AuthInfo: "lb-agent"}
-	cfg.CurrentContext = "hub"
-	path := filepath.Join(dir, "agent.kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+	res, err := plugin.JoinEdge(context.Background(), pc, kube, plugin.JoinEdgeOptions{
+		Node: n.name, Group: group, Address: n.addr, TokenDuration: time.Hour,
+		Hub: plugin.HubEndpoint{Server: hub.URL, CAData: hub.RestConfig.CAData},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node's edge manifest (manifests/lb-agent/edge) is valid for a real API server.
+	var manifest bytes.Buffer
+	if err := manifests.RenderLBAgentNode(&manifest, manifests.LBAgentNodeValues{Node: n.name, Group: group, Address: n.addr, HubKubeconfig: res.Kubeconfig}); err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, err := framework.KubectlWithInput(t, hub.KubeconfigPath, &manifest, "apply", "--dry-run=server", "-f", "-"); err != nil {
+		t.Errorf("the edge manifest of %s was rejected by the API server: %v\n%s%s", n.name, err, out, stderr)
+	}
+	path := filepath.Join(dir, n.name+".kubeconfig")
+	if err := os.WriteFile(path, res.Kubeconfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -173,7 +190,7 @@ func (e *env) startAgent(n *node) {
 	var err error
 	n.proc, err = localfed.StartProcess(localfed.ProcessOptions{
 		Name: n.name, Path: "ip",
-		Args: []string{"netns", "exec", n.ns, e.agent, "--hub-kubeconfig", e.kubecfg, "--node-name", n.name,
+		Args: []string{"netns", "exec", n.ns, e.agent, "--hub-kubeconfig", n.kubecfg, "--node-name", n.name,
 			"--group", group, "--address", n.addr, "--drain-period", drainPeriod.String(),
 			"--listen-address", "127.0.0.1:9474", "--resync-period", "10s", "-v=" + agentVerbosity()},
 		LogPath: filepath.Join(e.dir, n.name+".log"),
@@ -305,6 +322,15 @@ func (e *env) testNodeStatus(t *testing.T) {
 		if got := e.get(t, n, "/healthz"); got != "ok" {
 			t.Errorf("%s's /healthz: %q", n.name, got)
 		}
+		// Its own identity renews its own Lease (join-edge created it unrenewed).
+		framework.Eventually(t, 30*time.Second, n.name+"'s Lease renewed by its agent", func() (bool, string) {
+			l, err := e.kube.CoordinationV1().Leases(lblease.Namespace).Get(context.Background(), lblease.Name(n.name), metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			return lblease.Alive(l, time.Now()) && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == n.name,
+				fmt.Sprintf("spec %+v", l.Spec)
+		})
 	}
 }
 

@@ -101,6 +101,11 @@ it for "kubectl portico ...". It can also be run directly as kubectl-portico.`,
   kubectl --context zone-a-1 apply -f agent.yaml
   kubectl get mc zone-a-1
 
+  # Give edge node edge-a-1 of group zone-a its own identity and install its
+  # lb-agent in the edge nodes' cluster (context edge):
+  kubectl portico join-edge edge-a-1 --group zone-a --address 192.0.2.11 > edge-a-1.yaml
+  kubectl --context edge apply -f edge-a-1.yaml
+
   # How the access points of namespace shop are doing, and why checkout is not
   # ready:
   kubectl portico status -n shop
@@ -120,7 +125,7 @@ it for "kubectl portico ...". It can also be run directly as kubectl-portico.`,
 	cmd.SetErr(streams.ErrOut)
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	kf.addFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newJoinCommand(streams, kf), newDescribeCommand(streams, kf), newStatusCommand(streams, kf),
+	cmd.AddCommand(newJoinCommand(streams, kf), newJoinEdgeCommand(streams, kf), newDescribeCommand(streams, kf), newStatusCommand(streams, kf),
 		newRolloutCommand(streams, kf), newVersionCommand(streams))
 	return cmd
 }

@@ -6,18 +6,15 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"k8s.io/utils/ptr"
 
 	clusterac "github.com/portico-dev/portico/apis/generated/applyconfiguration/cluster/v1alpha1"
 	trafficac "github.com/portico-dev/portico/apis/generated/applyconfiguration/traffic/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	"github.com/portico-dev/portico/cmd/kubectl-portico/plugin"
 	"github.com/portico-dev/portico/test/localfed"
 )
 
@@ -33,10 +30,7 @@ const (
 	// certificate and key are in the Secret CASecretName.
 	IssuerName   = "local-ca"
 	CASecretName = "local-ca"
-	// lbAgentServiceAccount is the hub identity of the lb-agents
-	// (manifests/lb-agent/hub).
-	lbAgentServiceAccount = "lb-agent"
-	fieldManager          = "portico-local-up"
+	fieldManager = "portico-local-up"
 )
 
 var apply = metav1.ApplyOptions{FieldManager: fieldManager, Force: true}
@@ -128,8 +122,8 @@ func (c *hubClients) applyEdge(ctx context.Context) error {
 	return nil
 }
 
-// installLBAgentRBAC applies manifests/lb-agent/hub: the lb-agent
-// ServiceAccount and its RBAC.
+// installLBAgentRBAC applies manifests/lb-agent/hub: the namespace
+// portico-edge and the read-only role every edge node shares.
 func installLBAgentRBAC(ctx context.Context, root string, hub *localfed.HubCluster) error {
 	cmd := exec.CommandContext(ctx, hub.KubectlPath(), "--kubeconfig", hub.KubeconfigPath, "apply", "--server-side",
 		"--field-manager="+fieldManager, "-k", filepath.Join(root, "manifests", "lb-agent", "hub"))
@@ -139,22 +133,19 @@ func installLBAgentRBAC(ctx context.Context, root string, hub *localfed.HubClust
 	return nil
 }
 
-// lbAgentKubeconfig returns a kubeconfig with a token of the lb-agent
-// ServiceAccount for a node of zone z: the hub cluster at the zone's router
-// address (the relay forwards it), verified as "localhost", a name its serving
-// certificate holds.
+// lbAgentKubeconfig gives the edge node of zone z its own hub identity, as
+// `kubectl portico join-edge` does (the ServiceAccount portico-edge/lb-agent-<node>,
+// which may update only its LoadBalancerNode and its Lease), and returns its
+// kubeconfig: the hub cluster at the zone's router address (the relay forwards
+// it), verified as "localhost", a name its serving certificate holds.
 func (c *hubClients) lbAgentKubeconfig(ctx context.Context, hub *localfed.HubCluster, z Zone) ([]byte, error) {
-	tr, err := c.kube.CoreV1().ServiceAccounts(SystemNamespace).CreateToken(ctx, lbAgentServiceAccount, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(365 * 24 * 3600))},
-	}, metav1.CreateOptions{})
+	res, err := plugin.JoinEdge(ctx, c.portico, c.kube, plugin.JoinEdgeOptions{
+		Node: z.Node, Group: z.Name, Address: z.NodeAddress(),
+		Hub: plugin.HubEndpoint{Server: fmt.Sprintf("https://%s:%d", z.RouterAddress(), hub.Port),
+			CAData: hub.RestConfig.CAData, TLSServerName: "localhost"},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("token for %s/%s: %w", SystemNamespace, lbAgentServiceAccount, err)
+		return nil, fmt.Errorf("join-edge %s: %w", z.Node, err)
 	}
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["hub"] = &clientcmdapi.Cluster{Server: fmt.Sprintf("https://%s:%d", z.RouterAddress(), hub.Port),
-		CertificateAuthorityData: hub.RestConfig.CAData, TLSServerName: "localhost"}
-	cfg.AuthInfos["lb-agent"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
-	cfg.Contexts["hub"] = &clientcmdapi.Context{Cluster: "hub", AuthInfo: "lb-agent"}
-	cfg.CurrentContext = "hub"
-	return clientcmd.Write(*cfg)
+	return res.Kubeconfig, nil
 }
