@@ -14,10 +14,15 @@ import (
 
 var applyOptions = metav1.ApplyOptions{FieldManager: fieldManager, Force: true}
 
+// AgentHubClusterRole is the ClusterRole (manifests/hub/rbac.yaml) portico-hub
+// binds in each cluster namespace: read the namespace's ClusterAccessPoints and
+// write their status, create and renew the agent's Lease, and request tokens for
+// the agent's own ServiceAccount. portico-hub may bind it but does not hold it.
+const AgentHubClusterRole = "portico-hub:member-agent"
+
 // ensureAccess applies the cluster's namespace, the agent's ServiceAccount and its
-// RBAC: in its namespace, read ClusterAccessPoints and write their status, and
-// create and renew its Lease; cluster-wide, read and update the status of its own
-// MemberCluster only. Nothing else.
+// RBAC: in its namespace, a RoleBinding to AgentHubClusterRole; cluster-wide, read
+// and update the status of its own MemberCluster only. Nothing else.
 func (c *Controller) ensureAccess(ctx context.Context, cluster string) error {
 	ns := clusterv1alpha1.ClusterNamespace(cluster)
 	labels := map[string]string{clusterv1alpha1.LabelCluster: cluster}
@@ -29,13 +34,12 @@ func (c *Controller) ensureAccess(ctx context.Context, cluster string) error {
 	if _, err := core.ServiceAccounts(ns).Apply(ctx, sa, applyOptions); err != nil {
 		return err
 	}
-	subject := rbacv1ac.Subject().WithKind("ServiceAccount").WithName(clusterv1alpha1.AgentServiceAccount).WithNamespace(ns)
-	role := rbacv1ac.Role(clusterv1alpha1.AgentServiceAccount, ns).WithLabels(labels).WithRules(namespaceRules()...)
-	if _, err := rbac.Roles(ns).Apply(ctx, role, applyOptions); err != nil {
+	if err := c.removeLegacyRole(ctx, ns); err != nil {
 		return err
 	}
-	binding := rbacv1ac.RoleBinding(clusterv1alpha1.AgentServiceAccount, ns).WithLabels(labels).WithSubjects(subject).
-		WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup("rbac.authorization.k8s.io").WithKind("Role").WithName(clusterv1alpha1.AgentServiceAccount))
+	subject := rbacv1ac.Subject().WithKind("ServiceAccount").WithName(clusterv1alpha1.AgentServiceAccount).WithNamespace(ns)
+	binding := rbacv1ac.RoleBinding(agentRoleBinding, ns).WithLabels(labels).WithSubjects(subject).
+		WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup("rbac.authorization.k8s.io").WithKind("ClusterRole").WithName(AgentHubClusterRole))
 	if _, err := rbac.RoleBindings(ns).Apply(ctx, binding, applyOptions); err != nil {
 		return err
 	}
@@ -50,15 +54,26 @@ func (c *Controller) ensureAccess(ctx context.Context, cluster string) error {
 	return err
 }
 
-func namespaceRules() []*rbacv1ac.PolicyRuleApplyConfiguration {
-	return []*rbacv1ac.PolicyRuleApplyConfiguration{
-		rbacv1ac.PolicyRule().WithAPIGroups("traffic.portico.dev").WithResources("clusteraccesspoints").WithVerbs("get", "list", "watch"),
-		rbacv1ac.PolicyRule().WithAPIGroups("traffic.portico.dev").WithResources("clusteraccesspoints/status").WithVerbs("get", "update", "patch"),
-		// create cannot be limited by name; everything else is limited to its own Lease.
-		rbacv1ac.PolicyRule().WithAPIGroups("coordination.k8s.io").WithResources("leases").WithVerbs("create"),
-		rbacv1ac.PolicyRule().WithAPIGroups("coordination.k8s.io").WithResources("leases").WithVerbs("get", "update", "patch").
-			WithResourceNames(clusterv1alpha1.AgentLease),
+// agentRoleBinding binds AgentHubClusterRole in a cluster namespace. (Versions
+// before it used a Role and RoleBinding named member-agent: see removeLegacyRole.)
+const agentRoleBinding = "portico-hub:member-agent"
+
+// removeLegacyRole deletes the Role and RoleBinding member-agent that earlier
+// versions wrote into each cluster namespace (a RoleBinding's roleRef cannot
+// change, so the new binding has a new name).
+func (c *Controller) removeLegacyRole(ctx context.Context, ns string) error {
+	rbac := c.kube.RbacV1()
+	for _, del := range []func() error{
+		func() error {
+			return rbac.RoleBindings(ns).Delete(ctx, clusterv1alpha1.AgentServiceAccount, metav1.DeleteOptions{})
+		},
+		func() error { return rbac.Roles(ns).Delete(ctx, clusterv1alpha1.AgentServiceAccount, metav1.DeleteOptions{}) },
+	} {
+		if err := del(); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
 	}
+	return nil
 }
 
 func clusterRules(cluster string) []*rbacv1ac.PolicyRuleApplyConfiguration {
@@ -80,7 +95,7 @@ func (c *Controller) cleanup(ctx context.Context, mc *clusterv1alpha1.MemberClus
 	// the hub cluster's namespace controller finishes it.
 	deletes := []func() error{
 		func() error {
-			return c.kube.RbacV1().RoleBindings(ns).Delete(ctx, clusterv1alpha1.AgentServiceAccount, metav1.DeleteOptions{})
+			return c.kube.RbacV1().RoleBindings(ns).Delete(ctx, agentRoleBinding, metav1.DeleteOptions{})
 		},
 		func() error {
 			return c.kube.CoreV1().ServiceAccounts(ns).Delete(ctx, clusterv1alpha1.AgentServiceAccount, metav1.DeleteOptions{})

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clienttesting "k8s.io/client-go/testing"
+	"sigs.k8s.io/yaml"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/test/framework"
@@ -57,27 +61,38 @@ func TestJoinCreatesNamespaceAndConfinedRBAC(t *testing.T) {
 func checkRole(t *testing.T, kube kubernetes.Interface, ns string) {
 	t.Helper()
 	ctx := context.Background()
-	role, err := kube.RbacV1().Roles(ns).Get(ctx, "member-agent", metav1.GetOptions{})
+	if _, err := kube.RbacV1().Roles(ns).Get(ctx, "member-agent", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Role %s/member-agent: %v, want none (the agent's rules are the ClusterRole %s)", ns, err, AgentHubClusterRole)
+	}
+	binding, err := kube.RbacV1().RoleBindings(ns).Get(ctx, "portico-hub:member-agent", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []rbacv1.PolicyRule{
-		{APIGroups: []string{"traffic.portico.dev"}, Resources: []string{"clusteraccesspoints"}, Verbs: []string{"get", "list", "watch"}},
-		{APIGroups: []string{"traffic.portico.dev"}, Resources: []string{"clusteraccesspoints/status"}, Verbs: []string{"get", "update", "patch"}},
-		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create"}},
-		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "update", "patch"}, ResourceNames: []string{"member-agent"}},
-	}
-	if !apiequality.Semantic.DeepEqual(role.Rules, want) {
-		t.Errorf("Role %s/member-agent rules:\n got %+v\nwant %+v", ns, role.Rules, want)
-	}
-	binding, err := kube.RbacV1().RoleBindings(ns).Get(ctx, "member-agent", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantRef := rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "member-agent"}
+	wantRef := rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "portico-hub:member-agent"}
 	if binding.RoleRef != wantRef || !apiequality.Semantic.DeepEqual(binding.Subjects, []rbacv1.Subject{agent(ns)}) {
-		t.Errorf("RoleBinding %s/member-agent: roleRef %+v, subjects %+v", ns, binding.RoleRef, binding.Subjects)
+		t.Errorf("RoleBinding %s/portico-hub:member-agent: roleRef %+v, subjects %+v", ns, binding.RoleRef, binding.Subjects)
 	}
+}
+
+// hubManifestClusterRole reads the ClusterRole name from manifests/hub/rbac.yaml,
+// the rules an installed hub cluster has.
+func hubManifestClusterRole(t *testing.T, name string) *rbacv1.ClusterRole {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "manifests", "hub", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		role := &rbacv1.ClusterRole{}
+		if err := yaml.Unmarshal([]byte(doc), role); err != nil {
+			t.Fatal(err)
+		}
+		if role.Kind == "ClusterRole" && role.Name == name {
+			return role
+		}
+	}
+	t.Fatalf("no ClusterRole %s in manifests/hub/rbac.yaml", name)
+	return nil
 }
 
 func checkClusterRole(t *testing.T, kube kubernetes.Interface, cluster, ns string) {
@@ -112,7 +127,8 @@ func agent(ns string) rbacv1.Subject {
 // the way the hub's RBAC authorizer does, for the agent of zone-a-1 while
 // zone-b-1 has joined too.
 func TestAgentCanReachOnlyItsOwnObjects(t *testing.T) {
-	f := newFixture(t, []*clusterv1alpha1.MemberCluster{newMemberCluster("zone-a-1"), newMemberCluster("zone-b-1")})
+	f := newFixture(t, []*clusterv1alpha1.MemberCluster{newMemberCluster("zone-a-1"), newMemberCluster("zone-b-1")},
+		hubManifestClusterRole(t, AgentHubClusterRole))
 	f.run(t)
 	f.waitCondition(t, "zone-a-1", clusterv1alpha1.MemberClusterAvailable, metav1.ConditionUnknown, "AgentNotConnected")
 	f.waitCondition(t, "zone-b-1", clusterv1alpha1.MemberClusterAvailable, metav1.ConditionUnknown, "AgentNotConnected")
@@ -131,6 +147,7 @@ func TestAgentCanReachOnlyItsOwnObjects(t *testing.T) {
 		{"update", coordination, "leases", own, "member-agent", true},
 		{"get", cluster, "memberclusters", "", "zone-a-1", true},
 		{"update", cluster, "memberclusters/status", "", "zone-a-1", true},
+		{"create", "", "serviceaccounts/token", own, "member-agent", true},
 
 		{"list", traffic, "clusteraccesspoints", other, "", false},
 		{"get", traffic, "clusteraccesspoints", other, "shop.web", false},
@@ -147,6 +164,9 @@ func TestAgentCanReachOnlyItsOwnObjects(t *testing.T) {
 		{"update", cluster, "memberclusters", "", "zone-a-1", false},
 		{"update", cluster, "memberclusters/status", "", "zone-b-1", false},
 		{"get", "", "secrets", own, "web-cert", false},
+		{"create", "", "serviceaccounts/token", own, "default", false},
+		{"create", "", "serviceaccounts/token", other, "member-agent", false},
+		{"create", "", "serviceaccounts/token", "portico-system", "portico-hub", false},
 		{"list", traffic, "federatedaccesspoints", "shop", "", false},
 	} {
 		if got := allowed(t, f.kube, agent(own), r.verb, r.group, r.resource, r.ns, r.name); got != r.allowed {
@@ -168,10 +188,15 @@ func allowed(t *testing.T, kube kubernetes.Interface, subject rbacv1.Subject, ve
 			t.Fatal(err)
 		}
 		for _, b := range bindings.Items {
-			if slices.Contains(b.Subjects, subject) && b.RoleRef.Kind == "Role" {
+			if !slices.Contains(b.Subjects, subject) {
+				continue
+			}
+			if b.RoleRef.Kind == "Role" {
 				if role, err := kube.RbacV1().Roles(ns).Get(ctx, b.RoleRef.Name, metav1.GetOptions{}); err == nil {
 					rules = append(rules, role.Rules...)
 				}
+			} else if role, err := kube.RbacV1().ClusterRoles().Get(ctx, b.RoleRef.Name, metav1.GetOptions{}); err == nil {
+				rules = append(rules, role.Rules...)
 			}
 		}
 	}
@@ -206,8 +231,8 @@ func TestLeaseRenewalsDoNotRewriteAccessOrStatus(t *testing.T) {
 	f.renewLease(t, "zone-a-1", t0)
 	f.waitCondition(t, "zone-a-1", clusterv1alpha1.MemberClusterAvailable, metav1.ConditionTrue, "LeaseRenewed")
 	applies := f.writes.count(0, "apply ")
-	if applies != 6 {
-		t.Fatalf("joining applied %d objects, want 6 (namespace, ServiceAccount, Role, RoleBinding, ClusterRole, ClusterRoleBinding): %v",
+	if applies != 5 {
+		t.Fatalf("joining applied %d objects, want 5 (namespace, ServiceAccount, RoleBinding, ClusterRole, ClusterRoleBinding): %v",
 			applies, f.writes.since(0))
 	}
 	mark := f.writes.len()
@@ -237,9 +262,27 @@ func TestLeaseRenewalsDoNotRewriteAccessOrStatus(t *testing.T) {
 	f.clock.Set(at)
 	f.renewLease(t, "zone-a-1", at)
 	f.waitHeartbeat(t, "zone-a-1", at)
-	if n := f.writes.count(mark, "apply "); n != 6 {
-		t.Errorf("after %v access was re-applied %d times, want 6: %v", accessRefresh, n, f.writes.since(mark))
+	if n := f.writes.count(mark, "apply "); n != 5 {
+		t.Errorf("after %v access was re-applied %d times, want 5: %v", accessRefresh, n, f.writes.since(mark))
 	}
+}
+
+// TestLegacyRoleIsReplaced: the Role and RoleBinding member-agent that earlier
+// versions wrote into a cluster namespace are deleted and the binding to the
+// ClusterRole portico-hub:member-agent takes their place.
+func TestLegacyRoleIsReplaced(t *testing.T) {
+	ns := "portico-cluster-zone-a-1"
+	legacyRole := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "member-agent", Namespace: ns}}
+	legacyBinding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "member-agent", Namespace: ns},
+		RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "member-agent"}, Subjects: []rbacv1.Subject{agent(ns)}}
+	f := newFixture(t, []*clusterv1alpha1.MemberCluster{newMemberCluster("zone-a-1")}, legacyRole, legacyBinding)
+	f.run(t)
+	f.waitCondition(t, "zone-a-1", clusterv1alpha1.MemberClusterAvailable, metav1.ConditionUnknown, "AgentNotConnected")
+	ctx := context.Background()
+	if _, err := f.kube.RbacV1().RoleBindings(ns).Get(ctx, "member-agent", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("legacy RoleBinding %s/member-agent: %v, want deleted", ns, err)
+	}
+	checkRole(t, f.kube, ns)
 }
 
 func (f *fixture) waitHeartbeat(t *testing.T, cluster string, at time.Time) {
@@ -269,7 +312,7 @@ func TestDeletionRevokesAccessBeforeNamespace(t *testing.T) {
 	})
 	want := []string{
 		"update memberclusters zone-a-1", // the test's deletion
-		"delete rolebindings portico-cluster-zone-a-1/member-agent",
+		"delete rolebindings portico-cluster-zone-a-1/portico-hub:member-agent",
 		"delete serviceaccounts portico-cluster-zone-a-1/member-agent",
 		"delete clusterrolebindings portico:member-agent:zone-a-1",
 		"delete clusterroles portico:member-agent:zone-a-1",

@@ -36,7 +36,7 @@ var PorticoGroupVersions = []schema.GroupVersion{
 // hubManifests are the files of manifests/hub that a local hub applies: everything
 // but the Deployment, its volume, Service and APIServices, which a local process
 // replaces.
-var hubManifests = []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml", "aggregated-roles.yaml"}
+var hubManifests = []string{"namespace.yaml", "serviceaccount.yaml", "rbac.yaml", "admission-policy.yaml", "aggregated-roles.yaml"}
 
 // PorticoHubOptions configure a portico-hub process.
 type PorticoHubOptions struct {
