@@ -73,13 +73,14 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	fapKind, nsKind := federatedaccesspoint.Kind, nameservice.Kind
+	claims := &federatedaccesspoint.HostClaims{}
 	if c.HostGrants != hostgrant.Off {
 		var namespaces corelisters.NamespaceLister
 		if f := c.GenericConfig.SharedInformerFactory; f != nil {
 			namespaces = f.Core().V1().Namespaces().Lister()
 		}
 		checker := hostgrant.NewChecker(grants, namespaces)
-		fapKind, nsKind = federatedaccesspoint.WithHostGrants(checker), nameservice.WithHostGrants(checker)
+		fapKind, nsKind = federatedaccesspoint.WithHostGrants(checker, claims), nameservice.WithHostGrants(checker)
 	}
 	trafficStorage, err := storageMap(optsGetter, map[string]storageFunc{
 		"clusteraccesspoints":  kindStorage(clusteraccesspoint.Kind),
@@ -98,6 +99,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	claims.SetLister(fap)
 	trafficStorage["hostgrants"] = grants
 	trafficStorage["federatedaccesspoints"] = fap
 	trafficStorage["federatedaccesspoints/status"] = fapStatus

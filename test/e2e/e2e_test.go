@@ -85,7 +85,16 @@ func TestQuickstart(t *testing.T) {
 	}
 	e.waitEdge(t, fap.Status.VIP.Address, 30*time.Second, e.f.Nodes...)
 	t.Logf("MEASURE kubectl apply -> announced by every edge node: %v", time.Since(start).Round(100*time.Millisecond))
-	fap = e.fap(t)
+	// Health checks and the agents' reports also land within seconds: every
+	// backend healthy, every cluster on revision 1. The subtests check the
+	// settled status.
+	framework.Eventually(t, 30*time.Second, "every VIP backend healthy and every cluster on revision 1", func() (bool, string) {
+		fap = e.fap(t)
+		vip, r := fap.Status.VIP, fap.Status.Rollout
+		return vip != nil && vip.HealthyBackends == backends && r != nil && r.UpdatedClusters == int32(len(clusterNames())),
+			fmt.Sprintf("vip %+v, rollout %+v", vip, r)
+	})
+	t.Logf("MEASURE kubectl apply -> every backend healthy and every cluster updated: %v", time.Since(start).Round(100*time.Millisecond))
 	t.Logf("status:\n%s", toJSON(fap.Status))
 	t.Logf("kubectl get fap -o wide:\n%s", e.kubectl(t, "get", "fap", "-n", namespace, "-o", "wide"))
 

@@ -100,6 +100,24 @@ func TestHostGrants(t *testing.T) {
 	})
 	expectForbiddenHost(create("team-a", "gold", "www.gold.example.test"), "www.gold.example.test", "team-a")
 
+	// Overlapping grants (an admin's mistake): the first namespace to claim a
+	// host keeps it; the other's overlapping claim is refused at write time,
+	// with wildcard semantics. Within one namespace the overlap is decided at
+	// run time per cluster (HostConflict).
+	grant("shared-a", []string{"*.shared.example.test"}, []string{"team-a"}, nil)
+	grant("shared-b", []string{"api.shared.example.test"}, []string{"team-b"}, nil)
+	if err := create("team-a", "shared", "*.shared.example.test"); err != nil {
+		t.Fatalf("team-a claiming its granted wildcard: %v", err)
+	}
+	err := create("team-b", "api", "api.shared.example.test")
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.hosts[0]") ||
+		!strings.Contains(err.Error(), `host "api.shared.example.test" overlaps host "*.shared.example.test" of access point team-a/shared in another namespace`) {
+		t.Fatalf("team-b claiming a host under team-a's wildcard: %v, want Invalid naming both hosts and the access point", err)
+	}
+	if err := create("team-a", "shared-api", "api.shared.example.test"); err != nil {
+		t.Fatalf("team-a claiming a host it serves under its own wildcard: %v (decided at run time, not refused)", err)
+	}
+
 	// Revoking a grant keeps what serves it editable, but adds nothing new.
 	if err := pc.TrafficV1alpha1().HostGrants().Delete(ctx, "team-b", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)

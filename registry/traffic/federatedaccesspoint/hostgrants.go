@@ -11,15 +11,18 @@ import (
 )
 
 // WithHostGrants is Kind whose writes also need a HostGrant for every host
-// the access point claims (an update: every host it adds).
-func WithHostGrants(grants *hostgrant.Checker) *store.Kind[*traffic.FederatedAccessPoint] {
+// the access point claims (an update: every host it adds), and refuse a host
+// that overlaps one of an access point in another namespace (claims).
+func WithHostGrants(grants *hostgrant.Checker, claims *HostClaims) *store.Kind[*traffic.FederatedAccessPoint] {
 	k := *Kind
 	at := func(i int) *field.Path { return field.NewPath("spec", "hosts").Index(i) }
 	k.Validate = func(ctx context.Context, fap *traffic.FederatedAccessPoint) field.ErrorList {
-		return append(Kind.Validate(ctx, fap), grants.Check(ctx, fap.Namespace, fap.Spec.Hosts, nil, at)...)
+		errs := append(Kind.Validate(ctx, fap), grants.Check(ctx, fap.Namespace, fap.Spec.Hosts, nil, at)...)
+		return append(errs, claims.Check(ctx, fap, nil)...)
 	}
 	k.ValidateUpdate = func(ctx context.Context, fap, old *traffic.FederatedAccessPoint) field.ErrorList {
-		return append(Kind.ValidateUpdate(ctx, fap, old), grants.Check(ctx, fap.Namespace, fap.Spec.Hosts, old.Spec.Hosts, at)...)
+		errs := append(Kind.ValidateUpdate(ctx, fap, old), grants.Check(ctx, fap.Namespace, fap.Spec.Hosts, old.Spec.Hosts, at)...)
+		return append(errs, claims.Check(ctx, fap, old.Spec.Hosts)...)
 	}
 	return &k
 }
