@@ -67,7 +67,9 @@ func (c *Controller) removeLegacyRole(ctx context.Context, ns string) error {
 		func() error {
 			return rbac.RoleBindings(ns).Delete(ctx, clusterv1alpha1.AgentServiceAccount, metav1.DeleteOptions{})
 		},
-		func() error { return rbac.Roles(ns).Delete(ctx, clusterv1alpha1.AgentServiceAccount, metav1.DeleteOptions{}) },
+		func() error {
+			return rbac.Roles(ns).Delete(ctx, clusterv1alpha1.AgentServiceAccount, metav1.DeleteOptions{})
+		},
 	} {
 		if err := del(); err != nil && !apierrors.IsNotFound(err) {
 			return err
