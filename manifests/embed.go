@@ -55,7 +55,14 @@ type MemberAgentValues struct {
 	// HubKubeconfig is the kubeconfig the agent uses to reach the hub cluster
 	// (its ServiceAccount's token). Required.
 	HubKubeconfig []byte
+	// GatewayNamespace is the MemberCluster's spec.gatewayNamespace (default
+	// DefaultGatewayNamespace): the only namespace where the agent may write
+	// Secrets (the certificates it delivers).
+	GatewayNamespace string
 }
+
+// DefaultGatewayNamespace is MemberAgentValues.GatewayNamespace when empty.
+const DefaultGatewayNamespace = "istio-system"
 
 // templateFuncs are the functions of the embedded templates.
 var templateFuncs = template.FuncMap{
@@ -103,6 +110,12 @@ func RenderMemberAgent(w io.Writer, v MemberAgentValues) error {
 	}
 	if v.Image == "" {
 		v.Image = DefaultMemberAgentImage
+	}
+	if v.GatewayNamespace == "" {
+		v.GatewayNamespace = DefaultGatewayNamespace
+	}
+	if errs := validation.IsDNS1123Label(v.GatewayNamespace); len(errs) > 0 {
+		return fmt.Errorf("member-agent manifest: invalid gateway namespace %q: %s", v.GatewayNamespace, strings.Join(errs, "; "))
 	}
 	if strings.ContainsAny(v.Image, " \t\r\n") {
 		return fmt.Errorf("member-agent manifest: invalid image %q", v.Image)

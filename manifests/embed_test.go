@@ -47,7 +47,7 @@ func decodeAll(t *testing.T, manifest []byte) []runtime.Object {
 func TestRenderMemberAgent(t *testing.T) {
 	kubeconfig := []byte("apiVersion: v1\nkind: Config\n# \"quotes\" and: colons\n")
 	var buf bytes.Buffer
-	if err := RenderMemberAgent(&buf, MemberAgentValues{ClusterName: "zone-a-1", HubKubeconfig: kubeconfig}); err != nil {
+	if err := RenderMemberAgent(&buf, MemberAgentValues{ClusterName: "zone-a-1", HubKubeconfig: kubeconfig, GatewayNamespace: "gateways"}); err != nil {
 		t.Fatal(err)
 	}
 	objs := decodeAll(t, buf.Bytes())
@@ -55,7 +55,8 @@ func TestRenderMemberAgent(t *testing.T) {
 	for _, o := range objs {
 		kinds = append(kinds, o.GetObjectKind().GroupVersionKind().Kind)
 	}
-	want := []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Secret", "Deployment"}
+	want := []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+		"Role", "RoleBinding", "Role", "RoleBinding", "Secret", "Deployment"}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("kinds %v, want %v", kinds, want)
 	}
@@ -66,9 +67,27 @@ func TestRenderMemberAgent(t *testing.T) {
 				t.Errorf("Secret %s/%s data %q", o.Namespace, o.Name, o.Data)
 			}
 		case *rbacv1.Role:
-			if o.Namespace != "istio-system" || len(o.Rules) != 1 || !slices.Equal(o.Rules[0].Resources, []string{"deployments"}) ||
-				slices.Contains(o.Rules[0].Verbs, "update") {
+			if len(o.Rules) != 1 {
 				t.Errorf("Role %+v", o)
+				continue
+			}
+			r := o.Rules[0]
+			switch o.Name {
+			case "portico:member-agent": // istiod's version
+				if o.Namespace != "istio-system" || !slices.Equal(r.Resources, []string{"deployments"}) || slices.Contains(r.Verbs, "update") {
+					t.Errorf("Role %+v", o)
+				}
+			case "portico:member-agent:secrets": // certificates: the gateway namespace only
+				if o.Namespace != "gateways" || !slices.Equal(r.Resources, []string{"secrets"}) || len(r.ResourceNames) != 0 {
+					t.Errorf("Role %+v", o)
+				}
+			case "portico:member-agent:hub-kubeconfig": // its renewed hub token
+				if o.Namespace != MemberAgentNamespace || !slices.Equal(r.Resources, []string{"secrets"}) ||
+					!slices.Equal(r.ResourceNames, []string{MemberAgentHubSecret}) || slices.Contains(r.Verbs, "list") {
+					t.Errorf("Role %+v", o)
+				}
+			default:
+				t.Errorf("unexpected Role %s", o.Name)
 			}
 		case *rbacv1.ClusterRole:
 			var istio, core, slicesRead bool
@@ -77,7 +96,10 @@ func TestRenderMemberAgent(t *testing.T) {
 				case slices.Equal(r.APIGroups, []string{"networking.istio.io"}):
 					istio = len(r.Resources) == 5 && slices.Contains(r.Verbs, "delete") && slices.Contains(r.Verbs, "patch")
 				case slices.Equal(r.APIGroups, []string{""}):
-					core = slices.Equal(r.Resources, []string{"secrets", "services", "namespaces"}) && slices.Contains(r.Verbs, "create")
+					if slices.Contains(r.Resources, "secrets") || (slices.Contains(r.Resources, "namespaces") && slices.Contains(r.Verbs, "delete")) {
+						t.Errorf("cluster-wide rule %+v: no Secrets, no namespace deletion", r)
+					}
+					core = core || (slices.Equal(r.Resources, []string{"namespaces"}) && slices.Contains(r.Verbs, "create"))
 				case slices.Equal(r.APIGroups, []string{"discovery.k8s.io"}):
 					slicesRead = slices.Equal(r.Verbs, []string{"get", "list", "watch"})
 				default:
@@ -95,7 +117,8 @@ func TestRenderMemberAgent(t *testing.T) {
 			if c.Image != DefaultMemberAgentImage {
 				t.Errorf("image %s", c.Image)
 			}
-			if !slices.Contains(c.Args, "--cluster-name=zone-a-1") || !slices.Contains(c.Args, "--hub-kubeconfig=/etc/portico/hub/kubeconfig") {
+			if !slices.Contains(c.Args, "--cluster-name=zone-a-1") || !slices.Contains(c.Args, "--hub-kubeconfig=/etc/portico/hub/kubeconfig") ||
+				!slices.Contains(c.Args, "--gateway-namespace=gateways") {
 				t.Errorf("args %v", c.Args)
 			}
 			if !*o.Spec.Template.Spec.SecurityContext.RunAsNonRoot || !*c.SecurityContext.ReadOnlyRootFilesystem || *c.SecurityContext.AllowPrivilegeEscalation {
@@ -115,7 +138,7 @@ func TestRenderMemberAgent(t *testing.T) {
 	if err := RenderMemberAgent(&other, MemberAgentValues{ClusterName: "zone-a-1", HubKubeconfig: []byte("other"), Image: "r.example/a:b"}); err != nil {
 		t.Fatal(err)
 	}
-	d1, d2 := objs[7].(*appsv1.Deployment), decodeAll(t, other.Bytes())[7].(*appsv1.Deployment)
+	d1, d2 := objs[11].(*appsv1.Deployment), decodeAll(t, other.Bytes())[11].(*appsv1.Deployment)
 	if d1.Spec.Template.Annotations["portico.dev/hub-kubeconfig-sha256"] == d2.Spec.Template.Annotations["portico.dev/hub-kubeconfig-sha256"] {
 		t.Error("the pod template does not change with the kubeconfig")
 	}

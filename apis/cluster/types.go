@@ -16,6 +16,9 @@ const (
 	MemberClusterJoined = "Joined"
 	// MemberClusterAvailable is true while the agent's Lease is fresh.
 	MemberClusterAvailable = "Available"
+	// MemberClusterCredentialExpiring is true when less than a tenth of the
+	// lifetime of the agent's hub credential remains, or it has expired.
+	MemberClusterCredentialExpiring = "CredentialExpiring"
 )
 
 // Condition types shared by several kinds.
@@ -67,8 +70,10 @@ type MemberClusterStatus struct {
 	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 	// istio describes the Istio control plane found in the member cluster.
 	Istio IstioStatus `json:"istio,omitempty"`
-	// conditions: Joined (the agent has connected once) and Available (the agent's
-	// Lease is fresh; Unknown after the hub's --cluster-lease-grace without renewal).
+	// conditions: Joined (the agent has connected once), Available (the agent's
+	// Lease is fresh; Unknown after the hub's --cluster-lease-grace without renewal)
+	// and CredentialExpiring (less than a tenth of the lifetime of the agent's hub
+	// credential remains, or it expired; Unknown until the agent reports it).
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
@@ -78,6 +83,13 @@ type AgentStatus struct {
 	Version string `json:"version,omitempty"`
 	// lastHeartbeatTime is the last renewal of the agent's Lease.
 	LastHeartbeatTime *metav1.Time `json:"lastHeartbeatTime,omitempty"`
+	// credentialIssueTime is when the agent's current hub credential (a
+	// ServiceAccount token) was issued, as the agent reports it.
+	CredentialIssueTime *metav1.Time `json:"credentialIssueTime,omitempty"`
+	// credentialExpirationTime is when the agent's current hub credential
+	// expires. The agent renews the credential itself, at about 80% of its
+	// lifetime.
+	CredentialExpirationTime *metav1.Time `json:"credentialExpirationTime,omitempty"`
 }
 
 // IstioStatus describes the Istio control plane of a member cluster, if detectable.

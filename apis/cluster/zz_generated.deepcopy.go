@@ -33,6 +33,14 @@ func (in *AgentStatus) DeepCopyInto(out *AgentStatus) {
 		in, out := &in.LastHeartbeatTime, &out.LastHeartbeatTime
 		*out = (*in).DeepCopy()
 	}
+	if in.CredentialIssueTime != nil {
+		in, out := &in.CredentialIssueTime, &out.CredentialIssueTime
+		*out = (*in).DeepCopy()
+	}
+	if in.CredentialExpirationTime != nil {
+		in, out := &in.CredentialExpirationTime, &out.CredentialExpirationTime
+		*out = (*in).DeepCopy()
+	}
 	return
 }
 

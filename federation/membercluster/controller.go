@@ -2,7 +2,8 @@
 // MemberCluster it keeps, in the hub cluster, the namespace portico-cluster-<name>,
 // the agent's ServiceAccount and the RBAC that confines the agent to its own
 // namespace and MemberCluster; it removes them when the MemberCluster is deleted.
-// It turns the agent's Lease into the Joined and Available conditions.
+// It turns the agent's Lease into the Joined and Available conditions, and the
+// hub credential's lifetime the agent reports into CredentialExpiring.
 package membercluster
 
 import (

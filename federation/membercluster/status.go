@@ -23,12 +23,17 @@ const (
 )
 
 // updateStatus derives the namespace, heartbeat and conditions from the agent's
-// Lease, writes them only when they changed, and returns when the Lease expires.
+// Lease and the credential it reported, writes them only when they changed, and
+// returns when a condition would change by time alone: the Lease expires, or
+// the credential nears or passes its expiry.
 func (c *Controller) updateStatus(ctx context.Context, mc *clusterv1alpha1.MemberCluster) (time.Duration, error) {
 	status := mc.Status.DeepCopy()
 	status.ObservedGeneration = mc.Generation
 	status.Namespace = clusterv1alpha1.ClusterNamespace(mc.Name)
 	requeue := c.applyLease(status, mc.Name)
+	if flip := c.applyCredential(status, mc.Name); flip > 0 && (requeue == 0 || flip < requeue) {
+		requeue = flip
+	}
 	if apiequality.Semantic.DeepEqual(status, &mc.Status) {
 		return requeue, nil
 	}

@@ -1,6 +1,7 @@
-// Package agent wires the lb-agent together: hub clients, the IPVS dataplane,
-// the BGP speaker, the health checker and the controller, plus the /healthz and
-// /metrics endpoints. cmd/lb-agent is a thin command around it.
+// Package agent wires the lb-agent together: hub clients (whose token it
+// renews before it expires), the IPVS dataplane, the BGP speaker, the health
+// checker and the controller, plus the /healthz and /metrics endpoints.
+// cmd/lb-agent is a thin command around it.
 package agent
 
 import (
@@ -19,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	"github.com/portico-dev/portico/apis/hubtoken"
 	"github.com/portico-dev/portico/lb-agent/bgp"
 	"github.com/portico-dev/portico/lb-agent/controller"
 	"github.com/portico-dev/portico/lb-agent/dataplane"
@@ -66,7 +68,8 @@ func NewOptions() *Options {
 // AddFlags adds the options' flags to fs.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.HubKubeconfig, "hub-kubeconfig", o.HubKubeconfig,
-		"Kubeconfig of the hub cluster (required). The agent reads VirtualIPs and its LoadBalancerGroup, and writes its LoadBalancerNode and Lease.")
+		"Kubeconfig of the hub cluster (required). The agent reads VirtualIPs and its LoadBalancerGroup, and writes its LoadBalancerNode and Lease. "+
+			"The agent renews its token before it expires and rewrites this file with each new one.")
 	fs.StringVar(&o.NodeName, "node-name", o.NodeName,
 		"Name of this node's LoadBalancerNode (created if missing). Defaults to the host name.")
 	fs.StringVar(&o.Group, "group", o.Group,
@@ -129,6 +132,15 @@ func (o *Options) Run(ctx context.Context) error {
 		return fmt.Errorf("reading --hub-kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "lb-agent/" + o.NodeName
+	// Every hub client below uses the renewer's current token, which it
+	// writes back to --hub-kubeconfig.
+	renewer, err := hubtoken.ForConfig(cfg, hubtoken.Options{Persist: hubtoken.PersistFile(o.HubKubeconfig)})
+	switch {
+	case errors.Is(err, hubtoken.ErrNoToken):
+		klog.InfoS("The hub kubeconfig has no token of its own: the agent does not renew its hub credential")
+	case err != nil:
+		klog.ErrorS(err, "The agent does not renew its hub credential: it works until that credential expires")
+	}
 	portico, err := versioned.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -153,6 +165,9 @@ func (o *Options) Run(ctx context.Context) error {
 	srv, err := serve(o.ListenAddress, c)
 	if err != nil {
 		return err
+	}
+	if renewer != nil {
+		go renewer.Run(ctx, kube)
 	}
 	klog.InfoS("lb-agent started", "node", o.NodeName, "group", o.Group, "address", o.address, "dataplane", typ, "listen", srv.Addr)
 	c.Run(ctx, o.DrainPeriod)

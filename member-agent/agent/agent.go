@@ -1,6 +1,6 @@
 // Package agent runs the member-agent: it pulls its cluster's ClusterAccessPoints
 // from the hub (its own namespace only), applies them to the member cluster,
-// repairs drift, renews its Lease and reports status.
+// repairs drift, renews its Lease and its hub token, and reports status.
 package agent
 
 import (
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -30,6 +32,7 @@ import (
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
+	"github.com/portico-dev/portico/apis/hubtoken"
 	"github.com/portico-dev/portico/member-agent/apply"
 	"github.com/portico-dev/portico/member-agent/endpoints"
 	"github.com/portico-dev/portico/member-agent/heartbeat"
@@ -44,24 +47,41 @@ type Options struct {
 	HubKubeconfig      string
 	Kubeconfig         string
 	ClusterName        string
+	GatewayNamespace   string
 	MetricsBindAddress string
 	HeartbeatInterval  time.Duration
 	Resync             time.Duration
 	Workers            int
+
+	// HubKubeconfigSecret (NAMESPACE/NAME in the member cluster) receives
+	// each renewed hub token; empty rewrites the HubKubeconfig file instead.
+	HubKubeconfigSecret string
+	// HubTokenRenewFraction of the hub token's lifetime passes before it is
+	// renewed (a hidden flag: tests shorten it).
+	HubTokenRenewFraction float64
 }
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
-	return &Options{MetricsBindAddress: ":8080", HeartbeatInterval: 10 * time.Second, Resync: 10 * time.Minute, Workers: 4}
+	return &Options{GatewayNamespace: "istio-system", MetricsBindAddress: ":8080", HeartbeatInterval: 10 * time.Second, Resync: 10 * time.Minute, Workers: 4,
+		HubTokenRenewFraction: hubtoken.DefaultRenewFraction}
 }
 
 // AddFlags adds the flags with their help.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.HubKubeconfig, "hub-kubeconfig", o.HubKubeconfig,
 		"Kubeconfig of the hub cluster for this cluster's agent (printed by 'kubectl portico join'). Required.")
+	fs.StringVar(&o.HubKubeconfigSecret, "hub-kubeconfig-secret", o.HubKubeconfigSecret,
+		"Secret NAMESPACE/NAME in the member cluster whose 'kubeconfig' key is the hub kubeconfig: the agent writes each renewed hub token "+
+			"there. Empty: the agent rewrites the --hub-kubeconfig file instead.")
+	fs.Float64Var(&o.HubTokenRenewFraction, "hub-token-renew-fraction", o.HubTokenRenewFraction,
+		"Fraction of the hub token's lifetime after which the agent requests a new one (for tests).")
+	_ = fs.MarkHidden("hub-token-renew-fraction")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
 		"Kubeconfig of the member cluster; empty uses the in-cluster configuration.")
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName, "Name of this cluster's MemberCluster on the hub. Required.")
+	fs.StringVar(&o.GatewayNamespace, "gateway-namespace", o.GatewayNamespace,
+		"The member cluster's gateway namespace (its MemberCluster's spec.gatewayNamespace): the only namespace where the agent writes Secrets (certificates).")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address serving /healthz and /metrics.")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "How often the agent renews its Lease on the hub.")
 	fs.DurationVar(&o.Resync, "resync", o.Resync, "How often every ClusterAccessPoint is reconciled even without changes.")
@@ -77,8 +97,19 @@ func (o *Options) Validate() error {
 	if o.ClusterName == "" {
 		errs = append(errs, errors.New("--cluster-name is required"))
 	}
+	if msgs := validation.IsDNS1123Label(o.GatewayNamespace); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--gateway-namespace %q: %s", o.GatewayNamespace, strings.Join(msgs, "; ")))
+	}
 	if o.HeartbeatInterval <= 0 {
 		errs = append(errs, errors.New("--heartbeat-interval must be positive"))
+	}
+	if o.HubKubeconfigSecret != "" {
+		if ns, name, ok := strings.Cut(o.HubKubeconfigSecret, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			errs = append(errs, fmt.Errorf("--hub-kubeconfig-secret %q must be NAMESPACE/NAME", o.HubKubeconfigSecret))
+		}
+	}
+	if o.HubTokenRenewFraction <= 0 || o.HubTokenRenewFraction >= 1 {
+		errs = append(errs, fmt.Errorf("--hub-token-renew-fraction %v must be between 0 and 1", o.HubTokenRenewFraction))
 	}
 	return errors.Join(errs...)
 }
@@ -90,6 +121,9 @@ type clientsets struct {
 	kube    kubernetes.Interface
 	istio   istioclient.Interface
 	meta    metadata.Interface
+	// token renews the hub token; nil when the hub kubeconfig has none that
+	// can be renewed.
+	token *hubtoken.Renewer
 }
 
 func (o *Options) clients() (*clientsets, error) {
@@ -106,6 +140,14 @@ func (o *Options) clients() (*clientsets, error) {
 		c.QPS, c.Burst = 100, 200
 	}
 	cs := &clientsets{}
+	// Every hub client below uses the renewer's current token.
+	cs.token, err = hubtoken.ForConfig(hub, hubtoken.Options{RenewFraction: o.HubTokenRenewFraction, Persist: o.persistToken(cs)})
+	switch {
+	case errors.Is(err, hubtoken.ErrNoToken):
+		klog.InfoS("The hub kubeconfig has no token of its own: the agent does not renew its hub credential")
+	case err != nil:
+		klog.ErrorS(err, "The agent does not renew its hub credential: it works until that credential expires")
+	}
 	if cs.portico, err = versioned.NewForConfig(hub); err != nil {
 		return nil, err
 	}
@@ -162,8 +204,11 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	_, _ = services.Informer().AddEventHandler(endpointsChanged)
 	_, _ = slices.Informer().AddEventHandler(endpointsChanged)
-	applied := metadatainformer.NewFilteredSharedInformerFactory(cs.meta, o.Resync, metav1.NamespaceAll,
-		func(opts *metav1.ListOptions) { opts.LabelSelector = apply.Label })
+	onlyApplied := func(opts *metav1.ListOptions) { opts.LabelSelector = apply.Label }
+	applied := metadatainformer.NewFilteredSharedInformerFactory(cs.meta, o.Resync, metav1.NamespaceAll, onlyApplied)
+	// Secrets only in the gateway namespace: the agent may read no other.
+	appliedSecrets := metadatainformer.NewFilteredSharedInformerFactory(cs.meta, o.Resync, o.GatewayNamespace, onlyApplied)
+	applier.RestrictSecrets(o.GatewayNamespace)
 	drift := cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(_, obj any) { r.EnqueueLabelled(labelOf(obj)) },
 		DeleteFunc: func(obj any) { r.EnqueueLabelled(labelOf(obj)) },
@@ -171,7 +216,11 @@ func (o *Options) Run(ctx context.Context) error {
 	stores := map[schema.GroupVersionResource]cache.Store{}
 	var appliedSynced []cache.InformerSynced
 	for _, gvr := range apply.Resources() {
-		inf := applied.ForResource(gvr).Informer()
+		factory := applied
+		if gvr.Group == "" && gvr.Resource == "secrets" {
+			factory = appliedSecrets
+		}
+		inf := factory.ForResource(gvr).Informer()
 		_, _ = inf.AddEventHandler(drift)
 		stores[gvr], appliedSynced = inf.GetStore(), append(appliedSynced, inf.HasSynced)
 	}
@@ -187,12 +236,20 @@ func (o *Options) Run(ctx context.Context) error {
 
 	hb := &heartbeat.Heartbeat{Hub: cs.hubKube, Portico: cs.portico, Member: cs.kube, Cluster: o.ClusterName,
 		Identity: identity(), Version: Version, Interval: o.HeartbeatInterval, OnRenew: m.heartbeat}
+	if cs.token != nil {
+		hb.Credential = func() (time.Time, time.Time) {
+			c := cs.token.Claims()
+			return c.IssuedAt, c.Expires
+		}
+		go cs.token.Run(ctx, cs.hubKube)
+	}
 	go hb.Run(ctx)
 	go o.serve(ctx, reg)
 
 	hubInformers.Start(ctx.Done())
 	memberInformers.Start(ctx.Done())
 	applied.Start(ctx.Done())
+	appliedSecrets.Start(ctx.Done())
 	klog.InfoS("member-agent started", "cluster", o.ClusterName, "hubNamespace", ns, "version", Version)
 	r.Run(ctx, o.Workers, time.Minute)
 	return nil

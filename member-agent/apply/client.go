@@ -51,6 +51,25 @@ type Client struct {
 	namespaces sync.Map
 	// cache, when set and synced, answers List from informers.
 	cache *Cache
+	// secretNamespace, when set, is the only namespace where Secrets are
+	// applied, listed and pruned (the agent's RBAC allows no other).
+	secretNamespace string
+}
+
+// RestrictSecrets confines the Secrets the client applies, lists and prunes to
+// namespace ns: the member cluster's gateway namespace, the only one where the
+// agent's RBAC lets it touch Secrets.
+func (a *Client) RestrictSecrets(ns string) { a.secretNamespace = ns }
+
+var secretKind = schema.GroupKind{Kind: "Secret"}
+
+// checkNamespace refuses a Secret outside the gateway namespace.
+func (a *Client) checkNamespace(ref Ref) error {
+	if a.secretNamespace != "" && ref.GVK.GroupKind() == secretKind && ref.Namespace != a.secretNamespace {
+		return fmt.Errorf("%s: the member-agent writes Secrets only in the gateway namespace %s (MemberCluster spec.gatewayNamespace)",
+			ref, a.secretNamespace)
+	}
+	return nil
 }
 
 // Cache lists labelled objects from metadata informers instead of the API, and
@@ -76,6 +95,9 @@ func NewClient(kube kubernetes.Interface, istio istioclient.Interface, meta meta
 // fields, when the object does not exist yet or is obj's owner's; an object of
 // the same name that is not is left alone and reported with a ConflictError.
 func (a *Client) Apply(ctx context.Context, obj Object) error {
+	if err := a.checkNamespace(obj.Ref); err != nil {
+		return err
+	}
 	existing, err := a.get(ctx, obj.Ref)
 	if err != nil {
 		return fmt.Errorf("reading the existing %s: %w", obj.Ref, err)
@@ -163,7 +185,11 @@ func (a *Client) List(ctx context.Context, accessPoint string) ([]Labelled, erro
 	}
 	var out []Labelled
 	for gk := range kinds {
-		list, err := a.meta.Resource(gvrOf(gk)).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		var r metadata.ResourceInterface = a.meta.Resource(gvrOf(gk))
+		if gk == secretKind && a.secretNamespace != "" {
+			r = a.meta.Resource(gvrOf(gk)).Namespace(a.secretNamespace)
+		}
+		list, err := r.List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return nil, err
 		}
@@ -221,6 +247,9 @@ func (c *Cache) get(ref Ref) *Labelled {
 
 // Delete deletes an object; a missing one is not an error.
 func (a *Client) Delete(ctx context.Context, ref Ref) error {
+	if err := a.checkNamespace(ref); err != nil {
+		return err
+	}
 	err := a.resource(ref).Delete(ctx, ref.Name, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil

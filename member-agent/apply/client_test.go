@@ -168,3 +168,46 @@ func TestApplyChecksOwnersInTheCache(t *testing.T) {
 		t.Fatalf("cached list = %+v", l)
 	}
 }
+
+// TestSecretsOnlyInTheGatewayNamespace: with RestrictSecrets, a Secret outside
+// the gateway namespace is refused without a write, listing reads Secrets of
+// the gateway namespace only, and such a Secret is never deleted.
+func TestSecretsOnlyInTheGatewayNamespace(t *testing.T) {
+	web := map[string]string{Label: "shop.web"}
+	f := newFakeMember(t,
+		existingObject("v1", "Secret", "gateways", "web-cert", web, nil),
+		existingObject("v1", "Secret", "shop", "db-password", web, nil),
+	)
+	f.client.RestrictSecrets("gateways")
+	ctx := context.Background()
+	secret := func(ns string) Object {
+		return mustParse(t, `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"web-cert2","namespace":"`+ns+`"}}`)
+	}
+	if err := f.client.Apply(ctx, secret("gateways")); err != nil {
+		t.Errorf("apply a Secret in the gateway namespace: %v", err)
+	}
+	err := f.client.Apply(ctx, secret("kube-system"))
+	if err == nil || !strings.Contains(err.Error(), "only in the gateway namespace gateways") {
+		t.Errorf("apply a Secret in kube-system: %v, want refused naming the gateway namespace", err)
+	}
+	if got := strings.Join(f.applied, ","); got != "secrets gateways/web-cert2" {
+		t.Errorf("applied %s, want only secrets gateways/web-cert2", got)
+	}
+	list, err := f.client.List(ctx, "shop.web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secrets []string
+	for _, l := range list {
+		if l.Ref.GVK.Kind == "Secret" {
+			secrets = append(secrets, l.Ref.Namespace+"/"+l.Ref.Name)
+		}
+	}
+	if strings.Join(secrets, ",") != "gateways/web-cert" {
+		t.Errorf("listed Secrets %v, want only gateways/web-cert", secrets)
+	}
+	outside := Ref{GVK: schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, Namespace: "shop", Name: "db-password"}
+	if err := f.client.Delete(ctx, outside); err == nil {
+		t.Errorf("deleting Secret shop/db-password succeeded, want refused")
+	}
+}

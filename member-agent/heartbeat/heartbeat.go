@@ -1,5 +1,6 @@
 // Package heartbeat renews the member-agent's Lease in its hub namespace and
-// reports the agent, Kubernetes and Istio versions in its MemberCluster's status.
+// reports the agent, Kubernetes and Istio versions and the lifetime of the
+// agent's hub credential in its MemberCluster's status.
 package heartbeat
 
 import (
@@ -33,6 +34,10 @@ type Heartbeat struct {
 	Interval time.Duration
 	// OnRenew is called after each successful renewal.
 	OnRenew func(time.Time)
+	// Credential returns when the agent's current hub credential was issued
+	// and when it expires; nil when the agent does not renew its credential
+	// (then nothing is reported).
+	Credential func() (issued, expires time.Time)
 
 	// now is the clock; nil means time.Now. Tests set it.
 	now func() time.Time
@@ -47,24 +52,45 @@ func (h *Heartbeat) clock() time.Time {
 
 // Run renews the Lease every Interval and reports versions every ten renewals
 // (and on every one until a report succeeded: the agent's first report may
-// come before the hub granted it access), until ctx is done.
+// come before the hub granted it access; and on the first one after the
+// credential was renewed), until ctx is done.
 func (h *Heartbeat) Run(ctx context.Context) {
 	n, reported := 0, false
+	var reportedExpiry time.Time
 	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := h.renew(ctx); err != nil {
 			klog.FromContext(ctx).Error(err, "Renewing Lease")
 		} else if h.OnRenew != nil {
 			h.OnRenew(h.clock())
 		}
-		if n%10 == 0 || !reported {
+		_, expires := h.credential()
+		if n%10 == 0 || !reported || !expires.Equal(reportedExpiry) {
 			err := h.report(ctx)
 			if err != nil {
 				klog.FromContext(ctx).Error(err, "Reporting versions")
 			}
-			reported = err == nil
+			if reported = err == nil; reported {
+				reportedExpiry = expires
+			}
 		}
 		n++
 	}, h.Interval)
+}
+
+// credential returns the credential's issue and expiry, zero when unknown.
+func (h *Heartbeat) credential() (issued, expires time.Time) {
+	if h.Credential == nil {
+		return time.Time{}, time.Time{}
+	}
+	return h.Credential()
+}
+
+// timeOrNil is t, or nil when t is zero.
+func timeOrNil(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &metav1.Time{Time: t}
 }
 
 func (h *Heartbeat) renew(ctx context.Context) error {
@@ -89,13 +115,15 @@ func (h *Heartbeat) renew(ctx context.Context) error {
 	return err
 }
 
-// report writes the versions into the MemberCluster's status when they changed.
+// report writes the versions and the credential's lifetime into the
+// MemberCluster's status when they changed.
 func (h *Heartbeat) report(ctx context.Context) error {
 	k8sVersion := ""
 	if v, err := h.Member.Discovery().ServerVersion(); err == nil {
 		k8sVersion = v.GitVersion
 	}
 	istio := h.istio(ctx)
+	issued, expires := h.credential()
 	clusters := h.Portico.ClusterV1alpha1().MemberClusters()
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		mc, err := clusters.Get(ctx, h.Cluster, metav1.GetOptions{})
@@ -104,6 +132,7 @@ func (h *Heartbeat) report(ctx context.Context) error {
 		}
 		status := mc.Status.DeepCopy()
 		status.Agent.Version, status.KubernetesVersion, status.Istio = h.Version, k8sVersion, istio
+		status.Agent.CredentialIssueTime, status.Agent.CredentialExpirationTime = timeOrNil(issued), timeOrNil(expires)
 		if apiequality.Semantic.DeepEqual(status, &mc.Status) {
 			return nil
 		}

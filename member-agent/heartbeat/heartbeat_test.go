@@ -251,6 +251,73 @@ func TestReportWritesVersions(t *testing.T) {
 	}
 }
 
+// TestReportWritesCredential: the credential's issue and expiry land in
+// status.agent; an agent that does not renew its credential reports none.
+func TestReportWritesCredential(t *testing.T) {
+	f := newFixture(nil)
+	f.h.Credential = func() (time.Time, time.Time) { return t0, t0.Add(24 * time.Hour) }
+	if err := f.h.report(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	agent := f.status(t).Agent
+	if agent.CredentialIssueTime == nil || !agent.CredentialIssueTime.Time.Equal(t0) ||
+		agent.CredentialExpirationTime == nil || !agent.CredentialExpirationTime.Time.Equal(t0.Add(24*time.Hour)) {
+		t.Errorf("agent status %+v, want the credential issued at %v, expiring a day later", agent, t0)
+	}
+	f.h.Credential = nil
+	if err := f.h.report(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if agent := f.status(t).Agent; agent.CredentialIssueTime != nil || agent.CredentialExpirationTime != nil {
+		t.Errorf("agent status %+v, want no credential", agent)
+	}
+}
+
+// TestRunReportsRenewedCredential: a renewed credential is reported on the
+// next heartbeat, not only on every tenth.
+func TestRunReportsRenewedCredential(t *testing.T) {
+	f := newFixture(nil)
+	f.h.Interval = 20 * time.Millisecond
+	var mu sync.Mutex
+	expires := t0.Add(time.Hour)
+	f.h.Credential = func() (time.Time, time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		return expires.Add(-time.Hour), expires
+	}
+	var renewals atomic.Int32
+	f.h.OnRenew = func(time.Time) { renewals.Add(1) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.h.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	reportedExpiry := func() time.Time {
+		if e := f.status(t).Agent.CredentialExpirationTime; e != nil {
+			return e.Time
+		}
+		return time.Time{}
+	}
+	framework.Eventually(t, 10*time.Second, "the first credential reported, and two more renewals", func() (bool, string) {
+		return reportedExpiry().Equal(t0.Add(time.Hour)) && renewals.Load() >= 3, fmt.Sprintf("expiry %v, %d renewals", reportedExpiry(), renewals.Load())
+	})
+	mu.Lock()
+	expires = t0.Add(2 * time.Hour)
+	mu.Unlock()
+	before := renewals.Load()
+	framework.Eventually(t, 10*time.Second, "the renewed credential reported", func() (bool, string) {
+		return reportedExpiry().Equal(t0.Add(2 * time.Hour)), fmt.Sprintf("expiry %v", reportedExpiry())
+	})
+	if n := renewals.Load() - before; n > 2 {
+		t.Errorf("the renewed credential was reported %d heartbeats after the renewal, want at the next", n)
+	}
+}
+
 // TestReportWithoutIstiod: without istiod the Istio status is empty, and the
 // Kubernetes version is still reported.
 func TestReportWithoutIstiod(t *testing.T) {

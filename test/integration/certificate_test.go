@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	traffic "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/certificate"
 	"github.com/portico-dev/portico/federation/certsecret"
@@ -40,6 +41,16 @@ func TestCertificatesCAIssuer(t *testing.T) {
 	// read what it stores.
 	f.portico = framework.NewPorticoHub(t, f.hub, framework.PorticoHubOptions{EtcdServers: []string{f.hub.Etcd.ClientURL}})
 	f.pc = fastClient(f.hub.RestConfig)
+	ctx := context.Background()
+	// zone-b-1's admin runs its gateway in namespace gateways: the certificate
+	// goes there, whatever the access point asks. (Set before joining: the
+	// member-agent manifest grants Secrets in that namespace only.)
+	if _, err := f.pc.ClusterV1alpha1().MemberClusters().Create(ctx, &clusterv1alpha1.MemberCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: "zone-b-1"},
+		Spec:       clusterv1alpha1.MemberClusterSpec{Zone: "zone-b", Region: "r1", GatewayNamespace: "gateways"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	for name, zone := range map[string]string{"zone-a-1": "zone-a", "zone-b-1": "zone-b"} {
 		f.members[name] = framework.NewMemberCluster(t, name)
 		f.agents[name] = framework.NewMemberAgent(t, f.hub, f.members[name], framework.MemberAgentOptions{
@@ -49,21 +60,6 @@ func TestCertificatesCAIssuer(t *testing.T) {
 	waitAllAvailable(t, f)
 	createHubNamespace(t, f.hub, "shop")
 	kube := kubernetes.NewForConfigOrDie(f.hub.RestConfig)
-	ctx := context.Background()
-	// zone-b-1's admin runs its gateway in namespace gateways: the certificate
-	// goes there, whatever the access point asks.
-	if _, err := kubernetes.NewForConfigOrDie(f.members["zone-b-1"].RestConfig).CoreV1().Namespaces().Create(ctx,
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gateways"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	mc, err := f.pc.ClusterV1alpha1().MemberClusters().Get(ctx, "zone-b-1", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc.Spec.GatewayNamespace = "gateways"
-	if _, err := f.pc.ClusterV1alpha1().MemberClusters().Update(ctx, mc, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 
 	hosts := []string{"checkout.example.test", "www.checkout.example.test"}
 	fap := fedAccessPoint("shop", "checkout", hosts, "5s")

@@ -592,6 +592,8 @@ func joinCheckManifest(t *testing.T, objs []*unstructured.Unstructured, cluster,
 	}
 	want := []string{"Namespace/portico-system", "ServiceAccount/member-agent", "ClusterRole/portico:member-agent",
 		"ClusterRoleBinding/portico:member-agent", "Role/portico:member-agent", "RoleBinding/portico:member-agent",
+		"Role/portico:member-agent:secrets", "RoleBinding/portico:member-agent:secrets",
+		"Role/portico:member-agent:hub-kubeconfig", "RoleBinding/portico:member-agent:hub-kubeconfig",
 		"Secret/member-agent-hub", "Deployment/member-agent"}
 	if !slices.Equal(kinds, want) {
 		t.Errorf("manifest objects %v, want %v", kinds, want)

@@ -184,17 +184,24 @@ func TestManifestsHub(t *testing.T) {
 			// Cluster joins.
 			{authorizationv1.ResourceAttributes{Resource: "namespaces", Verb: "create"}, true},
 			{authorizationv1.ResourceAttributes{Namespace: "portico-cluster-a", Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Verb: "create"}, true},
-			{authorizationv1.ResourceAttributes{Namespace: "portico-cluster-a", Group: "coordination.k8s.io", Resource: "leases", Verb: "update"}, true},
-			// The hub controllers' own objects, e.g. AccessPointRevisions.
-			{authorizationv1.ResourceAttributes{Namespace: "shop", Group: "traffic.portico.dev", Resource: "accesspointrevisions", Verb: "create"}, true},
-			{authorizationv1.ResourceAttributes{Namespace: "shop", Group: "traffic.portico.dev", Resource: "accesspointrevisions", Verb: "delete"}, true},
-			{authorizationv1.ResourceAttributes{Group: "traffic.portico.dev", Resource: "accesspointrevisions", Verb: "watch"}, true},
+			{authorizationv1.ResourceAttributes{Namespace: "portico-cluster-a", Group: "coordination.k8s.io", Resource: "leases", Verb: "watch"}, true},
+			// Its own leader-election Lease, by name.
+			{authorizationv1.ResourceAttributes{Namespace: "portico-system", Group: "coordination.k8s.io", Resource: "leases", Name: "portico-hub", Verb: "update"}, true},
+			{authorizationv1.ResourceAttributes{Namespace: "portico-system", Group: "coordination.k8s.io", Resource: "leases", Name: "other", Verb: "update"}, false},
+			{authorizationv1.ResourceAttributes{Namespace: "portico-cluster-a", Group: "coordination.k8s.io", Resource: "leases", Verb: "update"}, false},
+			// The hub's controllers reach its own API through loopback: no
+			// rules on its own objects beyond what it grants the agents.
+			{authorizationv1.ResourceAttributes{Namespace: "shop", Group: "traffic.portico.dev", Resource: "accesspointrevisions", Verb: "create"}, false},
+			{authorizationv1.ResourceAttributes{Group: "cluster.portico.dev", Resource: "memberclusters", Name: "a", Verb: "get"}, true},
 			// Not more than that.
 			{authorizationv1.ResourceAttributes{Namespace: "default", Resource: "secrets", Verb: "delete"}, false},
 			{authorizationv1.ResourceAttributes{Namespace: "default", Resource: "pods", Verb: "create"}, false},
-			// Each agent's ClusterRole and binding for its own MemberCluster.
+			{authorizationv1.ResourceAttributes{Namespace: "portico-cluster-a", Resource: "serviceaccounts", Subresource: "token", Name: "member-agent", Verb: "create"}, false},
+			// Each agent's ClusterRole and binding for its own MemberCluster;
+			// bind only the agents' ClusterRole portico-hub:member-agent.
 			{authorizationv1.ResourceAttributes{Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings", Verb: "create"}, true},
-			{authorizationv1.ResourceAttributes{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Verb: "bind"}, false},
+			{authorizationv1.ResourceAttributes{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Name: "portico-hub:member-agent", Verb: "bind"}, true},
+			{authorizationv1.ResourceAttributes{Group: "rbac.authorization.k8s.io", Resource: "clusterroles", Name: "cluster-admin", Verb: "bind"}, false},
 			{authorizationv1.ResourceAttributes{Group: "rbac.authorization.k8s.io", Resource: "roles", Verb: "escalate"}, false},
 		}
 		for _, c := range checks {

@@ -1,14 +1,27 @@
 package localfed
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/portico-dev/portico/manifests"
 )
 
 // MemberAgentOptions configure a member-agent process.
@@ -31,9 +44,14 @@ type MemberAgent struct {
 	Options       MemberAgentOptions
 	Name          string
 	HubKubeconfig string
-	Process       *Process
-	hub           *HubCluster
-	member        *MemberCluster
+	// Kubeconfig reaches the member cluster as the ServiceAccount
+	// portico-system/member-agent of the member-agent manifest.
+	Kubeconfig string
+	// GatewayNamespace is the --gateway-namespace of the manifest's Deployment.
+	GatewayNamespace string
+	Process          *Process
+	hub              *HubCluster
+	member           *MemberCluster
 }
 
 // JoinCluster runs `kubectl portico join NAME --zone Z --region R -o kubeconfig`
@@ -65,12 +83,98 @@ func StartMemberAgent(ctx context.Context, hub *HubCluster, member *MemberCluste
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	a := &MemberAgent{Options: opts, Name: member.Name, hub: hub, member: member, HubKubeconfig: filepath.Join(opts.Dir, "hub.kubeconfig")}
+	a := &MemberAgent{Options: opts, Name: member.Name, hub: hub, member: member, HubKubeconfig: filepath.Join(opts.Dir, "hub.kubeconfig"),
+		Kubeconfig: filepath.Join(opts.Dir, "member.kubeconfig")}
 	// Joining is idempotent and gives a fresh token for the hub as it is now.
-	if err := JoinCluster(ctx, hub, member.Name, opts.Zone, opts.Region, a.HubKubeconfig); err != nil {
+	manifest, err := JoinManifest(ctx, hub, member.Name, opts.Zone, opts.Region)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.install(ctx, manifest); err != nil {
 		return nil, err
 	}
 	return a, a.start(ctx)
+}
+
+// JoinManifest runs `kubectl portico join NAME --zone Z --region R` against the
+// hub cluster and returns the member-agent manifest it prints.
+func JoinManifest(ctx context.Context, hub *HubCluster, name, zone, region string) ([]byte, error) {
+	plugin, err := BuildBinary("kubectl-portico")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"join", name, "--zone", zone, "--kubeconfig", hub.KubeconfigPath}
+	if region != "" {
+		args = append(args, "--region", region)
+	}
+	out, err := exec.CommandContext(ctx, plugin, args...).Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return nil, fmt.Errorf("kubectl portico join %s: %v\n%s", name, err, ee.Stderr)
+	}
+	return out, err
+}
+
+// install applies the member-agent manifest in the member cluster, as its admin
+// would, except the Deployment, which a local process replaces: the agent then
+// runs as the manifest's ServiceAccount with exactly its RBAC. It writes the
+// hub kubeconfig of the manifest's Secret to a.HubKubeconfig, a kubeconfig with
+// a token of the ServiceAccount portico-system/member-agent to a.Kubeconfig, and
+// keeps the Deployment's --gateway-namespace.
+func (a *MemberAgent) install(ctx context.Context, manifest []byte) error {
+	var apply [][]byte
+	for _, doc := range strings.Split(string(manifest), "\n---\n") {
+		var obj struct {
+			Kind     string            `json:"kind"`
+			Metadata metav1.ObjectMeta `json:"metadata"`
+			Data     map[string][]byte `json:"data"`
+			Spec     struct {
+				Template struct {
+					Spec corev1.PodSpec `json:"spec"`
+				} `json:"template"`
+			} `json:"spec"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			return fmt.Errorf("member-agent manifest of %s: %w", a.Name, err)
+		}
+		switch {
+		case obj.Kind == "Deployment":
+			for _, arg := range obj.Spec.Template.Spec.Containers[0].Args {
+				if ns, ok := strings.CutPrefix(arg, "--gateway-namespace="); ok {
+					a.GatewayNamespace = ns
+				}
+			}
+			continue
+		case obj.Kind == "Secret" && obj.Metadata.Name == manifests.MemberAgentHubSecret:
+			if err := WriteFile(a.HubKubeconfig, obj.Data[manifests.MemberAgentHubKubeconfigKey], 0o600); err != nil {
+				return err
+			}
+		}
+		apply = append(apply, []byte(doc))
+	}
+	kc, err := kubernetes.NewForConfig(a.member.RestConfig)
+	if err != nil {
+		return err
+	}
+	// The gateway namespace is the member cluster admin's (the gateway runs there).
+	if a.GatewayNamespace != "" {
+		_, err := kc.CoreV1().Namespaces().Apply(ctx, corev1ac.Namespace(a.GatewayNamespace), metav1.ApplyOptions{FieldManager: memberFieldManager})
+		if err != nil {
+			return err
+		}
+	}
+	cmd := exec.CommandContext(ctx, a.member.KubectlPath(), "--kubeconfig", a.member.KubeconfigPath,
+		"apply", "--server-side", "--field-manager=portico-local", "-f", "-")
+	cmd.Stdin = bytes.NewReader(bytes.Join(apply, []byte("\n---\n")))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("applying the member-agent manifest in %s: %v\n%s", a.Name, err, out)
+	}
+	tr, err := kc.CoreV1().ServiceAccounts(manifests.MemberAgentNamespace).CreateToken(ctx, manifests.MemberAgentName, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(365 * 24 * 3600))},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("token for %s/%s in %s: %w", manifests.MemberAgentNamespace, manifests.MemberAgentName, a.Name, err)
+	}
+	return writeTokenKubeconfig(a.Kubeconfig, a.member.URL, a.member.RestConfig.CAData, manifests.MemberAgentName, tr.Status.Token)
 }
 
 func (a *MemberAgent) start(ctx context.Context) error {
@@ -85,8 +189,9 @@ func (a *MemberAgent) start(ctx context.Context) error {
 	}
 	args := []string{
 		"--hub-kubeconfig=" + a.HubKubeconfig,
-		"--kubeconfig=" + a.member.KubeconfigPath,
+		"--kubeconfig=" + a.Kubeconfig,
 		"--cluster-name=" + a.Name,
+		"--gateway-namespace=" + a.GatewayNamespace,
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(a.Options.MetricsPort),
 	}
 	if a.Options.HeartbeatInterval > 0 {

@@ -203,6 +203,18 @@ func schema_portico_apis_cluster_v1alpha1_AgentStatus(ref common.ReferenceCallba
 							Ref:         ref(v1.Time{}.OpenAPIModelName()),
 						},
 					},
+					"credentialIssueTime": {
+						SchemaProps: spec.SchemaProps{
+							Description: "credentialIssueTime is when the agent's current hub credential (a ServiceAccount token) was issued, as the agent reports it.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"credentialExpirationTime": {
+						SchemaProps: spec.SchemaProps{
+							Description: "credentialExpirationTime is when the agent's current hub credential expires. The agent renews the credential itself, at about 80% of its lifetime.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
@@ -1064,7 +1076,7 @@ func schema_portico_apis_cluster_v1alpha1_MemberClusterStatus(ref common.Referen
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "conditions: Joined (the agent has connected once) and Available (the agent's Lease is fresh; Unknown after the hub's --cluster-lease-grace without renewal).",
+							Description: "conditions: Joined (the agent has connected once), Available (the agent's Lease is fresh; Unknown after the hub's --cluster-lease-grace without renewal) and CredentialExpiring (less than a tenth of the lifetime of the agent's hub credential remains, or it expired; Unknown until the agent reports it).",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{

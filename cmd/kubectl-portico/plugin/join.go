@@ -35,7 +35,9 @@ const (
 
 // Defaults of join.
 const (
-	DefaultTokenDuration = 365 * 24 * time.Hour
+	// DefaultTokenDuration is the lifetime of the token join and join-edge
+	// issue: the agents renew it themselves before it expires.
+	DefaultTokenDuration = 24 * time.Hour
 	DefaultWaitTimeout   = 60 * time.Second
 	// MinTokenDuration is the shortest token the TokenRequest API issues.
 	MinTokenDuration = 10 * time.Minute
@@ -369,7 +371,7 @@ join talks to the hub cluster of the current kubeconfig. It
      namespace portico-cluster-NAME, the ServiceAccount member-agent in it and
      the RBAC that confines the agent to that namespace and its own MemberCluster;
   3. requests a token for that ServiceAccount (TokenRequest API, lifetime
-     --token-duration) and builds a hub kubeconfig with it: the hub's URL
+     --token-duration, default 24h) and builds a hub kubeconfig with it: the hub's URL
      (--hub-server, default the kubeconfig's server), the CA of the current
      kubeconfig, the token, and the namespace portico-cluster-NAME;
   4. prints, to stdout, the member-agent's install manifest for the member cluster
@@ -384,6 +386,14 @@ Messages go to stderr, so stdout can be redirected to a file or piped to kubectl
 The output holds a credential: treat it as a secret. Every join issues a new
 token; earlier tokens stay valid until they expire or the MemberCluster is
 deleted (which deletes the ServiceAccount's namespace).
+
+The agent renews its token itself: at about 80% of its lifetime it requests a
+new one, with the same lifetime, for its own ServiceAccount, and writes it into
+the Secret member-agent-hub (a local agent: into its --hub-kubeconfig file).
+The MemberCluster shows the expiry in status.agent.credentialExpirationTime;
+its condition CredentialExpiring turns True when less than a tenth of the
+lifetime remains. An agent that was stopped past its token's expiry needs a
+new one: run join again and apply its output.
 
 The manifest's RoleBinding lives in istio-system, which must exist in the member
 cluster (it does wherever Istio is installed).
@@ -424,7 +434,7 @@ portico-cluster-NAME.`,
 	fs.StringVar(&f.hubServer, "hub-server", "",
 		"URL of the hub cluster as the member cluster reaches it (default: the server of the current kubeconfig).")
 	fs.DurationVar(&f.tokenDuration, "token-duration", DefaultTokenDuration,
-		"Requested lifetime of the agent's hub token (at least 10m; the hub cluster may cap it).")
+		"Requested lifetime of the agent's hub token (at least 10m; the hub cluster may cap it). The agent renews it before it expires.")
 	fs.DurationVar(&f.waitTimeout, "wait-timeout", DefaultWaitTimeout,
 		"How long to wait for portico-hub to prepare the cluster's hub namespace and ServiceAccount.")
 	fs.StringVarP(&f.output, "output", "o", OutputManifest,
@@ -478,6 +488,7 @@ func runJoin(ctx context.Context, streams IOStreams, kf *kubeFlags, f *joinFlags
 		hub.Server, res.TokenExpiration.UTC().Format(time.RFC3339))
 	if err := manifests.RenderMemberAgent(&buf, manifests.MemberAgentValues{
 		ClusterName: name, Image: f.image, HubKubeconfig: res.Kubeconfig,
+		GatewayNamespace: res.MemberCluster.Spec.GatewayNamespace,
 	}); err != nil {
 		return err
 	}

@@ -114,7 +114,7 @@ func JoinEdge(ctx context.Context, portico versioned.Interface, kube kubernetes.
 	if err := ensureEdgeIdentity(ctx, kube, o.Node); err != nil {
 		return nil, err
 	}
-	logf("ServiceAccount %s/%s may update only LoadBalancerNode %s and Lease %s/%s.", EdgeNamespace, sa, o.Node, EdgeNamespace, sa)
+	logf("ServiceAccount %s/%s may update only LoadBalancerNode %s and Lease %s/%s, and renew its own token.", EdgeNamespace, sa, o.Node, EdgeNamespace, sa)
 
 	seconds := int64(o.TokenDuration / time.Second)
 	tr, err := kube.CoreV1().ServiceAccounts(EdgeNamespace).CreateToken(ctx, sa,
@@ -245,11 +245,15 @@ func EdgeNodeRules(node string) []rbacv1.PolicyRule {
 	}}
 }
 
-// EdgeLeaseRules are the rules of node's Role in EdgeNamespace: its own Lease.
+// EdgeLeaseRules are the rules of node's Role in EdgeNamespace: its own Lease,
+// and tokens of its own ServiceAccount (the lb-agent renews its hub token).
 func EdgeLeaseRules(node string) []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{{
 		APIGroups: []string{coordinationv1.GroupName}, Resources: []string{"leases"},
 		ResourceNames: []string{lblease.Name(node)}, Verbs: []string{"get", "update", "patch"},
+	}, {
+		APIGroups: []string{corev1.GroupName}, Resources: []string{"serviceaccounts/token"},
+		ResourceNames: []string{EdgeServiceAccount(node)}, Verbs: []string{"create"},
 	}}
 }
 
@@ -371,11 +375,13 @@ join-edge talks to the hub cluster of the current kubeconfig. It
   3. creates the ServiceAccount lb-agent-NODE and the Lease lb-agent-NODE in
      portico-edge, and the ClusterRole, ClusterRoleBinding, Role and RoleBinding
      portico:lb-agent:NODE that let it get, update and patch only the
-     LoadBalancerNode NODE (and its status) and only that Lease. The node
-     creates nothing: RBAC cannot limit creation by name, so join-edge creates
-     both objects for it;
+     LoadBalancerNode NODE (and its status) and only that Lease, and request
+     tokens only for its own ServiceAccount. The node creates no object: RBAC
+     cannot limit creation by name, so join-edge creates both for it;
   4. requests a token for the ServiceAccount (TokenRequest API, lifetime
-     --token-duration) and builds a hub kubeconfig with it;
+     --token-duration, default 24h) and builds a hub kubeconfig with it. The
+     lb-agent renews the token itself at about 80% of its lifetime (with the
+     same lifetime) and rewrites its --hub-kubeconfig file with the new one;
   5. prints, to stdout, the lb-agent's manifest for the edge nodes' cluster:
      namespace portico-system, the Secret lb-agent-hub-NODE with the hub
      kubeconfig, and the DaemonSet lb-agent-NODE that runs the agent on the
@@ -385,7 +391,8 @@ join-edge talks to the hub cluster of the current kubeconfig. It
 
 Messages go to stderr. The output holds a credential: treat it as a secret.
 Every run issues a new token; earlier ones stay valid until they expire or the
-ServiceAccount is deleted.
+ServiceAccount is deleted. An lb-agent that was stopped past its token's
+expiry needs a new one: run join-edge again.
 
 BGP passwords (Secrets in the hub's portico-system) are not granted: grant get
 on the named Secret to the ServiceAccount portico-edge/lb-agent-NODE if the
@@ -425,7 +432,7 @@ cluster admin has all of them).`,
 	fs.StringVar(&f.hubServer, "hub-server", "",
 		"URL of the hub cluster as the edge node reaches it (default: the server of the current kubeconfig).")
 	fs.DurationVar(&f.tokenDuration, "token-duration", DefaultTokenDuration,
-		"Requested lifetime of the node's hub token (at least 10m; the hub cluster may cap it).")
+		"Requested lifetime of the node's hub token (at least 10m; the hub cluster may cap it). The lb-agent renews it before it expires.")
 	fs.StringVarP(&f.output, "output", "o", OutputManifest,
 		"What to print: "+OutputManifest+" (the lb-agent manifest) or "+OutputKubeconfig+" (only the node's hub kubeconfig).")
 	_ = cmd.MarkFlagRequired("group")

@@ -65,7 +65,8 @@ func TestJoinEdgeCreatesOneIdentityPerNode(t *testing.T) {
 		t.Errorf("ServiceAccount: %v", err)
 	}
 
-	// The node's write permissions name only its own objects; no create anywhere.
+	// The node's write permissions name only its own objects; it creates
+	// nothing but tokens of its own ServiceAccount.
 	cr, err := kc.RbacV1().ClusterRoles().Get(ctx, "portico:lb-agent:edge-a-1", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -78,14 +79,20 @@ func TestJoinEdgeCreatesOneIdentityPerNode(t *testing.T) {
 		if len(r.ResourceNames) != 1 || (r.ResourceNames[0] != "edge-a-1" && r.ResourceNames[0] != "lb-agent-edge-a-1") {
 			t.Errorf("rule %+v is not limited to the node's own objects", r)
 		}
+		tokens := len(r.Resources) == 1 && r.Resources[0] == "serviceaccounts/token"
 		for _, v := range r.Verbs {
-			if v != "get" && v != "update" && v != "patch" {
+			if tokens && v != "create" || !tokens && v != "get" && v != "update" && v != "patch" {
 				t.Errorf("rule %+v grants %q", r, v)
 			}
 		}
 	}
 	if !strings.Contains(strings.Join(role.Rules[0].Resources, ","), "leases") || !strings.Contains(strings.Join(cr.Rules[0].Resources, ","), "loadbalancernodes/status") {
 		t.Errorf("rules: %+v %+v", cr.Rules, role.Rules)
+	}
+	renew := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"serviceaccounts/token"},
+		ResourceNames: []string{"lb-agent-edge-a-1"}, Verbs: []string{"create"}}
+	if len(role.Rules) != 2 || !apiequality.Semantic.DeepEqual(role.Rules[1], renew) {
+		t.Errorf("Role rules %+v, want the Lease rule and %+v (the agent renews its own token)", role.Rules, renew)
 	}
 	sa := rbacv1.Subject{Kind: "ServiceAccount", Name: "lb-agent-edge-a-1", Namespace: "portico-edge"}
 	crb, err := kc.RbacV1().ClusterRoleBindings().Get(ctx, "portico:lb-agent:edge-a-1", metav1.GetOptions{})

@@ -42,6 +42,12 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: dev.portico.cluster.v1alpha1.AgentStatus
   map:
     fields:
+    - name: credentialExpirationTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
+    - name: credentialIssueTime
+      type:
+        namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time
     - name: lastHeartbeatTime
       type:
         namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Time

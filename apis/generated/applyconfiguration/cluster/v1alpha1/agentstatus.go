@@ -31,6 +31,13 @@ type AgentStatusApplyConfiguration struct {
 	Version *string `json:"version,omitempty"`
 	// lastHeartbeatTime is the last renewal of the agent's Lease.
 	LastHeartbeatTime *v1.Time `json:"lastHeartbeatTime,omitempty"`
+	// credentialIssueTime is when the agent's current hub credential (a
+	// ServiceAccount token) was issued, as the agent reports it.
+	CredentialIssueTime *v1.Time `json:"credentialIssueTime,omitempty"`
+	// credentialExpirationTime is when the agent's current hub credential
+	// expires. The agent renews the credential itself, at about 80% of its
+	// lifetime.
+	CredentialExpirationTime *v1.Time `json:"credentialExpirationTime,omitempty"`
 }
 
 // AgentStatusApplyConfiguration constructs a declarative configuration of the AgentStatus type for use with
@@ -52,5 +59,21 @@ func (b *AgentStatusApplyConfiguration) WithVersion(value string) *AgentStatusAp
 // If called multiple times, the LastHeartbeatTime field is set to the value of the last call.
 func (b *AgentStatusApplyConfiguration) WithLastHeartbeatTime(value v1.Time) *AgentStatusApplyConfiguration {
 	b.LastHeartbeatTime = &value
+	return b
+}
+
+// WithCredentialIssueTime sets the CredentialIssueTime field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the CredentialIssueTime field is set to the value of the last call.
+func (b *AgentStatusApplyConfiguration) WithCredentialIssueTime(value v1.Time) *AgentStatusApplyConfiguration {
+	b.CredentialIssueTime = &value
+	return b
+}
+
+// WithCredentialExpirationTime sets the CredentialExpirationTime field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the CredentialExpirationTime field is set to the value of the last call.
+func (b *AgentStatusApplyConfiguration) WithCredentialExpirationTime(value v1.Time) *AgentStatusApplyConfiguration {
+	b.CredentialExpirationTime = &value
 	return b
 }

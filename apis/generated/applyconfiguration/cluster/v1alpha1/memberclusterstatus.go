@@ -37,8 +37,10 @@ type MemberClusterStatusApplyConfiguration struct {
 	KubernetesVersion *string `json:"kubernetesVersion,omitempty"`
 	// istio describes the Istio control plane found in the member cluster.
 	Istio *IstioStatusApplyConfiguration `json:"istio,omitempty"`
-	// conditions: Joined (the agent has connected once) and Available (the agent's
-	// Lease is fresh; Unknown after the hub's --cluster-lease-grace without renewal).
+	// conditions: Joined (the agent has connected once), Available (the agent's
+	// Lease is fresh; Unknown after the hub's --cluster-lease-grace without renewal)
+	// and CredentialExpiring (less than a tenth of the lifetime of the agent's hub
+	// credential remains, or it expired; Unknown until the agent reports it).
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
 
