@@ -94,7 +94,8 @@ func drManifest() traffic.JSONObject {
 }
 
 func secretManifest() traffic.JSONObject {
-	return obj("v1", "Secret", "web-cert", `"type":"Opaque","stringData":{"note":"hello"}`)
+	// In the gateway namespace: the only one where the agent may write Secrets.
+	return traffic.JSONObject{Raw: []byte(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"web-cert","namespace":"istio-system"},"type":"Opaque","stringData":{"note":"hello"}}`)}
 }
 
 func newCAP(name, revision string, manifests ...traffic.JSONObject) *traffic.ClusterAccessPoint {
@@ -164,7 +165,7 @@ func TestMemberAgentAppliesPrunesRepairsAndReports(t *testing.T) {
 		t.Fatalf("zone-b-1 must not get zone-a-1's objects: %v", err)
 	}
 	kubeA, _ := f.members["zone-a-1"].Kubernetes()
-	if _, err := kubeA.CoreV1().Secrets("shop").Get(ctx, "web-cert", metav1.GetOptions{}); err != nil {
+	if _, err := kubeA.CoreV1().Secrets("istio-system").Get(ctx, "web-cert", metav1.GetOptions{}); err != nil {
 		t.Fatalf("Secret applied through client-go: %v", err)
 	}
 
@@ -221,7 +222,7 @@ func TestMemberAgentAppliesPrunesRepairsAndReports(t *testing.T) {
 	framework.Eventually(t, 15*time.Second, "everything removed", func() (bool, string) {
 		_, e1 := ia.NetworkingV1().Gateways("shop").Get(ctx, "web", metav1.GetOptions{})
 		_, e2 := ia.NetworkingV1().VirtualServices("shop").Get(ctx, "web", metav1.GetOptions{})
-		_, e3 := kubeA.CoreV1().Secrets("shop").Get(ctx, "web-cert", metav1.GetOptions{})
+		_, e3 := kubeA.CoreV1().Secrets("istio-system").Get(ctx, "web-cert", metav1.GetOptions{})
 		return apierrors.IsNotFound(e1) && apierrors.IsNotFound(e2) && apierrors.IsNotFound(e3), ""
 	})
 }
