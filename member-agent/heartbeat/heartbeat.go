@@ -55,26 +55,35 @@ func (h *Heartbeat) clock() time.Time {
 // come before the hub granted it access; and on the first one after the
 // credential was renewed), until ctx is done.
 func (h *Heartbeat) Run(ctx context.Context) {
-	n, reported := 0, false
-	var reportedExpiry time.Time
-	wait.UntilWithContext(ctx, func(ctx context.Context) {
-		if err := h.renew(ctx); err != nil {
-			klog.FromContext(ctx).Error(err, "Renewing Lease")
-		} else if h.OnRenew != nil {
-			h.OnRenew(h.clock())
+	var s beatState
+	wait.UntilWithContext(ctx, func(ctx context.Context) { h.beat(ctx, &s) }, h.Interval)
+}
+
+// beatState is what Run remembers between heartbeats.
+type beatState struct {
+	n              int
+	reported       bool
+	reportedExpiry time.Time
+}
+
+// beat is one heartbeat: renew the Lease, and report when Run's rules say so.
+func (h *Heartbeat) beat(ctx context.Context, s *beatState) {
+	if err := h.renew(ctx); err != nil {
+		klog.FromContext(ctx).Error(err, "Renewing Lease")
+	} else if h.OnRenew != nil {
+		h.OnRenew(h.clock())
+	}
+	_, expires := h.credential()
+	if s.n%10 == 0 || !s.reported || !expires.Equal(s.reportedExpiry) {
+		err := h.report(ctx)
+		if err != nil {
+			klog.FromContext(ctx).Error(err, "Reporting versions")
 		}
-		_, expires := h.credential()
-		if n%10 == 0 || !reported || !expires.Equal(reportedExpiry) {
-			err := h.report(ctx)
-			if err != nil {
-				klog.FromContext(ctx).Error(err, "Reporting versions")
-			}
-			if reported = err == nil; reported {
-				reportedExpiry = expires
-			}
+		if s.reported = err == nil; s.reported {
+			s.reportedExpiry = expires
 		}
-		n++
-	}, h.Interval)
+	}
+	s.n++
 }
 
 // credential returns the credential's issue and expiry, zero when unknown.

@@ -274,47 +274,37 @@ func TestReportWritesCredential(t *testing.T) {
 }
 
 // TestRunReportsRenewedCredential: a renewed credential is reported on the
-// next heartbeat, not only on every tenth.
+// next heartbeat, not only on every tenth; heartbeats in between report
+// nothing.
 func TestRunReportsRenewedCredential(t *testing.T) {
 	f := newFixture(nil)
-	f.h.Interval = 20 * time.Millisecond
-	var mu sync.Mutex
 	expires := t0.Add(time.Hour)
-	f.h.Credential = func() (time.Time, time.Time) {
-		mu.Lock()
-		defer mu.Unlock()
-		return expires.Add(-time.Hour), expires
-	}
-	var renewals atomic.Int32
-	f.h.OnRenew = func(time.Time) { renewals.Add(1) }
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.h.Run(ctx)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	f.h.Credential = func() (time.Time, time.Time) { return expires.Add(-time.Hour), expires }
 	reportedExpiry := func() time.Time {
 		if e := f.status(t).Agent.CredentialExpirationTime; e != nil {
 			return e.Time
 		}
 		return time.Time{}
 	}
-	framework.Eventually(t, 10*time.Second, "the first credential reported, and two more renewals", func() (bool, string) {
-		return reportedExpiry().Equal(t0.Add(time.Hour)) && renewals.Load() >= 3, fmt.Sprintf("expiry %v, %d renewals", reportedExpiry(), renewals.Load())
-	})
-	mu.Lock()
+	var s beatState
+	ctx := context.Background()
+	f.h.beat(ctx, &s)
+	if got := reportedExpiry(); !got.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("first heartbeat reported expiry %v, want %v", got, t0.Add(time.Hour))
+	}
+	for i := 0; i < 3; i++ {
+		f.portico.ClearActions()
+		f.h.beat(ctx, &s)
+		for _, a := range f.portico.Actions() {
+			if a.GetResource().Resource == "memberclusters" {
+				t.Fatalf("heartbeat %d with an unchanged credential made %s %s, want no report", i+2, a.GetVerb(), a.GetResource().Resource)
+			}
+		}
+	}
 	expires = t0.Add(2 * time.Hour)
-	mu.Unlock()
-	before := renewals.Load()
-	framework.Eventually(t, 10*time.Second, "the renewed credential reported", func() (bool, string) {
-		return reportedExpiry().Equal(t0.Add(2 * time.Hour)), fmt.Sprintf("expiry %v", reportedExpiry())
-	})
-	if n := renewals.Load() - before; n > 2 {
-		t.Errorf("the renewed credential was reported %d heartbeats after the renewal, want at the next", n)
+	f.h.beat(ctx, &s)
+	if got := reportedExpiry(); !got.Equal(t0.Add(2 * time.Hour)) {
+		t.Errorf("the heartbeat after the renewal reported expiry %v, want %v", got, t0.Add(2*time.Hour))
 	}
 }
 
