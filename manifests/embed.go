@@ -171,7 +171,8 @@ type LBAgentNodeValues struct {
 
 // RenderLBAgentNode writes the lb-agent manifest of one edge node to w: the
 // namespace portico-system, the Secret lb-agent-hub-<node> with the node's hub
-// kubeconfig and the DaemonSet lb-agent-<node> pinned to that node.
+// kubeconfig, the ServiceAccount lb-agent-<node> that may rewrite only that
+// Secret, and the DaemonSet lb-agent-<node> pinned to that node.
 func RenderLBAgentNode(w io.Writer, v LBAgentNodeValues) error {
 	if errs := validation.IsDNS1123Subdomain("lb-agent-hub-" + v.Node); v.Node == "" || len(errs) > 0 {
 		return fmt.Errorf("lb-agent manifest: invalid node name %q: %s", v.Node, strings.Join(errs, "; "))

@@ -7,6 +7,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/yaml"
 )
 
@@ -17,7 +19,7 @@ func TestRenderLBAgentNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	docs := strings.Split(buf.String(), "\n---\n")
-	if len(docs) != 3 {
+	if len(docs) != 6 {
 		t.Fatalf("%d documents:\n%s", len(docs), buf.String())
 	}
 	var secret corev1.Secret
@@ -27,17 +29,39 @@ func TestRenderLBAgentNode(t *testing.T) {
 	if secret.Name != "lb-agent-hub-edge-a-1" || secret.Namespace != "portico-system" || !bytes.Equal(secret.Data["kubeconfig"], kubeconfig) {
 		t.Errorf("Secret %+v", secret)
 	}
+	// The agent's ServiceAccount in the edge cluster may rewrite its own hub
+	// kubeconfig Secret and nothing else.
+	var sa corev1.ServiceAccount
+	var role rbacv1.Role
+	var binding rbacv1.RoleBinding
+	for i, obj := range []any{&sa, &role, &binding} {
+		if err := yaml.UnmarshalStrict([]byte(docs[2+i]), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sa.Name != "lb-agent-edge-a-1" || sa.Namespace != "portico-system" {
+		t.Errorf("ServiceAccount %s/%s, want portico-system/lb-agent-edge-a-1", sa.Namespace, sa.Name)
+	}
+	wantRules := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get", "update", "patch"}, ResourceNames: []string{secret.Name}}}
+	if role.Namespace != "portico-system" || !equality.Semantic.DeepEqual(role.Rules, wantRules) {
+		t.Errorf("Role %s/%s rules %+v, want %+v", role.Namespace, role.Name, role.Rules, wantRules)
+	}
+	if binding.Namespace != "portico-system" || binding.RoleRef.Name != role.Name || binding.RoleRef.Kind != "Role" ||
+		len(binding.Subjects) != 1 || binding.Subjects[0].Name != sa.Name || binding.Subjects[0].Namespace != "portico-system" {
+		t.Errorf("RoleBinding %+v, want Role %s bound to the ServiceAccount %s only", binding, role.Name, sa.Name)
+	}
 	var ds appsv1.DaemonSet
-	if err := yaml.UnmarshalStrict([]byte(docs[2]), &ds); err != nil {
+	if err := yaml.UnmarshalStrict([]byte(docs[5]), &ds); err != nil {
 		t.Fatal(err)
 	}
 	spec := ds.Spec.Template.Spec
 	if ds.Name != "lb-agent-edge-a-1" || spec.NodeSelector["kubernetes.io/hostname"] != "edge-a-1" ||
-		spec.Volumes[0].Secret.SecretName != secret.Name || spec.Containers[0].Image != DefaultLBAgentImage {
+		spec.Volumes[0].Secret.SecretName != secret.Name || spec.Containers[0].Image != DefaultLBAgentImage || spec.ServiceAccountName != sa.Name {
 		t.Errorf("DaemonSet %+v", ds)
 	}
 	args := strings.Join(spec.Containers[0].Args, " ")
-	for _, want := range []string{"--group=zone-a", "--node-name=edge-a-1", "--hub-kubeconfig=/etc/portico/hub/kubeconfig", "--address=192.0.2.11"} {
+	for _, want := range []string{"--group=zone-a", "--node-name=edge-a-1", "--hub-kubeconfig=/etc/portico/hub/kubeconfig", "--address=192.0.2.11",
+		"--hub-kubeconfig-secret=portico-system/lb-agent-hub-edge-a-1"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)
 		}

@@ -7,8 +7,15 @@ import (
 	"os"
 	"path/filepath"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 )
+
+// SecretKey is the key of the hub kubeconfig in an agent's hub kubeconfig
+// Secret (manifests/member-agent, manifests/lb-agent/edge).
+const SecretKey = "kubeconfig"
 
 // SetKubeconfigToken returns kubeconfig with token as the bearer token of the
 // user of its current context; everything else is kept.
@@ -44,6 +51,28 @@ func PersistFile(path string) func(context.Context, string) error {
 		}
 		return writeFileAtomic(path, data)
 	}
+}
+
+// PersistSecret writes token into the hub kubeconfig (key SecretKey) of the
+// Secret name of secrets, keeping the rest of the kubeconfig and of the
+// Secret, and retrying conflicting writes.
+func PersistSecret(ctx context.Context, secrets corev1client.SecretInterface, name, token string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		secret, err := secrets.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("reading the hub kubeconfig Secret %s: %w", name, err)
+		}
+		if len(secret.Data[SecretKey]) == 0 {
+			return fmt.Errorf("the hub kubeconfig Secret %s/%s has no key %s", secret.Namespace, name, SecretKey)
+		}
+		data, err := SetKubeconfigToken(secret.Data[SecretKey], token)
+		if err != nil {
+			return fmt.Errorf("Secret %s/%s, key %s: %w", secret.Namespace, name, SecretKey, err)
+		}
+		secret.Data[SecretKey] = data
+		_, err = secrets.Update(ctx, secret, metav1.UpdateOptions{})
+		return err
+	})
 }
 
 // writeFileAtomic replaces path with data, keeping its permissions.

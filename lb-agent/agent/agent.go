@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -32,19 +34,24 @@ import (
 
 // Options of the lb-agent.
 type Options struct {
-	HubKubeconfig      string
-	NodeName           string
-	Group              string
-	Address            string
-	Interface          string
-	DrainPeriod        time.Duration
-	ResyncPeriod       time.Duration
-	LeaseDuration      time.Duration
-	SystemNamespace    string
-	LeaseNamespace     string
-	ListenAddress      string
-	IPVSWorkers        int
-	IPVSVerifyInterval time.Duration
+	HubKubeconfig       string
+	HubKubeconfigSecret string
+	Kubeconfig          string
+	// HubTokenRenewFraction of the hub token's lifetime passes before it is
+	// renewed (a hidden flag, for tests).
+	HubTokenRenewFraction float64
+	NodeName              string
+	Group                 string
+	Address               string
+	Interface             string
+	DrainPeriod           time.Duration
+	ResyncPeriod          time.Duration
+	LeaseDuration         time.Duration
+	SystemNamespace       string
+	LeaseNamespace        string
+	ListenAddress         string
+	IPVSWorkers           int
+	IPVSVerifyInterval    time.Duration
 
 	// NewDataplane builds the dataplane and names its type (default: IPVS). Tests
 	// replace it; it is not a flag.
@@ -61,7 +68,7 @@ func NewOptions() *Options {
 		ResyncPeriod: 30 * time.Second, LeaseDuration: 40 * time.Second, SystemNamespace: "portico-system",
 		LeaseNamespace: "portico-edge",
 		ListenAddress:  ":9474", IPVSWorkers: ipvs.DefaultWorkers, IPVSVerifyInterval: ipvs.DefaultVerifyInterval,
-		NewDataplane: newIPVS,
+		NewDataplane: newIPVS, HubTokenRenewFraction: hubtoken.DefaultRenewFraction,
 	}
 }
 
@@ -69,7 +76,15 @@ func NewOptions() *Options {
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.HubKubeconfig, "hub-kubeconfig", o.HubKubeconfig,
 		"Kubeconfig of the hub cluster (required). The agent reads VirtualIPs and its LoadBalancerGroup, and writes its LoadBalancerNode and Lease. "+
-			"The agent renews its token before it expires and rewrites this file with each new one.")
+			"The agent renews its token before it expires and rewrites this file with each new one, unless --hub-kubeconfig-secret is set.")
+	fs.StringVar(&o.HubKubeconfigSecret, "hub-kubeconfig-secret", o.HubKubeconfigSecret,
+		"Secret NAMESPACE/NAME, in the cluster the agent runs in, whose 'kubeconfig' key is the hub kubeconfig: the agent writes each renewed "+
+			"hub token there (the DaemonSet mounts that Secret read-only). Empty: the agent rewrites the --hub-kubeconfig file instead.")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
+		"Kubeconfig of the cluster holding --hub-kubeconfig-secret. Empty: the in-cluster ServiceAccount of the agent's pod.")
+	fs.Float64Var(&o.HubTokenRenewFraction, "hub-token-renew-fraction", o.HubTokenRenewFraction,
+		"Fraction of the hub token's lifetime after which the agent requests a new one (for tests).")
+	_ = fs.MarkHidden("hub-token-renew-fraction")
 	fs.StringVar(&o.NodeName, "node-name", o.NodeName,
 		"Name of this node's LoadBalancerNode (created if missing). Defaults to the host name.")
 	fs.StringVar(&o.Group, "group", o.Group,
@@ -111,10 +126,50 @@ func (o *Options) Validate() error {
 		}
 		o.address = a
 	}
+	if o.HubKubeconfigSecret != "" {
+		if ns, name, ok := strings.Cut(o.HubKubeconfigSecret, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			errs = append(errs, fmt.Errorf("--hub-kubeconfig-secret %q must be NAMESPACE/NAME", o.HubKubeconfigSecret))
+		}
+	} else if o.Kubeconfig != "" {
+		errs = append(errs, errors.New("--kubeconfig is only used with --hub-kubeconfig-secret"))
+	}
+	if o.HubTokenRenewFraction <= 0 || o.HubTokenRenewFraction >= 1 {
+		errs = append(errs, fmt.Errorf("--hub-token-renew-fraction %v must be between 0 and 1", o.HubTokenRenewFraction))
+	}
 	if o.DrainPeriod < 0 || o.ResyncPeriod <= 0 || o.LeaseDuration < 4*time.Second {
 		errs = append(errs, errors.New("--drain-period must not be negative, --resync-period must be positive, --lease-duration at least 4s"))
 	}
 	return errors.Join(errs...)
+}
+
+// persistToken returns how a renewed hub token is kept for the agent's next
+// start: in the Secret of --hub-kubeconfig-secret, in the cluster of
+// --kubeconfig or the pod's own, when set; otherwise in the --hub-kubeconfig
+// file.
+func (o *Options) persistToken() (func(context.Context, string) error, error) {
+	if o.HubKubeconfigSecret == "" {
+		return hubtoken.PersistFile(o.HubKubeconfig), nil
+	}
+	var local *rest.Config
+	var err error
+	if o.Kubeconfig != "" {
+		local, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	} else {
+		local, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--hub-kubeconfig-secret: the client of the agent's own cluster (--kubeconfig, or in-cluster): %w", err)
+	}
+	local.UserAgent = "lb-agent/" + o.NodeName
+	kube, err := kubernetes.NewForConfig(local)
+	if err != nil {
+		return nil, err
+	}
+	ns, name, _ := strings.Cut(o.HubKubeconfigSecret, "/")
+	secrets := kube.CoreV1().Secrets(ns)
+	return func(ctx context.Context, token string) error {
+		return hubtoken.PersistSecret(ctx, secrets, name, token)
+	}, nil
 }
 
 func newIPVS(o *Options) (dataplane.Dataplane, string, func(), error) {
@@ -132,9 +187,13 @@ func (o *Options) Run(ctx context.Context) error {
 		return fmt.Errorf("reading --hub-kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "lb-agent/" + o.NodeName
+	persist, err := o.persistToken()
+	if err != nil {
+		return err
+	}
 	// Every hub client below uses the renewer's current token, which it
-	// writes back to --hub-kubeconfig.
-	renewer, err := hubtoken.ForConfig(cfg, hubtoken.Options{Persist: hubtoken.PersistFile(o.HubKubeconfig)})
+	// writes back to --hub-kubeconfig or --hub-kubeconfig-secret.
+	renewer, err := hubtoken.ForConfig(cfg, hubtoken.Options{RenewFraction: o.HubTokenRenewFraction, Persist: persist})
 	switch {
 	case errors.Is(err, hubtoken.ErrNoToken):
 		klog.InfoS("The hub kubeconfig has no token of its own: the agent does not renew its hub credential")

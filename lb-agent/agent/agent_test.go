@@ -18,6 +18,11 @@ func TestValidate(t *testing.T) {
 		{[]string{"--hub-kubeconfig=k", "--group=g"}, "--address is required"},
 		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=2001:db8::1"}, "not an IPv4 address"},
 		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--resync-period=0s"}, "--resync-period must be positive"},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--hub-kubeconfig-secret=portico-system/lb-agent-hub-n"}, ""},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--hub-kubeconfig-secret=lb-agent-hub-n"}, `--hub-kubeconfig-secret "lb-agent-hub-n" must be NAMESPACE/NAME`},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--hub-kubeconfig-secret=a/b/c"}, "must be NAMESPACE/NAME"},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--kubeconfig=edge"}, "--kubeconfig is only used with --hub-kubeconfig-secret"},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--hub-token-renew-fraction=1"}, "--hub-token-renew-fraction 1 must be between 0 and 1"},
 	} {
 		o := NewOptions()
 		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)

@@ -100,19 +100,6 @@ func TestPersistTokenInFile(t *testing.T) {
 	}
 }
 
-func TestPersistTokenSecretErrors(t *testing.T) {
-	kube := kubefake.NewClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "empty", Namespace: "portico-system"}})
-	for name, want := range map[string]string{
-		"missing": `reading the hub kubeconfig Secret portico-system/missing`,
-		"empty":   `the hub kubeconfig Secret portico-system/empty has no key kubeconfig`,
-	} {
-		err := persistSecret(context.Background(), kube, "portico-system", name, "new")
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Secret %s: %v, want an error with %q", name, err, want)
-		}
-	}
-}
-
 func TestValidateCredentialFlags(t *testing.T) {
 	for _, tc := range []struct {
 		secret   string

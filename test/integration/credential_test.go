@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -13,15 +14,22 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	"github.com/portico-dev/portico/apis/hubtoken"
+	"github.com/portico-dev/portico/cmd/kubectl-portico/plugin"
+	lbagent "github.com/portico-dev/portico/lb-agent/agent"
+	"github.com/portico-dev/portico/lb-agent/dataplane"
+	"github.com/portico-dev/portico/lb-agent/dataplane/fake"
+	"github.com/portico-dev/portico/manifests"
 	"github.com/portico-dev/portico/test/framework"
 	"github.com/portico-dev/portico/test/localfed"
 )
@@ -33,8 +41,10 @@ import (
 // with CredentialExpiring=False; then the agent renews: it writes a new token
 // of its own ServiceAccount with the same lifetime into its --hub-kubeconfig
 // file and reports the later expiry, and the hub re-evaluates the condition.
-// The old token keeps working until it expires. It has its own hub cluster
-// and portico-hub, as the hub's controllers must run.
+// The old token keeps working until it expires. Meanwhile an edge node's
+// lb-agent, installed from its join-edge manifest, renews its own token into
+// its Secret in the edge cluster (startRenewingEdgeAgent). It has its own hub
+// cluster and portico-hub, as the hub's controllers must run.
 func TestHubCredentialRotation(t *testing.T) {
 	framework.RequireKubeBinaries(t)
 	plugin, err := localfed.BuildBinary("kubectl-portico")
@@ -96,6 +106,10 @@ func TestHubCredentialRotation(t *testing.T) {
 			t.Errorf("stopping the member-agent: %v", err)
 		}
 	})
+
+	// The lb-agent of an edge node renews its token too, in the edge
+	// cluster's Secret (the member cluster serves as the edge cluster).
+	edgeRenewed := startRenewingEdgeAgent(t, hub, member.HubCluster)
 
 	// credential waits until the MemberCluster reports expires and
 	// CredentialExpiring=False with it in the message.
@@ -165,6 +179,152 @@ func TestHubCredentialRotation(t *testing.T) {
 		if want := "system:serviceaccount:" + ns + ":member-agent"; err != nil || review.Status.UserInfo.Username != want {
 			t.Errorf("the %s token: %v, %+v; want it to authenticate as %s", what, err, review, want)
 		}
+	}
+
+	edgeRenewed()
+}
+
+// startRenewingEdgeAgent joins an edge node with a 10m token, applies its
+// join-edge manifest to edge (Secret, ServiceAccount, Role, RoleBinding;
+// DaemonSet pods never run there) and runs its lb-agent, with an in-memory
+// dataplane, as that manifest's ServiceAccount with --hub-kubeconfig-secret.
+// The returned function waits until the agent has written a renewed token of
+// its own hub ServiceAccount into the Secret, through the manifest's RBAC,
+// which allows nothing else.
+func startRenewingEdgeAgent(t *testing.T, hub, edge *framework.HubCluster) func() {
+	t.Helper()
+	ctx := context.Background()
+	admin := versioned.NewForConfigOrDie(hub.RestConfig)
+	ep, err := plugin.HubEndpointFromConfig(hub.RestConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	group, node := uniqueName("lbg"), uniqueName("edge-r")
+	if _, err := admin.ClusterV1alpha1().LoadBalancerGroups().Create(ctx, &clusterv1alpha1.LoadBalancerGroup{
+		ObjectMeta: metav1.ObjectMeta{Name: group}, Spec: clusterv1alpha1.LoadBalancerGroupSpec{Zone: "zone-r"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := plugin.JoinEdge(ctx, admin, kubernetes.NewForConfigOrDie(hub.RestConfig),
+		plugin.JoinEdgeOptions{Node: node, Group: group, Address: "192.0.2.41", TokenDuration: 10 * time.Minute, Hub: ep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined, err := hubtoken.Parse(kubeconfigToken(t, res.Kubeconfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest bytes.Buffer
+	if err := manifests.RenderLBAgentNode(&manifest, manifests.LBAgentNodeValues{Node: node, Group: group, Address: "192.0.2.41", HubKubeconfig: res.Kubeconfig}); err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, err := framework.KubectlWithInput(t, edge.KubeconfigPath, &manifest, "apply", "-f", "-"); err != nil {
+		t.Fatalf("applying the edge manifest: %v\n%s%s", err, out, stderr)
+	}
+
+	// The agent's identity in the edge cluster, as its pod would have it.
+	edgeKube := kubernetes.NewForConfigOrDie(edge.RestConfig)
+	tr, err := edgeKube.CoreV1().ServiceAccounts("portico-system").CreateToken(ctx, "lb-agent-"+node,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	edgeKubeconfig := filepath.Join(dir, "edge.kubeconfig")
+	writeTokenKubeconfig(t, edgeKubeconfig, edge.RestConfig, tr.Status.Token)
+	hubKubeconfig := filepath.Join(dir, "hub.kubeconfig")
+	if err := os.WriteFile(hubKubeconfig, res.Kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	o := lbagent.NewOptions()
+	o.HubKubeconfig, o.HubKubeconfigSecret, o.Kubeconfig = hubKubeconfig, "portico-system/lb-agent-hub-"+node, edgeKubeconfig
+	o.NodeName, o.Group, o.Address = node, group, "192.0.2.41"
+	o.ListenAddress, o.DrainPeriod, o.HubTokenRenewFraction = "127.0.0.1:0", 0, 0.05
+	o.NewDataplane = func(*lbagent.Options) (dataplane.Dataplane, string, func(), error) {
+		return &fake.Dataplane{}, "fake", func() {}, nil
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- o.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("lb-agent: %v", err)
+		}
+	})
+
+	return func() {
+		t.Helper()
+		secrets := edgeKube.CoreV1().Secrets("portico-system")
+		var renewed hubtoken.Claims
+		var renewedToken string
+		framework.Eventually(t, 2*time.Minute, "the lb-agent's renewed token in its Secret", func() (bool, string) {
+			secret, err := secrets.Get(ctx, "lb-agent-hub-"+node, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			renewedToken = kubeconfigToken(t, secret.Data[hubtoken.SecretKey])
+			if renewed, err = hubtoken.Parse(renewedToken); err != nil {
+				return false, err.Error()
+			}
+			return renewed.IssuedAt.After(joined.IssuedAt), fmt.Sprintf("the Secret's token was issued at %s", renewed.IssuedAt.UTC())
+		})
+		t.Logf("the lb-agent renewed %v after join-edge: valid until %s", renewed.IssuedAt.Sub(joined.IssuedAt), renewed.Expires.UTC())
+		if renewed.Namespace != "portico-edge" || renewed.ServiceAccount != "lb-agent-"+node || renewed.Lifetime() != joined.Lifetime() {
+			t.Errorf("renewed token %+v, want one of portico-edge/lb-agent-%s valid %v", renewed, node, joined.Lifetime())
+		}
+		// The renewed token works on the hub as the node.
+		cfg := rest.AnonymousClientConfig(hub.RestConfig)
+		cfg.BearerToken = renewedToken
+		review, err := kubernetes.NewForConfigOrDie(cfg).AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if want := "system:serviceaccount:portico-edge:lb-agent-" + node; err != nil || review.Status.UserInfo.Username != want {
+			t.Errorf("the renewed edge token: %v, %+v; want it to authenticate as %s", err, review, want)
+		}
+		// The file the DaemonSet mounts read-only is not written.
+		data, err := os.ReadFile(hubKubeconfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(data, res.Kubeconfig) {
+			t.Errorf("the agent rewrote --hub-kubeconfig; with --hub-kubeconfig-secret it must write only the Secret")
+		}
+		// Its edge identity reaches no other Secret.
+		cfg = rest.AnonymousClientConfig(edge.RestConfig)
+		cfg.BearerToken = tr.Status.Token
+		_, err = kubernetes.NewForConfigOrDie(cfg).CoreV1().Secrets("portico-system").List(ctx, metav1.ListOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("the lb-agent's edge ServiceAccount listing Secrets: %v, want Forbidden", err)
+		}
+	}
+}
+
+// kubeconfigToken returns the bearer token of kubeconfig's current user.
+func kubeconfigToken(t *testing.T, kubeconfig []byte) string {
+	t.Helper()
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.BearerToken
+}
+
+// writeTokenKubeconfig writes a kubeconfig for the server of base with token.
+func writeTokenKubeconfig(t *testing.T, path string, base *rest.Config, token string) {
+	t.Helper()
+	data, err := clientcmd.Write(clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"c": {Server: base.Host, CertificateAuthorityData: base.CAData}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"u": {Token: token}},
+		Contexts:       map[string]*clientcmdapi.Context{"c": {Cluster: "c", AuthInfo: "u"}},
+		CurrentContext: "c",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

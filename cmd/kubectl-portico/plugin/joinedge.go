@@ -381,10 +381,12 @@ join-edge talks to the hub cluster of the current kubeconfig. It
   4. requests a token for the ServiceAccount (TokenRequest API, lifetime
      --token-duration, default 24h) and builds a hub kubeconfig with it. The
      lb-agent renews the token itself at about 80% of its lifetime (with the
-     same lifetime) and rewrites its --hub-kubeconfig file with the new one;
+     same lifetime) and stores the new one (the DaemonSet: in its Secret; a
+     process: in its --hub-kubeconfig file);
   5. prints, to stdout, the lb-agent's manifest for the edge nodes' cluster:
      namespace portico-system, the Secret lb-agent-hub-NODE with the hub
-     kubeconfig, and the DaemonSet lb-agent-NODE that runs the agent on the
+     kubeconfig, the ServiceAccount lb-agent-NODE that may rewrite only that
+     Secret, and the DaemonSet lb-agent-NODE that runs the agent on the
      node NODE only; or with -o kubeconfig only the hub kubeconfig (to run the
      agent as a process on the node: lb-agent --hub-kubeconfig FILE
      --node-name NODE --group GROUP --address IP).
