@@ -204,10 +204,15 @@ func conditionNodes(conds []metav1.Condition, skip ...string) []*Node {
 	var out []*Node
 	for _, c := range conds {
 		if !slices.Contains(skip, c.Type) {
-			out = append(out, conditionNode(c, c.Type == trafficv1alpha1.ClusterAccessPointDegraded))
+			out = append(out, conditionNode(c, negativePolarity(c.Type)))
 		}
 	}
 	return out
+}
+
+// negativePolarity tells the conditions that are fine when False.
+func negativePolarity(conditionType string) bool {
+	return conditionType == trafficv1alpha1.ClusterAccessPointDegraded || conditionType == clusterv1alpha1.MemberClusterCredentialExpiring
 }
 
 // plural is "1 thing" or "n things".

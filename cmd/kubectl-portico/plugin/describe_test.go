@@ -195,6 +195,7 @@ FederatedAccessPoint/shop/checkout                               True   Ready   
   ├─MemberCluster zone-a-1 (zone-a)                              True   Applied         2m     5/5 objects, 2 gateway endpoints
   │ ├─Condition Joined                                           True   AgentConnected  24h    the member-agent has connected
   │ ├─Condition Available                                        True   LeaseRenewed    24h    the member-agent renews its Lease
+  │ ├─Condition CredentialExpiring                               False  Valid           4h     the member-agent's hub credential expires in 20h
   │ └─ClusterAccessPoint portico-cluster-zone-a-1/shop.checkout  True   Applied         2m     revision 5d41402a, 5 objects
   │   ├─Condition Degraded                                       False  Applied         2m     every object is applied
   │   ├─Gateway shop/checkout                                    True   Applied
@@ -205,6 +206,7 @@ FederatedAccessPoint/shop/checkout                               True   Ready   
   └─MemberCluster zone-b-1 (zone-b)                              True   Applied         3m     5/5 objects, 2 gateway endpoints
     ├─Condition Joined                                           True   AgentConnected  24h    the member-agent has connected
     ├─Condition Available                                        True   LeaseRenewed    24h    the member-agent renews its Lease
+    ├─Condition CredentialExpiring                               False  Valid           4h     the member-agent's hub credential expires in 20h
     └─ClusterAccessPoint portico-cluster-zone-b-1/shop.checkout  True   Applied         2m     revision 5d41402a, 5 objects
       ├─Condition Degraded                                       False  Applied         2m     every object is applied
       ├─Gateway shop/checkout                                    True   Applied

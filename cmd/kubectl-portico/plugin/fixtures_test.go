@@ -135,6 +135,8 @@ func memberCluster(name string) *clusterv1alpha1.MemberCluster {
 			Conditions: []metav1.Condition{
 				cond("Joined", "True", "AgentConnected", "the member-agent has connected", 24*time.Hour),
 				cond("Available", "True", "LeaseRenewed", "the member-agent renews its Lease", 24*time.Hour),
+				// Fine when False: the default view hides it.
+				cond("CredentialExpiring", "False", "Valid", "the member-agent's hub credential expires in 20h", 4*time.Hour),
 			}},
 	}
 }
