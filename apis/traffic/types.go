@@ -66,6 +66,24 @@ type Placement struct {
 	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
 	// zones restricts placement to member clusters of these zones.
 	Zones []string `json:"zones,omitempty"`
+	// follow places the access point where a kubefed federated object (a
+	// FederatedDeployment, or any kind with kubefed's placement shape) in the
+	// access point's namespace is placed, intersected with the other terms.
+	Follow *FollowReference `json:"follow,omitempty"`
+}
+
+// FollowReference names a kubefed federated object in the hub cluster, in the
+// access point's namespace.
+type FollowReference struct {
+	// apiVersion of the object, e.g. types.kubefed.io/v1beta1.
+	APIVersion string `json:"apiVersion"`
+	// kind of the object, e.g. FederatedDeployment.
+	Kind string `json:"kind"`
+	// name of the object.
+	Name string `json:"name"`
+	// propagated limits the placement to the clusters where kubefed reports the
+	// object propagated (status.clusters without an error).
+	Propagated bool `json:"propagated,omitempty"`
 }
 
 // ClusterReference names a member cluster.

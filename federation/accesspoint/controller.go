@@ -48,12 +48,19 @@ type Informers struct {
 	// Secrets of the hub cluster's portico-system namespace, where the
 	// certificate controller keeps issued certificates (optional).
 	Secrets coreinformers.SecretInformer
+	// Follower reads the placement of kubefed objects access points follow
+	// (optional: without it, spec.placement.follow keeps the last placement
+	// and says why). Its changes reach the controller through
+	// EnqueueFollowers.
+	Follower Follower
 }
 
 // Controller reconciles FederatedAccessPoints.
 type Controller struct {
 	client   versioned.Interface
 	faps     trafficlisters.FederatedAccessPointLister
+	fapIndex cache.Indexer
+	follower Follower
 	revs     cache.Indexer
 	caps     cache.Indexer
 	vips     trafficlisters.VirtualIPLister
@@ -71,11 +78,14 @@ type Controller struct {
 // NewController wires the controller to its informers.
 func NewController(client versioned.Interface, inf Informers, alloc *vipallocator.Allocator, events record.EventRecorder) *Controller {
 	apstatus.AddIndex(inf.ClusterAccessPoints.Informer())
+	if _, ok := inf.AccessPoints.Informer().GetIndexer().GetIndexers()[followsIndex]; !ok {
+		_ = inf.AccessPoints.Informer().AddIndexers(cache.Indexers{followsIndex: followsKeys})
+	}
 	if _, ok := inf.Revisions.Informer().GetIndexer().GetIndexers()[revisionsByAccessPoint]; !ok {
 		_ = inf.Revisions.Informer().AddIndexers(cache.Indexers{revisionsByAccessPoint: revisionKeys})
 	}
 	c := &Controller{
-		client: client, faps: inf.AccessPoints.Lister(), revs: inf.Revisions.Informer().GetIndexer(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
+		client: client, faps: inf.AccessPoints.Lister(), fapIndex: inf.AccessPoints.Informer().GetIndexer(), follower: inf.Follower, revs: inf.Revisions.Informer().GetIndexer(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
 		vips: inf.VirtualIPs.Lister(), clusters: inf.MemberClusters.Lister(), nodes: inf.Nodes.Lister(),
 		names: inf.NameServices.Lister(),
 		alloc: alloc, events: events, now: time.Now,

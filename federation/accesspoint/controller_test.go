@@ -37,12 +37,13 @@ const certificateManager = "portico-certificate"
 // fake API server holds into their caches, and it reads results back from the
 // fake.
 type fixture struct {
-	t       *testing.T
-	pc      *fake.Clientset
-	factory externalversions.SharedInformerFactory
-	events  *record.FakeRecorder
-	c       *Controller
-	now     time.Time
+	t        *testing.T
+	follower Follower
+	pc       *fake.Clientset
+	factory  externalversions.SharedInformerFactory
+	events   *record.FakeRecorder
+	c        *Controller
+	now      time.Time
 }
 
 func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
@@ -60,7 +61,7 @@ func (f *fixture) wire() {
 	f.c = NewController(f.pc, Informers{
 		AccessPoints: traffic.FederatedAccessPoints(), Revisions: traffic.AccessPointRevisions(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
 		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),
-		NameServices: traffic.NameServices(),
+		NameServices: traffic.NameServices(), Follower: f.follower,
 	}, alloc, f.events)
 	f.c.now = func() time.Time { return f.now }
 }

@@ -223,17 +223,31 @@ func clusterStatus(mc *clusterv1alpha1.MemberCluster, cap *trafficv1alpha1.Clust
 }
 
 func placedCondition(p *plan) metav1.Condition {
+	names := make([]string, 0, len(p.placed))
+	for _, mc := range p.placed {
+		names = append(names, mc.Name)
+	}
 	switch {
 	case len(p.conflicts) > 0:
 		return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionFalse, Reason: ReasonHostConflict,
 			Message: "not rendered on " + joinSorted(p.conflicts)}
+	case p.follow != nil && p.follow.err != nil:
+		kept := "it is on no cluster"
+		if len(names) > 0 {
+			kept = "it stays on " + strings.Join(names, ", ")
+		}
+		return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionFalse, Reason: p.follow.err.Reason,
+			Message: p.follow.err.Message + "; keeping the last placement: " + kept}
 	case len(p.placed) == 0:
-		return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionFalse, Reason: ReasonNoClusters,
-			Message: "no member cluster matches the placement"}
-	}
-	names := make([]string, 0, len(p.placed))
-	for _, mc := range p.placed {
-		names = append(names, mc.Name)
+		msg := "no member cluster matches the placement"
+		if p.follow != nil && len(p.follow.unmapped) > 0 {
+			msg += "; no MemberCluster for the followed object's kubefed clusters " + strings.Join(p.follow.unmapped, ", ")
+		}
+		return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionFalse, Reason: ReasonNoClusters, Message: msg}
+	case p.follow != nil && len(p.follow.unmapped) > 0:
+		return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionTrue, Reason: ReasonUnmappedClusters,
+			Message: "placed on " + strings.Join(names, ", ") + "; no MemberCluster for the followed object's kubefed clusters " +
+				strings.Join(p.follow.unmapped, ", ") + " (name a MemberCluster after each, or label one " + clusterv1alpha1.LabelKubefedCluster + "=NAME)"}
 	}
 	return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionTrue, Reason: ReasonPlaced,
 		Message: "placed on " + strings.Join(names, ", ")}

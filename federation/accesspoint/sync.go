@@ -21,11 +21,13 @@ import (
 	"github.com/portico-dev/portico/apis/traffic/validation"
 	"github.com/portico-dev/portico/federation/apstatus"
 	"github.com/portico-dev/portico/federation/certsecret"
+	"github.com/portico-dev/portico/federation/kubefed"
 )
 
 // plan is what one reconcile decided.
 type plan struct {
 	placed    []*clusterv1alpha1.MemberCluster
+	follow    *followResult      // nil without spec.placement.follow
 	conflicts map[string]string  // cluster -> why not rendered there
 	cert      *certsecret.Stored // issued certificate, nil without spec.tls or before the first issue
 	failures  map[string]string  // cluster -> rendering or write error
@@ -79,8 +81,14 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 		return 0, err
 	}
 	p := &plan{cert: c.certificate(fap), failures: map[string]string{}, rendered: map[renderKey]renderResult{}}
-	if p.placed, err = Place(fap.Spec.Placement, all); err != nil {
+	existing := c.rendered(fap)
+	if p.placed, p.follow, err = c.place(fap, all, existing); err != nil {
 		return 0, err
+	}
+	if p.follow != nil && p.follow.err != nil && p.follow.err.Reason == kubefed.ReasonPending {
+		// The hub's cache of the followed kind is filling (it just started,
+		// or the kind was just followed): change nothing until it is full.
+		return followPendingRetry, nil
 	}
 	p.conflicts = c.hostConflicts(fap, p.placed, all)
 	p.gatewayNamespaces = map[string]string{}
@@ -96,7 +104,6 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 		p.hashes[n] = Revision(&withContent(fap, &rev.Spec.Content).Spec, p.cert)
 	}
 	p.revision = p.hashes[p.target]
-	existing := c.rendered(fap)
 	vip, failure, err := c.ensureVIP(ctx, fap, p)
 	if err != nil {
 		return 0, err
@@ -203,7 +210,7 @@ func (c *Controller) hostConflicts(fap *trafficv1alpha1.FederatedAccessPoint, pl
 		if host == "" {
 			continue
 		}
-		theirs, err := Place(other.Spec.Placement, all)
+		theirs, _, err := c.place(other, all, c.rendered(other))
 		if err != nil {
 			continue
 		}

@@ -15,8 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -35,6 +37,7 @@ import (
 	"github.com/portico-dev/portico/federation/certificate"
 	"github.com/portico-dev/portico/federation/certsecret"
 	dnscontroller "github.com/portico-dev/portico/federation/dns"
+	"github.com/portico-dev/portico/federation/kubefed"
 	"github.com/portico-dev/portico/federation/lblease"
 	"github.com/portico-dev/portico/federation/loadbalancergroup"
 	"github.com/portico-dev/portico/federation/membercluster"
@@ -54,12 +57,15 @@ type Options struct {
 	LeaderElectionNamespace string
 	Workers                 int
 	QPS                     float32
+	// KubefedNamespace holds the KubeFedClusters that access points following
+	// kubefed objects are placed by.
+	KubefedNamespace string
 }
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{Controllers: []string{"*"}, ClusterLeaseGrace: 40 * time.Second, LeaderElect: true,
-		LeaderElectionNamespace: "portico-system", Workers: 4, QPS: 100}
+		LeaderElectionNamespace: "portico-system", Workers: 4, QPS: 100, KubefedNamespace: kubefed.DefaultNamespace}
 }
 
 // AddFlags adds the controller flags.
@@ -73,6 +79,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
 		"Hub cluster namespace of the leader election Lease.")
 	fs.IntVar(&o.Workers, "controller-workers", o.Workers, "Concurrent reconciles per controller.")
+	fs.StringVar(&o.KubefedNamespace, "kubefed-namespace", o.KubefedNamespace,
+		"Hub cluster namespace of kubefed's KubeFedClusters (kubefed's system namespace), for access points whose spec.placement.follow names a kubefed federated object.")
 	fs.Float32Var(&o.QPS, "controller-qps", o.QPS, "Requests per second the controllers may send to the hub cluster and to portico-hub (burst: twice that).")
 }
 
@@ -115,11 +123,15 @@ func (o *Options) Run(ctx context.Context, portico, hub *rest.Config) error {
 	if err != nil {
 		return err
 	}
+	dyn, err := dynamic.NewForConfig(hub)
+	if err != nil {
+		return err
+	}
 	if !o.LeaderElect {
-		o.runControllers(ctx, pc, kube)
+		o.runControllers(ctx, pc, kube, dyn)
 		return nil
 	}
-	return o.runLeading(ctx, kube, func(ctx context.Context) { o.runControllers(ctx, pc, kube) })
+	return o.runLeading(ctx, kube, func(ctx context.Context) { o.runControllers(ctx, pc, kube, dyn) })
 }
 
 func (o *Options) runLeading(ctx context.Context, kube kubernetes.Interface, run func(context.Context)) error {
@@ -150,14 +162,20 @@ func (o *Options) runLeading(ctx context.Context, kube kubernetes.Interface, run
 	return nil
 }
 
-func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface, f externalversions.SharedInformerFactory,
-	secrets coreinformers.SecretInformer) func() {
+func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface, dyn dynamic.Interface,
+	f externalversions.SharedInformerFactory, secrets coreinformers.SecretInformer) func() {
 	traffic, cluster := f.Traffic().V1alpha1(), f.Cluster().V1alpha1()
 	alloc := vipallocator.New(pc, traffic.VIPPools().Lister(), traffic.VirtualIPs().Lister(), cluster.LoadBalancerGroups().Lister())
-	c := accesspoint.NewController(pc, accesspoint.Informers{
+	// The kubefed objects access points follow, watched once followed.
+	var c *accesspoint.Controller
+	follower := kubefed.NewWatcher(dyn, kube.Discovery(), o.KubefedNamespace, func(gk schema.GroupKind, ns, name string) {
+		c.EnqueueFollowers(gk, ns, name)
+	})
+	follower.Start(ctx)
+	c = accesspoint.NewController(pc, accesspoint.Informers{
 		AccessPoints: traffic.FederatedAccessPoints(), Revisions: traffic.AccessPointRevisions(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
 		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),
-		NameServices: traffic.NameServices(), Secrets: secrets,
+		NameServices: traffic.NameServices(), Secrets: secrets, Follower: follower,
 	}, alloc, eventRecorder(ctx, kube))
 	// The allocator reads pools and groups from these caches.
 	_, _ = traffic.VIPPools().Informer(), cluster.LoadBalancerGroups().Informer()
@@ -178,7 +196,7 @@ func eventRecorder(ctx context.Context, kube kubernetes.Interface) record.EventR
 	return b.NewRecorder(scheme, corev1.EventSource{Component: "portico-hub"})
 }
 
-func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface) {
+func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface, dyn dynamic.Interface) {
 	porticoInformers := externalversions.NewSharedInformerFactory(pc, 10*time.Minute)
 	leaseInformers := informers.NewSharedInformerFactoryWithOptions(kube, 10*time.Minute,
 		informers.WithTweakListOptions(func(opts *metav1.ListOptions) {
@@ -201,7 +219,7 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 		informers.WithNamespace(certsecret.SecretNamespace))
 	secrets := systemInformers.Core().V1().Secrets()
 	if o.Enabled("accesspoint") {
-		runs = append(runs, o.accessPoints(ctx, pc, kube, porticoInformers, secrets))
+		runs = append(runs, o.accessPoints(ctx, pc, kube, dyn, porticoInformers, secrets))
 	}
 	if o.Enabled("certificate") {
 		traffic := porticoInformers.Traffic().V1alpha1()

@@ -233,45 +233,64 @@ func IstioCRDs() (file, version string, err error) {
 }
 
 func findIstioCRDs() (string, string, error) {
+	dir, version, err := moduleDir("istio.io/api")
+	if err != nil {
+		return "", "", err
+	}
+	file := filepath.Join(dir, "kubernetes", "customresourcedefinitions.gen.yaml")
+	if _, err := os.Stat(file); err != nil {
+		return "", "", fmt.Errorf("Istio CRDs of istio.io/api %s: %w", version, err)
+	}
+	return file, version, nil
+}
+
+// moduleDir returns the module cache directory and the version of a module
+// this repository requires (`go list -m -json`).
+func moduleDir(module string) (dir, version string, err error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", "", err
 	}
-	cmd := exec.Command("go", "list", "-m", "-json", "istio.io/api")
+	cmd := exec.Command("go", "list", "-m", "-json", module)
 	cmd.Dir = root
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", "", fmt.Errorf("go list -m -json istio.io/api: %v: %s", err, stderr.String())
+		return "", "", fmt.Errorf("go list -m -json %s: %v: %s", module, err, stderr.String())
 	}
 	var mod struct{ Dir, Version string }
 	if err := json.Unmarshal(out, &mod); err != nil {
-		return "", "", fmt.Errorf("go list -m -json istio.io/api: %w", err)
+		return "", "", fmt.Errorf("go list -m -json %s: %w", module, err)
 	}
 	if mod.Dir == "" {
-		return "", "", fmt.Errorf("istio.io/api %s is not in the module cache (run `go mod download istio.io/api`)", mod.Version)
+		return "", "", fmt.Errorf("%s %s is not in the module cache (run `go mod download %s`)", module, mod.Version, module)
 	}
-	file := filepath.Join(mod.Dir, "kubernetes", "customresourcedefinitions.gen.yaml")
-	if _, err := os.Stat(file); err != nil {
-		return "", "", fmt.Errorf("Istio CRDs of istio.io/api %s: %w", mod.Version, err)
-	}
-	return file, mod.Version, nil
+	return mod.Dir, mod.Version, nil
 }
 
 // InstallIstioCRDs applies the CRD bundle with kubectl (server-side: the bundle
 // is too large for the last-applied annotation) and waits until every CRD is
 // Established.
 func InstallIstioCRDs(ctx context.Context, kubectl, kubeconfig, crdsFile string) error {
+	return installCRDs(ctx, kubectl, kubeconfig, "Istio", crdsFile)
+}
+
+// installCRDs applies CRD bundles with kubectl and waits until every CRD is
+// Established; what names them in errors.
+func installCRDs(ctx context.Context, kubectl, kubeconfig, what string, crdsFiles ...string) error {
 	args := []string{"--kubeconfig=" + kubeconfig, "apply", "--server-side", "--force-conflicts",
-		"--field-manager=" + memberFieldManager, "-o", "name", "-f", crdsFile}
+		"--field-manager=" + memberFieldManager, "-o", "name"}
+	for _, f := range crdsFiles {
+		args = append(args, "-f", f)
+	}
 	cmd := exec.CommandContext(ctx, kubectl, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG=")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("installing the Istio CRDs: kubectl %s: %v\n%s", strings.Join(args[1:], " "), err, lastLines(stderr.String(), 20))
+		return fmt.Errorf("installing the %s CRDs: kubectl %s: %v\n%s", what, strings.Join(args[1:], " "), err, lastLines(stderr.String(), 20))
 	}
 	var names []string
 	for _, line := range strings.Fields(string(out)) {
@@ -280,7 +299,7 @@ func InstallIstioCRDs(ctx context.Context, kubectl, kubeconfig, crdsFile string)
 		}
 	}
 	if len(names) == 0 {
-		return fmt.Errorf("installing the Istio CRDs: kubectl applied no CRD from %s", crdsFile)
+		return fmt.Errorf("installing the %s CRDs: kubectl applied no CRD from %v", what, crdsFiles)
 	}
 	// Polling with a client is much faster than `kubectl wait -f` (which parses the
 	// 1 MB bundle again).
@@ -306,7 +325,7 @@ func InstallIstioCRDs(ctx context.Context, kubectl, kubeconfig, crdsFile string)
 		return len(pending) == 0, nil
 	})
 	if err != nil {
-		return fmt.Errorf("Istio CRDs not Established: %v: %w", pending, err)
+		return fmt.Errorf("%s CRDs not Established: %v: %w", what, pending, err)
 	}
 	return nil
 }

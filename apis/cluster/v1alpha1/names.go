@@ -15,6 +15,9 @@ const (
 	MemberClusterFinalizer = "cluster.portico.dev/cleanup"
 	// LabelCluster names the member cluster an object in the hub cluster belongs to.
 	LabelCluster = "cluster.portico.dev/name"
+	// LabelKubefedCluster on a MemberCluster names the kubefed KubeFedCluster it
+	// is; without it, a KubeFedCluster maps to the MemberCluster of its name.
+	LabelKubefedCluster = "portico.dev/kubefed-cluster"
 )
 
 // ClusterNamespace is the hub namespace of a member cluster.

@@ -122,6 +122,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationtrafficv1alpha1.FederatedAccessPointSpecApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("FederatedAccessPointStatus"):
 		return &applyconfigurationtrafficv1alpha1.FederatedAccessPointStatusApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("FollowReference"):
+		return &applyconfigurationtrafficv1alpha1.FollowReferenceApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("GatewayEndpoint"):
 		return &applyconfigurationtrafficv1alpha1.GatewayEndpointApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("GatewayStatus"):

@@ -85,6 +85,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		trafficv1alpha1.FederatedAccessPointList{}.OpenAPIModelName():   schema_portico_apis_traffic_v1alpha1_FederatedAccessPointList(ref),
 		trafficv1alpha1.FederatedAccessPointSpec{}.OpenAPIModelName():   schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref),
 		trafficv1alpha1.FederatedAccessPointStatus{}.OpenAPIModelName(): schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref),
+		trafficv1alpha1.FollowReference{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_FollowReference(ref),
 		trafficv1alpha1.GatewayEndpoint{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_GatewayEndpoint(ref),
 		trafficv1alpha1.GatewayStatus{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_GatewayStatus(ref),
 		trafficv1alpha1.HealthCheck{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_HealthCheck(ref),
@@ -2655,6 +2656,51 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref common.
 	}
 }
 
+func schema_portico_apis_traffic_v1alpha1_FollowReference(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "FollowReference names a kubefed federated object in the hub cluster, in the access point's namespace.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "apiVersion of the object, e.g. types.kubefed.io/v1beta1.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "kind of the object, e.g. FederatedDeployment.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "name of the object.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"propagated": {
+						SchemaProps: spec.SchemaProps{
+							Description: "propagated limits the placement to the clusters where kubefed reports the object propagated (status.clusters without an error).",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"apiVersion", "kind", "name"},
+			},
+		},
+	}
+}
+
 func schema_portico_apis_traffic_v1alpha1_GatewayEndpoint(ref common.ReferenceCallback) common.OpenAPIDefinition {
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
@@ -3511,11 +3557,17 @@ func schema_portico_apis_traffic_v1alpha1_Placement(ref common.ReferenceCallback
 							},
 						},
 					},
+					"follow": {
+						SchemaProps: spec.SchemaProps{
+							Description: "follow places the access point where a kubefed federated object (a FederatedDeployment, or any kind with kubefed's placement shape) in the access point's namespace is placed, intersected with the other terms.",
+							Ref:         ref(trafficv1alpha1.FollowReference{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			trafficv1alpha1.ClusterReference{}.OpenAPIModelName(), v1.LabelSelector{}.OpenAPIModelName()},
+			trafficv1alpha1.ClusterReference{}.OpenAPIModelName(), trafficv1alpha1.FollowReference{}.OpenAPIModelName(), v1.LabelSelector{}.OpenAPIModelName()},
 	}
 }
 

@@ -86,6 +86,26 @@ type Placement struct {
 	// +optional
 	// +listType=set
 	Zones []string `json:"zones,omitempty"`
+	// follow places the access point where a kubefed federated object (a
+	// FederatedDeployment, or any kind with kubefed's placement shape) in the
+	// access point's namespace is placed, intersected with the other terms.
+	// +optional
+	Follow *FollowReference `json:"follow,omitempty"`
+}
+
+// FollowReference names a kubefed federated object in the hub cluster, in the
+// access point's namespace.
+type FollowReference struct {
+	// apiVersion of the object, e.g. types.kubefed.io/v1beta1.
+	APIVersion string `json:"apiVersion"`
+	// kind of the object, e.g. FederatedDeployment.
+	Kind string `json:"kind"`
+	// name of the object.
+	Name string `json:"name"`
+	// propagated limits the placement to the clusters where kubefed reports the
+	// object propagated (status.clusters without an error).
+	// +optional
+	Propagated bool `json:"propagated,omitempty"`
 }
 
 // ClusterReference names a member cluster.

@@ -172,6 +172,11 @@ func (in FederatedAccessPointStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in FollowReference) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.FollowReference"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in GatewayEndpoint) OpenAPIModelName() string {
 	return "dev.portico.traffic.v1alpha1.GatewayEndpoint"
 }

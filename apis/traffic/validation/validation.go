@@ -16,6 +16,7 @@ import (
 
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -119,6 +120,41 @@ func validatePlacement(p *traffic.Placement, fldPath *field.Path) field.ErrorLis
 		allErrs = append(allErrs, metav1validation.ValidateLabelSelector(p.ClusterSelector, metav1validation.LabelSelectorValidationOptions{}, fldPath.Child("clusterSelector"))...)
 	}
 	allErrs = append(allErrs, labelValues(p.Zones, fldPath.Child("zones"))...)
+	if p.Follow != nil {
+		allErrs = append(allErrs, validateFollow(p.Follow, fldPath.Child("follow"))...)
+	}
+	return allErrs
+}
+
+// validateFollow checks the reference to a kubefed federated object: a
+// group/version (kubefed's federated types live in API groups), a kind, and
+// an object name.
+func validateFollow(f *traffic.FollowReference, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	switch gv, err := schema.ParseGroupVersion(f.APIVersion); {
+	case f.APIVersion == "":
+		allErrs = append(allErrs, field.Required(fldPath.Child("apiVersion"), "e.g. types.kubefed.io/v1beta1"))
+	case err != nil:
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("apiVersion"), f.APIVersion, err.Error()))
+	case gv.Group == "" || gv.Version == "":
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("apiVersion"), f.APIVersion, "must be GROUP/VERSION, e.g. types.kubefed.io/v1beta1"))
+	default:
+		for _, msg := range utilvalidation.IsDNS1123Subdomain(gv.Group) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child("apiVersion"), f.APIVersion, msg))
+		}
+	}
+	if f.Kind == "" {
+		allErrs = append(allErrs, field.Required(fldPath.Child("kind"), "e.g. FederatedDeployment"))
+	} else if errs := utilvalidation.IsCIdentifier(f.Kind); len(errs) > 0 {
+		allErrs = append(allErrs, field.Invalid(fldPath.Child("kind"), f.Kind, "must be a kind name, e.g. FederatedDeployment"))
+	}
+	if f.Name == "" {
+		allErrs = append(allErrs, field.Required(fldPath.Child("name"), ""))
+	} else {
+		for _, msg := range utilvalidation.IsDNS1123Subdomain(f.Name) {
+			allErrs = append(allErrs, field.Invalid(fldPath.Child("name"), f.Name, msg))
+		}
+	}
 	return allErrs
 }
 

@@ -293,6 +293,33 @@ func TestValidateFederatedAccessPointPlacement(t *testing.T) {
 			mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.Placement.Zones[1] = "zone-a" },
 			want:   []wantErr{duplicate("spec.placement.zones[1]")},
 		},
+		{
+			name: "follow a FederatedDeployment",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				f.Spec.Placement.Follow = &traffic.FollowReference{APIVersion: "types.kubefed.io/v1beta1", Kind: "FederatedDeployment", Name: "shop", Propagated: true}
+			},
+		},
+		{
+			name:   "follow needs apiVersion, kind and name",
+			mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.Placement.Follow = &traffic.FollowReference{} },
+			want: []wantErr{required("spec.placement.follow.apiVersion"), required("spec.placement.follow.kind"),
+				required("spec.placement.follow.name")},
+		},
+		{
+			name: "follow of a core kind or a bad name",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				f.Spec.Placement.Follow = &traffic.FollowReference{APIVersion: "v1", Kind: "Federated Deployment", Name: "Shop_1"}
+			},
+			want: []wantErr{invalid("spec.placement.follow.apiVersion"), invalid("spec.placement.follow.kind"),
+				invalid("spec.placement.follow.name")},
+		},
+		{
+			name: "follow apiVersion with a bad group",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				f.Spec.Placement.Follow = &traffic.FollowReference{APIVersion: "a/b/c", Kind: "FederatedDeployment", Name: "shop"}
+			},
+			want: []wantErr{invalid("spec.placement.follow.apiVersion")},
+		},
 	})
 }
 

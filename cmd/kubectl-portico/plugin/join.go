@@ -3,10 +3,13 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +18,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -80,6 +86,9 @@ type JoinOptions struct {
 	Name string
 	// Zone and Region of the cluster; Zone is required.
 	Zone, Region string
+	// Labels are set on a created MemberCluster and added to a reused one
+	// that lacks them; a reused one with another value of one is an error.
+	Labels map[string]string
 	// TokenDuration is the requested lifetime of the agent's hub token
 	// (default DefaultTokenDuration; at least MinTokenDuration).
 	TokenDuration time.Duration
@@ -191,6 +200,9 @@ func (o *JoinOptions) validate() error {
 	if o.Zone == "" {
 		return errors.New("--zone is required")
 	}
+	if errs := metav1validation.ValidateLabels(o.Labels, field.NewPath("metadata", "labels")); len(errs) > 0 {
+		return fmt.Errorf("invalid labels for MemberCluster %s: %w", o.Name, errs.ToAggregate())
+	}
 	if o.TokenDuration != 0 && o.TokenDuration < MinTokenDuration {
 		return fmt.Errorf("--token-duration must be at least %v", MinTokenDuration)
 	}
@@ -208,11 +220,12 @@ func regionSuffix(region string) string {
 }
 
 // ensureMemberCluster creates the MemberCluster, or returns the existing one
-// when its zone (and region, if one was asked for) match.
+// when its zone (and region, if one was asked for) and labels match; the
+// labels it lacks are added.
 func ensureMemberCluster(ctx context.Context, portico versioned.Interface, o JoinOptions) (*clusterv1alpha1.MemberCluster, bool, error) {
 	client := portico.ClusterV1alpha1().MemberClusters()
 	want := &clusterv1alpha1.MemberCluster{
-		ObjectMeta: metav1.ObjectMeta{Name: o.Name},
+		ObjectMeta: metav1.ObjectMeta{Name: o.Name, Labels: maps.Clone(o.Labels)},
 		Spec:       clusterv1alpha1.MemberClusterSpec{Zone: o.Zone, Region: o.Region},
 	}
 	mc, err := client.Create(ctx, want, metav1.CreateOptions{})
@@ -242,7 +255,38 @@ func ensureMemberCluster(ctx context.Context, portico versioned.Interface, o Joi
 		return nil, false, fmt.Errorf("MemberCluster %s already exists in region %q, not %q: choose another name, or delete it first (kubectl delete mc %s)",
 			o.Name, mc.Spec.Region, o.Region, o.Name)
 	}
+	if mc, err = ensureLabels(ctx, portico, mc, o.Labels); err != nil {
+		return nil, false, err
+	}
 	return mc, false, nil
+}
+
+// ensureLabels adds the labels an existing MemberCluster lacks (one merge
+// patch); one it has with another value is an error.
+func ensureLabels(ctx context.Context, portico versioned.Interface, mc *clusterv1alpha1.MemberCluster, want map[string]string) (*clusterv1alpha1.MemberCluster, error) {
+	missing := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		got, ok := mc.Labels[k]
+		switch {
+		case !ok:
+			missing[k] = want[k]
+		case got != want[k]:
+			return nil, fmt.Errorf("MemberCluster %s already exists with label %s=%s, not %s: choose another name, or change the label first (kubectl label mc %s %s=%s --overwrite)",
+				mc.Name, k, got, want[k], mc.Name, k, want[k])
+		}
+	}
+	if len(missing) == 0 {
+		return mc, nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": missing}})
+	if err != nil {
+		return nil, err
+	}
+	out, err := portico.ClusterV1alpha1().MemberClusters().Patch(ctx, mc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("adding the labels %v to MemberCluster %s (needs patch on memberclusters): %w", missing, mc.Name, err)
+	}
+	return out, nil
 }
 
 // waitForHubAccess waits until the hub controller has set status.namespace and

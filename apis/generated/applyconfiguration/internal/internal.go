@@ -810,6 +810,24 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: vip
       type:
         namedType: dev.portico.traffic.v1alpha1.VIPStatus
+- name: dev.portico.traffic.v1alpha1.FollowReference
+  map:
+    fields:
+    - name: apiVersion
+      type:
+        scalar: string
+      default: ""
+    - name: kind
+      type:
+        scalar: string
+      default: ""
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: propagated
+      type:
+        scalar: boolean
 - name: dev.portico.traffic.v1alpha1.GatewayEndpoint
   map:
     fields:
@@ -1093,6 +1111,9 @@ var schemaYAML = typed.YAMLObject(`types:
           elementRelationship: associative
           keys:
           - name
+    - name: follow
+      type:
+        namedType: dev.portico.traffic.v1alpha1.FollowReference
     - name: zones
       type:
         list:

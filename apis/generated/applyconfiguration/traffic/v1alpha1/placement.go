@@ -37,6 +37,10 @@ type PlacementApplyConfiguration struct {
 	ClusterSelector *v1.LabelSelectorApplyConfiguration `json:"clusterSelector,omitempty"`
 	// zones restricts placement to member clusters of these zones.
 	Zones []string `json:"zones,omitempty"`
+	// follow places the access point where a kubefed federated object (a
+	// FederatedDeployment, or any kind with kubefed's placement shape) in the
+	// access point's namespace is placed, intersected with the other terms.
+	Follow *FollowReferenceApplyConfiguration `json:"follow,omitempty"`
 }
 
 // PlacementApplyConfiguration constructs a declarative configuration of the Placement type for use with
@@ -73,5 +77,13 @@ func (b *PlacementApplyConfiguration) WithZones(values ...string) *PlacementAppl
 	for i := range values {
 		b.Zones = append(b.Zones, values[i])
 	}
+	return b
+}
+
+// WithFollow sets the Follow field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Follow field is set to the value of the last call.
+func (b *PlacementApplyConfiguration) WithFollow(value *FollowReferenceApplyConfiguration) *PlacementApplyConfiguration {
+	b.Follow = value
 	return b
 }

@@ -1,0 +1,165 @@
+package kubefed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/cache"
+	fedv1b1 "sigs.k8s.io/kubefed/pkg/apis/core/v1beta1"
+)
+
+// Reasons a followed object's placement cannot be read (FollowError.Reason).
+const (
+	// ReasonKindNotFound: the hub cluster serves no such kind (kubefed's CRD
+	// is missing).
+	ReasonKindNotFound = "FollowedKindNotFound"
+	// ReasonObjectNotFound: no such object in the access point's namespace.
+	ReasonObjectNotFound = "FollowedObjectNotFound"
+	// ReasonInvalid: the object has no kubefed placement.
+	ReasonInvalid = "FollowedObjectInvalid"
+	// ReasonPending: the hub's cache of that kind is still filling.
+	ReasonPending = "FollowPending"
+)
+
+// FollowError says why a followed object's placement is unknown.
+type FollowError struct {
+	Reason, Message string
+}
+
+func (e *FollowError) Error() string { return e.Message }
+
+// remapAfter bounds how often an unknown kind makes the watcher rediscover
+// the hub cluster's API (a CRD installed later is found then).
+const remapAfter = 10 * time.Second
+
+// Watcher caches, from the hub cluster, the KubeFedClusters of one namespace
+// and the federated objects access points follow, one informer per followed
+// kind, started when that kind is first followed.
+type Watcher struct {
+	dyn       dynamic.Interface
+	mapper    *restmapper.DeferredDiscoveryRESTMapper
+	namespace string
+	onChange  func(gk schema.GroupKind, namespace, name string)
+
+	mu        sync.Mutex
+	ctx       context.Context
+	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
+	remapped  time.Time
+}
+
+// NewWatcher returns a Watcher of the KubeFedClusters in namespace. onChange
+// is called for every change of a watched federated object (namespace and
+// name) and of any KubeFedCluster (namespace and name empty).
+func NewWatcher(dyn dynamic.Interface, disc discovery.DiscoveryInterface, namespace string, onChange func(gk schema.GroupKind, namespace, name string)) *Watcher {
+	return &Watcher{
+		dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
+		namespace: namespace, onChange: onChange, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
+	}
+}
+
+// Start lets the watcher start informers, which stop when ctx is done.
+func (w *Watcher) Start(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ctx = ctx
+}
+
+// Placed returns the KubeFedClusters the federated object apiVersion/kind
+// namespace/name is placed on (see Placed of this package). Errors are
+// *FollowError, but for a watcher that was not started.
+func (w *Watcher) Placed(apiVersion, kind, namespace, name string, propagated bool) ([]string, error) {
+	gvk, err := GroupVersionKind(apiVersion, kind)
+	if err != nil {
+		return nil, &FollowError{ReasonInvalid, fmt.Sprintf("apiVersion %q: %v", apiVersion, err)}
+	}
+	objects, err := w.informer(gvk, "")
+	if err != nil {
+		return nil, err
+	}
+	clusters, err := w.informer(fedv1b1.SchemeGroupVersion.WithKind("KubeFedCluster"), w.namespace)
+	if err != nil {
+		return nil, err
+	}
+	if !objects.HasSynced() || !clusters.HasSynced() {
+		return nil, &FollowError{ReasonPending, fmt.Sprintf("the hub is still reading the %ss and KubeFedClusters", kind)}
+	}
+	item, exists, err := objects.GetIndexer().GetByKey(namespace + "/" + name)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, &FollowError{ReasonObjectNotFound, fmt.Sprintf("%s %s/%s (%s) not found", kind, namespace, name, apiVersion)}
+	}
+	var kfcs []*fedv1b1.KubeFedCluster
+	for _, o := range clusters.GetStore().List() {
+		c, err := ClusterFromUnstructured(o.(*unstructured.Unstructured))
+		if err != nil {
+			return nil, &FollowError{ReasonInvalid, err.Error()}
+		}
+		kfcs = append(kfcs, c)
+	}
+	placed, err := Placed(item.(*unstructured.Unstructured), kfcs, propagated)
+	if err != nil {
+		return nil, &FollowError{ReasonInvalid, err.Error()}
+	}
+	return placed, nil
+}
+
+// informer returns the informer of gvk's resource (in namespace, or all
+// namespaces when empty), starting it on first use.
+func (w *Watcher) informer(gvk schema.GroupVersionKind, namespace string) (cache.SharedIndexInformer, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ctx == nil {
+		return nil, errors.New("the kubefed watcher was not started")
+	}
+	mapping, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) && time.Since(w.remapped) > remapAfter {
+		w.mapper.Reset()
+		w.remapped = time.Now()
+		mapping, err = w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	if err != nil {
+		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
+			return nil, &FollowError{ReasonKindNotFound, fmt.Sprintf("the hub cluster serves no %s in %s (are kubefed's CRDs installed?)", gvk.Kind, gvk.GroupVersion())}
+		}
+		return nil, &FollowError{ReasonKindNotFound, fmt.Sprintf("%s in %s: %v", gvk.Kind, gvk.GroupVersion(), err)}
+	}
+	if inf, ok := w.informers[mapping.Resource]; ok {
+		return inf, nil
+	}
+	inf := dynamicinformer.NewFilteredDynamicInformer(w.dyn, mapping.Resource, namespace, 10*time.Minute, cache.Indexers{}, nil).Informer()
+	gk := gvk.GroupKind()
+	notify := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		o, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return
+		}
+		if gk.Kind == "KubeFedCluster" && gk.Group == fedv1b1.SchemeGroupVersion.Group {
+			w.onChange(gk, "", "")
+			return
+		}
+		w.onChange(gk, o.GetNamespace(), o.GetName())
+	}
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: notify, UpdateFunc: func(_, obj any) { notify(obj) }, DeleteFunc: notify,
+	})
+	w.informers[mapping.Resource] = inf
+	go inf.RunWithContext(w.ctx)
+	return inf, nil
+}
