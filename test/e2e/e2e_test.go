@@ -105,6 +105,7 @@ func TestQuickstart(t *testing.T) {
 	t.Run("DNSAnswer", func(t *testing.T) { e.checkDNS(t, fap) })
 	t.Run("KubectlPortico", func(t *testing.T) { e.checkPlugin(t, fap) })
 	t.Run("HubCluster", func(t *testing.T) { e.checkHubCluster(t, fap) })
+	t.Run("FollowKubefed", e.testFollowKubefed)
 	t.Run("Failures", e.testFailures)
 	t.Run("CrashedEdgeVM", e.testCrash)
 }
@@ -638,6 +639,36 @@ func (e *env) waitEdge(t *testing.T, vip string, timeout time.Duration, nodes ..
 func toJSON(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b)
+}
+
+// testFollowKubefed runs the README's kubefed walkthrough as written: an
+// access point following a FederatedDeployment is Ready on zone-a-1 only, and
+// moves to zone-b-1 with the deployment's placement.
+func (e *env) testFollowKubefed(t *testing.T) {
+	dir := filepath.Join(e.root, "manifests", "examples", "kubefed")
+	e.kubectl(t, "apply", "-f", dir+"/")
+	t.Cleanup(func() { _, _, _ = framework.Kubectl(t, e.f.Kubeconfig(), "delete", "-f", dir+"/", "--wait=false") })
+	e.kubectl(t, "wait", "fap/web", "--for=condition=Ready", "--timeout=60s")
+	gatewayOn := func(what string, want string) {
+		t.Helper()
+		framework.Eventually(t, 30*time.Second, what, func() (bool, string) {
+			state, ok := "", true
+			for _, m := range e.f.Members {
+				_, err := istioclient.NewForConfigOrDie(m.Cluster.RestConfig).NetworkingV1().Gateways(namespace).Get(context.Background(), "web", metav1.GetOptions{})
+				ok = ok && (err == nil) == (m.Zone.Cluster == want)
+				state += fmt.Sprintf("%s: %v; ", m.Zone.Cluster, err)
+			}
+			return ok, state
+		})
+	}
+	gatewayOn("the Gateway web on zone-a-1 only", "zone-a-1")
+	e.kubectl(t, "patch", "federateddeployment", "web", "--type=merge", "-p", `{"spec":{"placement":{"clusters":[{"name":"zone-b-1"}]}}}`)
+	start := time.Now()
+	gatewayOn("the Gateway web moved to zone-b-1", "zone-b-1")
+	t.Logf("MEASURE FederatedDeployment placement change -> access point moved: %v", time.Since(start).Round(10*time.Millisecond))
+	if out := e.kubectl(t, "get", "fap", "web", "-o", "jsonpath={.status.conditions[?(@.type==\"Placed\")].message}"); out != "placed on zone-b-1" {
+		t.Errorf("Placed message %q, want placed on zone-b-1", out)
+	}
 }
 
 // plugin runs the kubectl-portico plugin against the hub (make up's

@@ -131,6 +131,7 @@ func Up(ctx context.Context, opts Options) (_ *Federation, err error) {
 		{"HostGrant " + HostGrantName + " (" + GrantedHosts + " to namespace " + QuickstartNamespace + ")", func() error { return f.clients.applyHostGrant(ctx) }},
 		{"CA and CertificateIssuer " + IssuerName, func() error { return f.createIssuer(ctx) }},
 		{"member clusters and member-agents", func() error { return f.startMembers(ctx) }},
+		{"kubefed CRDs and KubeFedClusters", func() error { return f.registerKubefed(ctx) }},
 		{"network namespaces", func() error { return f.net.create(f.recordNetns) }},
 		{"BIRD router, relay and stand-in gateways", func() error { return f.startRouter(ctx) }},
 		{"VIPPool, LoadBalancerGroups and edge VMs", func() error { return f.startEdge(ctx, assets) }},
@@ -259,6 +260,27 @@ func (f *Federation) startMembers(ctx context.Context) error {
 			}
 		}
 		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// registerKubefed installs kubefed's CRDs in the hub cluster and registers
+// every member cluster as a KubeFedCluster of the same name (with its zone
+// and region in status, as kubefed's cluster controller reports them), so
+// that access points can follow FederatedDeployments. kubefed's own
+// controllers do not run.
+func (f *Federation) registerKubefed(ctx context.Context) error {
+	if err := localfed.InstallKubefedCRDs(ctx, f.Hub.KubectlPath(), f.Hub.KubeconfigPath); err != nil {
+		return err
+	}
+	for _, m := range f.Members {
+		if err := localfed.CreateKubeFedCluster(ctx, f.Hub.RestConfig, localfed.KubeFedCluster{
+			Name: m.Zone.Cluster, APIEndpoint: m.Cluster.URL, CABundle: m.Cluster.RestConfig.CAData,
+			Labels: map[string]string{"topology.kubernetes.io/region": m.Zone.Region},
+			Zones:  []string{m.Zone.Name}, Region: m.Zone.Region,
+		}); err != nil {
 			return err
 		}
 	}
