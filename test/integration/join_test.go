@@ -214,7 +214,7 @@ func TestJoin(t *testing.T) {
 			t.Errorf("EndpointSlice addresses %v (want %v), annotations %v", addrs, member.GatewayAddresses, epSlices.Items[0].Annotations)
 		}
 		dep, err := mk.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{})
-		if err != nil || dep.Spec.Template.Spec.Containers[0].Image != "docker.io/istio/pilot:1.31.1" {
+		if err != nil || dep.Spec.Template.Spec.Containers[0].Image != "istio/pilot:1.31.1" {
 			t.Errorf("istiod: %v", err)
 		}
 		if _, _, err := framework.Kubectl(t, member.KubeconfigPath, "--context=zone-a-1", "get", "gateways.networking.istio.io,virtualservices.networking.istio.io", "-A"); err != nil {

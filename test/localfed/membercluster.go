@@ -383,7 +383,7 @@ func (m *MemberCluster) installIstioStandIns(ctx context.Context) error {
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(labels).
 				WithSpec(corev1ac.PodSpec().WithContainers(
-					corev1ac.Container().WithName("discovery").WithImage("docker.io/istio/pilot:" + m.IstioVersion),
+					corev1ac.Container().WithName("discovery").WithImage("istio/pilot:" + m.IstioVersion),
 				))))
 	if _, err := kc.AppsV1().Deployments(IstioNamespace).Apply(ctx, dep, apply); err != nil {
 		return fmt.Errorf("deployment %s/%s: %w", IstioNamespace, IstiodDeployment, err)
