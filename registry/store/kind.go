@@ -48,8 +48,10 @@ type Kind[T Object] struct {
 	// are reset), e.g. labels from spec.
 	Prepare func(obj T)
 
-	// Serialized makes the writes of this kind wait for each other in one hub
-	// replica, for checks that look at other objects of the kind (pool overlap).
+	// Serialized makes the creates and updates of this kind wait for each
+	// other, in every hub replica sharing the etcd (an etcd lock held until the
+	// write is stored), for checks that look at other objects of the kind
+	// (pool overlap).
 	Serialized bool
 
 	// SelectableFields returns the fields a field selector may use, besides

@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"sync"
+	"path"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -21,6 +21,8 @@ import (
 type REST struct {
 	*genericregistry.Store
 	shortNames []string
+	// lock, for a Serialized kind, is held through each create and update.
+	lock *writeLock
 }
 
 var (
@@ -85,14 +87,21 @@ func New[T Object](scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter,
 		ResetFieldsStrategy:       strategy,
 		TableConvertor:            newTableConvertor(kind),
 	}
-	if kind.Serialized {
-		serialize(s)
-	}
 	options := &generic.StoreOptions{RESTOptions: optsGetter, AttrFunc: attrs(kind)}
 	if err := s.CompleteWithOptions(options); err != nil {
 		return nil, nil, err
 	}
 	main := &REST{Store: s, shortNames: kind.ShortNames}
+	if kind.Serialized {
+		opts, err := optsGetter.GetRESTOptions(kind.Resource, kind.New())
+		if err != nil {
+			return nil, nil, err
+		}
+		key := path.Join("/", opts.StorageConfig.Prefix, "locks", kind.Resource.Group, kind.Resource.Resource)
+		if main.lock, err = newWriteLock(opts.StorageConfig.Transport, key); err != nil {
+			return nil, nil, err
+		}
+	}
 	if !strategy.hasStatus {
 		return main, nil, nil
 	}
@@ -103,19 +112,40 @@ func New[T Object](scheme *runtime.Scheme, optsGetter generic.RESTOptionsGetter,
 	return main, &StatusREST{store: &statusStore}, nil
 }
 
-// serialize makes creates and updates take one lock, from before validation until
-// the store is done with them.
-func serialize(s *genericregistry.Store) {
-	var mu sync.Mutex
-	unlock := func(context.Context, bool) { mu.Unlock() }
-	s.BeginCreate = func(context.Context, runtime.Object, *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
-		mu.Lock()
-		return unlock, nil
+// Create stores a new object; for a Serialized kind under the kind's write lock,
+// from before validation until the object is stored.
+func (r *REST) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
+	if r.lock == nil {
+		return r.Store.Create(ctx, obj, createValidation, options)
 	}
-	s.BeginUpdate = func(context.Context, runtime.Object, runtime.Object, *metav1.UpdateOptions) (genericregistry.FinishFunc, error) {
-		mu.Lock()
-		return unlock, nil
+	unlock, err := r.lock.Lock(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer unlock()
+	return r.Store.Create(ctx, obj, createValidation, options)
+}
+
+// Update changes an object (or creates it, for server-side apply); for a
+// Serialized kind under the kind's write lock, until the object is stored.
+func (r *REST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
+	if r.lock == nil {
+		return r.Store.Update(ctx, name, objInfo, createValidation, updateValidation, forceAllowCreate, options)
+	}
+	unlock, err := r.lock.Lock(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
+	return r.Store.Update(ctx, name, objInfo, createValidation, updateValidation, forceAllowCreate, options)
+}
+
+// Destroy releases the write lock's etcd session, then the storage.
+func (r *REST) Destroy() {
+	if r.lock != nil {
+		r.lock.Close()
+	}
+	r.Store.Destroy()
 }
 
 func attrs[T Object](kind *Kind[T]) storage.AttrFunc {

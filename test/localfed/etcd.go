@@ -31,6 +31,10 @@ type EtcdOptions struct {
 	ExtraArgs []string
 	// StartTimeout bounds the wait for /health (default 30s).
 	StartTimeout time.Duration
+	// Name is the member's name (default "portico"); InitialCluster, for a
+	// member of a cluster, is etcd's --initial-cluster (every member's
+	// name=peerURL), and then ClientPort and PeerPort are required.
+	Name, InitialCluster string
 }
 
 // Etcd is a single-member etcd on 127.0.0.1.
@@ -85,14 +89,22 @@ func StartEtcd(ctx context.Context, opts EtcdOptions) (*Etcd, error) {
 			DataDir:   dataDir,
 			LogPath:   logPath,
 		}
+		name := opts.Name
+		if name == "" {
+			name = "portico"
+		}
+		initialCluster := opts.InitialCluster
+		if initialCluster == "" {
+			initialCluster = name + "=" + e.PeerURL
+		}
 		args := []string{
-			"--name=portico",
+			"--name=" + name,
 			"--data-dir=" + dataDir,
 			"--listen-client-urls=" + e.ClientURL,
 			"--advertise-client-urls=" + e.ClientURL,
 			"--listen-peer-urls=" + e.PeerURL,
 			"--initial-advertise-peer-urls=" + e.PeerURL,
-			"--initial-cluster=portico=" + e.PeerURL,
+			"--initial-cluster=" + initialCluster,
 			"--initial-cluster-state=new",
 			"--log-level=warn",
 		}

@@ -58,6 +58,13 @@ type PorticoHubOptions struct {
 	// missing); default Dir/encryption.yaml. Replicas sharing an etcd must
 	// share it.
 	EncryptionConfig string
+	// CADir holds the CA (ca.crt, ca.key) that signs the serving certificate
+	// (default Dir). Replicas behind one Front share it: the APIServices
+	// trust one CA.
+	CADir string
+	// Front, when set, receives this replica as a backend, and the
+	// APIServices point at the Front instead of at this replica alone.
+	Front *Front
 }
 
 // PorticoHub is a running portico-hub registered with a hub cluster.
@@ -119,7 +126,14 @@ func StartPorticoHub(ctx context.Context, hub *HubCluster, opts PorticoHubOption
 	if err != nil {
 		return nil, err
 	}
-	ca, err := LoadOrCreateCA("portico-hub-ca", filepath.Join(opts.Dir, "ca.crt"), filepath.Join(opts.Dir, "ca.key"))
+	caDir := opts.CADir
+	if caDir == "" {
+		caDir = opts.Dir
+	}
+	if err := os.MkdirAll(caDir, 0o700); err != nil {
+		return nil, err
+	}
+	ca, err := LoadOrCreateCA("portico-hub-ca", filepath.Join(caDir, "ca.crt"), filepath.Join(caDir, "ca.key"))
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +199,10 @@ func (p *PorticoHub) register(ctx context.Context) error {
 	api := AggregatedAPI{
 		Namespace: PorticoNamespace, ServiceName: PorticoServiceName, Port: p.Port,
 		CABundle: p.CA.CertPEM, GroupVersions: PorticoGroupVersions,
+	}
+	if f := p.Options.Front; f != nil {
+		f.Add(p.Port)
+		api.Port = f.Port
 	}
 	if err := p.hub.RegisterAggregatedAPI(ctx, api); err != nil {
 		return err

@@ -147,6 +147,23 @@ func (p *Process) StopWithTimeout(grace time.Duration) error {
 	return p.stopErr
 }
 
+// Kill sends SIGKILL at once (a crash: no graceful shutdown) and waits for the
+// process to exit. Like Stop, it signals only the process it started.
+func (p *Process) Kill() error {
+	p.stopOnce.Do(func() {
+		if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			p.stopErr = fmt.Errorf("SIGKILL to %s (pid %d): %w", p.Name, p.PID, err)
+			return
+		}
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			p.stopErr = fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.Name, p.PID)
+		}
+	})
+	return p.stopErr
+}
+
 // LogTail returns up to the last n lines of the process's log.
 func (p *Process) LogTail(n int) string { return LogTail(p.LogPath, n) }
 
