@@ -294,16 +294,17 @@ func vipCondition(vip *trafficv1alpha1.VirtualIP, failure *vipFailure) metav1.Co
 }
 
 // loadBalancerCondition is True when an lb node announces the VIP with healthy
-// backends. When the VIP's groups have no LoadBalancerNode at all (no L4 tier is
-// deployed), it is Unknown and does not hold Ready back; the message says so.
+// backends. An access point with a VIP is not served without it: when the
+// VIP's groups have no LoadBalancerNode at all, it is False (reason
+// NoLoadBalancerNodes) and holds Ready back like any other reason.
 func (c *Controller) loadBalancerCondition(vip *trafficv1alpha1.VirtualIP) metav1.Condition {
 	cond := metav1.Condition{Type: trafficv1alpha1.AccessPointLoadBalancerReady, Status: metav1.ConditionFalse}
 	switch {
 	case vip == nil:
 		cond.Reason, cond.Message = ReasonNotAnnounced, "no VIP allocated"
 	case !c.hasNodes(vip.Spec.Groups):
-		cond.Status, cond.Reason = metav1.ConditionUnknown, ReasonNoLoadBalancerNodes
-		cond.Message = fmt.Sprintf("no LoadBalancerNode in groups %v: %s is allocated but nothing announces it", vip.Spec.Groups, vip.Spec.Address)
+		cond.Reason = ReasonNoLoadBalancerNodes
+		cond.Message = fmt.Sprintf("no LoadBalancerNode in groups %v: %s is allocated but no edge node serves it", vip.Spec.Groups, vip.Spec.Address)
 	case len(vip.Status.AnnouncedBy) == 0:
 		cond.Reason, cond.Message = ReasonNotAnnounced, vip.Spec.Address+" is not announced by any LoadBalancerNode"
 	case vip.Status.HealthyBackends == 0:
@@ -327,13 +328,11 @@ func (c *Controller) hasNodes(groups []string) bool {
 	return false
 }
 
-// readyCondition is True when every condition that applies is True (an Unknown
-// LoadBalancerReady means no L4 tier exists and does not apply).
+// readyCondition is True when every condition that applies is True.
 func readyCondition(conds []metav1.Condition) metav1.Condition {
 	var notReady []string
 	for _, cond := range conds {
-		if cond.Status == metav1.ConditionFalse ||
-			(cond.Status == metav1.ConditionUnknown && cond.Reason != ReasonNoLoadBalancerNodes) {
+		if cond.Status != metav1.ConditionTrue {
 			notReady = append(notReady, cond.Type+" ("+cond.Reason+")")
 		}
 	}

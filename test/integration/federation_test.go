@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -29,10 +30,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	traffic "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/lblease"
 	"github.com/portico-dev/portico/test/framework"
 	"github.com/portico-dev/portico/test/localfed"
 )
@@ -325,7 +328,27 @@ func TestFederationExample(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	mustKubectlAs(t, kubeconfig, "wait", "fap/checkout", "-n", "shop", "--for=condition=Ready", "--timeout=90s")
+	mustKubectlAs(t, kubeconfig, "wait", "fap/checkout", "-n", "shop", "--for=condition=Applied", "--timeout=90s")
+	t.Logf("checkout Applied %v after kubectl apply returned", time.Since(start).Round(time.Millisecond))
+
+	// Ready means served: no edge node announces the VIP yet (this test runs no
+	// L4 tier), so the access point is not Ready, and says why.
+	notServed := waitFAP(t, pc, "shop", "checkout", 20*time.Second, "LoadBalancerReady False (NoLoadBalancerNodes)", func(fap *traffic.FederatedAccessPoint) bool {
+		return condOf(fap, traffic.AccessPointLoadBalancerReady).Reason == "NoLoadBalancerNodes"
+	})
+	if c := condOf(notServed, traffic.AccessPointLoadBalancerReady); c.Status != metav1.ConditionFalse {
+		t.Errorf("LoadBalancerReady = %s %s (no LoadBalancerNode exists: want False NoLoadBalancerNodes)", c.Status, c.Reason)
+	}
+	if c := condOf(notServed, traffic.ConditionReady); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "LoadBalancerReady (NoLoadBalancerNodes)") {
+		t.Errorf("Ready = %s %q while no edge node serves the VIP; want False naming LoadBalancerReady", c.Status, c.Message)
+	}
+	// An edge node of zone-a announces it, as its lb-agent would: the
+	// LoadBalancerNode's status and the agent's Lease.
+	if notServed.Status.VIP == nil {
+		t.Fatal("no status.vip")
+	}
+	announceAsEdgeNode(t, f.hub, pc, "edge-a-1", "zone-a", notServed.Status.VIP.Address, 2)
+	mustKubectlAs(t, kubeconfig, "wait", "fap/checkout", "-n", "shop", "--for=condition=Ready", "--timeout=60s")
 	t.Logf("checkout Ready %v after kubectl apply returned", time.Since(start).Round(time.Millisecond))
 
 	fap, err := getFAP(pc, "shop", "checkout")
@@ -374,13 +397,11 @@ func TestFederationExample(t *testing.T) {
 				fap.Status.Revision, fap.UID)
 		}
 	}
-	for _, typ := range []string{traffic.AccessPointPlaced, traffic.AccessPointApplied, traffic.AccessPointVIPAllocated, traffic.ConditionReady} {
+	for _, typ := range []string{traffic.AccessPointPlaced, traffic.AccessPointApplied, traffic.AccessPointVIPAllocated,
+		traffic.AccessPointLoadBalancerReady, traffic.ConditionReady} {
 		if c := condOf(fap, typ); c.Status != metav1.ConditionTrue || c.ObservedGeneration != fap.Generation {
 			t.Errorf("condition %s = %s (%s: %s), observedGeneration %d", typ, c.Status, c.Reason, c.Message, c.ObservedGeneration)
 		}
-	}
-	if c := condOf(fap, traffic.AccessPointLoadBalancerReady); c.Status != metav1.ConditionUnknown || c.Reason != "NoLoadBalancerNodes" {
-		t.Errorf("LoadBalancerReady = %s %s (no LoadBalancerNode exists: want Unknown NoLoadBalancerNodes)", c.Status, c.Reason)
 	}
 
 	// The VIP: from the pool, a VirtualIP of that name owned by shop/checkout,
@@ -1213,5 +1234,34 @@ func TestFederationHeartbeatsDoNotResyncAccessPoints(t *testing.T) {
 			"informer's handler calls enqueueAll), and the MemberCluster controller rewrites each cluster's "+
 			"status.agent.lastHeartbeatTime once per --cluster-lease-grace (%d writes here): with C clusters and A access "+
 			"points that is C*A/grace reconciles per second for nothing", a1-a0, n, mcWrites)
+	}
+}
+
+// announceAsEdgeNode does what an edge node's lb-agent reports to the hub when
+// it announces address with healthy backends: a Ready LoadBalancerNode of group
+// whose status lists the VIP, and the agent's Lease (renewed for 10 minutes).
+func announceAsEdgeNode(t *testing.T, hub *framework.HubCluster, pc versioned.Interface, node, group, address string, healthy int32) {
+	t.Helper()
+	ctx := context.Background()
+	createReadyNode(t, pc, node, group, "192.0.2.31")
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := pc.ClusterV1alpha1().LoadBalancerNodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		n.Status.Announced = []string{address}
+		n.Status.VIPs = []clusterv1alpha1.VIPHealth{{Address: address, HealthyBackends: healthy}}
+		_, err = pc.ClusterV1alpha1().LoadBalancerNodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases := kubernetes.NewForConfigOrDie(hub.RestConfig).CoordinationV1().Leases(lblease.Namespace)
+	if _, err := leases.Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: lblease.Name(node)},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node), LeaseDurationSeconds: ptr.To[int32](600),
+			RenewTime: &metav1.MicroTime{Time: time.Now()}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
