@@ -59,12 +59,16 @@ type Options struct {
 	// HubTokenRenewFraction of the hub token's lifetime passes before it is
 	// renewed (a hidden flag: tests shorten it).
 	HubTokenRenewFraction float64
+	// RemovalHoldFraction and RemovalHoldMin configure the removal guard
+	// (reconciler.Guard).
+	RemovalHoldFraction float64
+	RemovalHoldMin      int
 }
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{GatewayNamespace: "istio-system", MetricsBindAddress: ":8080", HeartbeatInterval: 10 * time.Second, Resync: 10 * time.Minute, Workers: 4,
-		HubTokenRenewFraction: hubtoken.DefaultRenewFraction}
+		HubTokenRenewFraction: hubtoken.DefaultRenewFraction, RemovalHoldFraction: 0.5, RemovalHoldMin: 3}
 }
 
 // AddFlags adds the flags with their help.
@@ -86,6 +90,13 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "How often the agent renews its Lease on the hub.")
 	fs.DurationVar(&o.Resync, "resync", o.Resync, "How often every ClusterAccessPoint is reconciled even without changes.")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Concurrent ClusterAccessPoint reconciles.")
+	fs.Float64Var(&o.RemovalHoldFraction, "removal-hold-fraction", o.RemovalHoldFraction,
+		"When the hub stops listing more than this fraction of the access points whose objects the agent applied (and at least "+
+			"--removal-hold-min of them), as after a wiped or wrongly restored hub, the agent keeps their objects and reports the "+
+			"MemberCluster condition PruneHeld until the removal is confirmed ('kubectl portico confirm-removal CLUSTER') or the "+
+			"access points come back. 1 never holds.")
+	fs.IntVar(&o.RemovalHoldMin, "removal-hold-min", o.RemovalHoldMin,
+		"Fewest access points whose removal at once can be held (see --removal-hold-fraction).")
 }
 
 // Validate checks the options.
@@ -107,6 +118,12 @@ func (o *Options) Validate() error {
 		if ns, name, ok := strings.Cut(o.HubKubeconfigSecret, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
 			errs = append(errs, fmt.Errorf("--hub-kubeconfig-secret %q must be NAMESPACE/NAME", o.HubKubeconfigSecret))
 		}
+	}
+	if o.RemovalHoldFraction <= 0 || o.RemovalHoldFraction > 1 {
+		errs = append(errs, fmt.Errorf("--removal-hold-fraction %v must be more than 0 and at most 1", o.RemovalHoldFraction))
+	}
+	if o.RemovalHoldMin < 1 {
+		errs = append(errs, fmt.Errorf("--removal-hold-min %d must be at least 1", o.RemovalHoldMin))
 	}
 	if o.HubTokenRenewFraction <= 0 || o.HubTokenRenewFraction >= 1 {
 		errs = append(errs, fmt.Errorf("--hub-token-renew-fraction %v must be between 0 and 1", o.HubTokenRenewFraction))
@@ -186,6 +203,8 @@ func (o *Options) Run(ctx context.Context) error {
 	applier := apply.NewClient(cs.kube, cs.istio, cs.meta)
 	r := reconciler.New(cs.portico.TrafficV1alpha1().ClusterAccessPoints(ns), capInformer.Lister().ClusterAccessPoints(ns),
 		capInformer.Informer().HasSynced, applier, resolver.For, m)
+	guard := &reconciler.Guard{Fraction: o.RemovalHoldFraction, Min: o.RemovalHoldMin}
+	r.SetGuard(guard)
 	_, _ = capInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { r.Enqueue(nameOf(obj)) },
 		UpdateFunc: func(old, obj any) {
@@ -235,7 +254,7 @@ func (o *Options) Run(ctx context.Context) error {
 	}})
 
 	hb := &heartbeat.Heartbeat{Hub: cs.hubKube, Portico: cs.portico, Member: cs.kube, Cluster: o.ClusterName,
-		Identity: identity(), Version: Version, Interval: o.HeartbeatInterval, OnRenew: m.heartbeat}
+		Identity: identity(), Version: Version, Interval: o.HeartbeatInterval, OnRenew: m.heartbeat, Guard: guard}
 	if cs.token != nil {
 		hb.Credential = func() (time.Time, time.Time) {
 			c := cs.token.Claims()

@@ -12,6 +12,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -21,6 +22,7 @@ import (
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
+	"github.com/portico-dev/portico/member-agent/reconciler"
 )
 
 // Heartbeat renews the Lease and reports versions.
@@ -38,6 +40,11 @@ type Heartbeat struct {
 	// and when it expires; nil when the agent does not renew its credential
 	// (then nothing is reported).
 	Credential func() (issued, expires time.Time)
+	// Guard, when set, is the reconciler's removal guard: its hold is
+	// reported as the condition PruneHeld, and a confirmation found on the
+	// MemberCluster (annotation reconciler.ConfirmRemovalAnnotation) is
+	// passed to it.
+	Guard *reconciler.Guard
 
 	// now is the clock; nil means time.Now. Tests set it.
 	now func() time.Time
@@ -64,6 +71,7 @@ type beatState struct {
 	n              int
 	reported       bool
 	reportedExpiry time.Time
+	reportedHold   string
 }
 
 // beat is one heartbeat: renew the Lease, and report when Run's rules say so.
@@ -74,16 +82,42 @@ func (h *Heartbeat) beat(ctx context.Context, s *beatState) {
 		h.OnRenew(h.clock())
 	}
 	_, expires := h.credential()
-	if s.n%10 == 0 || !s.reported || !expires.Equal(s.reportedExpiry) {
+	hold := holdID(h.Guard.Current())
+	// While a removal is held, every heartbeat reports (and reads a
+	// confirmation).
+	if s.n%10 == 0 || !s.reported || !expires.Equal(s.reportedExpiry) || hold != "" || hold != s.reportedHold {
 		err := h.report(ctx)
 		if err != nil {
 			klog.FromContext(ctx).Error(err, "Reporting versions")
 		}
 		if s.reported = err == nil; s.reported {
-			s.reportedExpiry = expires
+			s.reportedExpiry, s.reportedHold = expires, hold
 		}
 	}
 	s.n++
+}
+
+// Reasons of the condition PruneHeld.
+const (
+	ReasonRemovalHeld = "RemovalHeld"
+	ReasonNothingHeld = "NothingHeld"
+)
+
+// setPruneHeld sets the condition PruneHeld from the guard's hold.
+func setPruneHeld(status *clusterv1alpha1.MemberClusterStatus, hold *reconciler.Hold) {
+	cond := metav1.Condition{Type: clusterv1alpha1.MemberClusterPruneHeld, Status: metav1.ConditionFalse,
+		Reason: ReasonNothingHeld, Message: "no removal is held", ObservedGeneration: status.ObservedGeneration}
+	if hold != nil {
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, ReasonRemovalHeld, hold.Message()
+	}
+	meta.SetStatusCondition(&status.Conditions, cond)
+}
+
+func holdID(h *reconciler.Hold) string {
+	if h == nil {
+		return ""
+	}
+	return h.ID
 }
 
 // credential returns the credential's issue and expiry, zero when unknown.
@@ -139,9 +173,15 @@ func (h *Heartbeat) report(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if h.Guard != nil {
+			h.Guard.Confirm(mc.Annotations[reconciler.ConfirmRemovalAnnotation])
+		}
 		status := mc.Status.DeepCopy()
 		status.Agent.Version, status.KubernetesVersion, status.Istio = h.Version, k8sVersion, istio
 		status.Agent.CredentialIssueTime, status.Agent.CredentialExpirationTime = timeOrNil(issued), timeOrNil(expires)
+		if h.Guard != nil {
+			setPruneHeld(status, h.Guard.Current())
+		}
 		if apiequality.Semantic.DeepEqual(status, &mc.Status) {
 			return nil
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,7 @@ import (
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned/fake"
+	"github.com/portico-dev/portico/member-agent/reconciler"
 	"github.com/portico-dev/portico/test/framework"
 )
 
@@ -416,5 +418,53 @@ func TestImageTag(t *testing.T) {
 		if got := imageTag(istiod(tc.image, nil, tc.sidecar)); got != tc.want {
 			t.Errorf("imageTag(%q, sidecar %v) = %q, want %q", tc.image, tc.sidecar, got, tc.want)
 		}
+	}
+}
+
+// TestReportsAndConfirmsHeldRemoval: while the guard holds a removal, every
+// heartbeat reports PruneHeld True with the hold's numbers; the confirmation
+// annotation on the MemberCluster reaches the guard; with nothing held the
+// condition is False.
+func TestReportsAndConfirmsHeldRemoval(t *testing.T) {
+	f := newFixture(nil)
+	g := &reconciler.Guard{Fraction: 0.5, Min: 3}
+	f.h.Guard = g
+	confirmed := false
+	g.OnConfirm = func() { confirmed = true }
+	ctx := context.Background()
+	var s beatState
+	f.h.beat(ctx, &s)
+	if c := meta.FindStatusCondition(f.status(t).Conditions, clusterv1alpha1.MemberClusterPruneHeld); c == nil || c.Status != metav1.ConditionFalse {
+		t.Fatalf("PruneHeld with nothing held: %+v, want False", c)
+	}
+	if g.Allow([]string{"shop.a", "shop.b", "shop.c", "shop.d"}, 4, 8) {
+		t.Fatal("removing 4 of 4 access points was allowed")
+	}
+	id := g.Current().ID
+	f.h.beat(ctx, &s) // the second beat reports because a hold exists
+	c := meta.FindStatusCondition(f.status(t).Conditions, clusterv1alpha1.MemberClusterPruneHeld)
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonRemovalHeld ||
+		!strings.Contains(c.Message, "8 objects of 4 of the 4 access points") || !strings.Contains(c.Message, id) {
+		t.Fatalf("PruneHeld while held: %+v", c)
+	}
+	mc, err := f.portico.ClusterV1alpha1().MemberClusters().Get(ctx, "zone-a-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.Annotations = map[string]string{reconciler.ConfirmRemovalAnnotation: id}
+	if _, err := f.portico.ClusterV1alpha1().MemberClusters().Update(ctx, mc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.h.beat(ctx, &s)
+	if !confirmed {
+		t.Fatal("the confirmation on the MemberCluster did not reach the guard")
+	}
+	if !g.Allow([]string{"shop.a", "shop.b", "shop.c", "shop.d"}, 4, 8) {
+		t.Fatal("the confirmed removal is still held")
+	}
+	g.Settle(0)
+	f.h.beat(ctx, &s)
+	if c := meta.FindStatusCondition(f.status(t).Conditions, clusterv1alpha1.MemberClusterPruneHeld); c == nil || c.Status != metav1.ConditionFalse {
+		t.Fatalf("PruneHeld after the removal: %+v, want False", c)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -54,6 +55,8 @@ type Reconciler struct {
 	// reconciled again: the objects in its way are not watched, so their removal
 	// would otherwise wait for the next resync.
 	conflictRecheck time.Duration
+	// guard, when set, holds mass removals (see Guard).
+	guard *Guard
 }
 
 // conflictRecheck is the default of Reconciler.conflictRecheck.
@@ -68,6 +71,13 @@ func New(caps trafficclient.ClusterAccessPointInterface, lister trafficlisters.C
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "clusteraccesspoints"}),
 	}
+}
+
+// SetGuard makes the reconciler hold mass removals with g; a confirmed hold
+// sweeps again at once.
+func (r *Reconciler) SetGuard(g *Guard) {
+	r.guard = g
+	g.OnConfirm = func() { r.queue.Add(orphanKey) }
 }
 
 // Enqueue asks for one ClusterAccessPoint (by name) to be reconciled.
@@ -243,20 +253,62 @@ func (r *Reconciler) sweep(ctx context.Context, accessPoint string) error {
 	for _, c := range caps {
 		uids[string(c.UID)], names[apply.LabelValue(c.Name)] = true, true
 	}
-	for _, e := range existing {
+	orphaned := func(e apply.Labelled) bool {
 		live := names[e.AccessPoint]
 		if e.OwnerUID != "" {
 			live = uids[e.OwnerUID]
 		}
-		if live || !apply.Prunable(e.GVK.GroupKind()) {
-			continue
+		return !live && apply.Prunable(e.GVK.GroupKind())
+	}
+	var orphans []apply.Labelled
+	for _, e := range existing {
+		if orphaned(e) {
+			orphans = append(orphans, e)
 		}
+	}
+	if len(orphans) == 0 {
+		if accessPoint == "" {
+			r.guard.Settle(len(accessPoints(existing)))
+		}
+		return nil
+	}
+	if r.guard != nil {
+		all := existing
+		if accessPoint != "" {
+			if all, err = r.applier.List(ctx, ""); err != nil {
+				return err
+			}
+		}
+		gone, objects := map[string]bool{}, 0
+		for _, e := range all {
+			// An access point the hub lists again (a new ClusterAccessPoint
+			// of the same name) is replaced, not removed.
+			if orphaned(e) && !names[e.AccessPoint] {
+				gone[e.AccessPoint] = true
+				objects++
+			}
+		}
+		if !r.guard.Allow(slices.Collect(maps.Keys(gone)), len(accessPoints(all)), objects) {
+			klog.FromContext(ctx).Info("Holding a mass removal", "message", r.guard.Current().Message())
+			return nil
+		}
+	}
+	for _, e := range orphans {
 		if err := r.applier.Delete(ctx, e.Ref); err != nil {
 			return fmt.Errorf("removing orphan %s: %w", e.Ref, err)
 		}
 		klog.FromContext(ctx).Info("Removed orphan", "object", e.Ref.String(), "accessPoint", e.AccessPoint, "ownerUID", e.OwnerUID)
 	}
 	return nil
+}
+
+// accessPoints are the access points (label values) that objects belong to.
+func accessPoints(objects []apply.Labelled) map[string]bool {
+	aps := map[string]bool{}
+	for _, e := range objects {
+		aps[e.AccessPoint] = true
+	}
+	return aps
 }
 
 func key(r apply.Ref) string {

@@ -19,6 +19,10 @@ const (
 	// MemberClusterCredentialExpiring is true when less than a tenth of the
 	// lifetime of the agent's hub credential remains, or it has expired.
 	MemberClusterCredentialExpiring = "CredentialExpiring"
+	// MemberClusterPruneHeld is true while the agent holds a mass removal: the
+	// hub stopped listing most of the access points the cluster serves, and
+	// the agent keeps their objects until the removal is confirmed.
+	MemberClusterPruneHeld = "PruneHeld"
 )
 
 // Condition types shared by several kinds.

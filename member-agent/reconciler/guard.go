@@ -1,0 +1,157 @@
+package reconciler
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Guard holds a mass removal. The hub's data can be lost or replaced (a wiped
+// volume, a wrong restore): the hub then lists none or few of the access points
+// the agent serves, and applying that would delete the cluster's traffic config.
+// When the access points that would lose their objects are at least Min and
+// more than Fraction of those the agent has objects for, Guard holds the
+// removal: nothing is deleted, the rest of the agent works on, and Current
+// reports the hold until the removal is confirmed (Confirm with the hold's ID)
+// or the situation reverts (the access points come back, or fewer go).
+//
+// An access point whose objects belong to an earlier ClusterAccessPoint of the
+// same name that the hub lists again is being replaced, not removed: it does
+// not count.
+type Guard struct {
+	// Fraction of the access points with objects in the cluster (0 < Fraction
+	// <= 1) that may go at once without a hold; Min is the number of access
+	// points below which a removal is never held.
+	Fraction float64
+	Min      int
+	// OnConfirm is called when a current hold is confirmed (e.g. to sweep
+	// again at once).
+	OnConfirm func()
+
+	mu        sync.Mutex
+	hold      *Hold
+	confirmed string
+	// baseline is how many access points had objects when the guard last
+	// settled; removed are the access points removed since.
+	baseline int
+	removed  map[string]bool
+	now      func() time.Time
+}
+
+// Hold is a held removal.
+type Hold struct {
+	// ID names the held set of access points; a confirmation names it.
+	ID string
+	// AccessPoints would lose their objects, of Managed with objects in the
+	// cluster; Objects is how many objects they have.
+	AccessPoints, Managed, Objects int
+	// Examples are a few of the access points (label values), sorted.
+	Examples []string
+	Since    time.Time
+}
+
+// Message describes the hold for a condition.
+func (h *Hold) Message() string {
+	return fmt.Sprintf("holding the removal of %d objects of %d of the %d access points this cluster serves (%s): the hub no longer lists them. "+
+		"If that is intended, confirm with `kubectl portico confirm-removal <cluster>` (annotation %s=%s on the MemberCluster)",
+		h.Objects, h.AccessPoints, h.Managed, strings.Join(h.Examples, ", "), ConfirmRemovalAnnotation, h.ID)
+}
+
+// ConfirmRemovalAnnotation on a MemberCluster, set to a hold's ID, lets the
+// agent carry out that removal.
+const ConfirmRemovalAnnotation = "cluster.portico.dev/confirm-removal"
+
+// Allow reports whether removing the objects of the access points gone (label
+// values), out of managed access points with objects, may go ahead; objects
+// is how many objects the gone ones have. Removals since the guard last
+// settled count too, so that a hub losing its data in steps is held as well.
+// A nil Guard allows everything.
+func (g *Guard) Allow(gone []string, managed, objects int) bool {
+	if g == nil {
+		return true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	all := map[string]bool{}
+	for _, a := range gone {
+		all[a] = true
+	}
+	for a := range g.removed {
+		all[a] = true
+	}
+	total := max(g.baseline, managed+len(g.removed))
+	if len(all) < max(g.Min, 1) || float64(len(all)) <= g.Fraction*float64(total) {
+		g.hold = nil
+		g.remember(gone)
+		return true
+	}
+	gone = slices.Sorted(slices.Values(gone))
+	sum := sha256.Sum256([]byte(strings.Join(gone, "\n")))
+	id := hex.EncodeToString(sum[:6])
+	if g.confirmed == id {
+		g.hold = nil
+		g.remember(gone)
+		return true
+	}
+	if g.hold == nil || g.hold.ID != id {
+		now := time.Now
+		if g.now != nil {
+			now = g.now
+		}
+		g.hold = &Hold{ID: id, AccessPoints: len(gone), Managed: managed, Objects: objects, Examples: gone[:min(len(gone), 5)], Since: now()}
+	}
+	return false
+}
+
+func (g *Guard) remember(gone []string) {
+	if g.removed == nil {
+		g.removed = map[string]bool{}
+	}
+	for _, a := range gone {
+		g.removed[a] = true
+	}
+}
+
+// Settle records that nothing is left to remove and managed access points
+// have objects: the hold is dropped, and later removals count from here.
+func (g *Guard) Settle(managed int) {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.hold, g.baseline, g.removed = nil, managed, nil
+}
+
+// Current returns a copy of the current hold, nil when none.
+func (g *Guard) Current() *Hold {
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.hold == nil {
+		return nil
+	}
+	h := *g.hold
+	return &h
+}
+
+// Confirm allows the removal whose hold has this ID.
+func (g *Guard) Confirm(id string) {
+	if g == nil || id == "" {
+		return
+	}
+	g.mu.Lock()
+	changed := g.confirmed != id
+	g.confirmed = id
+	held := g.hold != nil && g.hold.ID == id
+	g.mu.Unlock()
+	if changed && held && g.OnConfirm != nil {
+		g.OnConfirm()
+	}
+}
