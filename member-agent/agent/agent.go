@@ -19,6 +19,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -131,6 +132,34 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
+// AnnotationKnownHubIdentity on the hub kubeconfig Secret is the hub identity
+// the agent last accepted, so that a restarted agent still knows it.
+const AnnotationKnownHubIdentity = "cluster.portico.dev/known-hub-identity"
+
+// rememberHubIdentity makes the guard load and store the hub identity it
+// accepted on the hub kubeconfig Secret (--hub-kubeconfig-secret), the one
+// object of the member cluster the agent may write. Without that Secret the
+// agent remembers it only while it runs.
+func (o *Options) rememberHubIdentity(ctx context.Context, kube kubernetes.Interface, g *reconciler.Guard) {
+	if o.HubKubeconfigSecret == "" {
+		return
+	}
+	ns, name, _ := strings.Cut(o.HubKubeconfigSecret, "/")
+	secrets := kube.CoreV1().Secrets(ns)
+	if s, err := secrets.Get(ctx, name, metav1.GetOptions{}); err == nil {
+		g.Known = s.Annotations[AnnotationKnownHubIdentity]
+	} else {
+		klog.FromContext(ctx).Error(err, "Reading the known hub identity", "secret", o.HubKubeconfigSecret)
+	}
+	g.Persist = func(identity string) error {
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationKnownHubIdentity, identity)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := secrets.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		return err
+	}
+}
+
 // clientsets the agent uses.
 type clientsets struct {
 	portico versioned.Interface
@@ -203,7 +232,15 @@ func (o *Options) Run(ctx context.Context) error {
 	applier := apply.NewClient(cs.kube, cs.istio, cs.meta)
 	r := reconciler.New(cs.portico.TrafficV1alpha1().ClusterAccessPoints(ns), capInformer.Lister().ClusterAccessPoints(ns),
 		capInformer.Informer().HasSynced, applier, resolver.For, m)
-	guard := &reconciler.Guard{Fraction: o.RemovalHoldFraction, Min: o.RemovalHoldMin}
+	guard := &reconciler.Guard{Fraction: o.RemovalHoldFraction, Min: o.RemovalHoldMin,
+		Identity: func(ctx context.Context) string {
+			mc, err := cs.portico.ClusterV1alpha1().MemberClusters().Get(ctx, o.ClusterName, metav1.GetOptions{})
+			if err != nil {
+				return ""
+			}
+			return mc.Annotations[clusterv1alpha1.AnnotationHubIdentity]
+		}}
+	o.rememberHubIdentity(ctx, cs.kube, guard)
 	r.SetGuard(guard)
 	_, _ = capInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { r.Enqueue(nameOf(obj)) },

@@ -174,6 +174,7 @@ func (h *Heartbeat) report(ctx context.Context) error {
 			return err
 		}
 		if h.Guard != nil {
+			h.Guard.ObserveIdentity(mc.Annotations[clusterv1alpha1.AnnotationHubIdentity])
 			h.Guard.Confirm(mc.Annotations[reconciler.ConfirmRemovalAnnotation])
 		}
 		status := mc.Status.DeepCopy()

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 // Guard holds a mass removal. The hub's data can be lost or replaced (a wiped
@@ -31,6 +34,13 @@ type Guard struct {
 	// OnConfirm is called when a current hold is confirmed (e.g. to sweep
 	// again at once).
 	OnConfirm func()
+	// Known is the hub identity the agent last accepted (loaded at start);
+	// Persist, when set, stores a newly accepted one.
+	Known   string
+	Persist func(identity string) error
+	// Identity, when set, reads the hub's identity now (see
+	// ObserveIdentity); it is called before a removal.
+	Identity func(ctx context.Context) string
 
 	mu        sync.Mutex
 	hold      *Hold
@@ -39,7 +49,11 @@ type Guard struct {
 	// settled; removed are the access points removed since.
 	baseline int
 	removed  map[string]bool
-	now      func() time.Time
+	// changed is the identity the hub reports when it differs from Known:
+	// every removal is held until it is confirmed or a sweep finds nothing
+	// to remove.
+	changed string
+	now     func() time.Time
 }
 
 // Hold is a held removal.
@@ -52,13 +66,57 @@ type Hold struct {
 	// Examples are a few of the access points (label values), sorted.
 	Examples []string
 	Since    time.Time
+	// FromIdentity and ToIdentity are set when the hold is due to a changed
+	// hub identity.
+	FromIdentity, ToIdentity string
 }
 
 // Message describes the hold for a condition.
 func (h *Hold) Message() string {
-	return fmt.Sprintf("holding the removal of %d objects of %d of the %d access points this cluster serves (%s): the hub no longer lists them. "+
+	why := "the hub no longer lists them"
+	if h.ToIdentity != "" {
+		why = fmt.Sprintf("the hub no longer lists them, and its identity changed from %s to %s (wiped or restored data?)", h.FromIdentity, h.ToIdentity)
+	}
+	return fmt.Sprintf("holding the removal of %d objects of %d of the %d access points this cluster serves (%s): %s. "+
 		"If that is intended, confirm with `kubectl portico confirm-removal <cluster>` (annotation %s=%s on the MemberCluster)",
-		h.Objects, h.AccessPoints, h.Managed, strings.Join(h.Examples, ", "), ConfirmRemovalAnnotation, h.ID)
+		h.Objects, h.AccessPoints, h.Managed, strings.Join(h.Examples, ", "), why, ConfirmRemovalAnnotation, h.ID)
+}
+
+// ObserveIdentity takes the identity the hub reports (annotation
+// AnnotationHubIdentity of the agent's MemberCluster; "" when unknown). The
+// first one seen is accepted; a different one later holds every removal.
+func (g *Guard) ObserveIdentity(identity string) {
+	if g == nil || identity == "" {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.Known == "":
+		g.accept(identity)
+	case identity == g.Known:
+		g.changed = ""
+	default:
+		g.changed = identity
+	}
+}
+
+// Refresh observes the hub's identity now, when the guard can read it.
+func (g *Guard) Refresh(ctx context.Context) {
+	if g == nil || g.Identity == nil {
+		return
+	}
+	g.ObserveIdentity(g.Identity(ctx))
+}
+
+// accept makes identity the known one; g.mu is held.
+func (g *Guard) accept(identity string) {
+	g.Known, g.changed = identity, ""
+	if g.Persist != nil {
+		if err := g.Persist(identity); err != nil {
+			klog.ErrorS(err, "Storing the hub identity", "identity", identity)
+		}
+	}
 }
 
 // ConfirmRemovalAnnotation on a MemberCluster, set to a hold's ID, lets the
@@ -84,7 +142,8 @@ func (g *Guard) Allow(gone []string, managed, objects int) bool {
 		all[a] = true
 	}
 	total := max(g.baseline, managed+len(g.removed))
-	if len(all) < max(g.Min, 1) || float64(len(all)) <= g.Fraction*float64(total) {
+	few := len(all) < max(g.Min, 1) || float64(len(all)) <= g.Fraction*float64(total)
+	if few && g.changed == "" {
 		g.hold = nil
 		g.remember(gone)
 		return true
@@ -95,14 +154,20 @@ func (g *Guard) Allow(gone []string, managed, objects int) bool {
 	if g.confirmed == id {
 		g.hold = nil
 		g.remember(gone)
+		if g.changed != "" {
+			g.accept(g.changed)
+		}
 		return true
 	}
-	if g.hold == nil || g.hold.ID != id {
+	if g.hold == nil || g.hold.ID != id || g.hold.ToIdentity != g.changed {
 		now := time.Now
 		if g.now != nil {
 			now = g.now
 		}
 		g.hold = &Hold{ID: id, AccessPoints: len(gone), Managed: managed, Objects: objects, Examples: gone[:min(len(gone), 5)], Since: now()}
+		if g.changed != "" {
+			g.hold.FromIdentity, g.hold.ToIdentity = g.Known, g.changed
+		}
 	}
 	return false
 }
@@ -125,6 +190,10 @@ func (g *Guard) Settle(managed int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.hold, g.baseline, g.removed = nil, managed, nil
+	// The new hub lists everything the agent has objects for.
+	if g.changed != "" {
+		g.accept(g.changed)
+	}
 }
 
 // Current returns a copy of the current hold, nil when none.

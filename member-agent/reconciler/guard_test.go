@@ -178,3 +178,59 @@ func TestReplacedAccessPointIsNotHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentityChangeHoldsEveryRemoval: after the hub's identity changed, even
+// one removal is held until confirmed; the confirmation accepts (and stores)
+// the new identity. A sweep that finds nothing to remove accepts it too.
+func TestIdentityChangeHoldsEveryRemoval(t *testing.T) {
+	var caps []*trafficv1alpha1.ClusterAccessPoint
+	for i := 0; i < 6; i++ {
+		caps = append(caps, newCAP(fmt.Sprintf("shop.web%d", i), "rev1", manifest("Gateway", fmt.Sprintf("web%d", i))))
+	}
+	e := newEnv(t, caps...)
+	var stored []string
+	hub := "hub-a"
+	g := &Guard{Fraction: 0.5, Min: 3, Persist: func(id string) error { stored = append(stored, id); return nil },
+		Identity: func(context.Context) string { return hub }}
+	e.r.SetGuard(g)
+	ctx := context.Background()
+	for _, c := range caps {
+		if err := e.r.reconcile(ctx, c.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.ObserveIdentity(hub)
+	if g.Known != "hub-a" || len(stored) != 1 {
+		t.Fatalf("the first identity was not accepted: known %q, stored %v", g.Known, stored)
+	}
+
+	hub = "hub-b"
+	_ = e.indexer.Delete(caps[0])
+	if err := e.r.reconcile(ctx, caps[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	hold := g.Current()
+	if hold == nil || len(e.applier.objects) != 6 {
+		t.Fatalf("one removal after the identity changed: hold %+v, %d objects (want held, 6)", hold, len(e.applier.objects))
+	}
+	if hold.FromIdentity != "hub-a" || hold.ToIdentity != "hub-b" || !strings.Contains(hold.Message(), "identity changed from hub-a to hub-b") {
+		t.Errorf("hold %+v: %s", hold, hold.Message())
+	}
+	g.Confirm(hold.ID)
+	if err := e.r.reconcile(ctx, caps[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.applier.objects) != 5 || g.Known != "hub-b" || stored[len(stored)-1] != "hub-b" {
+		t.Fatalf("after confirming: %d objects (want 5), known %q, stored %v", len(e.applier.objects), g.Known, stored)
+	}
+
+	// Another change, but the new hub lists everything: accepted by the sweep.
+	hub = "hub-c"
+	g.ObserveIdentity(hub)
+	if err := e.r.reconcile(ctx, orphanKey); err != nil {
+		t.Fatal(err)
+	}
+	if g.Known != "hub-c" || g.Current() != nil {
+		t.Fatalf("a hub listing everything was not accepted: known %q, hold %+v", g.Known, g.Current())
+	}
+}

@@ -273,6 +273,7 @@ func (r *Reconciler) sweep(ctx context.Context, accessPoint string) error {
 		return nil
 	}
 	if r.guard != nil {
+		r.guard.Refresh(ctx)
 		all := existing
 		if accessPoint != "" {
 			if all, err = r.applier.List(ctx, ""); err != nil {

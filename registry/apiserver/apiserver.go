@@ -34,12 +34,16 @@ type Config struct {
 	// HostGrants is enforce (access points and NameServices need a HostGrant
 	// for their hosts) or off.
 	HostGrants string
+	// HubIdentity is set on every MemberCluster written (see
+	// EnsureHubIdentity).
+	HubIdentity string
 }
 
 // CompletedConfig is a Config with its defaults filled in.
 type CompletedConfig struct {
 	GenericConfig genericapiserver.CompletedConfig
 	HostGrants    string
+	HubIdentity   string
 }
 
 // Server is portico-hub's API server.
@@ -49,7 +53,7 @@ type Server struct {
 
 // Complete fills in the defaults.
 func (c *Config) Complete() CompletedConfig {
-	return CompletedConfig{GenericConfig: c.GenericConfig.Complete(), HostGrants: c.HostGrants}
+	return CompletedConfig{GenericConfig: c.GenericConfig.Complete(), HostGrants: c.HostGrants, HubIdentity: c.HubIdentity}
 }
 
 // New builds the server with both API groups installed.
@@ -60,7 +64,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	}
 	optsGetter := c.GenericConfig.RESTOptionsGetter
 	clusterStorage, err := storageMap(optsGetter, map[string]storageFunc{
-		"memberclusters":     kindStorage(membercluster.Kind),
+		"memberclusters":     kindStorage(membercluster.WithHubIdentity(c.HubIdentity)),
 		"loadbalancergroups": kindStorage(loadbalancergroup.Kind),
 		"loadbalancernodes":  kindStorage(loadbalancernode.Kind),
 	})

@@ -124,6 +124,15 @@ func (o *Options) Config() (*Config, error) {
 	if err := o.startStorage(); err != nil {
 		return nil, err
 	}
+	etcd := o.RecommendedOptions.Etcd.StorageConfig
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	identity, err := EnsureHubIdentity(ctx, etcd.Transport, etcd.Prefix)
+	cancel()
+	if err != nil {
+		o.stopStorage()
+		return nil, err
+	}
+	klog.InfoS("Hub identity", "identity", identity)
 	serverConfig := genericapiserver.NewRecommendedConfig(Codecs)
 	namer := openapi.NewDefinitionNamer(Scheme)
 	serverConfig.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(OpenAPIDefinitions(generatedopenapi.GetOpenAPIDefinitions), namer)
@@ -139,7 +148,7 @@ func (o *Options) Config() (*Config, error) {
 		o.stopStorage()
 		return nil, err
 	}
-	return &Config{GenericConfig: serverConfig, HostGrants: o.HostGrants}, nil
+	return &Config{GenericConfig: serverConfig, HostGrants: o.HostGrants, HubIdentity: identity}, nil
 }
 
 func (o *Options) stopStorage() {

@@ -36,6 +36,16 @@ type writeLock struct {
 // newWriteLock connects to the etcd the kind is stored in; key is the lock's
 // key prefix in etcd.
 func newWriteLock(cfg storagebackend.TransportConfig, key string) (*writeLock, error) {
+	client, err := EtcdClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcd client for the write lock %s: %w", key, err)
+	}
+	return &writeLock{client: client, key: key, local: make(chan struct{}, 1)}, nil
+}
+
+// EtcdClient connects to the etcd of a storage configuration, as the API
+// server's storage does (the same servers and TLS files).
+func EtcdClient(cfg storagebackend.TransportConfig) (*clientv3.Client, error) {
 	tlsInfo := transport.TLSInfo{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, TrustedCAFile: cfg.TrustedCAFile}
 	tlsConfig, err := tlsInfo.ClientConfig()
 	if err != nil {
@@ -44,16 +54,12 @@ func newWriteLock(cfg storagebackend.TransportConfig, key string) (*writeLock, e
 	if cfg.CertFile == "" && cfg.KeyFile == "" && cfg.TrustedCAFile == "" {
 		tlsConfig = nil
 	}
-	client, err := clientv3.New(clientv3.Config{
+	return clientv3.New(clientv3.Config{
 		Endpoints:   cfg.ServerList,
 		TLS:         tlsConfig,
 		DialTimeout: 20 * time.Second,
 		Logger:      zap.NewNop(),
 	})
-	if err != nil {
-		return nil, fmt.Errorf("etcd client for the write lock %s: %w", key, err)
-	}
-	return &writeLock{client: client, key: key, local: make(chan struct{}, 1)}, nil
 }
 
 // Lock waits for the lock until ctx is done and returns the function that

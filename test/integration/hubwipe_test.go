@@ -24,7 +24,7 @@ import (
 // directory) and restarts portico-hub: the hub comes back empty. The
 // member-agent keeps every object it applied and says so in its log; once the
 // MemberCluster exists again (an operator re-joins the cluster) it reports
-// PruneHeld=True with the numbers; `kubectl portico confirm-removal` lets it
+// PruneHeld=True with the numbers and the hub's changed identity; `kubectl portico confirm-removal` lets it
 // remove them.
 func TestHubWipedAgentHoldsRemoval(t *testing.T) {
 	const cluster = "zone-a-1"
@@ -94,7 +94,8 @@ func TestHubWipedAgentHoldsRemoval(t *testing.T) {
 			return false, err.Error()
 		}
 		held = meta.FindStatusCondition(mc.Status.Conditions, clusterv1alpha1.MemberClusterPruneHeld)
-		return held != nil && held.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", held)
+		// The re-created MemberCluster carries the new hub's identity.
+		return held != nil && held.Status == metav1.ConditionTrue && strings.Contains(held.Message, "identity changed from"), fmt.Sprintf("%+v", held)
 	})
 	t.Logf("PruneHeld: %s", held.Message)
 	if !strings.Contains(held.Message, fmt.Sprintf("of %d of the %d access points", n, n)) {

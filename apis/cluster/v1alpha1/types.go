@@ -10,6 +10,12 @@ const (
 	LabelRegion = "topology.portico.dev/region"
 )
 
+// AnnotationHubIdentity on a MemberCluster is the identity of the hub that
+// stores it: created once with the hub's data (and the etcd cluster's ID), it
+// changes when the data is wiped or restored elsewhere. The hub sets it on
+// every write of the MemberCluster; member-agents remember it.
+const AnnotationHubIdentity = "cluster.portico.dev/hub-identity"
+
 // Condition types of MemberCluster.
 const (
 	// MemberClusterJoined is true once the cluster's agent has connected.

@@ -47,6 +47,25 @@ var Kind = &store.Kind[*cluster.MemberCluster]{
 	},
 }
 
+// WithHubIdentity is Kind with the hub's identity set on every MemberCluster
+// written (annotation cluster.AnnotationHubIdentity); "" leaves it alone.
+func WithHubIdentity(identity string) *store.Kind[*cluster.MemberCluster] {
+	if identity == "" {
+		return Kind
+	}
+	k := *Kind
+	k.Prepare = func(mc *cluster.MemberCluster) {
+		setTopologyLabels(mc)
+		annotations := maps.Clone(mc.Annotations)
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[cluster.AnnotationHubIdentity] = identity
+		mc.Annotations = annotations
+	}
+	return &k
+}
+
 func setTopologyLabels(mc *cluster.MemberCluster) {
 	labels := maps.Clone(mc.Labels)
 	if labels == nil {
