@@ -430,7 +430,7 @@ func TestReportsAndConfirmsHeldRemoval(t *testing.T) {
 	g := &reconciler.Guard{Fraction: 0.5, Min: 3}
 	f.h.Guard = g
 	confirmed := false
-	g.OnConfirm = func() { confirmed = true }
+	g.Recheck = func() { confirmed = true }
 	ctx := context.Background()
 	var s beatState
 	f.h.beat(ctx, &s)

@@ -31,9 +31,9 @@ type Guard struct {
 	// points below which a removal is never held.
 	Fraction float64
 	Min      int
-	// OnConfirm is called when a current hold is confirmed (e.g. to sweep
-	// again at once).
-	OnConfirm func()
+	// Recheck is called when a current hold is confirmed, or the hub's
+	// identity changes, to sweep again at once.
+	Recheck func()
 	// Known is the hub identity the agent last accepted (loaded at start);
 	// Persist, when set, stores a newly accepted one.
 	Known   string
@@ -90,7 +90,7 @@ func (g *Guard) ObserveIdentity(identity string) {
 		return
 	}
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	before := g.changed
 	switch {
 	case g.Known == "":
 		g.accept(identity)
@@ -98,6 +98,11 @@ func (g *Guard) ObserveIdentity(identity string) {
 		g.changed = ""
 	default:
 		g.changed = identity
+	}
+	changed := g.changed != before
+	g.mu.Unlock()
+	if changed && g.Recheck != nil {
+		g.Recheck()
 	}
 }
 
@@ -220,7 +225,7 @@ func (g *Guard) Confirm(id string) {
 	g.confirmed = id
 	held := g.hold != nil && g.hold.ID == id
 	g.mu.Unlock()
-	if changed && held && g.OnConfirm != nil {
-		g.OnConfirm()
+	if changed && held && g.Recheck != nil {
+		g.Recheck()
 	}
 }

@@ -22,7 +22,7 @@ func TestMassRemovalIsHeld(t *testing.T) {
 	confirmed := 0
 	g := &Guard{Fraction: 0.5, Min: 3}
 	e.r.SetGuard(g)
-	g.OnConfirm = func() { confirmed++ }
+	g.Recheck = func() { confirmed++ }
 	ctx := context.Background()
 	for _, c := range caps {
 		if err := e.r.reconcile(ctx, c.Name); err != nil {
@@ -96,7 +96,7 @@ func TestMassRemovalIsHeld(t *testing.T) {
 	}
 	g.Confirm(hold.ID)
 	if confirmed != 1 {
-		t.Errorf("confirming the current hold called OnConfirm %d times, want 1", confirmed)
+		t.Errorf("confirming the current hold called Recheck %d times, want 1", confirmed)
 	}
 	if err := e.r.reconcile(ctx, orphanKey); err != nil {
 		t.Fatal(err)

@@ -77,7 +77,7 @@ func New(caps trafficclient.ClusterAccessPointInterface, lister trafficlisters.C
 // sweeps again at once.
 func (r *Reconciler) SetGuard(g *Guard) {
 	r.guard = g
-	g.OnConfirm = func() { r.queue.Add(orphanKey) }
+	g.Recheck = func() { r.queue.Add(orphanKey) }
 }
 
 // Enqueue asks for one ClusterAccessPoint (by name) to be reconciled.
