@@ -11,8 +11,8 @@ const (
 )
 
 // AnnotationHubIdentity on a MemberCluster is the identity of the hub that
-// stores it: created once with the hub's data (and the etcd cluster's ID), it
-// changes when the data is wiped or restored elsewhere. The hub sets it on
+// stores it: created once with the hub's data, it changes when that data is
+// wiped or replaced by another hub's. The hub sets it on
 // every write of the MemberCluster; member-agents remember it.
 const AnnotationHubIdentity = "cluster.portico.dev/hub-identity"
 

@@ -13,10 +13,10 @@ import (
 )
 
 // EnsureHubIdentity returns the hub's identity: a UUID created once and stored
-// with the hub's data (<prefix>/hub-identity in etcd), and the ID of the etcd
-// cluster that holds it. A wiped etcd gets a new UUID, and a restored snapshot
-// a new etcd cluster, so both change the identity; restarts and new replicas
-// keep it.
+// with the hub's data (<prefix>/hub-identity in etcd). Restarts, new replicas
+// and a restore of the hub's own backup keep it; a wiped etcd, or another
+// hub's data, has another. (etcd's cluster ID would not do: etcd derives it
+// from the member names and peer URLs, so a wiped member gets the same one.)
 func EnsureHubIdentity(ctx context.Context, cfg storagebackend.TransportConfig, prefix string) (string, error) {
 	client, err := store.EtcdClient(cfg)
 	if err != nil {
@@ -38,5 +38,5 @@ func EnsureHubIdentity(ctx context.Context, cfg storagebackend.TransportConfig, 
 	if len(get.Kvs) == 0 {
 		return "", fmt.Errorf("hub identity in etcd: %s is missing", key)
 	}
-	return fmt.Sprintf("%s.%x", get.Kvs[0].Value, get.Header.ClusterId), nil
+	return string(get.Kvs[0].Value), nil
 }
