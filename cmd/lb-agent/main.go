@@ -40,9 +40,12 @@ sends a given flow to the same backend.
 Programming is declarative and incremental: the agent never flushes IPVS, only
 touches services on the VIPs bound on --interface, and leaves IPVS programmed when
 it exits, so a restart does not break connections. While the hub is unreachable it
-keeps serving and announcing the last state it knew. On SIGTERM it withdraws every
-route, keeps serving for --drain-period while routers converge, then exits (a second
-signal exits at once).
+keeps serving and announcing the last state it knew, across restarts too: it keeps
+that state in a file of --state-dir, serves it when it starts before the hub
+answers (health checks still gate the announcements), and replaces it with the
+hub's state once the hub answers. On SIGTERM it withdraws every route, keeps
+serving for --drain-period while routers converge, then exits (a second signal
+exits at once).
 
 It needs CAP_NET_ADMIN, the ip_vs, ip_vs_mh and dummy kernel modules, and the
 gateways must decapsulate IPIP (tunl0 holding the VIPs).

@@ -30,7 +30,11 @@ import (
 	"github.com/portico-dev/portico/lb-agent/healthcheck"
 	"github.com/portico-dev/portico/lb-agent/metrics"
 	"github.com/portico-dev/portico/lb-agent/model"
+	"github.com/portico-dev/portico/lb-agent/statefile"
 )
+
+// DefaultStateDir is the default --state-dir.
+const DefaultStateDir = "/var/lib/portico/lb-agent"
 
 // Options of the lb-agent.
 type Options struct {
@@ -52,6 +56,8 @@ type Options struct {
 	ListenAddress         string
 	IPVSWorkers           int
 	IPVSVerifyInterval    time.Duration
+	// StateDir holds the node's state file <NodeName>.json; empty: none.
+	StateDir string
 
 	// NewDataplane builds the dataplane and names its type (default: IPVS). Tests
 	// replace it; it is not a flag.
@@ -68,7 +74,7 @@ func NewOptions() *Options {
 		ResyncPeriod: 30 * time.Second, LeaseDuration: 40 * time.Second, SystemNamespace: "portico-system",
 		LeaseNamespace: "portico-edge",
 		ListenAddress:  ":9474", IPVSWorkers: ipvs.DefaultWorkers, IPVSVerifyInterval: ipvs.DefaultVerifyInterval,
-		NewDataplane: newIPVS, HubTokenRenewFraction: hubtoken.DefaultRenewFraction,
+		NewDataplane: newIPVS, HubTokenRenewFraction: hubtoken.DefaultRenewFraction, StateDir: DefaultStateDir,
 	}
 }
 
@@ -109,6 +115,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.IPVSWorkers, "ipvs-workers", o.IPVSWorkers, "Netlink sockets used in parallel to program IPVS.")
 	fs.DurationVar(&o.IPVSVerifyInterval, "ipvs-verify-interval", o.IPVSVerifyInterval,
 		"At least this often every IPVS destination is read back and repaired; in between, only services whose desired state changed are read.")
+	fs.StringVar(&o.StateDir, "state-dir", o.StateDir,
+		"Directory (created with mode 0700) of the node's state file <node-name>.json: the last desired state received from the hub "+
+			"(the LoadBalancerGroup, its VirtualIPs and the BGP passwords of its peers; mode 0600), replaced atomically whenever it changes. "+
+			"An agent starting while the hub is unreachable serves it, health checks still deciding what is announced, "+
+			"until the hub answers and its state replaces it. Empty: no state file (nothing is served before the hub answers).")
 }
 
 // Validate checks the options.
@@ -132,6 +143,9 @@ func (o *Options) Validate() error {
 		}
 	} else if o.Kubeconfig != "" {
 		errs = append(errs, errors.New("--kubeconfig is only used with --hub-kubeconfig-secret"))
+	}
+	if o.StateDir != "" && strings.ContainsAny(o.NodeName, `/\`) {
+		errs = append(errs, fmt.Errorf("--node-name %q names the state file in --state-dir: it must not contain a slash", o.NodeName))
 	}
 	if o.HubTokenRenewFraction <= 0 || o.HubTokenRenewFraction >= 1 {
 		errs = append(errs, fmt.Errorf("--hub-token-renew-fraction %v must be between 0 and 1", o.HubTokenRenewFraction))
@@ -170,6 +184,14 @@ func (o *Options) persistToken() (func(context.Context, string) error, error) {
 	return func(ctx context.Context, token string) error {
 		return hubtoken.PersistSecret(ctx, secrets, name, token)
 	}, nil
+}
+
+// stateFile is the node's state file, empty without --state-dir.
+func (o *Options) stateFile() string {
+	if o.StateDir == "" {
+		return ""
+	}
+	return statefile.Path(o.StateDir, o.NodeName)
 }
 
 func newIPVS(o *Options) (dataplane.Dataplane, string, func(), error) {
@@ -220,6 +242,7 @@ func (o *Options) Run(ctx context.Context) error {
 	c = controller.New(controller.Options{
 		Node: o.NodeName, Group: o.Group, Address: o.address, DataplaneType: typ, ResyncPeriod: o.ResyncPeriod,
 		SystemNamespace: o.SystemNamespace, LeaseNamespace: o.LeaseNamespace, LeaseDuration: o.LeaseDuration,
+		StateFile: o.stateFile(),
 	}, portico, kube, dp, speaker, health)
 	srv, err := serve(o.ListenAddress, c)
 	if err != nil {
@@ -228,7 +251,8 @@ func (o *Options) Run(ctx context.Context) error {
 	if renewer != nil {
 		go renewer.Run(ctx, kube)
 	}
-	klog.InfoS("lb-agent started", "node", o.NodeName, "group", o.Group, "address", o.address, "dataplane", typ, "listen", srv.Addr)
+	klog.InfoS("lb-agent started", "node", o.NodeName, "group", o.Group, "address", o.address, "dataplane", typ, "listen", srv.Addr,
+		"stateFile", o.stateFile())
 	c.Run(ctx, o.DrainPeriod)
 	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -23,6 +23,8 @@ func TestValidate(t *testing.T) {
 		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--hub-kubeconfig-secret=a/b/c"}, "must be NAMESPACE/NAME"},
 		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--kubeconfig=edge"}, "--kubeconfig is only used with --hub-kubeconfig-secret"},
 		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--hub-token-renew-fraction=1"}, "--hub-token-renew-fraction 1 must be between 0 and 1"},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--node-name=a/b"}, `--node-name "a/b" names the state file`},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--node-name=a/b", "--state-dir="}, ""},
 	} {
 		o := NewOptions()
 		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)

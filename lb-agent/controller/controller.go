@@ -6,9 +6,12 @@
 // have a healthy backend, and reports the node's status when it changed.
 //
 // While the hub is unreachable the informers keep their last contents, so the
-// node keeps serving and announcing what it last knew. The agent never programs
-// anything before its caches have synced, so a restart never flushes the
-// dataplane.
+// node keeps serving and announcing what it last knew. Every desired state
+// that came from the hub is also kept in a state file (lb-agent/statefile): an
+// agent that starts before the hub answers serves that file's state, its health
+// checks gating the announcements as always, and the hub's state replaces it
+// once the caches have synced. Without a state file the agent programs nothing
+// before its caches have synced, so a restart never flushes the dataplane.
 package controller
 
 import (
@@ -36,10 +39,12 @@ import (
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
 	"github.com/portico-dev/portico/apis/runqueue"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/lb-agent/bgp"
 	"github.com/portico-dev/portico/lb-agent/dataplane"
 	"github.com/portico-dev/portico/lb-agent/metrics"
 	"github.com/portico-dev/portico/lb-agent/model"
+	"github.com/portico-dev/portico/lb-agent/statefile"
 )
 
 // Speaker announces VIPs; *bgp.Speaker implements it.
@@ -71,6 +76,9 @@ type Options struct {
 	LeaseNamespace string
 	// LeaseDuration of the node's Lease, renewed every quarter of it.
 	LeaseDuration time.Duration
+	// StateFile keeps the last desired state from the hub (lb-agent/statefile),
+	// served at start until the hub's caches have synced. Empty: none.
+	StateFile string
 }
 
 // Controller reconciles one edge node.
@@ -92,6 +100,8 @@ type Controller struct {
 	draining  bool
 	announced []netip.Addr
 	passwords map[clusterv1alpha1.SecretKeyReference]password // last read
+	disk      *hubState                                       // loaded from the state file, served until the caches sync
+	saved     *statefile.State                                // last written to (or read from) the state file
 
 	// latest is the newest observation for the status writer, which owns node.
 	latest chan observed
@@ -157,11 +167,22 @@ func (c *Controller) HealthChanged(p model.Probe, v model.Verdict) {
 // ones, are served.
 func (c *Controller) Run(ctx context.Context, drain time.Duration) {
 	defer utilruntime.HandleCrash()
+	c.load()
 	go c.renewLease(ctx)
 	c.start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		c.queue.ShutDown()
-		return
+	if c.disk == nil {
+		if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+			c.queue.ShutDown()
+			return
+		}
+	} else {
+		// Serve the state file now; synchronize again as soon as the
+		// hub's state can replace it, however long that takes.
+		go func() {
+			if cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+				c.Enqueue()
+			}
+		}()
 	}
 	c.Enqueue()
 	written := make(chan struct{})
@@ -169,8 +190,9 @@ func (c *Controller) Run(ctx context.Context, drain time.Duration) {
 		defer close(written)
 		c.writeStatus(ctx)
 	}()
-	// One worker; the caches have synced already. Run returns once the worker
-	// stopped, so the withdrawal below does not race with a synchronization.
+	// One worker; the caches have synced already, or the state file stands in
+	// for them. Run returns once the worker stopped, so the withdrawal below
+	// does not race with a synchronization.
 	runqueue.Run(ctx, c.queue, nil, 1, "node", c.syncNode)
 	<-written
 	c.withdraw(drain)
@@ -234,16 +256,17 @@ type observed struct {
 }
 
 // sync applies the desired state to the dataplane and BGP, then hands what it
-// observed to the status writer. It never waits for the hub: the listers serve
-// the last state known.
+// observed to the status writer and, when it came from the hub, saves it in the
+// state file. It never waits for the hub: the listers serve the last state
+// known, and before they have synced the state file does.
 func (c *Controller) sync(ctx context.Context) error {
 	start := c.now()
 	defer func() { metrics.SyncDuration.Observe(time.Since(start).Seconds()) }()
-	group, err := c.groups.Get(c.opts.Group)
-	if err != nil && !apierrors.IsNotFound(err) {
+	in, fromHub, err := c.source()
+	if err != nil {
 		return err
 	}
-	state, obs := c.desired(group)
+	state, obs := c.desired(in.group, in.vips)
 	obs.vips = vipHealth(state)
 	c.health.Set(state.Probes())
 	dpStart := time.Now()
@@ -251,13 +274,16 @@ func (c *Controller) sync(ctx context.Context) error {
 	metrics.DataplaneSyncDuration.Observe(time.Since(dpStart).Seconds())
 	metrics.Services.Set(float64(obs.dataplane.Services))
 	metrics.Destinations.Set(float64(obs.dataplane.Destinations))
-	obs.bgpErr = c.announce(ctx, group, intersect(state.Announced(), obs.dataplane.Ready))
+	obs.bgpErr = c.announce(ctx, in.group, intersect(state.Announced(), obs.dataplane.Ready))
 	obs.sessions, obs.announced = c.speaker.Sessions(), slices.Clone(c.announced)
 	recordSessions(obs.sessions)
 	countErrors(obs)
 	c.publish(obs)
+	if fromHub {
+		c.save(in)
+	}
 	klog.V(4).InfoS("Synchronized", "vips", len(state.VIPs), "services", obs.dataplane.Services,
-		"announced", len(c.announced), "duration", time.Since(start))
+		"announced", len(c.announced), "fromHub", fromHub, "duration", time.Since(start))
 	return errors.Join(obs.dataplaneErr, obs.bgpErr)
 }
 
@@ -270,14 +296,55 @@ func vipHealth(state model.State) []clusterv1alpha1.VIPHealth {
 	return out
 }
 
-// desired builds the desired state; a missing group serves nothing.
-func (c *Controller) desired(group *clusterv1alpha1.LoadBalancerGroup) (model.State, observed) {
-	if group == nil {
-		return model.State{}, observed{groupMissing: true}
+// hubState is what a synchronization works from: the hub's objects.
+type hubState struct {
+	group *clusterv1alpha1.LoadBalancerGroup // nil: the group does not exist
+	vips  []*trafficv1alpha1.VirtualIP
+}
+
+// source returns the hub's objects as the informers have them and true or,
+// until their caches have synced, those of the state file and false. The
+// objects are the caches': never mutated.
+func (c *Controller) source() (hubState, bool, error) {
+	if !c.hubSynced() {
+		if c.disk == nil { // Run waits for the caches then
+			return hubState{}, false, errors.New("the hub's caches have not synced")
+		}
+		return *c.disk, false, nil
+	}
+	if c.disk != nil {
+		c.disk = nil
+		metrics.ServingFromDisk.Set(0)
+		klog.InfoS("The hub's caches synced: the hub's state replaces the one from the state file")
+	}
+	group, err := c.groups.Get(c.opts.Group)
+	if apierrors.IsNotFound(err) {
+		group, err = nil, nil
+	}
+	if err != nil {
+		return hubState{}, false, err
 	}
 	vips, err := c.vips.List(labels.Everything())
 	if err != nil {
-		return model.State{}, observed{modelErr: err}
+		return hubState{}, false, err
+	}
+	return hubState{group: group, vips: vips}, true, nil
+}
+
+// hubSynced tells whether the informers' caches have synced.
+func (c *Controller) hubSynced() bool {
+	for _, synced := range c.synced {
+		if !synced() {
+			return false
+		}
+	}
+	return true
+}
+
+// desired builds the desired state; a missing group serves nothing.
+func (c *Controller) desired(group *clusterv1alpha1.LoadBalancerGroup, vips []*trafficv1alpha1.VirtualIP) (model.State, observed) {
+	if group == nil {
+		return model.State{}, observed{groupMissing: true}
 	}
 	node := model.Node{Group: c.opts.Group, Zone: group.Spec.Zone}
 	state, err := model.For(vips, node, c.health.Verdict)

@@ -127,6 +127,13 @@ func virtualIP(addr string, groups ...string) *trafficv1alpha1.VirtualIP {
 
 func start(t *testing.T, objs ...runtime.Object) *env {
 	t.Helper()
+	return startWith(t, func(*Options) {}, false, objs...)
+}
+
+// startWith starts a controller whose options opts adjusts, with the hub down
+// from the start when hubDown.
+func startWith(t *testing.T, opts func(*Options), hubDown bool, objs ...runtime.Object) *env {
+	t.Helper()
 	e := &env{
 		portico: porticofake.NewSimpleClientset(objs...),
 		kube:    kubefake.NewSimpleClientset(),
@@ -141,11 +148,13 @@ func start(t *testing.T, objs ...runtime.Object) *env {
 		}
 		return false, nil, nil
 	}
+	e.hubDown.Store(hubDown)
 	e.portico.PrependReactor("*", "*", down)
 	e.kube.PrependReactor("*", "*", down)
-	e.c = New(Options{Node: "edge-a-1", Group: "zone-a", Address: netip.MustParseAddr("10.0.0.2"),
-		DataplaneType: "ipvs", ResyncPeriod: time.Hour, SystemNamespace: "portico-system", LeaseNamespace: "portico-edge", LeaseDuration: 40 * time.Second},
-		e.portico, e.kube, e.dp, e.speaker, e.health)
+	o := Options{Node: "edge-a-1", Group: "zone-a", Address: netip.MustParseAddr("10.0.0.2"),
+		DataplaneType: "ipvs", ResyncPeriod: time.Hour, SystemNamespace: "portico-system", LeaseNamespace: "portico-edge", LeaseDuration: 40 * time.Second}
+	opts(&o)
+	e.c = New(o, e.portico, e.kube, e.dp, e.speaker, e.health)
 	e.c.now = func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel

@@ -23,7 +23,7 @@ var (
 	})
 	SyncErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "portico_lb_sync_errors_total",
-		Help: "Synchronization errors by stage (model, dataplane, bgp, status).",
+		Help: "Synchronization errors by stage (model, dataplane, bgp, status, state).",
 	}, []string{"stage"})
 	Services = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "portico_lb_dataplane_services",
@@ -49,6 +49,10 @@ var (
 		Name: "portico_lb_backend_healthy",
 		Help: "Health check verdict of a backend: 1 healthy, 0 unhealthy (absent while unknown).",
 	}, []string{"backend", "type"})
+	ServingFromDisk = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "portico_lb_serving_from_disk",
+		Help: "1 while the agent serves the desired state of its state file because the hub's caches have not synced since it started.",
+	})
 	HealthChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "portico_lb_health_verdict_changes_total",
 		Help: "Health verdict changes, by new verdict.",
@@ -60,7 +64,7 @@ var Registry = prometheus.NewRegistry()
 
 func init() {
 	Registry.MustRegister(SyncDuration, DataplaneSyncDuration, SyncErrors, Services, Destinations, Announced,
-		InvalidVirtualIPs, BGPSessionUp, BackendHealthy, HealthChecks,
+		InvalidVirtualIPs, BGPSessionUp, BackendHealthy, ServingFromDisk, HealthChecks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 

@@ -6,8 +6,9 @@
 // (kube-apiserver + portico-hub). It checks what the routers see: both next hops
 // of a VIP and an ECMP kernel route, a withdrawal when one node's backends fail,
 // SIGTERM withdrawing before exit, kill -9 dropping the route, announcements
-// surviving a hub outage; and it measures hub change -> route and health verdict
-// -> withdrawal.
+// surviving a hub outage, an agent restarted without a hub serving its state
+// file (coldstart_test.go); and it measures hub change -> route and health
+// verdict -> withdrawal.
 package peers
 
 import (
@@ -57,6 +58,7 @@ type node struct {
 	name, role, addr, ns string
 	kubecfg              string // its own hub identity (kubectl portico join-edge)
 	proc                 *localfed.Process
+	fwd                  *hubForwarder // the hub as its namespace reaches it
 }
 
 type env struct {
@@ -67,6 +69,7 @@ type env struct {
 	portico *versioned.Clientset
 	kube    kubernetes.Interface
 	ph      *framework.PorticoHub
+	hubPort int
 	agent   string // binary
 	nodes   []*node
 }
@@ -89,6 +92,7 @@ func setup(t *testing.T) *env {
 	e.agent = buildAgent(t, e.dir)
 	hub := framework.NewHubCluster(t)
 	e.ph = framework.NewPorticoHub(t, hub, framework.PorticoHubOptions{})
+	e.hubPort = hub.Port
 	var err error
 	if e.portico, err = versioned.NewForConfig(hub.RestConfig); err != nil {
 		t.Fatal(err)
@@ -115,7 +119,7 @@ func setup(t *testing.T) *env {
 	e.createVIP(baseVIP)
 	for _, n := range e.nodes {
 		n.ns = e.topo.spokes[n.role]
-		forwardHub(t, n.ns, hub.Port)
+		n.fwd = forwardHub(t, n.ns, hub.Port)
 		e.startAgent(n)
 	}
 	framework.Eventually(t, 60*time.Second, "two BGP sessions at BIRD", func() (bool, string) {
@@ -185,26 +189,32 @@ func agentKubeconfig(t *testing.T, hub *framework.HubCluster, dir string, n *nod
 	return path
 }
 
+// startAgent starts (or starts again) node n's agent, its state file in
+// stateDir.
 func (e *env) startAgent(n *node) {
 	t := e.t
-	var err error
-	n.proc, err = localfed.StartProcess(localfed.ProcessOptions{
+	proc, err := localfed.StartProcess(localfed.ProcessOptions{
 		Name: n.name, Path: "ip",
 		Args: []string{"netns", "exec", n.ns, e.agent, "--hub-kubeconfig", n.kubecfg, "--node-name", n.name,
 			"--group", group, "--address", n.addr, "--drain-period", drainPeriod.String(),
-			"--listen-address", "127.0.0.1:9474", "--resync-period", "10s", "-v=" + agentVerbosity()},
+			"--listen-address", "127.0.0.1:9474", "--resync-period", "10s", "--state-dir", e.stateDir(),
+			"-v=" + agentVerbosity()},
 		LogPath: filepath.Join(e.dir, n.name+".log"),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.proc = proc
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("--- %s log (tail) ---\n%s", n.name, n.proc.LogTail(40))
+		if t.Failed() && n.proc == proc { // the log of every run of the agent
+			t.Logf("--- %s log (tail) ---\n%s", n.name, proc.LogTail(40))
 		}
-		_ = n.proc.Stop()
+		_ = proc.Stop()
 	})
 }
+
+// stateDir holds the agents' state files (each its own <node>.json).
+func (e *env) stateDir() string { return filepath.Join(e.dir, "state") }
 
 func (e *env) createGroup() {
 	_, err := e.portico.ClusterV1alpha1().LoadBalancerGroups().Create(context.Background(), &clusterv1alpha1.LoadBalancerGroup{
