@@ -16,10 +16,11 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
-## tools: build kube-apiserver, kube-controller-manager, kubectl and etcd from source (once; cached in _output/kube)
+## tools: build kube-apiserver, kube-controller-manager, kubectl, etcd and kubefed's controller-manager from source (once; cached in _output/)
 .PHONY: tools
 tools:
 	hack/build-kube.sh
+	hack/build-kubefed.sh
 
 ## generate: regenerate deepcopy, conversion, defaults, OpenAPI, clients and Istio schemas
 .PHONY: generate

@@ -55,15 +55,15 @@ func InstallKubefedCRDs(ctx context.Context, kubectl, kubeconfig string) error {
 	if err := installCRDs(ctx, kubectl, kubeconfig, "kubefed", files...); err != nil {
 		return err
 	}
-	return ensureNamespace(ctx, kubeconfig, KubefedNamespace)
-}
-
-// ensureNamespace creates the namespace name unless it exists.
-func ensureNamespace(ctx context.Context, kubeconfig, name string) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return err
 	}
+	return ensureNamespace(ctx, cfg, KubefedNamespace)
+}
+
+// ensureNamespace creates the namespace name unless it exists.
+func ensureNamespace(ctx context.Context, cfg *rest.Config, name string) error {
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -84,35 +84,27 @@ type KubeFedCluster struct {
 	CABundle    []byte
 	// Labels select the cluster in placements' clusterSelector.
 	Labels map[string]string
-	// Zones and Region are written into its status, as kubefed's cluster
-	// controller does from the member's nodes.
+	// Zones and Region are written into its status by CreateKubeFedCluster,
+	// as kubefed's cluster controller does from the member's nodes
+	// (JoinKubefedCluster leaves the status to that controller).
 	Zones  []string
 	Region string
 }
 
 // CreateKubeFedCluster creates (or updates) a KubeFedCluster in
-// KubefedNamespace of the cluster of cfg, with status zones and region. Its
-// spec.secretRef names a Secret that is not created: without kubefed's
-// controllers nothing reads it.
+// KubefedNamespace of the cluster of cfg and writes its status as kubefed's
+// cluster controller would: Ready, with zones and region. Its spec.secretRef
+// names a Secret that is not created: without kubefed's controllers nothing
+// reads it (JoinKubefedCluster registers a cluster for a running
+// controller-manager).
 func CreateKubeFedCluster(ctx context.Context, cfg *rest.Config, c KubeFedCluster) error {
+	u, err := applyKubeFedCluster(ctx, cfg, c)
+	if err != nil {
+		return err
+	}
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return err
-	}
-	kfc := &fedv1b1.KubeFedCluster{
-		TypeMeta:   metav1.TypeMeta{APIVersion: fedv1b1.SchemeGroupVersion.String(), Kind: "KubeFedCluster"},
-		ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: KubefedNamespace, Labels: c.Labels},
-		Spec: fedv1b1.KubeFedClusterSpec{APIEndpoint: c.APIEndpoint, CABundle: c.CABundle,
-			SecretRef: fedv1b1.LocalSecretReference{Name: c.Name + "-token"}},
-	}
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(kfc)
-	if err != nil {
-		return err
-	}
-	client := dyn.Resource(kubefed.ClustersResource).Namespace(KubefedNamespace)
-	u, err := client.Apply(ctx, c.Name, &unstructured.Unstructured{Object: obj}, metav1.ApplyOptions{FieldManager: "localfed", Force: true})
-	if err != nil {
-		return fmt.Errorf("KubeFedCluster %s: %w", c.Name, err)
 	}
 	status := map[string]any{"conditions": []any{map[string]any{
 		"type": "Ready", "status": "True", "lastProbeTime": time.Now().UTC().Format(time.RFC3339)}}}
@@ -127,8 +119,32 @@ func CreateKubeFedCluster(ctx context.Context, cfg *rest.Config, c KubeFedCluste
 		status["region"] = c.Region
 	}
 	u.Object["status"] = status
-	if _, err := client.UpdateStatus(ctx, u, metav1.UpdateOptions{}); err != nil {
+	if _, err := dyn.Resource(kubefed.ClustersResource).Namespace(KubefedNamespace).UpdateStatus(ctx, u, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("KubeFedCluster %s status: %w", c.Name, err)
 	}
 	return nil
+}
+
+// applyKubeFedCluster applies the spec and labels of the KubeFedCluster c
+// (server-side) and returns it.
+func applyKubeFedCluster(ctx context.Context, cfg *rest.Config, c KubeFedCluster) (*unstructured.Unstructured, error) {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	kfc := &fedv1b1.KubeFedCluster{
+		TypeMeta:   metav1.TypeMeta{APIVersion: fedv1b1.SchemeGroupVersion.String(), Kind: "KubeFedCluster"},
+		ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: KubefedNamespace, Labels: c.Labels},
+		Spec: fedv1b1.KubeFedClusterSpec{APIEndpoint: c.APIEndpoint, CABundle: c.CABundle,
+			SecretRef: fedv1b1.LocalSecretReference{Name: c.Name + "-token"}},
+	}
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(kfc)
+	if err != nil {
+		return nil, err
+	}
+	u, err := dyn.Resource(kubefed.ClustersResource).Namespace(KubefedNamespace).Apply(ctx, c.Name, &unstructured.Unstructured{Object: obj}, metav1.ApplyOptions{FieldManager: "localfed", Force: true})
+	if err != nil {
+		return nil, fmt.Errorf("KubeFedCluster %s: %w", c.Name, err)
+	}
+	return u, nil
 }
