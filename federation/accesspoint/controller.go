@@ -48,6 +48,12 @@ type Informers struct {
 	// Secrets of the hub cluster's portico-system namespace, where the
 	// certificate controller keeps issued certificates (optional).
 	Secrets coreinformers.SecretInformer
+	// Pools and Groups (optional) wake the access points whose VIP they
+	// concern: a VIPPool created, changed or being deleted, a
+	// LoadBalancerGroup coming, going, being deleted or changing zone or
+	// readiness (the allocator reads both when it writes a VirtualIP).
+	Pools  trafficinformers.VIPPoolInformer
+	Groups clusterinformers.LoadBalancerGroupInformer
 	// Follower reads the placement of kubefed objects access points follow
 	// (optional: without it, spec.placement.follow keeps the last placement
 	// and says why). Its changes reach the controller through
@@ -121,6 +127,28 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 	})
 	_, _ = inf.Nodes.Informer().AddEventHandler(handler(func(any) { c.enqueueAll() }))
 	_, _ = inf.NameServices.Informer().AddEventHandler(handler(c.enqueueNamed))
+	if inf.Pools != nil {
+		c.synced = append(c.synced, inf.Pools.Informer().HasSynced)
+		_, _ = inf.Pools.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: c.enqueuePoolUsers, DeleteFunc: c.enqueuePoolUsers,
+			UpdateFunc: func(old, obj any) {
+				if poolChanged(old, obj) {
+					c.enqueuePoolUsers(obj)
+				}
+			},
+		})
+	}
+	if inf.Groups != nil {
+		c.synced = append(c.synced, inf.Groups.Informer().HasSynced)
+		_, _ = inf.Groups.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: func(any) { c.enqueueLoadBalanced() }, DeleteFunc: func(any) { c.enqueueLoadBalanced() },
+			UpdateFunc: func(old, obj any) {
+				if groupChanged(old, obj) {
+					c.enqueueLoadBalanced()
+				}
+			},
+		})
+	}
 	if inf.Secrets != nil {
 		c.secrets = inf.Secrets.Lister()
 		c.synced = append(c.synced, inf.Secrets.Informer().HasSynced)
@@ -178,6 +206,49 @@ func (c *Controller) enqueueVIPOwner(obj any) {
 			}
 		}
 	}
+}
+
+// enqueuePoolUsers wakes the access points whose spec.loadBalancer names the
+// pool.
+func (c *Controller) enqueuePoolUsers(obj any) {
+	pool, ok := unwrap(obj).(*trafficv1alpha1.VIPPool)
+	if !ok {
+		return
+	}
+	faps, _ := c.faps.List(labels.Everything())
+	for _, f := range faps {
+		if f.Spec.LoadBalancer != nil && f.Spec.LoadBalancer.Pool == pool.Name {
+			c.enqueueAccessPoint(f)
+		}
+	}
+}
+
+// poolChanged tells whether a VIPPool update matters to the allocator: its
+// spec or the start of its deletion (status writes do not).
+func poolChanged(old, obj any) bool {
+	a, okA := old.(*trafficv1alpha1.VIPPool)
+	b, okB := obj.(*trafficv1alpha1.VIPPool)
+	return !okA || !okB || a.Generation != b.Generation || (a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil)
+}
+
+// enqueueLoadBalanced wakes every access point with spec.loadBalancer.
+func (c *Controller) enqueueLoadBalanced() {
+	faps, _ := c.faps.List(labels.Everything())
+	for _, f := range faps {
+		if f.Spec.LoadBalancer != nil {
+			c.enqueueAccessPoint(f)
+		}
+	}
+}
+
+// groupChanged tells whether a LoadBalancerGroup update can change the
+// groups of VirtualIPs: its zone, the start of its deletion, or whether it
+// has ready nodes.
+func groupChanged(old, obj any) bool {
+	a, okA := old.(*clusterv1alpha1.LoadBalancerGroup)
+	b, okB := obj.(*clusterv1alpha1.LoadBalancerGroup)
+	return !okA || !okB || a.Spec.Zone != b.Spec.Zone || (a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil) ||
+		(a.Status.ReadyNodes > 0) != (b.Status.ReadyNodes > 0)
 }
 
 func (c *Controller) vipGone(vip *trafficv1alpha1.VirtualIP) bool {

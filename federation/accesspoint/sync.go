@@ -247,13 +247,16 @@ func sharedHost(a, b []string) string {
 }
 
 // ensureVIP holds the access point's VIP with backends from the agents' reports.
+// A failure may come with the VIP the access point still holds (its pool is
+// gone): status.vip keeps reporting that address, where the access point is
+// still announced, and VIPAllocated says what is wrong.
 func (c *Controller) ensureVIP(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, p *plan) (*trafficv1alpha1.VirtualIP, *vipFailure, error) {
 	if fap.Spec.LoadBalancer == nil {
 		return nil, nil, c.alloc.Release(ctx, fap)
 	}
 	vip, failure, err := c.alloc.Ensure(ctx, fap, c.backends(fap, p))
 	if failure != nil {
-		return nil, &vipFailure{Reason: failure.Reason, Message: failure.Message}, err
+		return vip, &vipFailure{Reason: failure.Reason, Message: failure.Message}, err
 	}
 	return vip, nil, err
 }

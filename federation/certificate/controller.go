@@ -100,14 +100,19 @@ func NewController(client versioned.Interface, kube kubernetes.Interface, inf In
 			c.queue.Add(statusKey + key)
 		}
 	}
+	// An access point coming, going or changing spec may also start or stop
+	// using an issuer being deleted.
 	_, _ = inf.AccessPoints.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: enqueueAP, DeleteFunc: enqueueAP,
+		AddFunc:    func(obj any) { enqueueAP(obj); c.enqueueDeletingIssuer(obj) },
+		DeleteFunc: func(obj any) { enqueueAP(obj); c.enqueueDeletingIssuer(obj) },
 		UpdateFunc: func(old, obj any) {
 			a, okA := old.(*trafficv1alpha1.FederatedAccessPoint)
 			b, okB := obj.(*trafficv1alpha1.FederatedAccessPoint)
 			if !okA || !okB || a.Generation != b.Generation || a.Annotations[certsecret.AnnotationRenew] != b.Annotations[certsecret.AnnotationRenew] ||
 				(a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil) {
 				enqueueAP(obj)
+				c.enqueueDeletingIssuer(old)
+				c.enqueueDeletingIssuer(obj)
 				return
 			}
 			c.enqueueStatus(obj)
@@ -128,7 +133,14 @@ func NewController(client versioned.Interface, kube kubernetes.Interface, inf In
 		UpdateFunc: func(old, obj any) {
 			a, okA := old.(*trafficv1alpha1.CertificateIssuer)
 			b, okB := obj.(*trafficv1alpha1.CertificateIssuer)
-			if !okA || !okB || a.Generation != b.Generation {
+			switch {
+			case !okA || !okB:
+				issuerEvent(obj)
+			case (a.DeletionTimestamp == nil) != (b.DeletionTimestamp == nil):
+				// Its deletion waits for its users. (The API server bumps
+				// the generation then: that is no change of configuration.)
+				c.queue.Add(issuerKey + b.Name)
+			case a.Generation != b.Generation:
 				issuerEvent(obj)
 			}
 		},

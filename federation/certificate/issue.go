@@ -27,6 +27,9 @@ const (
 	ReasonIssuanceFailed  = "IssuanceFailed"
 	ReasonExpired         = "Expired"
 	ReasonSecretWriteFail = "SecretWriteFailed"
+	// ReasonIssuerTerminating: the CertificateIssuer is being deleted and
+	// issues no certificate to an access point that has none from it.
+	ReasonIssuerTerminating = "IssuerTerminating"
 )
 
 // syncAccessPoint issues the access point's certificate when it has none or
@@ -66,6 +69,13 @@ func (c *Controller) syncAccessPoint(ctx context.Context, namespace, name string
 	if why == "" {
 		c.settled(key, nil)
 		return c.untilRenewal(stored), nil
+	}
+	if ci != nil && ci.DeletionTimestamp != nil && (stored == nil || stored.Issuer != ci.Name) {
+		// A new user of an issuer being deleted: refused. Its current users
+		// keep being renewed until they leave it.
+		c.fail(fap, ReasonIssuerTerminating, fmt.Errorf("CertificateIssuer %s is being deleted and issues no new certificate: "+
+			"point spec.tls.issuerRef at another issuer", ci.Name))
+		return 0, nil
 	}
 	hosts := sortedHosts(fap.Spec.Hosts)
 	req := request{hosts: strings.Join(hosts, ","), issuer: issuerGeneration(ci), renew: fap.Annotations[certsecret.AnnotationRenew]}
@@ -133,7 +143,9 @@ func (c *Controller) reissueReason(fap *trafficv1alpha1.FederatedAccessPoint, ci
 		return "the stored certificate is unreadable"
 	case !Current(fap, stored):
 		return "hosts or issuer changed"
-	case ci != nil && stored.IssuerGeneration != "" && stored.IssuerGeneration != issuerGeneration(ci):
+	case ci != nil && ci.DeletionTimestamp == nil && stored.IssuerGeneration != "" && stored.IssuerGeneration != issuerGeneration(ci):
+		// (The API server bumps the generation of an issuer being deleted:
+		// that is no change of configuration.)
 		return "the issuer's configuration changed"
 	case fap.Annotations[certsecret.AnnotationRenew] != secret.Annotations[certsecret.AnnotationRenew]:
 		return "renewal requested"

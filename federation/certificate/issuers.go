@@ -119,14 +119,22 @@ func (c *Controller) accountKey(ctx context.Context, ref trafficv1alpha1.SecretK
 	return signer, nil
 }
 
-// syncIssuer probes a CertificateIssuer and writes its Ready condition: its
-// configuration resolves and, for ACME, the directory answers.
+// syncIssuer keeps the in-use finalizer of a CertificateIssuer, probes it and
+// writes its Ready condition: its configuration resolves and, for ACME, the
+// directory answers. An issuer being deleted is not probed: its deletion
+// waits for its users (inuse.go).
 func (c *Controller) syncIssuer(ctx context.Context, name string) error {
 	ci, err := c.issuers.Get(name)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if ci.DeletionTimestamp != nil {
+		return c.syncDeletingIssuer(ctx, ci)
+	}
+	if ci, err = c.setIssuerFinalizer(ctx, ci, true); err != nil {
 		return err
 	}
 	cond := metav1.Condition{Type: trafficv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,

@@ -35,7 +35,7 @@ type Failure struct {
 }
 
 // failureReasons are the CertificateReady reasons of a failed issue.
-var failureReasons = []string{ReasonIssuerNotReady, ReasonIssuanceFailed, ReasonSecretWriteFail}
+var failureReasons = []string{ReasonIssuerNotReady, ReasonIssuanceFailed, ReasonSecretWriteFail, ReasonIssuerTerminating}
 
 // reissueFailed marks, in a CertificateReady message, a failed reissue while
 // an older certificate still serves: "<state>; reissue failed (<reason>): <message>".

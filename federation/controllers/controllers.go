@@ -176,9 +176,9 @@ func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube
 		AccessPoints: traffic.FederatedAccessPoints(), Revisions: traffic.AccessPointRevisions(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
 		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),
 		NameServices: traffic.NameServices(), Secrets: secrets, Follower: follower,
+		// The allocator reads pools and groups from these caches.
+		Pools: traffic.VIPPools(), Groups: cluster.LoadBalancerGroups(),
 	}, alloc, eventRecorder(ctx, kube))
-	// The allocator reads pools and groups from these caches.
-	_, _ = traffic.VIPPools().Informer(), cluster.LoadBalancerGroups().Informer()
 	return func() { c.Run(ctx, o.Workers) }
 }
 
@@ -210,7 +210,8 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 	}
 
 	if o.Enabled("vippool") {
-		c := vippool.NewController(pc, porticoInformers.Traffic().V1alpha1().VIPPools(), porticoInformers.Traffic().V1alpha1().VirtualIPs())
+		c := vippool.NewController(pc, porticoInformers.Traffic().V1alpha1().VIPPools(), porticoInformers.Traffic().V1alpha1().VirtualIPs(),
+			eventRecorder(ctx, kube))
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	// portico-system: DNS TSIG keys, CAs, ACME account keys and issued
@@ -233,7 +234,7 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 		traffic := porticoInformers.Traffic().V1alpha1()
 		c := dnscontroller.NewController(pc, dnscontroller.Informers{
 			NameServices: traffic.NameServices(), Providers: traffic.DNSProviders(),
-			AccessPoints: traffic.FederatedAccessPoints(), Secrets: secrets,
+			AccessPoints: traffic.FederatedAccessPoints(), Secrets: secrets, Issuers: traffic.CertificateIssuers(),
 		}, eventRecorder(ctx, kube))
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
@@ -248,7 +249,7 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 	if o.Enabled("loadbalancergroup") {
 		cluster := porticoInformers.Cluster().V1alpha1()
 		c := loadbalancergroup.NewController(pc, cluster.LoadBalancerGroups(), cluster.LoadBalancerNodes(),
-			edgeInformers.Coordination().V1().Leases())
+			edgeInformers.Coordination().V1().Leases(), porticoInformers.Traffic().V1alpha1().VirtualIPs(), eventRecorder(ctx, kube))
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 	porticoInformers.Start(ctx.Done())

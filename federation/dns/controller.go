@@ -6,6 +6,14 @@
 // with backoff, and removes the records it owns when the NameService is deleted
 // (finalizer traffic.portico.dev/dns). It also probes every DNSProvider and keeps
 // its Ready condition.
+//
+// Records are withdrawn only when their NameService goes, or its target
+// changes: another name or provider, or an access point that is gone or holds
+// no VIP. A lookup that fails for another reason than NotFound changes
+// nothing and is retried. DNSProviders are protected while in use (package
+// inuse, inuse.go): the deletion of a provider waits for the NameServices that
+// name it or published through it and for the ACME issuers solving through
+// it, so that a provider never goes before the records it holds are removed.
 package dns
 
 import (
@@ -53,6 +61,11 @@ type Informers struct {
 	Providers    trafficinformers.DNSProviderInformer
 	AccessPoints trafficinformers.FederatedAccessPointInformer
 	Secrets      coreinformers.SecretInformer
+	// Issuers (optional) are the CertificateIssuers, of which ACME ones use
+	// a DNSProvider for DNS-01 challenges: without it, the deletion of a
+	// provider waits only for NameServices (and ACME issuers the API server
+	// shows when it would go).
+	Issuers trafficinformers.CertificateIssuerInformer
 }
 
 // Controller publishes NameServices and probes DNSProviders.
@@ -61,6 +74,7 @@ type Controller struct {
 	nameServices  trafficlisters.NameServiceLister
 	providers     trafficlisters.DNSProviderLister
 	accessPoints  trafficlisters.FederatedAccessPointLister
+	issuers       trafficlisters.CertificateIssuerLister
 	secrets       corelisters.SecretLister
 	newProvider   ProviderFunc
 	recorder      record.EventRecorder
@@ -75,13 +89,29 @@ type Controller struct {
 // NewController publishes through RFC 2136 servers. recorder may be nil.
 func NewController(client versioned.Interface, inf Informers, recorder record.EventRecorder) *Controller {
 	c := newController(client, inf.NameServices.Lister(), inf.Providers.Lister(), inf.AccessPoints.Lister(),
-		inf.Secrets.Lister(), NewRFC2136, recorder)
+		nil, inf.Secrets.Lister(), NewRFC2136, recorder)
 	c.synced = []cache.InformerSynced{inf.NameServices.Informer().HasSynced, inf.Providers.Informer().HasSynced,
 		inf.AccessPoints.Informer().HasSynced, inf.Secrets.Informer().HasSynced}
+	if inf.Issuers != nil {
+		c.issuers = inf.Issuers.Lister()
+		c.synced = append(c.synced, inf.Issuers.Informer().HasSynced)
+		_, _ = inf.Issuers.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.enqueueDeletingProviders,
+			UpdateFunc: func(old, obj any) { c.enqueueDeletingProviders(old); c.enqueueDeletingProviders(obj) },
+			DeleteFunc: c.enqueueDeletingProviders,
+		})
+	}
 	_, _ = inf.NameServices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueueName,
 		UpdateFunc: c.nameServiceUpdated,
 		DeleteFunc: c.enqueueName,
+	})
+	// NameServices (and issuers, above) coming, going or changing may stop
+	// using a provider being deleted.
+	_, _ = inf.NameServices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueueDeletingProviders,
+		UpdateFunc: func(old, obj any) { c.enqueueDeletingProviders(old); c.enqueueDeletingProviders(obj) },
+		DeleteFunc: c.enqueueDeletingProviders,
 	})
 	_, _ = inf.NameServices.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueueTargetStatus,
@@ -107,10 +137,10 @@ func NewController(client versioned.Interface, inf Informers, recorder record.Ev
 }
 
 func newController(client versioned.Interface, names trafficlisters.NameServiceLister, providers trafficlisters.DNSProviderLister,
-	aps trafficlisters.FederatedAccessPointLister, secrets corelisters.SecretLister, newProvider ProviderFunc,
-	recorder record.EventRecorder) *Controller {
+	aps trafficlisters.FederatedAccessPointLister, issuers trafficlisters.CertificateIssuerLister, secrets corelisters.SecretLister,
+	newProvider ProviderFunc, recorder record.EventRecorder) *Controller {
 	return &Controller{
-		client: client, nameServices: names, providers: providers, accessPoints: aps, secrets: secrets,
+		client: client, nameServices: names, providers: providers, accessPoints: aps, issuers: issuers, secrets: secrets,
 		newProvider: newProvider, recorder: recorder, now: time.Now, probeInterval: DefaultProbeInterval,
 		names: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "nameservices"}),
@@ -205,10 +235,12 @@ func (c *Controller) providerChanged(obj any, names bool) {
 }
 
 // providerUpdated probes again on any change but the controller's own status
-// writes, and republishes on spec changes.
+// writes, and republishes on spec changes. The start of its deletion is
+// looked at too (its deletion waits for its users).
 func (c *Controller) providerUpdated(old, obj any) {
 	o, n := old.(*trafficv1alpha1.DNSProvider), obj.(*trafficv1alpha1.DNSProvider)
-	if o.ResourceVersion != n.ResourceVersion && o.Generation == n.Generation {
+	if o.ResourceVersion != n.ResourceVersion && o.Generation == n.Generation &&
+		(o.DeletionTimestamp == nil) == (n.DeletionTimestamp == nil) {
 		return
 	}
 	c.providerChanged(obj, o.Generation != n.Generation)

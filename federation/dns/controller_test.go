@@ -22,6 +22,7 @@ import (
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/dns/rfc2136"
+	"github.com/portico-dev/portico/federation/inuse"
 )
 
 // fakeServer is a DNS server with the provider's ownership rules.
@@ -84,6 +85,7 @@ type fixture struct {
 	names    cache.Indexer
 	provs    cache.Indexer
 	aps      cache.Indexer
+	issuers  cache.Indexer
 	secrets  cache.Indexer
 	servers  map[string]*fakeServer // by spec.server
 	recorder *record.FakeRecorder
@@ -94,7 +96,7 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	idx := func() cache.Indexer {
 		return cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	}
-	f := &fixture{t: t, names: idx(), provs: idx(), aps: idx(), secrets: idx(),
+	f := &fixture{t: t, names: idx(), provs: idx(), aps: idx(), issuers: idx(), secrets: idx(),
 		servers: map[string]*fakeServer{}, recorder: record.NewFakeRecorder(100)}
 	var portico []runtime.Object
 	for _, o := range objs {
@@ -110,7 +112,8 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 		return s, nil
 	}
 	f.c = newController(f.client, trafficlisters.NewNameServiceLister(f.names), trafficlisters.NewDNSProviderLister(f.provs),
-		trafficlisters.NewFederatedAccessPointLister(f.aps), corelisters.NewSecretLister(f.secrets), newProvider, f.recorder)
+		trafficlisters.NewFederatedAccessPointLister(f.aps), trafficlisters.NewCertificateIssuerLister(f.issuers),
+		corelisters.NewSecretLister(f.secrets), newProvider, f.recorder)
 	f.c.now = func() time.Time { return time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC) }
 	return f
 }
@@ -132,6 +135,8 @@ func (f *fixture) store(o runtime.Object) {
 		idx = f.provs
 	case *trafficv1alpha1.FederatedAccessPoint:
 		idx = f.aps
+	case *trafficv1alpha1.CertificateIssuer:
+		idx = f.issuers
 	case *corev1.Secret:
 		idx = f.secrets
 	}
@@ -187,8 +192,10 @@ func (f *fixture) published(key string, status metav1.ConditionStatus, reason st
 	return ns
 }
 
+// provider is a DNSProvider as the controller keeps it: with its in-use
+// finalizer.
 func provider(name, server string) *trafficv1alpha1.DNSProvider {
-	return &trafficv1alpha1.DNSProvider{ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 1},
+	return &trafficv1alpha1.DNSProvider{ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 1, Finalizers: []string{inuse.TrafficFinalizer}},
 		Spec: trafficv1alpha1.DNSProviderSpec{RFC2136: &trafficv1alpha1.RFC2136Provider{Server: server, Zone: "example.test",
 			TSIGKeyName: "portico", TSIGAlgorithm: "hmac-sha256", TSIGSecretRef: &trafficv1alpha1.SecretKeyReference{Name: "tsig"}}}}
 }

@@ -23,14 +23,22 @@ const (
 // probeTimeout bounds one probe.
 const probeTimeout = 10 * time.Second
 
-// syncProvider probes a DNSProvider, writes its Ready condition when it changes
-// and probes again after the probe interval.
+// syncProvider keeps the in-use finalizer of a DNSProvider, probes it, writes
+// its Ready condition when it changes and probes again after the probe
+// interval. A provider being deleted is not probed: its deletion waits for its
+// users (inuse.go).
 func (c *Controller) syncProvider(ctx context.Context, name string) error {
 	p, err := c.providers.Get(name)
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if p.DeletionTimestamp != nil {
+		return c.syncDeletingProvider(ctx, p)
+	}
+	if p, err = c.setProviderFinalizer(ctx, p, true); err != nil {
 		return err
 	}
 	c.probes.AddAfter(name, c.probeInterval)

@@ -40,6 +40,9 @@ type resolvedProvider struct {
 	name     string
 	zone     string
 	provider Provider
+	// deleting: the DNSProvider is being deleted; it serves only the
+	// NameServices that published through it already.
+	deleting bool
 }
 
 // provider resolves a DNSProvider and its TSIG Secret, or says why it cannot
@@ -64,7 +67,7 @@ func (c *Controller) provider(name string) (*resolvedProvider, *metav1.Condition
 	if err != nil {
 		return nil, failed(ReasonProviderInvalid, "DNSProvider %s: %v", name, err)
 	}
-	return &resolvedProvider{name: name, zone: spec.Zone, provider: prov}, nil
+	return &resolvedProvider{name: name, zone: spec.Zone, provider: prov, deleting: p.DeletionTimestamp != nil}, nil
 }
 
 func (c *Controller) tsigSecret(spec *trafficv1alpha1.RFC2136Provider) (string, *metav1.Condition) {

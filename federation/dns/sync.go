@@ -29,6 +29,9 @@ const (
 	ReasonTargetNotReady   = "TargetNotReady"
 	ReasonNotOwner         = "NotOwner"
 	ReasonUpdateFailed     = "UpdateFailed"
+	// ReasonProviderTerminating: the DNSProvider is being deleted and
+	// publishes no name that was not published through it already.
+	ReasonProviderTerminating = "ProviderTerminating"
 )
 
 // Owner is the owner a NameService's records are published as.
@@ -62,7 +65,10 @@ func (c *Controller) syncNameService(ctx context.Context, key string) error {
 	if ns.DeletionTimestamp != nil {
 		return c.finalize(ctx, ns)
 	}
-	p, cond := c.plan(ns)
+	p, cond, err := c.plan(ns)
+	if err != nil {
+		return err // nothing changes before the lookup succeeds
+	}
 	if p == nil {
 		// The provider cannot be used: DNS stays as it is.
 		return c.updateStatus(ctx, ns, ns.Status.Records, cond, false)
@@ -90,43 +96,59 @@ func (c *Controller) syncNameService(ctx context.Context, key string) error {
 }
 
 // plan resolves the provider and the target, or says why the provider cannot
-// be used.
-func (c *Controller) plan(ns *trafficv1alpha1.NameService) (*plan, *metav1.Condition) {
+// be used. An error (a failed lookup) means nothing can be decided yet.
+func (c *Controller) plan(ns *trafficv1alpha1.NameService) (*plan, *metav1.Condition, error) {
 	rp, cond := c.provider(ns.Spec.ProviderRef.Name)
 	if cond != nil {
-		return nil, cond
+		return nil, cond, nil
 	}
 	if !inZone(ns.Spec.FQDN, rp.zone) {
-		return nil, failed(ReasonNotInZone, "%s is not in zone %s of DNSProvider %s", ns.Spec.FQDN, rp.zone, rp.name)
+		return nil, failed(ReasonNotInZone, "%s is not in zone %s of DNSProvider %s", ns.Spec.FQDN, rp.zone, rp.name), nil
+	}
+	if at, _, _ := strings.Cut(ns.Annotations[PublishedAnnotation], "/"); rp.deleting && at != rp.name {
+		// A new user of a provider being deleted: refused; its current users
+		// keep publishing (and withdrawing) until they leave it.
+		return nil, failed(ReasonProviderTerminating, "DNSProvider %s is being deleted and publishes no new name: "+
+			"point spec.providerRef at another DNSProvider", rp.name), nil
 	}
 	ttl := uint32(trafficv1alpha1.DefaultTTL)
 	if ns.Spec.TTL != nil && *ns.Spec.TTL > 0 {
 		ttl = uint32(*ns.Spec.TTL)
 	}
 	p := &plan{at: rp.name + "/" + canonical(ns.Spec.FQDN), provider: rp, fqdn: ns.Spec.FQDN, ttl: ttl}
-	p.records, p.why = c.target(ns)
-	return p, nil
+	var err error
+	if p.records, p.why, err = c.target(ns); err != nil {
+		return nil, nil, err
+	}
+	return p, nil, nil
 }
 
-// target is the records a NameService's target resolves to.
-func (c *Controller) target(ns *trafficv1alpha1.NameService) ([]trafficv1alpha1.DNSRecord, *metav1.Condition) {
+// target is the records a NameService's target resolves to: none, with the
+// reason, when the target has no address (an access point gone or without a
+// VIP). A lookup that fails otherwise is an error: it must not withdraw.
+func (c *Controller) target(ns *trafficv1alpha1.NameService) ([]trafficv1alpha1.DNSRecord, *metav1.Condition, error) {
 	t := ns.Spec.Target
 	switch {
 	case t.AccessPointRef != nil:
 		ap, err := c.accessPoints.FederatedAccessPoints(ns.Namespace).Get(t.AccessPointRef.Name)
+		if apierrors.IsNotFound(err) {
+			return nil, failed(ReasonTargetNotReady, "access point %s does not exist", t.AccessPointRef.Name), nil
+		}
 		if err != nil {
-			return nil, failed(ReasonTargetNotReady, "access point %s: %v", t.AccessPointRef.Name, err)
+			return nil, nil, fmt.Errorf("looking up access point %s/%s: %w", ns.Namespace, t.AccessPointRef.Name, err)
 		}
 		if vipOf(ap) == "" {
-			return nil, failed(ReasonTargetNotReady, "access point %s has no VIP yet", ap.Name)
+			return nil, failed(ReasonTargetNotReady, "access point %s has no VIP yet", ap.Name), nil
 		}
-		return addressRecords([]string{vipOf(ap)})
+		records, cond := addressRecords([]string{vipOf(ap)})
+		return records, cond, nil
 	case len(t.Addresses) > 0:
-		return addressRecords(t.Addresses)
+		records, cond := addressRecords(t.Addresses)
+		return records, cond, nil
 	case t.CNAME != "":
-		return []trafficv1alpha1.DNSRecord{{Type: "CNAME", Value: canonical(t.CNAME)}}, nil
+		return []trafficv1alpha1.DNSRecord{{Type: "CNAME", Value: canonical(t.CNAME)}}, nil, nil
 	}
-	return nil, failed(ReasonTargetNotReady, "the target is empty")
+	return nil, failed(ReasonTargetNotReady, "the target is empty"), nil
 }
 
 func addressRecords(addrs []string) ([]trafficv1alpha1.DNSRecord, *metav1.Condition) {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/informers"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
@@ -38,6 +39,8 @@ type fixture struct {
 	leases informers.SharedInformerFactory
 	c      *Controller
 	clock  time.Time
+	// recorder holds the controller's Events.
+	recorder *record.FakeRecorder
 }
 
 func newFixture(t *testing.T, portico []runtime.Object, leases ...runtime.Object) *fixture {
@@ -47,7 +50,9 @@ func newFixture(t *testing.T, portico []runtime.Object, leases ...runtime.Object
 	f.portic = externalversions.NewSharedInformerFactory(f.pc, 0)
 	f.leases = informers.NewSharedInformerFactoryWithOptions(f.kube, 0, informers.WithNamespace(lblease.Namespace))
 	cluster := f.portic.Cluster().V1alpha1()
-	f.c = NewController(f.pc, cluster.LoadBalancerGroups(), cluster.LoadBalancerNodes(), f.leases.Coordination().V1().Leases())
+	f.recorder = record.NewFakeRecorder(10)
+	f.c = NewController(f.pc, cluster.LoadBalancerGroups(), cluster.LoadBalancerNodes(), f.leases.Coordination().V1().Leases(),
+		f.portic.Traffic().V1alpha1().VirtualIPs(), f.recorder)
 	f.c.now = func() time.Time { return f.clock }
 	t.Cleanup(f.c.queue.ShutDown)
 	f.portic.Start(ctx.Done())
@@ -97,10 +102,14 @@ func (f *fixture) sync(name string) (time.Duration, int) {
 	}
 	writes := 0
 	for _, a := range f.pc.Actions()[before:] {
-		if a.GetVerb() != "update" || a.GetSubresource() != "status" {
-			f.t.Fatalf("unexpected action %s %s/%s", a.GetVerb(), a.GetResource().Resource, a.GetSubresource())
+		switch res := a.GetResource().Resource; {
+		case a.GetVerb() == "update" && a.GetSubresource() == "status":
+			writes++
+		case a.GetVerb() == "update" && res == "loadbalancergroups" && a.GetSubresource() == "": // the finalizer
+		case a.GetVerb() == "list" && res == "virtualips": // before the finalizer goes
+		default:
+			f.t.Fatalf("unexpected action %s %s/%s", a.GetVerb(), res, a.GetSubresource())
 		}
-		writes++
 	}
 	if want, err := f.pc.ClusterV1alpha1().LoadBalancerGroups().Get(f.ctx, name, metav1.GetOptions{}); err == nil {
 		// The fake clientset keeps no resourceVersion: compare the status.

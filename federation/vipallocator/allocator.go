@@ -30,6 +30,9 @@ const (
 	ReasonExhausted        = "Exhausted"
 	ReasonAddressTaken     = "AddressTaken"
 	ReasonAddressNotInPool = "AddressNotInPool"
+	// ReasonPoolTerminating: the pool is being deleted; it gives no new
+	// address (the VirtualIPs it already gave are kept).
+	ReasonPoolTerminating = "PoolTerminating"
 )
 
 // maxAttempts bounds the addresses one Ensure tries when creation keeps reporting
@@ -70,10 +73,14 @@ func New(client versioned.Interface, pools trafficlisters.VIPPoolLister, vips tr
 // VirtualIP of another pool or address than the access point now asks for is
 // released first.
 //
-// With no VIP available it returns (nil, failure, nil); when the pool does not
-// exist, a VirtualIP the access point already holds is left as it is. An access
-// point without spec.loadBalancer gets (nil, nil, nil) and loses the VirtualIPs the
-// cache shows it owning (Release, for deletion, asks the API server).
+// With no VIP available it returns (nil, failure, nil). A pool being deleted
+// keeps serving the VirtualIPs it gave but gives no new one (failure
+// PoolTerminating). When the pool does not exist, a VirtualIP the access point
+// already holds is left as it is and returned with the failure PoolNotFound,
+// so that the access point keeps reporting the address it is still reached at.
+// An access point without spec.loadBalancer gets (nil, nil, nil) and loses the
+// VirtualIPs the cache shows it owning (Release, for deletion, asks the API
+// server).
 //
 // Calls for one access point must not overlap (a workqueue never hands out one
 // key twice at once); calls for different ones may. The returned object may come
@@ -86,7 +93,7 @@ func (a *Allocator) Ensure(ctx context.Context, fap *trafficv1alpha1.FederatedAc
 	}
 	pool, err := a.pools.Get(lb.Pool)
 	if apierrors.IsNotFound(err) {
-		return nil, &Failure{Reason: ReasonPoolNotFound, Message: fmt.Sprintf("VIPPool %q does not exist", lb.Pool)}, nil
+		return a.poolNotFound(fap)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -100,10 +107,26 @@ func (a *Allocator) Ensure(ctx context.Context, fap *trafficv1alpha1.FederatedAc
 		vip, err = a.update(ctx, vip, spec)
 		return vip, nil, err
 	}
+	if pool.DeletionTimestamp != nil {
+		return nil, &Failure{Reason: ReasonPoolTerminating,
+			Message: fmt.Sprintf("VIPPool %s is being deleted and gives no new address: choose another pool", pool.Name)}, nil
+	}
 	if lb.Address != "" {
 		return a.allocateAddress(ctx, fap, pool, spec)
 	}
 	return a.allocateLowest(ctx, fap, pool, spec)
+}
+
+// poolNotFound is Ensure's answer when spec.loadBalancer.pool does not exist:
+// the failure, with the VirtualIP the access point still holds (from the
+// cache), if any.
+func (a *Allocator) poolNotFound(fap *trafficv1alpha1.FederatedAccessPoint) (*trafficv1alpha1.VirtualIP, *Failure, error) {
+	failure := &Failure{Reason: ReasonPoolNotFound, Message: fmt.Sprintf("VIPPool %q does not exist", fap.Spec.LoadBalancer.Pool)}
+	vip := a.Owned(fap)
+	if vip != nil {
+		failure.Message += fmt.Sprintf("; the access point keeps %s from pool %s", vip.Spec.Address, vip.Spec.Pool)
+	}
+	return vip, failure, nil
 }
 
 // Release deletes every VirtualIP owned by the access point, returning its address

@@ -43,17 +43,28 @@ func sortedBackends(backends []trafficv1alpha1.Backend) []trafficv1alpha1.Backen
 	return sorted
 }
 
-// groupsOf names the LoadBalancerGroups of the pool's zones, sorted.
+// groupsOf names the LoadBalancerGroups of the pool's zones, sorted. A group
+// being deleted is left out when another group of its zone, not being deleted,
+// has ready nodes: the VirtualIP moves to that one and the deleted group is
+// released. The last group of a zone keeps its VirtualIPs (its deletion waits
+// for them, see package inuse).
 func (a *Allocator) groupsOf(pool *trafficv1alpha1.VIPPool) []string {
 	all, err := a.groups.List(labels.Everything())
 	if err != nil {
 		return nil
 	}
+	served := map[string]bool{} // zones with a ready group not being deleted
+	for _, g := range all {
+		if g.DeletionTimestamp == nil && g.Status.ReadyNodes > 0 {
+			served[g.Spec.Zone] = true
+		}
+	}
 	var names []string
 	for _, g := range all {
-		if slices.Contains(pool.Spec.Zones, g.Spec.Zone) {
-			names = append(names, g.Name)
+		if !slices.Contains(pool.Spec.Zones, g.Spec.Zone) || (g.DeletionTimestamp != nil && served[g.Spec.Zone]) {
+			continue
 		}
+		names = append(names, g.Name)
 	}
 	sort.Strings(names)
 	return names

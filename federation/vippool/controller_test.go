@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned/fake"
 	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
@@ -17,22 +18,27 @@ import (
 )
 
 type fixture struct {
-	t      *testing.T
-	client *fake.Clientset
-	pools  cache.Indexer
-	vips   cache.Indexer
-	c      *Controller
+	t        *testing.T
+	client   *fake.Clientset
+	pools    cache.Indexer
+	vips     cache.Indexer
+	recorder *record.FakeRecorder
+	c        *Controller
 }
 
+// newFixture serves pool from the client and the cache, and vips from the
+// cache only (the client holds them too when the test creates them there).
 func newFixture(t *testing.T, pool *trafficv1alpha1.VIPPool, vips ...*trafficv1alpha1.VirtualIP) *fixture {
 	f := &fixture{t: t, client: fake.NewSimpleClientset(pool),
-		pools: cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}),
-		vips:  cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})}
+		pools:    cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}),
+		vips:     cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{}),
+		recorder: record.NewFakeRecorder(10)}
 	f.add(f.pools, pool)
 	for _, vip := range vips {
 		f.add(f.vips, vip)
 	}
 	f.c = newController(f.client, trafficlisters.NewVIPPoolLister(f.pools), trafficlisters.NewVirtualIPLister(f.vips))
+	f.c.events = f.recorder
 	return f
 }
 
@@ -44,7 +50,9 @@ func (f *fixture) add(indexer cache.Indexer, obj any) {
 }
 
 // sync runs one reconcile, then feeds the written pool back into the cache, and
-// returns the number of status writes it made.
+// returns the number of status writes it made. Besides those, only the
+// finalizer's updates and the live list of VirtualIPs before its removal are
+// expected.
 func (f *fixture) sync(name string) int {
 	f.t.Helper()
 	before := len(f.client.Actions())
@@ -53,10 +61,14 @@ func (f *fixture) sync(name string) int {
 	}
 	writes := 0
 	for _, a := range f.client.Actions()[before:] {
-		if a.GetVerb() != "update" || a.GetSubresource() != "status" {
-			f.t.Fatalf("unexpected action %s %s/%s", a.GetVerb(), a.GetResource().Resource, a.GetSubresource())
+		switch res := a.GetResource().Resource; {
+		case a.GetVerb() == "update" && a.GetSubresource() == "status":
+			writes++
+		case a.GetVerb() == "update" && res == "vippools" && a.GetSubresource() == "":
+		case a.GetVerb() == "list" && res == "virtualips":
+		default:
+			f.t.Fatalf("unexpected action %s %s/%s", a.GetVerb(), res, a.GetSubresource())
 		}
-		writes++
 	}
 	if pool, err := f.client.TrafficV1alpha1().VIPPools().Get(context.Background(), name, metav1.GetOptions{}); err == nil {
 		if err := f.pools.Update(pool); err != nil {
@@ -144,7 +156,7 @@ func TestControllerRuns(t *testing.T) {
 	pool := newPool("edge", false, "192.0.2.0/30")
 	client := fake.NewSimpleClientset(pool, newVIP("192.0.2.0", "edge"))
 	factory := externalversions.NewSharedInformerFactory(client, 0)
-	c := NewController(client, factory.Traffic().V1alpha1().VIPPools(), factory.Traffic().V1alpha1().VirtualIPs())
+	c := NewController(client, factory.Traffic().V1alpha1().VIPPools(), factory.Traffic().V1alpha1().VirtualIPs(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	factory.Start(ctx.Done())
