@@ -61,10 +61,28 @@ func TestRenderLBAgentNode(t *testing.T) {
 	}
 	args := strings.Join(spec.Containers[0].Args, " ")
 	for _, want := range []string{"--group=zone-a", "--node-name=edge-a-1", "--hub-kubeconfig=/etc/portico/hub/kubeconfig", "--address=192.0.2.11",
-		"--hub-kubeconfig-secret=portico-system/lb-agent-hub-edge-a-1"} {
+		"--hub-kubeconfig-secret=portico-system/lb-agent-hub-edge-a-1", "--state-dir=/var/lib/portico/lb-agent"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)
 		}
+	}
+	// The state directory outlives the pod: a host directory, mounted where
+	// --state-dir points.
+	var stateVolume *corev1.Volume
+	for i := range spec.Volumes {
+		if spec.Volumes[i].Name == "state" {
+			stateVolume = &spec.Volumes[i]
+		}
+	}
+	if stateVolume == nil || stateVolume.HostPath == nil || stateVolume.HostPath.Path != "/var/lib/portico/lb-agent" {
+		t.Errorf("volume state %+v: want the host directory /var/lib/portico/lb-agent", stateVolume)
+	}
+	mounted := false
+	for _, m := range spec.Containers[0].VolumeMounts {
+		mounted = mounted || (m.Name == "state" && m.MountPath == "/var/lib/portico/lb-agent" && !m.ReadOnly)
+	}
+	if !mounted {
+		t.Errorf("mounts %+v: the state volume must be mounted read-write at /var/lib/portico/lb-agent", spec.Containers[0].VolumeMounts)
 	}
 	if len(ds.Spec.Selector.MatchLabels) != 2 || ds.Spec.Template.Labels["cluster.portico.dev/edge-node"] != "edge-a-1" {
 		t.Errorf("selector %+v, labels %+v: must select this node's pods only", ds.Spec.Selector, ds.Spec.Template.Labels)
