@@ -68,7 +68,9 @@ type Placement struct {
 	Zones []string `json:"zones,omitempty"`
 	// follow places the access point where a kubefed federated object (a
 	// FederatedDeployment, or any kind with kubefed's placement shape) in the
-	// access point's namespace is placed, intersected with the other terms.
+	// access point's namespace is placed (a namespaced object only where its
+	// namespace's FederatedNamespace is placed too, as kubefed propagates it),
+	// intersected with the other terms.
 	Follow *FollowReference `json:"follow,omitempty"`
 }
 

@@ -58,14 +58,54 @@ type clusterStatus struct {
 	Status string `json:"status,omitempty"`
 }
 
+// Namespace is what kubefed intersects a namespaced federated object's
+// placement with: the FederatedNamespace of the object's namespace (Object;
+// nil when there is none), and whether kubefed runs limited to one namespace
+// (its KubeFedConfig's spec.scope is Namespaced).
+type Namespace struct {
+	Object       *unstructured.Unstructured
+	LimitedScope bool
+}
+
 // Placed returns the names of the KubeFedClusters a federated object is
 // placed on, with kubefed's semantics: spec.placement.clusters, when set
 // (an empty list places nowhere), else the clusters matching
 // spec.placement.clusterSelector (none when absent); only existing
-// KubeFedClusters count. With propagated, only the clusters where kubefed
+// KubeFedClusters count. A namespaced object (ns not nil) is placed only
+// where its namespace's FederatedNamespace is placed too; without one it is
+// placed nowhere, unless kubefed is limited to a namespace (then its own
+// placement counts). With propagated, only the clusters where kubefed
 // reports the object propagated (status.clusters without an error status)
 // remain. The result is sorted.
-func Placed(obj *unstructured.Unstructured, clusters []*fedv1b1.KubeFedCluster, propagated bool) ([]string, error) {
+func Placed(obj *unstructured.Unstructured, ns *Namespace, clusters []*fedv1b1.KubeFedCluster, propagated bool) ([]string, error) {
+	out, err := selected(obj, clusters)
+	if err != nil {
+		return nil, err
+	}
+	if ns != nil && (ns.Object != nil || !ns.LimitedScope) {
+		var nsClusters []string
+		if ns.Object != nil {
+			if nsClusters, err = selected(ns.Object, clusters); err != nil {
+				return nil, err
+			}
+		}
+		out = slices.DeleteFunc(out, func(c string) bool { return !slices.Contains(nsClusters, c) })
+	}
+	if propagated {
+		var p placement
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &p); err != nil {
+			return nil, fmt.Errorf("%s %s/%s: status: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+		}
+		out = slices.DeleteFunc(out, func(c string) bool {
+			return !slices.ContainsFunc(p.Status.Clusters, func(s clusterStatus) bool { return s.Name == c && s.Status == "" })
+		})
+	}
+	return out, nil
+}
+
+// selected returns the sorted names of the KubeFedClusters obj's own
+// spec.placement selects.
+func selected(obj *unstructured.Unstructured, clusters []*fedv1b1.KubeFedCluster) ([]string, error) {
 	var p placement
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &p); err != nil {
 		return nil, fmt.Errorf("%s %s/%s has no kubefed placement: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
@@ -89,9 +129,6 @@ func Placed(obj *unstructured.Unstructured, clusters []*fedv1b1.KubeFedCluster, 
 			in = slices.ContainsFunc(pl.Clusters, func(r clusterRef) bool { return r.Name == c.Name })
 		} else {
 			in = selector.Matches(labels.Set(c.Labels))
-		}
-		if in && propagated {
-			in = slices.ContainsFunc(p.Status.Clusters, func(s clusterStatus) bool { return s.Name == c.Name && s.Status == "" })
 		}
 		if in {
 			out = append(out, c.Name)

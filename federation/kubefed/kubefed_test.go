@@ -70,15 +70,52 @@ func TestPlaced(t *testing.T) {
 			[]any{map[string]any{"name": "east-1"}, map[string]any{"name": "east-2", "status": "ClusterNotReady"}, map[string]any{"name": "west-1"}}, true, []string{"east-1"}},
 		{"propagated before any status: nowhere", map[string]any{"clusterSelector": east}, nil, true, nil},
 	} {
-		got, err := kubefed.Placed(deployment(tc.placement, tc.status), clusters, tc.propagated)
+		got, err := kubefed.Placed(deployment(tc.placement, tc.status), nil, clusters, tc.propagated)
 		if err != nil || !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, %v; want %v", tc.name, got, err, tc.want)
 		}
 	}
 	bad := deployment(map[string]any{"clusterSelector": map[string]any{"matchExpressions": []any{map[string]any{"key": "a", "operator": "Sideways"}}}}, nil)
-	if _, err := kubefed.Placed(bad, clusters, false); err == nil {
+	if _, err := kubefed.Placed(bad, nil, clusters, false); err == nil {
 		t.Error("an invalid clusterSelector was accepted")
 	}
+}
+
+// TestPlacedInNamespace: a namespaced object is placed where its own placement
+// and its namespace's FederatedNamespace's meet, as kubefed propagates it.
+func TestPlacedInNamespace(t *testing.T) {
+	clusters := []*fedv1b1.KubeFedCluster{
+		kfc("east-1", map[string]string{"region": "east"}), kfc("east-2", map[string]string{"region": "east"}), kfc("west-1", map[string]string{"region": "west"}),
+	}
+	all := map[string]any{"clusterSelector": map[string]any{}}
+	east := map[string]any{"clusterSelector": map[string]any{"matchLabels": map[string]any{"region": "east"}}}
+	notWest2 := map[string]any{"clusters": []any{map[string]any{"name": "east-2"}, map[string]any{"name": "west-1"}}}
+	for _, tc := range []struct {
+		name      string
+		placement map[string]any
+		ns        *kubefed.Namespace
+		want      []string
+	}{
+		{"the namespace everywhere", east, &kubefed.Namespace{Object: namespace(all)}, []string{"east-1", "east-2"}},
+		{"the intersection", east, &kubefed.Namespace{Object: namespace(notWest2)}, []string{"east-2"}},
+		{"no FederatedNamespace: nowhere", east, &kubefed.Namespace{}, nil},
+		{"no FederatedNamespace, kubefed limited to a namespace: its own placement", east, &kubefed.Namespace{LimitedScope: true}, []string{"east-1", "east-2"}},
+		{"limited scope still intersects with a FederatedNamespace", all, &kubefed.Namespace{Object: namespace(notWest2), LimitedScope: true}, []string{"east-2", "west-1"}},
+	} {
+		got, err := kubefed.Placed(deployment(tc.placement, nil), tc.ns, clusters, false)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// namespace is the FederatedNamespace shop/shop with the given spec.placement.
+func namespace(placement map[string]any) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "types.kubefed.io/v1beta1", "kind": "FederatedNamespace",
+		"metadata": map[string]any{"namespace": "shop", "name": "shop"},
+		"spec":     map[string]any{"placement": placement},
+	}}
 }
 
 func TestMemberClusters(t *testing.T) {
@@ -102,9 +139,11 @@ func TestMemberClusters(t *testing.T) {
 }
 
 // TestWatcher runs the watcher over fake clients: an unknown kind, a missing
-// object, the placement, and a change that notifies.
+// object, a namespace that is not federated, the placement, and changes that
+// notify.
 func TestWatcher(t *testing.T) {
 	fdGVR := schema.GroupVersionResource{Group: "types.kubefed.io", Version: "v1beta1", Resource: "federateddeployments"}
+	fnGVR := schema.GroupVersionResource{Group: "types.kubefed.io", Version: "v1beta1", Resource: "federatednamespaces"}
 	scheme := runtime.NewScheme()
 	kfcObj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(kfc("east-1", nil))
 	if err != nil {
@@ -114,11 +153,14 @@ func TestWatcher(t *testing.T) {
 	u.SetAPIVersion(fedv1b1.SchemeGroupVersion.String())
 	u.SetKind("KubeFedCluster")
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(scheme, map[schema.GroupVersionResource]string{
-		fdGVR: "FederatedDeploymentList", kubefed.ClustersResource: "KubeFedClusterList",
+		fdGVR: "FederatedDeploymentList", fnGVR: "FederatedNamespaceList", kubefed.ClustersResource: "KubeFedClusterList",
 	}, u)
 	kube := kubefake.NewClientset()
 	kube.Resources = []*metav1.APIResourceList{
-		{GroupVersion: "types.kubefed.io/v1beta1", APIResources: []metav1.APIResource{{Name: "federateddeployments", Kind: "FederatedDeployment", Namespaced: true}}},
+		{GroupVersion: "types.kubefed.io/v1beta1", APIResources: []metav1.APIResource{
+			{Name: "federateddeployments", Kind: "FederatedDeployment", Namespaced: true},
+			{Name: "federatednamespaces", Kind: "FederatedNamespace", Namespaced: true},
+		}},
 		{GroupVersion: "core.kubefed.io/v1beta1", APIResources: []metav1.APIResource{{Name: "kubefedclusters", Kind: "KubeFedCluster", Namespaced: true}}},
 	}
 	changes := make(chan string, 10)
@@ -154,15 +196,31 @@ func TestWatcher(t *testing.T) {
 		deployment(map[string]any{"clusters": []any{map[string]any{"name": "east-1"}}}, nil), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	framework.Eventually(t, 10*time.Second, "the followed object's creation notified", func() (bool, string) {
-		select {
-		case c := <-changes:
-			return c == "FederatedDeployment shop/web", c
-		default:
-			return false, "no change yet"
-		}
-	})
-	if got, err := placed(); err != nil || !slices.Equal(got, []string{"east-1"}) {
-		t.Errorf("placed on %v, %v; want [east-1]", got, err)
+	notified := func(what, want string) {
+		t.Helper()
+		framework.Eventually(t, 10*time.Second, what, func() (bool, string) {
+			select {
+			case c := <-changes:
+				return c == want, c
+			default:
+				return false, "no change yet"
+			}
+		})
 	}
+	notified("the followed object's creation notified", "FederatedDeployment shop/web")
+	// No FederatedNamespace (and no KubeFedConfig: kubefed's default scope,
+	// Cluster): kubefed places the object nowhere; the watcher says why.
+	framework.Eventually(t, 10*time.Second, "the namespace is reported not federated", func() (bool, string) {
+		_, err := placed()
+		return reason(err) == kubefed.ReasonNamespaceNotFederated, fmt.Sprint(err)
+	})
+	if _, err := dyn.Resource(fnGVR).Namespace("shop").Create(t.Context(),
+		namespace(map[string]any{"clusterSelector": map[string]any{}}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	notified("the FederatedNamespace's creation notified every follower", "FederatedNamespace /")
+	framework.Eventually(t, 10*time.Second, "placed on east-1", func() (bool, string) {
+		got, err := placed()
+		return err == nil && slices.Equal(got, []string{"east-1"}), fmt.Sprint(got, err)
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -31,7 +32,21 @@ const (
 	ReasonInvalid = "FollowedObjectInvalid"
 	// ReasonPending: the hub's cache of that kind is still filling.
 	ReasonPending = "FollowPending"
+	// ReasonNamespaceNotFederated: the object is namespaced and its
+	// namespace has no FederatedNamespace, so kubefed places it nowhere.
+	ReasonNamespaceNotFederated = "FollowedNamespaceNotFederated"
 )
+
+// Kinds the watcher reads besides the followed ones.
+var (
+	clusterKind   = fedv1b1.SchemeGroupVersion.WithKind("KubeFedCluster")
+	configKind    = fedv1b1.SchemeGroupVersion.WithKind("KubeFedConfig")
+	namespaceKind = schema.GroupVersionKind{Group: "types.kubefed.io", Version: "v1beta1", Kind: "FederatedNamespace"}
+)
+
+// configName is the name of the KubeFedConfig kubefed's controller-manager
+// reads.
+const configName = "kubefed"
 
 // FollowError says why a followed object's placement is unknown.
 type FollowError struct {
@@ -84,11 +99,11 @@ func (w *Watcher) Placed(apiVersion, kind, namespace, name string, propagated bo
 	if err != nil {
 		return nil, &FollowError{ReasonInvalid, fmt.Sprintf("apiVersion %q: %v", apiVersion, err)}
 	}
-	objects, err := w.informer(gvk, "")
+	objects, namespaced, err := w.informer(gvk, "")
 	if err != nil {
 		return nil, err
 	}
-	clusters, err := w.informer(fedv1b1.SchemeGroupVersion.WithKind("KubeFedCluster"), w.namespace)
+	clusters, _, err := w.informer(clusterKind, w.namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +117,17 @@ func (w *Watcher) Placed(apiVersion, kind, namespace, name string, propagated bo
 	if !exists {
 		return nil, &FollowError{ReasonObjectNotFound, fmt.Sprintf("%s %s/%s (%s) not found", kind, namespace, name, apiVersion)}
 	}
+	var ns *Namespace
+	if namespaced && gvk.GroupKind() != namespaceKind.GroupKind() {
+		if ns, err = w.namespacePlacement(namespace); err != nil {
+			return nil, err
+		}
+		if ns.Object == nil && !ns.LimitedScope {
+			return nil, &FollowError{ReasonNamespaceNotFederated, fmt.Sprintf(
+				"namespace %s has no FederatedNamespace: kubefed propagates %s %s only to the clusters its namespace's FederatedNamespace %s/%s is placed on",
+				namespace, kind, name, namespace, namespace)}
+		}
+	}
 	var kfcs []*fedv1b1.KubeFedCluster
 	for _, o := range clusters.GetStore().List() {
 		c, err := ClusterFromUnstructured(o.(*unstructured.Unstructured))
@@ -110,20 +136,58 @@ func (w *Watcher) Placed(apiVersion, kind, namespace, name string, propagated bo
 		}
 		kfcs = append(kfcs, c)
 	}
-	placed, err := Placed(item.(*unstructured.Unstructured), kfcs, propagated)
+	placed, err := Placed(item.(*unstructured.Unstructured), ns, kfcs, propagated)
 	if err != nil {
 		return nil, &FollowError{ReasonInvalid, err.Error()}
 	}
 	return placed, nil
 }
 
+// namespacePlacement reads what kubefed intersects the placement of a
+// namespaced object in namespace with: the namespace's FederatedNamespace,
+// and the scope of the KubeFedConfig (Cluster when the kind is not served
+// or there is none, as kubefed defaults).
+func (w *Watcher) namespacePlacement(namespace string) (*Namespace, error) {
+	namespaces, _, err := w.informer(namespaceKind, "")
+	if err != nil {
+		return nil, err
+	}
+	configs, _, err := w.informer(configKind, w.namespace)
+	var fe *FollowError
+	if errors.As(err, &fe) && fe.Reason == ReasonKindNotFound {
+		configs, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !namespaces.HasSynced() || (configs != nil && !configs.HasSynced()) {
+		return nil, &FollowError{ReasonPending, "the hub is still reading the FederatedNamespaces and KubeFedConfig"}
+	}
+	ns := &Namespace{}
+	if item, exists, err := namespaces.GetIndexer().GetByKey(namespace + "/" + namespace); err != nil {
+		return nil, err
+	} else if exists {
+		ns.Object = item.(*unstructured.Unstructured)
+	}
+	if configs != nil {
+		if item, exists, err := configs.GetIndexer().GetByKey(w.namespace + "/" + configName); err != nil {
+			return nil, err
+		} else if exists {
+			scope, _, _ := unstructured.NestedString(item.(*unstructured.Unstructured).Object, "spec", "scope")
+			ns.LimitedScope = scope == string(apiextv1.NamespaceScoped)
+		}
+	}
+	return ns, nil
+}
+
 // informer returns the informer of gvk's resource (in namespace, or all
-// namespaces when empty), starting it on first use.
-func (w *Watcher) informer(gvk schema.GroupVersionKind, namespace string) (cache.SharedIndexInformer, error) {
+// namespaces when empty), starting it on first use, and whether the resource
+// is namespaced.
+func (w *Watcher) informer(gvk schema.GroupVersionKind, namespace string) (cache.SharedIndexInformer, bool, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.ctx == nil {
-		return nil, errors.New("the kubefed watcher was not started")
+		return nil, false, errors.New("the kubefed watcher was not started")
 	}
 	mapping, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if meta.IsNoMatchError(err) && time.Since(w.remapped) > remapAfter {
@@ -133,12 +197,13 @@ func (w *Watcher) informer(gvk schema.GroupVersionKind, namespace string) (cache
 	}
 	if err != nil {
 		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
-			return nil, &FollowError{ReasonKindNotFound, fmt.Sprintf("the hub cluster serves no %s in %s (are kubefed's CRDs installed?)", gvk.Kind, gvk.GroupVersion())}
+			return nil, false, &FollowError{ReasonKindNotFound, fmt.Sprintf("the hub cluster serves no %s in %s (are kubefed's CRDs installed?)", gvk.Kind, gvk.GroupVersion())}
 		}
-		return nil, &FollowError{ReasonKindNotFound, fmt.Sprintf("%s in %s: %v", gvk.Kind, gvk.GroupVersion(), err)}
+		return nil, false, &FollowError{ReasonKindNotFound, fmt.Sprintf("%s in %s: %v", gvk.Kind, gvk.GroupVersion(), err)}
 	}
+	namespaced := mapping.Scope.Name() == meta.RESTScopeNameNamespace
 	if inf, ok := w.informers[mapping.Resource]; ok {
-		return inf, nil
+		return inf, namespaced, nil
 	}
 	inf := dynamicinformer.NewFilteredDynamicInformer(w.dyn, mapping.Resource, namespace, 10*time.Minute, cache.Indexers{}, nil).Informer()
 	gk := gvk.GroupKind()
@@ -150,7 +215,10 @@ func (w *Watcher) informer(gvk schema.GroupVersionKind, namespace string) (cache
 		if !ok {
 			return
 		}
-		if gk.Kind == "KubeFedCluster" && gk.Group == fedv1b1.SchemeGroupVersion.Group {
+		// A KubeFedCluster, a FederatedNamespace or the KubeFedConfig may
+		// move any followed object.
+		switch gk {
+		case clusterKind.GroupKind(), namespaceKind.GroupKind(), configKind.GroupKind():
 			w.onChange(gk, "", "")
 			return
 		}
@@ -161,5 +229,5 @@ func (w *Watcher) informer(gvk schema.GroupVersionKind, namespace string) (cache
 	})
 	w.informers[mapping.Resource] = inf
 	go inf.RunWithContext(w.ctx)
-	return inf, nil
+	return inf, namespaced, nil
 }

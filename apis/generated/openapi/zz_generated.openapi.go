@@ -3559,7 +3559,7 @@ func schema_portico_apis_traffic_v1alpha1_Placement(ref common.ReferenceCallback
 					},
 					"follow": {
 						SchemaProps: spec.SchemaProps{
-							Description: "follow places the access point where a kubefed federated object (a FederatedDeployment, or any kind with kubefed's placement shape) in the access point's namespace is placed, intersected with the other terms.",
+							Description: "follow places the access point where a kubefed federated object (a FederatedDeployment, or any kind with kubefed's placement shape) in the access point's namespace is placed (a namespaced object only where its namespace's FederatedNamespace is placed too, as kubefed propagates it), intersected with the other terms.",
 							Ref:         ref(trafficv1alpha1.FollowReference{}.OpenAPIModelName()),
 						},
 					},
