@@ -14,15 +14,22 @@ import (
 // in turn, and a backend that refuses the connection (stopped, killed) is
 // skipped, as a Service routes around a pod that is not ready. TLS passes
 // through, so every backend serves a certificate for the same name.
+//
+// Cut partitions the front from its clients, as a network that drops every
+// packet does: nothing passes in either direction on open connections, and
+// new connections are accepted but reach no backend, until Heal.
 type Front struct {
 	Port     int
 	listener net.Listener
+	closed   chan struct{}
 
 	mu       sync.Mutex
 	backends []int
 	next     int
 	conns    map[net.Conn]struct{}
-	wg       sync.WaitGroup
+	// open is closed while traffic passes; Cut replaces it.
+	open chan struct{}
+	wg   sync.WaitGroup
 }
 
 // StartFront listens on a free port of 127.0.0.1.
@@ -31,7 +38,9 @@ func StartFront() (*Front, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Front{Port: l.Addr().(*net.TCPAddr).Port, listener: l, conns: map[net.Conn]struct{}{}}
+	open := make(chan struct{})
+	close(open)
+	f := &Front{Port: l.Addr().(*net.TCPAddr).Port, listener: l, closed: make(chan struct{}), conns: map[net.Conn]struct{}{}, open: open}
 	f.wg.Add(1)
 	go f.serve()
 	return f, nil
@@ -61,9 +70,50 @@ func (f *Front) Remove(port int) {
 	}
 }
 
+// Cut stops all traffic through the front until Heal.
+func (f *Front) Cut() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	select {
+	case <-f.open:
+		f.open = make(chan struct{})
+	default: // already cut
+	}
+}
+
+// Heal lets traffic pass again: what was held on open connections is
+// delivered, as TCP retransmits it once a partition heals.
+func (f *Front) Heal() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	select {
+	case <-f.open:
+	default:
+		close(f.open)
+	}
+}
+
+// pass waits while the front is cut; false once it is closed.
+func (f *Front) pass() bool {
+	f.mu.Lock()
+	open := f.open
+	f.mu.Unlock()
+	select {
+	case <-open:
+		return true
+	case <-f.closed:
+		return false
+	}
+}
+
 // Close stops listening and closes every open connection.
 func (f *Front) Close() error {
 	err := f.listener.Close()
+	select {
+	case <-f.closed:
+	default:
+		close(f.closed)
+	}
 	f.mu.Lock()
 	for c := range f.conns {
 		_ = c.Close()
@@ -120,6 +170,13 @@ func (f *Front) track(c net.Conn, open bool) bool {
 
 func (f *Front) proxy(client net.Conn) {
 	defer client.Close()
+	if !f.track(client, true) {
+		return
+	}
+	defer f.track(client, false)
+	if !f.pass() {
+		return
+	}
 	var backend net.Conn
 	for _, port := range f.order() {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 2*time.Second)
@@ -132,14 +189,13 @@ func (f *Front) proxy(client net.Conn) {
 		return
 	}
 	defer backend.Close()
-	if !f.track(client, true) || !f.track(backend, true) {
+	if !f.track(backend, true) {
 		return
 	}
-	defer f.track(client, false)
 	defer f.track(backend, false)
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, err := io.Copy(dst, src)
+		err := f.copy(dst, src)
 		if tc, ok := dst.(*net.TCPConn); ok && (err == nil || errors.Is(err, net.ErrClosed)) {
 			_ = tc.CloseWrite()
 		} else {
@@ -151,4 +207,27 @@ func (f *Front) proxy(client net.Conn) {
 	go pipe(client, backend)
 	<-done
 	<-done
+}
+
+// copy copies src to dst until src ends (nil) or fails, holding data while
+// the front is cut.
+func (f *Front) copy(dst, src net.Conn) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !f.pass() {
+				return net.ErrClosed
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }

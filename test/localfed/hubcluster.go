@@ -335,6 +335,17 @@ func (h *HubCluster) waitReady(ctx context.Context, timeout time.Duration) error
 	return WaitUntil(ctx, timeout-time.Since(start), get("/api/v1/namespaces/default"), h.APIServer)
 }
 
+// RestartAPIServer starts kube-apiserver again, as it was started, once it has
+// exited (after a Kill or Stop), and waits until it is ready.
+func (h *HubCluster) RestartAPIServer(ctx context.Context, timeout time.Duration) error {
+	p, err := h.APIServer.Respawn()
+	if err != nil {
+		return err
+	}
+	h.APIServer, h.APIServerPID = p, p.PID
+	return h.waitReady(ctx, timeout)
+}
+
 // PIDs returns the PIDs of the processes (kube-controller-manager,
 // kube-apiserver, etcd).
 func (h *HubCluster) PIDs() []int {

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
@@ -36,6 +37,9 @@ type MemberAgentOptions struct {
 	HeartbeatInterval time.Duration
 	// MetricsPort serves /healthz and /metrics on 127.0.0.1 (0: a free port).
 	MetricsPort int
+	// HubServer, when set, replaces the hub cluster's URL in the agent's hub
+	// kubeconfig (e.g. a Front that a test can cut).
+	HubServer string
 }
 
 // MemberAgent is a member-agent joined to a hub and running against a member
@@ -145,7 +149,7 @@ func (a *MemberAgent) install(ctx context.Context, manifest []byte) error {
 			}
 			continue
 		case obj.Kind == "Secret" && obj.Metadata.Name == manifests.MemberAgentHubSecret:
-			if err := WriteFile(a.HubKubeconfig, obj.Data[manifests.MemberAgentHubKubeconfigKey], 0o600); err != nil {
+			if err := a.writeHubKubeconfig(obj.Data[manifests.MemberAgentHubKubeconfigKey]); err != nil {
 				return err
 			}
 		}
@@ -175,6 +179,24 @@ func (a *MemberAgent) install(ctx context.Context, manifest []byte) error {
 		return fmt.Errorf("token for %s/%s in %s: %w", manifests.MemberAgentNamespace, manifests.MemberAgentName, a.Name, err)
 	}
 	return writeTokenKubeconfig(a.Kubeconfig, a.member.URL, a.member.RestConfig.CAData, manifests.MemberAgentName, tr.Status.Token)
+}
+
+// writeHubKubeconfig writes the hub kubeconfig of the manifest, pointed at
+// Options.HubServer when set.
+func (a *MemberAgent) writeHubKubeconfig(data []byte) error {
+	if a.Options.HubServer != "" {
+		cfg, err := clientcmd.Load(data)
+		if err != nil {
+			return fmt.Errorf("the hub kubeconfig of %s: %w", a.Name, err)
+		}
+		for _, c := range cfg.Clusters {
+			c.Server = a.Options.HubServer
+		}
+		if data, err = clientcmd.Write(*cfg); err != nil {
+			return err
+		}
+	}
+	return WriteFile(a.HubKubeconfig, data, 0o600)
 }
 
 func (a *MemberAgent) start(ctx context.Context) error {

@@ -46,6 +46,7 @@ type Process struct {
 	PID     int
 	LogPath string
 
+	opts     ProcessOptions
 	cmd      *exec.Cmd
 	done     chan struct{}
 	waitErr  error
@@ -89,6 +90,7 @@ func StartProcess(opts ProcessOptions) (*Process, error) {
 		Args:    opts.Args,
 		PID:     cmd.Process.Pid,
 		LogPath: opts.LogPath,
+		opts:    opts,
 		cmd:     cmd,
 		done:    make(chan struct{}),
 	}
@@ -162,6 +164,17 @@ func (p *Process) Kill() error {
 		}
 	})
 	return p.stopErr
+}
+
+// Respawn starts the binary again as p was started (arguments, environment,
+// log), once p has exited; it returns the new process.
+func (p *Process) Respawn() (*Process, error) {
+	select {
+	case <-p.done:
+	default:
+		return nil, fmt.Errorf("respawning %s (pid %d): it is still running", p.Name, p.PID)
+	}
+	return StartProcess(p.opts)
 }
 
 // LogTail returns up to the last n lines of the process's log.
