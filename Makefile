@@ -42,14 +42,15 @@ verify-vet:
 	$(GO) vet -tags peers,vm ./test/peers/... ./test/vm/...
 	$(GO) vet -tags dns ./test/peers/...
 	$(GO) vet -tags e2e ./test/e2e/...
+	$(GO) vet -tags chaos ./test/chaos/...
 
 .PHONY: verify-codegen
 verify-codegen:
 	hack/verify-codegen.sh
 
-## test: every tier this machine can run: verify, unit, registry, integration, peers, dns, vm, e2e
+## test: every tier this machine can run: verify, unit, registry, integration, chaos, peers, dns, vm, e2e
 .PHONY: test
-test: verify test-unit test-registry test-integration test-peers test-dns test-vm e2e
+test: verify test-unit test-registry test-integration test-chaos test-peers test-dns test-vm e2e
 
 ## test-unit: pure logic with fakes
 .PHONY: test-unit
@@ -65,6 +66,13 @@ test-registry:
 .PHONY: test-integration
 test-integration: tools
 	$(GOTEST) -tags integration -timeout 30m ./test/...
+
+## test-chaos: 3 etcd members, 2 portico-hub replicas and 3 member clusters under client churn while faults are injected at random (SEED=<seed> replays a run's sequence; CHAOS_DURATION, default 3m)
+SEED ?= 0
+CHAOS_DURATION ?= 3m
+.PHONY: test-chaos
+test-chaos: tools
+	$(GO) test -tags chaos -count=1 -timeout 20m -v -run TestChaos ./test/chaos/ -args -chaos.seed=$(SEED) -chaos.duration=$(CHAOS_DURATION)
 
 ## test-peers: lb-agent against BIRD 2 in network namespaces with a real hub (root; installs bird2 via hack/install-bird.sh)
 .PHONY: test-peers
