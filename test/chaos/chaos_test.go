@@ -118,7 +118,7 @@ func TestChaos(t *testing.T) {
 	})
 	stopChecks()
 	<-checksDone
-	t.Logf("converged %v after the last write", converged.Round(time.Millisecond))
+	t.Logf("converged %v after the clients stopped", converged.Round(time.Millisecond))
 
 	report := inj.report() + checker.report()
 	t.Logf("chaos report (seed %d):\n%s", seed, report)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 
@@ -43,9 +44,12 @@ type entry struct {
 type model struct {
 	mu      sync.Mutex
 	entries map[string]*entry
-	// counts of writes: acknowledged, failed with an unknown outcome, and
-	// resolved (an unknown outcome read back: applied or not).
-	acked, unknown, resolvedApplied, resolvedNot int
+	// counts of writes: acknowledged, refused (an API error that says the
+	// write was not made: AlreadyExists while the name is still being
+	// deleted, a conflict), failed with an unknown outcome (a timeout, a hub
+	// that went away), and resolved (an unknown outcome read back: applied
+	// or not).
+	acked, refused, unknown, resolvedApplied, resolvedNot int
 	lost                                         []string
 }
 
@@ -71,6 +75,12 @@ func (m *model) record(name string, to state, err error) {
 	if err == nil {
 		m.acked++
 		e.acked, e.uncertain = to, nil
+		return
+	}
+	if refused(err) {
+		// Nothing changed: the end state is checked against the
+		// acknowledged one.
+		m.refused++
 		return
 	}
 	m.unknown++
@@ -150,8 +160,13 @@ func (m *model) summary() string {
 			exist++
 		}
 	}
-	return fmt.Sprintf("%d writes acknowledged, %d with an unknown outcome (read back: %d applied, %d not), %d access points exist",
-		m.acked, m.unknown, m.resolvedApplied, m.resolvedNot, exist)
+	return fmt.Sprintf("%d writes acknowledged, %d refused, %d with an unknown outcome (read back: %d applied, %d not), %d access points exist",
+		m.acked, m.refused, m.unknown, m.resolvedApplied, m.resolvedNot, exist)
+}
+
+// refused says whether err is the API's answer that a write was not made.
+func refused(err error) bool {
+	return apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsInvalid(err)
 }
 
 // read returns the state of name on the hub.
