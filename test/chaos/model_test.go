@@ -50,7 +50,7 @@ type model struct {
 	// that went away), and resolved (an unknown outcome read back: applied
 	// or not).
 	acked, refused, unknown, resolvedApplied, resolvedNot int
-	lost                                         []string
+	lost                                                  []string
 }
 
 func newModel() *model { return &model{entries: map[string]*entry{}} }
