@@ -48,8 +48,33 @@ type fixture struct {
 
 func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 	f := &fixture{t: t, pc: fake.NewClientset(objs...), events: record.NewFakeRecorder(100), now: t0}
+	f.pc.PrependReactor("create", "clusteraccesspoints", f.capGeneration)
+	f.pc.PrependReactor("update", "clusteraccesspoints", f.capGeneration)
 	f.wire()
 	return f
+}
+
+// capGeneration sets a ClusterAccessPoint's generation as the hub's store
+// does: 1 when created, one more on each change of its spec.
+func (f *fixture) capGeneration(action k8stesting.Action) (bool, runtime.Object, error) {
+	cap, ok := action.(k8stesting.CreateAction).GetObject().(*trafficv1alpha1.ClusterAccessPoint)
+	if !ok {
+		return false, nil, nil
+	}
+	if action.GetVerb() == "create" {
+		cap.Generation = 1
+		return false, nil, nil
+	}
+	old, err := f.pc.Tracker().Get(action.GetResource(), cap.Namespace, cap.Name)
+	if err != nil {
+		return false, nil, nil
+	}
+	prev := old.(*trafficv1alpha1.ClusterAccessPoint)
+	cap.Generation = prev.Generation
+	if action.GetSubresource() == "" && !apiequality.Semantic.DeepEqual(prev.Spec, cap.Spec) {
+		cap.Generation++
+	}
+	return false, nil, nil
 }
 
 // wire builds the informers and the controller over f.pc: a fixture wired
@@ -176,13 +201,16 @@ func (f *fixture) setAvailable(name string, available bool) {
 	f.check(err)
 }
 
-// agentReports writes a ClusterAccessPoint's status as the cluster's agent does.
+// agentReports writes a ClusterAccessPoint's status as the cluster's agent
+// does, for the spec it holds (status.observedGeneration) unless report says
+// otherwise.
 func (f *fixture) agentReports(name, cluster string, report func(*trafficv1alpha1.ClusterAccessPointStatus)) {
 	f.t.Helper()
 	cap := f.clusterAccessPoint(name, cluster)
 	if cap == nil {
 		f.t.Fatalf("no ClusterAccessPoint of shop/%s on %s", name, cluster)
 	}
+	cap.Status.ObservedGeneration = cap.Generation
 	report(&cap.Status)
 	_, err := f.pc.TrafficV1alpha1().ClusterAccessPoints(cap.Namespace).UpdateStatus(context.Background(), cap, metav1.UpdateOptions{})
 	f.check(err)
@@ -639,5 +667,53 @@ func TestFinalizerAndDeletion(t *testing.T) {
 	f.mustSync("checkout")
 	if got := f.accessPoint("checkout"); slices.Contains(got.Finalizers, Finalizer) {
 		t.Fatalf("finalizer kept after every ClusterAccessPoint is gone: %v", got.Finalizers)
+	}
+}
+
+// TestRevertedChangeIsNotAppliedUntilReported: a change reverted while the
+// agent could not report (it applied the change but its status write was
+// lost) brings back the content its stale status names; the cluster is
+// Applying, not Applied, until the agent reports on the current spec. (The
+// chaos tier found this: the member cluster held the change, status said
+// Ready with the reverted content.)
+func TestRevertedChangeIsNotAppliedUntilReported(t *testing.T) {
+	fap := newAccessPoint("web", "web.example.test", t0, "a")
+	fap.Spec.Template.VirtualServices = []trafficv1alpha1.NamedTemplate{{Name: "web", Spec: vsWithTimeout("1s")}}
+	f := newFixture(t, fap, memberCluster("a", true))
+	f.mustSync("web")
+	f.healthy("web", "a")
+	f.mustSync("web")
+	if s := f.accessPoint("web").Status.Clusters[0]; s.Phase != trafficv1alpha1.ClusterPhaseApplied {
+		t.Fatalf("before the change: %+v", s)
+	}
+	stale := f.clusterAccessPoint("web", "a").Status
+
+	setTimeout := func(timeout string) {
+		f.editAccessPoint("web", func(fap *trafficv1alpha1.FederatedAccessPoint) {
+			fap.Spec.Template.VirtualServices[0].Spec = vsWithTimeout(timeout)
+		})
+		f.mustSync("web")
+	}
+	setTimeout("2s") // the agent applies it; its status write is lost
+	setTimeout("1s") // reverted: the content its status names again
+	cap := f.clusterAccessPoint("web", "a")
+	if cap.Status.ObservedRevision != cap.Spec.Revision || cap.Status.ObservedGeneration == cap.Generation {
+		t.Fatalf("the test needs a stale status with the current hash: status %+v, spec revision %s, generation %d", cap.Status, cap.Spec.Revision, cap.Generation)
+	}
+	if cap.Status.ObservedGeneration != stale.ObservedGeneration {
+		t.Fatalf("the agent's status changed: %+v", cap.Status)
+	}
+	got := f.accessPoint("web")
+	if s := got.Status.Clusters[0]; s.Phase != trafficv1alpha1.ClusterPhaseApplying {
+		t.Errorf("a reverted change with the agent's status about an earlier spec: %s, want Applying", s.Phase)
+	}
+	if c := condition(got, trafficv1alpha1.ConditionReady); c.Status == metav1.ConditionTrue {
+		t.Errorf("Ready %+v before the agent reported on the current spec", c)
+	}
+
+	f.healthy("web", "a")
+	f.mustSync("web")
+	if s := f.accessPoint("web").Status.Clusters[0]; s.Phase != trafficv1alpha1.ClusterPhaseApplied {
+		t.Errorf("after the agent reported on the current spec: %s, want Applied", s.Phase)
 	}
 }

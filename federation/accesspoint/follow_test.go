@@ -143,3 +143,41 @@ func TestEnqueueFollowers(t *testing.T) {
 		}
 	}
 }
+
+// TestStagedMoveIsMakeBeforeBreak: under a Staged rollout, when the followed
+// object moves, the cluster the access point leaves keeps it until the new
+// cluster is healthy on the revision; without a staged rollout it goes at
+// once (TestFollowMovesWithTheFollowedObject).
+func TestStagedMoveIsMakeBeforeBreak(t *testing.T) {
+	ff := &fakeFollower{clusters: []string{"a"}}
+	f := newFollowFixture(t, ff, memberCluster("a", true), memberCluster("b", true))
+	f.editAccessPoint("web", func(fap *trafficv1alpha1.FederatedAccessPoint) {
+		fap.Spec.Rollout = &trafficv1alpha1.RolloutSpec{Strategy: trafficv1alpha1.RolloutStaged}
+	})
+	f.mustSync("web")
+	f.healthy("web", "a")
+	f.mustSync("web")
+
+	ff.clusters = []string{"b"}
+	f.mustSync("web")
+	if f.clusterAccessPoint("web", "a") == nil || f.clusterAccessPoint("web", "b") == nil {
+		t.Fatalf("moving to b under a staged rollout: a kept %t, b sent %t; want both", f.clusterAccessPoint("web", "a") != nil, f.clusterAccessPoint("web", "b") != nil)
+	}
+	c := condition(f.accessPoint("web"), trafficv1alpha1.AccessPointPlaced)
+	if c.Status != metav1.ConditionTrue || c.Reason != ReasonMoving || !strings.Contains(c.Message, "leaving a once b is healthy") {
+		t.Fatalf("Placed = %+v, want True/Moving leaving a once b is healthy", c)
+	}
+	f.mustSync("web")
+	if f.clusterAccessPoint("web", "a") == nil {
+		t.Fatal("a lost the access point before b reported healthy")
+	}
+
+	f.healthy("web", "b")
+	f.mustSync("web")
+	if f.clusterAccessPoint("web", "a") != nil {
+		t.Fatal("a kept the access point after b became healthy")
+	}
+	if c := condition(f.accessPoint("web"), trafficv1alpha1.AccessPointPlaced); c.Reason != ReasonPlaced || c.Message != "placed on b" {
+		t.Fatalf("Placed = %+v after the move, want Placed: placed on b", c)
+	}
+}

@@ -65,7 +65,7 @@ func (c *Controller) health(fap *trafficv1alpha1.FederatedAccessPoint, p *plan, 
 		return Health{Message: "the cluster's agent is not available"}
 	case cap == nil || cap.Spec.AccessPointRevision != p.target || cap.Spec.Revision != p.hashes[p.target]:
 		return Health{Message: fmt.Sprintf("revision %d not sent yet", p.target)}
-	case cap.Status.ObservedRevision != cap.Spec.Revision:
+	case cap.Status.ObservedRevision != cap.Spec.Revision || cap.Status.ObservedGeneration != cap.Generation:
 		return Health{Message: fmt.Sprintf("revision %d not applied yet", p.target)}
 	}
 	if d := meta.FindStatusCondition(cap.Status.Conditions, trafficv1alpha1.ClusterAccessPointDegraded); d != nil && d.Status == "True" {

@@ -18,7 +18,10 @@ import (
 
 // Condition reasons of FederatedAccessPoint.
 const (
-	ReasonPlaced              = "Placed"
+	ReasonPlaced = "Placed"
+	// ReasonMoving: under a Staged rollout, clusters the access point left
+	// keep it until the placed ones are healthy.
+	ReasonMoving              = "Moving"
 	ReasonNoClusters          = "NoClusters"
 	ReasonHostConflict        = "HostConflict"
 	ReasonAllApplied          = "AllApplied"
@@ -209,6 +212,11 @@ func clusterStatus(mc *clusterv1alpha1.MemberCluster, cap *trafficv1alpha1.Clust
 		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseUnavailable, "the cluster's agent is not available; it keeps its last configuration"
 	case cap == nil || cap.Status.ObservedRevision == "":
 		s.Phase, s.Message = trafficv1alpha1.ClusterPhasePending, "waiting for the cluster's agent"
+	case cap.Status.ObservedGeneration != cap.Generation:
+		// The agent's status is about an earlier spec: it cannot say whether
+		// this one is applied, even when the content hashes alike (a change
+		// reverted while the agent could not report).
+		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseApplying, fmt.Sprintf("applying revision %d (%s)", p.assign[mc.Name], p.hashes[p.assign[mc.Name]])
 	case meta.IsStatusConditionTrue(cap.Status.Conditions, trafficv1alpha1.ClusterAccessPointDegraded):
 		s.Phase = trafficv1alpha1.ClusterPhaseFailed
 		if d := meta.FindStatusCondition(cap.Status.Conditions, trafficv1alpha1.ClusterAccessPointDegraded); d != nil {
@@ -244,6 +252,10 @@ func placedCondition(p *plan) metav1.Condition {
 			msg += "; no MemberCluster for the followed object's kubefed clusters " + strings.Join(p.follow.unmapped, ", ")
 		}
 		return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionFalse, Reason: ReasonNoClusters, Message: msg}
+	case len(p.leaving) > 0:
+		return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionTrue, Reason: ReasonMoving,
+			Message: fmt.Sprintf("placed on %s; leaving %s once %s %s healthy on revision %d (staged rollout: make before break)",
+				strings.Join(names, ", "), strings.Join(p.leaving, ", "), strings.Join(p.waitingFor, ", "), isAre(len(p.waitingFor)), p.target)}
 	case p.follow != nil && len(p.follow.unmapped) > 0:
 		return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionTrue, Reason: ReasonUnmappedClusters,
 			Message: "placed on " + strings.Join(names, ", ") + "; no MemberCluster for the followed object's kubefed clusters " +
@@ -251,6 +263,13 @@ func placedCondition(p *plan) metav1.Condition {
 	}
 	return metav1.Condition{Type: trafficv1alpha1.AccessPointPlaced, Status: metav1.ConditionTrue, Reason: ReasonPlaced,
 		Message: "placed on " + strings.Join(names, ", ")}
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }
 
 func appliedCondition(clusters []trafficv1alpha1.ClusterStatus) metav1.Condition {

@@ -47,6 +47,10 @@ type plan struct {
 	// gatewayNamespaces are the placed clusters' gateway namespaces, where
 	// certificates are delivered.
 	gatewayNamespaces map[string]string
+	// leaving are clusters no longer placed that keep the access point until
+	// the placed ones are healthy (makeBeforeBreak), and waitingFor the
+	// placed clusters they wait for; both sorted.
+	leaving, waitingFor []string
 }
 
 type renderKey struct {
@@ -112,6 +116,7 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 		return 0, err
 	}
 	p.assign = p.rollout.assign
+	p.leaving, p.waitingFor = c.makeBeforeBreak(fap, p, existing, vip)
 	if p.rollout.frozen {
 		p.assign = map[string]int64{}
 		for cluster, cap := range existing {
@@ -184,7 +189,7 @@ func (c *Controller) pruneCAPs(ctx context.Context, fap *trafficv1alpha1.Federat
 	for cluster, cap := range existing {
 		_, conflict := p.conflicts[cluster]
 		placed := slices.ContainsFunc(p.placed, func(mc *clusterv1alpha1.MemberCluster) bool { return mc.Name == cluster })
-		if placed && !conflict {
+		if placed && !conflict || slices.Contains(p.leaving, cluster) {
 			continue
 		}
 		err := c.client.TrafficV1alpha1().ClusterAccessPoints(cap.Namespace).Delete(ctx, cap.Name, metav1.DeleteOptions{})
@@ -194,6 +199,45 @@ func (c *Controller) pruneCAPs(ctx context.Context, fap *trafficv1alpha1.Federat
 		klog.FromContext(ctx).Info("Removed access point from cluster", "accessPoint", fap.Namespace+"/"+fap.Name, "cluster", cluster)
 	}
 	return nil
+}
+
+// makeBeforeBreak: under a Staged rollout, the clusters an access point
+// leaves (its followed object moved, its placement was edited) keep it until
+// every placed cluster that can take it (available, no host conflict) is
+// healthy on the target revision, so that a move never has fewer clusters
+// serving in between. It returns those leaving clusters and the placed
+// clusters they wait for, sorted; nothing when the rollout is not Staged or
+// no placed cluster can take the access point.
+func (c *Controller) makeBeforeBreak(fap *trafficv1alpha1.FederatedAccessPoint, p *plan,
+	existing map[string]*trafficv1alpha1.ClusterAccessPoint, vip *trafficv1alpha1.VirtualIP) (leaving, waitingFor []string) {
+	if fap.Spec.Rollout == nil || fap.Spec.Rollout.Strategy != trafficv1alpha1.RolloutStaged {
+		return nil, nil
+	}
+	taking := 0
+	for _, mc := range p.placed {
+		if _, conflict := p.conflicts[mc.Name]; conflict || !Available(mc) {
+			continue
+		}
+		taking++
+		if !c.health(fap, p, mc, existing[mc.Name], vip).Healthy {
+			waitingFor = append(waitingFor, mc.Name)
+		}
+	}
+	if taking == 0 || len(waitingFor) == 0 {
+		return nil, nil
+	}
+	for cluster := range existing {
+		_, conflict := p.conflicts[cluster]
+		if !conflict && !slices.ContainsFunc(p.placed, func(mc *clusterv1alpha1.MemberCluster) bool { return mc.Name == cluster }) {
+			leaving = append(leaving, cluster)
+		}
+	}
+	if len(leaving) == 0 {
+		return nil, nil
+	}
+	slices.Sort(leaving)
+	slices.Sort(waitingFor)
+	return leaving, waitingFor
 }
 
 // hostConflicts finds the placed clusters where an older access point already

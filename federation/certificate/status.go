@@ -131,7 +131,7 @@ func (c *Controller) installed(fap *trafficv1alpha1.FederatedAccessPoint, stored
 		}
 		// Delivered in the cluster's gateway namespace, as the ClusterAccessPoint says.
 		ns := certsecret.DeliveredNamespace(cap, name)
-		if ns != "" && cap.Status.ObservedRevision == cap.Spec.Revision && objectApplied(cap, ns, name) &&
+		if ns != "" && cap.Status.ObservedRevision == cap.Spec.Revision && cap.Status.ObservedGeneration == cap.Generation && objectApplied(cap, ns, name) &&
 			certsecret.DeliveredVersion(cap, ns, name) == stored.Version {
 			installed = append(installed, cl.Name)
 		} else {

@@ -221,7 +221,7 @@ func (d *describeFixture) create(ctx context.Context) {
 		Spec: trafficv1alpha1.ClusterAccessPointSpec{Revision: "r1",
 			AccessPointRef: trafficv1alpha1.AccessPointReference{Namespace: d.ns, Name: "checkout"}}}, metav1.CreateOptions{})
 	must("ClusterAccessPoint", err)
-	cap.Status.ObservedRevision = "r1"
+	cap.Status.ObservedGeneration, cap.Status.ObservedRevision = cap.Generation, "r1"
 	cap.Status.Objects = []trafficv1alpha1.ObjectStatus{
 		{Group: "networking.istio.io", Kind: "Gateway", Namespace: d.ns, Name: "checkout", Applied: true},
 		{Group: "networking.istio.io", Kind: "VirtualService", Namespace: d.ns, Name: "checkout", Applied: true},

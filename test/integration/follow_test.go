@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	fedcommon "sigs.k8s.io/kubefed/pkg/apis/core/common"
 
 	traffic "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/federation/accesspoint"
 	"github.com/portico-dev/portico/federation/kubefed"
 	"github.com/portico-dev/portico/test/framework"
 	"github.com/portico-dev/portico/test/localfed"
@@ -146,6 +148,41 @@ func TestFollowFederatedDeployment(t *testing.T) {
 	waitFAP(t, f.pc, "shop", "web", 30*time.Second, "Placed on zone-b-1", func(fap *traffic.FederatedAccessPoint) bool {
 		c := condOf(fap, traffic.AccessPointPlaced)
 		return c.Status == metav1.ConditionTrue && c.Message == "placed on zone-b-1"
+	})
+
+	// Under a staged rollout a move is make-before-break: moved back to
+	// zone-a-1, whose gateway is not ready yet, the access point stays on
+	// zone-b-1 (Placed: Moving) until zone-a-1 is healthy.
+	updateFAP(t, f.pc, "shop", "web", func(fap *traffic.FederatedAccessPoint) {
+		fap.Spec.Rollout = &traffic.RolloutSpec{Strategy: traffic.RolloutStaged}
+	})
+	zoneA := f.members["zone-a-1"]
+	setGateway := func(ready bool) {
+		t.Helper()
+		eps := make([]localfed.GatewayEndpoint, len(zoneA.GatewayAddresses))
+		for i, a := range zoneA.GatewayAddresses {
+			eps[i] = localfed.GatewayEndpoint{Address: a, Ready: ready}
+		}
+		if err := zoneA.SetGatewayEndpoints(ctx, eps); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setGateway(false)
+	patch = []byte(`{"spec":{"placement":{"clusters":[{"name":"zone-a-1"}]}}}`)
+	if _, err := deployments.Patch(ctx, "web", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	on("kubefed moved the Deployment back to zone-a-1", []string{"zone-a-1"}, deployment)
+	waitFAP(t, f.pc, "shop", "web", 30*time.Second, "Placed: Moving, leaving zone-b-1 once zone-a-1 is healthy", func(fap *traffic.FederatedAccessPoint) bool {
+		c := condOf(fap, traffic.AccessPointPlaced)
+		return c.Reason == accesspoint.ReasonMoving && strings.Contains(c.Message, "leaving zone-b-1 once zone-a-1 is healthy")
+	})
+	gatewaysOn("the access point on zone-a-1 and, until zone-a-1 is healthy, still on zone-b-1", "zone-a-1", "zone-b-1")
+	setGateway(true)
+	took = on("the access point left zone-b-1 once zone-a-1 was healthy", []string{"zone-a-1"}, gateway, virtualService)
+	t.Logf("under a staged rollout, zone-b-1 lost the access point %v after zone-a-1's gateway became ready", took.Round(time.Millisecond))
+	waitFAP(t, f.pc, "shop", "web", 30*time.Second, "Placed on zone-a-1", func(fap *traffic.FederatedAccessPoint) bool {
+		return condOf(fap, traffic.AccessPointPlaced).Message == "placed on zone-a-1"
 	})
 
 	// A clusterSelector places on both.
