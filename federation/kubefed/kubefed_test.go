@@ -4,15 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	fedv1b1 "sigs.k8s.io/kubefed/pkg/apis/core/v1beta1"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
@@ -222,5 +225,30 @@ func TestWatcher(t *testing.T) {
 	framework.Eventually(t, 10*time.Second, "placed on east-1", func() (bool, string) {
 		got, err := placed()
 		return err == nil && slices.Equal(got, []string{"east-1"}), fmt.Sprint(got, err)
+	})
+}
+
+// TestWatcherUnreadableKind: a kind the hub may not list (RBAC) is reported
+// unreadable once its cache has not filled for a while, not pending forever.
+func TestWatcherUnreadableKind(t *testing.T) {
+	defer kubefed.SetUnreadableAfter(200 * time.Millisecond)()
+	fdGVR := schema.GroupVersionResource{Group: "types.kubefed.io", Version: "v1beta1", Resource: "federateddeployments"}
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+		fdGVR: "FederatedDeploymentList", kubefed.ClustersResource: "KubeFedClusterList",
+	})
+	dyn.PrependReactor("list", "kubefedclusters", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(kubefed.ClustersResource.GroupResource(), "", errors.New("no RBAC"))
+	})
+	kube := kubefake.NewClientset()
+	kube.Resources = []*metav1.APIResourceList{
+		{GroupVersion: "types.kubefed.io/v1beta1", APIResources: []metav1.APIResource{{Name: "federateddeployments", Kind: "FederatedDeployment", Namespaced: true}}},
+		{GroupVersion: "core.kubefed.io/v1beta1", APIResources: []metav1.APIResource{{Name: "kubefedclusters", Kind: "KubeFedCluster", Namespaced: true}}},
+	}
+	w := kubefed.NewWatcher(dyn, kube.Discovery(), kubefed.DefaultNamespace, func(schema.GroupKind, string, string) {})
+	w.Start(t.Context())
+	var fe *kubefed.FollowError
+	framework.Eventually(t, 10*time.Second, "the KubeFedClusters reported unreadable", func() (bool, string) {
+		_, err := w.Placed("types.kubefed.io/v1beta1", "FederatedDeployment", "shop", "web", false)
+		return errors.As(err, &fe) && fe.Reason == kubefed.ReasonUnreadable && strings.Contains(fe.Message, "KubeFedClusters"), fmt.Sprint(err)
 	})
 }

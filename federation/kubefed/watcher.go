@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +34,9 @@ const (
 	ReasonInvalid = "FollowedObjectInvalid"
 	// ReasonPending: the hub's cache of that kind is still filling.
 	ReasonPending = "FollowPending"
+	// ReasonUnreadable: the hub's cache of a kind it needs has not filled
+	// for unreadableAfter (most likely portico-hub may not list it).
+	ReasonUnreadable = "FollowedKindUnreadable"
 	// ReasonNamespaceNotFederated: the object is namespaced and its
 	// namespace has no FederatedNamespace, so kubefed places it nowhere.
 	ReasonNamespaceNotFederated = "FollowedNamespaceNotFederated"
@@ -55,6 +60,10 @@ type FollowError struct {
 
 func (e *FollowError) Error() string { return e.Message }
 
+// unreadableAfter is how long a cache may take to fill before the kind is
+// reported unreadable.
+var unreadableAfter = 30 * time.Second
+
 // remapAfter bounds how often an unknown kind makes the watcher rediscover
 // the hub cluster's API (a CRD installed later is found then).
 const remapAfter = 10 * time.Second
@@ -71,6 +80,7 @@ type Watcher struct {
 	mu        sync.Mutex
 	ctx       context.Context
 	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
+	started   map[cache.SharedIndexInformer]time.Time
 	remapped  time.Time
 }
 
@@ -80,7 +90,7 @@ type Watcher struct {
 func NewWatcher(dyn dynamic.Interface, disc discovery.DiscoveryInterface, namespace string, onChange func(gk schema.GroupKind, namespace, name string)) *Watcher {
 	return &Watcher{
 		dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
-		namespace: namespace, onChange: onChange, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
+		namespace: namespace, onChange: onChange, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{}, started: map[cache.SharedIndexInformer]time.Time{},
 	}
 }
 
@@ -107,8 +117,8 @@ func (w *Watcher) Placed(apiVersion, kind, namespace, name string, propagated bo
 	if err != nil {
 		return nil, err
 	}
-	if !objects.HasSynced() || !clusters.HasSynced() {
-		return nil, &FollowError{ReasonPending, fmt.Sprintf("the hub is still reading the %ss and KubeFedClusters", kind)}
+	if err := w.synced(map[string]cache.SharedIndexInformer{kind + "s": objects, "KubeFedClusters": clusters}); err != nil {
+		return nil, err
 	}
 	item, exists, err := objects.GetIndexer().GetByKey(namespace + "/" + name)
 	if err != nil {
@@ -160,8 +170,12 @@ func (w *Watcher) namespacePlacement(namespace string) (*Namespace, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !namespaces.HasSynced() || (configs != nil && !configs.HasSynced()) {
-		return nil, &FollowError{ReasonPending, "the hub is still reading the FederatedNamespaces and KubeFedConfig"}
+	caches := map[string]cache.SharedIndexInformer{"FederatedNamespaces": namespaces}
+	if configs != nil {
+		caches["KubeFedConfigs"] = configs
+	}
+	if err := w.synced(caches); err != nil {
+		return nil, err
 	}
 	ns := &Namespace{}
 	if item, exists, err := namespaces.GetIndexer().GetByKey(namespace + "/" + namespace); err != nil {
@@ -178,6 +192,35 @@ func (w *Watcher) namespacePlacement(namespace string) (*Namespace, error) {
 		}
 	}
 	return ns, nil
+}
+
+// synced returns nil when every cache has filled, else a FollowError:
+// pending for a while, then unreadable.
+func (w *Watcher) synced(caches map[string]cache.SharedIndexInformer) error {
+	var pending, unreadable []string
+	for what, inf := range caches {
+		if inf.HasSynced() {
+			continue
+		}
+		w.mu.Lock()
+		since := time.Since(w.started[inf])
+		w.mu.Unlock()
+		if since > unreadableAfter {
+			unreadable = append(unreadable, what)
+		} else {
+			pending = append(pending, what)
+		}
+	}
+	slices.Sort(pending)
+	slices.Sort(unreadable)
+	switch {
+	case len(unreadable) > 0:
+		return &FollowError{ReasonUnreadable, fmt.Sprintf("the hub could not read the %s for %v (does portico-hub's ClusterRole grant get, list and watch on them?)",
+			strings.Join(unreadable, " and "), unreadableAfter)}
+	case len(pending) > 0:
+		return &FollowError{ReasonPending, "the hub is still reading the " + strings.Join(pending, " and ")}
+	}
+	return nil
 }
 
 // informer returns the informer of gvk's resource (in namespace, or all
@@ -228,6 +271,7 @@ func (w *Watcher) informer(gvk schema.GroupVersionKind, namespace string) (cache
 		AddFunc: notify, UpdateFunc: func(_, obj any) { notify(obj) }, DeleteFunc: notify,
 	})
 	w.informers[mapping.Resource] = inf
+	w.started[inf] = time.Now()
 	go inf.RunWithContext(w.ctx)
 	return inf, namespaced, nil
 }
