@@ -152,7 +152,8 @@ func TestStagedMoveIsMakeBeforeBreak(t *testing.T) {
 	ff := &fakeFollower{clusters: []string{"a"}}
 	f := newFollowFixture(t, ff, memberCluster("a", true), memberCluster("b", true))
 	f.editAccessPoint("web", func(fap *trafficv1alpha1.FederatedAccessPoint) {
-		fap.Spec.Rollout = &trafficv1alpha1.RolloutSpec{Strategy: trafficv1alpha1.RolloutStaged}
+		fap.Spec.Rollout = &trafficv1alpha1.RolloutSpec{Strategy: trafficv1alpha1.RolloutStaged,
+			Stages: []trafficv1alpha1.RolloutStage{{Name: "all", ClusterSelector: &metav1.LabelSelector{}}}}
 	})
 	f.mustSync("web")
 	f.healthy("web", "a")

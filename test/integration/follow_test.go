@@ -154,7 +154,8 @@ func TestFollowFederatedDeployment(t *testing.T) {
 	// zone-a-1, whose gateway is not ready yet, the access point stays on
 	// zone-b-1 (Placed: Moving) until zone-a-1 is healthy.
 	updateFAP(t, f.pc, "shop", "web", func(fap *traffic.FederatedAccessPoint) {
-		fap.Spec.Rollout = &traffic.RolloutSpec{Strategy: traffic.RolloutStaged}
+		fap.Spec.Rollout = &traffic.RolloutSpec{Strategy: traffic.RolloutStaged,
+			Stages: []traffic.RolloutStage{{Name: "all", ClusterSelector: &metav1.LabelSelector{}}}}
 	})
 	zoneA := f.members["zone-a-1"]
 	setGateway := func(ready bool) {
