@@ -10,11 +10,16 @@ const (
 	LabelRegion = "topology.portico.dev/region"
 )
 
-// AnnotationHubIdentity on a MemberCluster is the identity of the hub that
-// stores it: created once with the hub's data, it changes when that data is
-// wiped or replaced by another hub's. The hub sets it on
-// every write of the MemberCluster; member-agents remember it.
+// AnnotationHubIdentity on a MemberCluster or LoadBalancerNode is the
+// identity of the hub that stores it: created once with the hub's data, it
+// changes when that data is wiped or replaced by another hub's. The hub sets
+// it on every write of those objects; member-agents and lb-agents remember it.
 const AnnotationHubIdentity = "cluster.portico.dev/hub-identity"
+
+// AnnotationConfirmWithdrawal on a LoadBalancerNode, set to the ID of the
+// withdrawal its lb-agent holds (condition WithdrawHeld), lets the agent carry
+// that withdrawal out.
+const AnnotationConfirmWithdrawal = "cluster.portico.dev/confirm-withdrawal"
 
 // Condition types of MemberCluster.
 const (
@@ -198,6 +203,11 @@ type LoadBalancerGroupList struct {
 const (
 	LoadBalancerNodeDataplaneReady = "DataplaneReady"
 	LoadBalancerNodeBGPEstablished = "BGPEstablished"
+	// LoadBalancerNodeWithdrawHeld is true while the agent holds a mass
+	// withdrawal: the hub stopped listing most of the VIPs the node serves (or
+	// its group, or the hub's identity changed), and the agent keeps serving
+	// them until the withdrawal is confirmed.
+	LoadBalancerNodeWithdrawHeld = "WithdrawHeld"
 )
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -43,9 +43,14 @@ it exits, so a restart does not break connections. While the hub is unreachable 
 keeps serving and announcing the last state it knew, across restarts too: it keeps
 that state in a file of --state-dir, serves it when it starts before the hub
 answers (health checks still gate the announcements), and replaces it with the
-hub's state once the hub answers. On SIGTERM it withdraws every route, keeps
-serving for --drain-period while routers converge, then exits (a second signal
-exits at once).
+hub's state once the hub answers. A mass withdrawal (the hub stops listing more
+than --withdraw-hold-fraction of the VIPs, and at least --withdraw-hold-min, or
+the group, or the hub's identity changed: a wiped or wrongly restored hub) is
+held: those VIPs stay served and announced, and the LoadBalancerNode condition
+WithdrawHeld says so until 'kubectl portico confirm-withdrawal NODE' confirms it
+or the VIPs come back. On SIGTERM it withdraws every route, keeps serving for
+--drain-period while routers converge, then exits (a second signal exits at
+once).
 
 It needs CAP_NET_ADMIN, the ip_vs, ip_vs_mh and dummy kernel modules, and the
 gateways must decapsulate IPIP (tunl0 holding the VIPs).

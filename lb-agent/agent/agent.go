@@ -58,6 +58,10 @@ type Options struct {
 	IPVSVerifyInterval    time.Duration
 	// StateDir holds the node's state file <NodeName>.json; empty: none.
 	StateDir string
+	// WithdrawHoldFraction and WithdrawHoldMin configure the withdrawal
+	// guard (controller.Options).
+	WithdrawHoldFraction float64
+	WithdrawHoldMin      int
 
 	// NewDataplane builds the dataplane and names its type (default: IPVS). Tests
 	// replace it; it is not a flag.
@@ -75,6 +79,7 @@ func NewOptions() *Options {
 		LeaseNamespace: "portico-edge",
 		ListenAddress:  ":9474", IPVSWorkers: ipvs.DefaultWorkers, IPVSVerifyInterval: ipvs.DefaultVerifyInterval,
 		NewDataplane: newIPVS, HubTokenRenewFraction: hubtoken.DefaultRenewFraction, StateDir: DefaultStateDir,
+		WithdrawHoldFraction: controller.DefaultWithdrawHoldFraction, WithdrawHoldMin: controller.DefaultWithdrawHoldMin,
 	}
 }
 
@@ -120,6 +125,14 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 			"(the LoadBalancerGroup, its VirtualIPs and the BGP passwords of its peers; mode 0600), replaced atomically whenever it changes. "+
 			"An agent starting while the hub is unreachable serves it, health checks still deciding what is announced, "+
 			"until the hub answers and its state replaces it. Empty: no state file (nothing is served before the hub answers).")
+	fs.Float64Var(&o.WithdrawHoldFraction, "withdraw-hold-fraction", o.WithdrawHoldFraction,
+		"When the hub stops listing more than this fraction of the VIPs the node serves (and at least --withdraw-hold-min of them) "+
+			"in one go, as after a wiped or wrongly restored hub, the agent holds the withdrawal: it keeps serving and announcing "+
+			"those VIPs from their last state and reports the LoadBalancerNode condition WithdrawHeld until the withdrawal is confirmed "+
+			"('kubectl portico confirm-withdrawal NODE') or the VIPs come back. It also holds when the LoadBalancerGroup disappears "+
+			"while the node serves VIPs, and any withdrawal when the hub's identity changed. 1 never holds by fraction.")
+	fs.IntVar(&o.WithdrawHoldMin, "withdraw-hold-min", o.WithdrawHoldMin,
+		"Fewest VIPs whose withdrawal at once can be held (see --withdraw-hold-fraction).")
 }
 
 // Validate checks the options.
@@ -149,6 +162,12 @@ func (o *Options) Validate() error {
 	}
 	if o.HubTokenRenewFraction <= 0 || o.HubTokenRenewFraction >= 1 {
 		errs = append(errs, fmt.Errorf("--hub-token-renew-fraction %v must be between 0 and 1", o.HubTokenRenewFraction))
+	}
+	if o.WithdrawHoldFraction <= 0 || o.WithdrawHoldFraction > 1 {
+		errs = append(errs, fmt.Errorf("--withdraw-hold-fraction %v must be more than 0 and at most 1", o.WithdrawHoldFraction))
+	}
+	if o.WithdrawHoldMin < 1 {
+		errs = append(errs, fmt.Errorf("--withdraw-hold-min %d must be at least 1", o.WithdrawHoldMin))
 	}
 	if o.DrainPeriod < 0 || o.ResyncPeriod <= 0 || o.LeaseDuration < 4*time.Second {
 		errs = append(errs, errors.New("--drain-period must not be negative, --resync-period must be positive, --lease-duration at least 4s"))
@@ -242,7 +261,7 @@ func (o *Options) Run(ctx context.Context) error {
 	c = controller.New(controller.Options{
 		Node: o.NodeName, Group: o.Group, Address: o.address, DataplaneType: typ, ResyncPeriod: o.ResyncPeriod,
 		SystemNamespace: o.SystemNamespace, LeaseNamespace: o.LeaseNamespace, LeaseDuration: o.LeaseDuration,
-		StateFile: o.stateFile(),
+		StateFile: o.stateFile(), WithdrawHoldFraction: o.WithdrawHoldFraction, WithdrawHoldMin: o.WithdrawHoldMin,
 	}, portico, kube, dp, speaker, health)
 	srv, err := serve(o.ListenAddress, c)
 	if err != nil {

@@ -25,6 +25,10 @@ func TestValidate(t *testing.T) {
 		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--hub-token-renew-fraction=1"}, "--hub-token-renew-fraction 1 must be between 0 and 1"},
 		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--node-name=a/b"}, `--node-name "a/b" names the state file`},
 		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--node-name=a/b", "--state-dir="}, ""},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--withdraw-hold-fraction=1", "--withdraw-hold-min=1"}, ""},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--withdraw-hold-fraction=0"}, "--withdraw-hold-fraction 0 must be more than 0"},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--withdraw-hold-fraction=1.5"}, "--withdraw-hold-fraction 1.5 must be more than 0"},
+		{[]string{"--hub-kubeconfig=k", "--group=g", "--address=10.0.0.2", "--withdraw-hold-min=0"}, "--withdraw-hold-min 0 must be at least 1"},
 	} {
 		o := NewOptions()
 		fs := pflag.NewFlagSet("test", pflag.ContinueOnError)

@@ -12,9 +12,14 @@
 // checks gating the announcements as always, and the hub's state replaces it
 // once the caches have synced. Without a state file the agent programs nothing
 // before its caches have synced, so a restart never flushes the dataplane.
+//
+// A mass withdrawal (the hub lost or replaced its data) is held until it is
+// confirmed or the situation reverts (withdrawguard.go): the VIPs concerned
+// stay programmed and announced, and the node reports WithdrawHeld.
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -79,6 +84,11 @@ type Options struct {
 	// StateFile keeps the last desired state from the hub (lb-agent/statefile),
 	// served at start until the hub's caches have synced. Empty: none.
 	StateFile string
+	// A withdrawal of more than WithdrawHoldFraction (0 < f <= 1) of the VIPs
+	// served, and of at least WithdrawHoldMin VIPs, is held until confirmed
+	// (see withdrawGuard). Zero: the defaults.
+	WithdrawHoldFraction float64
+	WithdrawHoldMin      int
 }
 
 // Controller reconciles one edge node.
@@ -102,6 +112,9 @@ type Controller struct {
 	passwords map[clusterv1alpha1.SecretKeyReference]password // last read
 	disk      *hubState                                       // loaded from the state file, served until the caches sync
 	saved     *statefile.State                                // last written to (or read from) the state file
+	served    hubState                                        // what the last synchronization served
+
+	guard *withdrawGuard
 
 	// latest is the newest observation for the status writer, which owns node.
 	latest chan observed
@@ -126,6 +139,8 @@ func New(opts Options, portico versioned.Interface, kube kubernetes.Interface,
 	c := &Controller{
 		opts: opts, portico: portico, kube: kube, vips: vips.Lister(), groups: groups.Lister(),
 		dataplane: dp, speaker: speaker, health: health, now: time.Now,
+		guard: &withdrawGuard{fraction: cmp.Or(opts.WithdrawHoldFraction, DefaultWithdrawHoldFraction),
+			min: cmp.Or(opts.WithdrawHoldMin, DefaultWithdrawHoldMin)},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(limiter,
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "lb-agent"}),
 		synced: []cache.InformerSynced{vips.Informer().HasSynced, groups.Informer().HasSynced},
@@ -199,8 +214,9 @@ func (c *Controller) Run(ctx context.Context, drain time.Duration) {
 }
 
 // syncNode synchronizes the node (the queue holds one key, the node's name) and
-// asks for the next synchronization after the resync period. An error of a
-// synchronization cut short by the agent stopping is not retried.
+// asks for the next synchronization after the resync period, sooner while a
+// withdrawal is held. An error of a synchronization cut short by the agent
+// stopping is not retried.
 func (c *Controller) syncNode(ctx context.Context, _ string) (time.Duration, error) {
 	err := c.sync(ctx)
 	c.mu.Lock()
@@ -208,6 +224,9 @@ func (c *Controller) syncNode(ctx context.Context, _ string) (time.Duration, err
 	c.mu.Unlock()
 	if err != nil && ctx.Err() == nil {
 		return 0, err
+	}
+	if c.guard.current() != nil {
+		return min(c.opts.ResyncPeriod, holdRecheck), nil
 	}
 	return c.opts.ResyncPeriod, nil
 }
@@ -253,12 +272,14 @@ type observed struct {
 	announced        []netip.Addr
 	draining         bool
 	vips             []clusterv1alpha1.VIPHealth
+	hold             *withdrawHold
 }
 
 // sync applies the desired state to the dataplane and BGP, then hands what it
 // observed to the status writer and, when it came from the hub, saves it in the
 // state file. It never waits for the hub: the listers serve the last state
-// known, and before they have synced the state file does.
+// known, and before they have synced the state file does. (Only a withdrawal
+// reads the node from the hub first, see guardWithdrawals.)
 func (c *Controller) sync(ctx context.Context) error {
 	start := c.now()
 	defer func() { metrics.SyncDuration.Observe(time.Since(start).Seconds()) }()
@@ -266,8 +287,12 @@ func (c *Controller) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if fromHub {
+		in = c.guardWithdrawals(ctx, in)
+	}
+	c.served = in
 	state, obs := c.desired(in.group, in.vips)
-	obs.vips = vipHealth(state)
+	obs.vips, obs.hold = vipHealth(state), c.guard.current()
 	c.health.Set(state.Probes())
 	dpStart := time.Now()
 	obs.dataplane, obs.dataplaneErr = c.dataplane.Set(ctx, state.Services())

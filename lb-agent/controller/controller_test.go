@@ -96,6 +96,7 @@ type env struct {
 	portico *porticofake.Clientset
 	kube    *kubefake.Clientset
 	dp      *fake.Dataplane
+	gate    *gatedDataplane // dp, as the controller uses it
 	speaker *fakeSpeaker
 	health  *fakeHealth
 	cancel  context.CancelFunc
@@ -149,12 +150,14 @@ func startWith(t *testing.T, opts func(*Options), hubDown bool, objs ...runtime.
 		return false, nil, nil
 	}
 	e.hubDown.Store(hubDown)
+	e.statusKeepsMetadata()
 	e.portico.PrependReactor("*", "*", down)
 	e.kube.PrependReactor("*", "*", down)
 	o := Options{Node: "edge-a-1", Group: "zone-a", Address: netip.MustParseAddr("10.0.0.2"),
 		DataplaneType: "ipvs", ResyncPeriod: time.Hour, SystemNamespace: "portico-system", LeaseNamespace: "portico-edge", LeaseDuration: 40 * time.Second}
 	opts(&o)
-	e.c = New(o, e.portico, e.kube, e.dp, e.speaker, e.health)
+	e.gate = &gatedDataplane{Dataplane: e.dp}
+	e.c = New(o, e.portico, e.kube, e.gate, e.speaker, e.health)
 	e.c.now = func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
@@ -164,6 +167,26 @@ func startWith(t *testing.T, opts func(*Options), hubDown bool, objs ...runtime.
 	}()
 	t.Cleanup(e.stop)
 	return e
+}
+
+// statusKeepsMetadata makes the fake hub store only the status of a status
+// write of the node, as the real one does: the agent's writes must not undo
+// the annotations the hub or an operator set.
+func (e *env) statusKeepsMetadata() {
+	gvr := clusterv1alpha1.SchemeGroupVersion.WithResource("loadbalancernodes")
+	e.portico.PrependReactor("update", "loadbalancernodes", func(a clienttesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() != "status" {
+			return false, nil, nil
+		}
+		n := a.(clienttesting.UpdateAction).GetObject().(*clusterv1alpha1.LoadBalancerNode)
+		cur, err := e.portico.Tracker().Get(gvr, "", n.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		stored := cur.(*clusterv1alpha1.LoadBalancerNode).DeepCopy()
+		stored.Status = n.Status
+		return true, stored, e.portico.Tracker().Update(gvr, stored, "")
+	})
 }
 
 func (e *env) stop() {

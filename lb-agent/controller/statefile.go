@@ -48,7 +48,8 @@ func (c *Controller) load() {
 		}
 		c.passwords[clusterv1alpha1.SecretKeyReference{Name: p.Secret, Key: p.Key}] = password{value: p.Password, read: c.now()}
 	}
-	c.disk, c.saved = &disk, &st
+	c.disk, c.saved, c.served = &disk, &st, disk
+	c.guard.learn(st.HubIdentity)
 	metrics.ServingFromDisk.Set(1)
 	klog.InfoS("Serving the desired state of the state file until the hub's caches sync (health checks still gate announcements)",
 		"path", path, "saved", saved, "groupExists", st.LoadBalancerGroup != nil, "virtualIPs", len(st.VirtualIPs))
@@ -75,10 +76,10 @@ func (c *Controller) save(in hubState) {
 }
 
 // fileState is what the state file keeps of the hub's objects: copies of the
-// group and of the VirtualIPs naming it (name and spec), and the BGP passwords
-// last read for the group's peers.
+// group and of the VirtualIPs naming it (name and spec), the BGP passwords
+// last read for the group's peers, and the hub identity accepted.
 func (c *Controller) fileState(in hubState) statefile.State {
-	st := statefile.State{Group: c.opts.Group}
+	st := statefile.State{Group: c.opts.Group, HubIdentity: c.guard.identity()}
 	if g := in.group; g != nil {
 		st.LoadBalancerGroup = &clusterv1alpha1.LoadBalancerGroup{ObjectMeta: metav1.ObjectMeta{Name: g.Name}, Spec: *g.Spec.DeepCopy()}
 		st.BGPPasswords = c.groupPasswords(g)

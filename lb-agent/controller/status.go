@@ -97,6 +97,9 @@ func (c *Controller) report(ctx context.Context, obs observed) error {
 	if err != nil {
 		return fmt.Errorf("registering LoadBalancerNode %s: %w", c.opts.Node, err)
 	}
+	if c.guard.learn(node.Annotations[clusterv1alpha1.AnnotationHubIdentity]) {
+		c.Enqueue() // to keep the identity in the state file
+	}
 	status := c.nodeStatus(node, obs)
 	if apiequality.Semantic.DeepEqual(status, node.Status) {
 		return nil
@@ -156,6 +159,7 @@ func (c *Controller) nodeStatus(node *clusterv1alpha1.LoadBalancerNode, obs obse
 	if !obs.dataplaneSkipped {
 		st.Dataplane = c.dataplaneStatus(st.Dataplane, obs)
 		c.setCondition(&st, node, dataplaneCondition(obs))
+		c.setCondition(&st, node, withdrawHeldCondition(obs.hold, c.opts.Node))
 	}
 	c.setCondition(&st, node, bgpCondition(obs.sessions, obs.bgpErr))
 	c.setCondition(&st, node, readyCondition(st.Conditions, obs.draining))

@@ -53,6 +53,10 @@ var (
 		Name: "portico_lb_serving_from_disk",
 		Help: "1 while the agent serves the desired state of its state file because the hub's caches have not synced since it started.",
 	})
+	WithdrawHeld = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "portico_lb_withdraw_held_vips",
+		Help: "VIPs the agent keeps serving although the hub no longer lists them, because it holds a mass withdrawal (condition WithdrawHeld).",
+	})
 	HealthChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "portico_lb_health_verdict_changes_total",
 		Help: "Health verdict changes, by new verdict.",
@@ -64,7 +68,7 @@ var Registry = prometheus.NewRegistry()
 
 func init() {
 	Registry.MustRegister(SyncDuration, DataplaneSyncDuration, SyncErrors, Services, Destinations, Announced,
-		InvalidVirtualIPs, BGPSessionUp, BackendHealthy, ServingFromDisk, HealthChecks,
+		InvalidVirtualIPs, BGPSessionUp, BackendHealthy, ServingFromDisk, WithdrawHeld, HealthChecks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 

@@ -4,7 +4,9 @@
 //
 // The file holds the hub's inputs of the desired state, not the built model:
 // the node's LoadBalancerGroup (zone, BGP peers), the VirtualIPs naming it and
-// the BGP passwords read for its peers. The agent builds its model from them
+// the BGP passwords read for its peers (while the agent holds a mass
+// withdrawal, the group and VirtualIPs it keeps serving, as last received), and
+// the hub identity the agent accepted. The agent builds its model from them
 // exactly as from the hub's objects, so health checks decide the weights and
 // the announcements as they always do. Each write replaces the file atomically
 // (a temporary file in the same directory, fsync, rename, fsync of the
@@ -39,6 +41,10 @@ type State struct {
 	VirtualIPs []trafficv1alpha1.VirtualIP `json:"virtualIPs"`
 	// BGPPasswords read from the hub for the group's peers.
 	BGPPasswords []BGPPassword `json:"bgpPasswords,omitempty"`
+	// HubIdentity is the hub identity the agent accepted (annotation
+	// cluster.portico.dev/hub-identity of its LoadBalancerNode); empty when
+	// none was seen yet.
+	HubIdentity string `json:"hubIdentity,omitempty"`
 }
 
 // BGPPassword is the value of one key of a BGP password Secret.

@@ -40,6 +40,7 @@ func sample() State {
 			},
 		}},
 		BGPPasswords: []BGPPassword{{Secret: "bgp-zone-a", Key: "password", Password: "s3cret"}},
+		HubIdentity:  "2f0c7f4e-0000-4000-8000-000000000001",
 	}
 }
 

@@ -34,8 +34,8 @@ type Config struct {
 	// HostGrants is enforce (access points and NameServices need a HostGrant
 	// for their hosts) or off.
 	HostGrants string
-	// HubIdentity is set on every MemberCluster written (see
-	// EnsureHubIdentity).
+	// HubIdentity is set on every MemberCluster and LoadBalancerNode written
+	// (see EnsureHubIdentity).
 	HubIdentity string
 }
 
@@ -66,7 +66,7 @@ func (c CompletedConfig) New() (*Server, error) {
 	clusterStorage, err := storageMap(optsGetter, map[string]storageFunc{
 		"memberclusters":     kindStorage(membercluster.WithHubIdentity(c.HubIdentity)),
 		"loadbalancergroups": kindStorage(loadbalancergroup.Kind),
-		"loadbalancernodes":  kindStorage(loadbalancernode.Kind),
+		"loadbalancernodes":  kindStorage(loadbalancernode.WithHubIdentity(c.HubIdentity)),
 	})
 	if err != nil {
 		return nil, err

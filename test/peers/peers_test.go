@@ -7,7 +7,8 @@
 // of a VIP and an ECMP kernel route, a withdrawal when one node's backends fail,
 // SIGTERM withdrawing before exit, kill -9 dropping the route, announcements
 // surviving a hub outage, an agent restarted without a hub serving its state
-// file (coldstart_test.go); and it measures hub change -> route and health
+// file (coldstart_test.go), a wiped hub's mass withdrawal held until it is
+// confirmed (hubwipe_test.go); and it measures hub change -> route and health
 // verdict -> withdrawal.
 package peers
 
@@ -68,6 +69,7 @@ type env struct {
 	bird    *bird
 	portico *versioned.Clientset
 	kube    kubernetes.Interface
+	hub     *framework.HubCluster
 	ph      *framework.PorticoHub
 	hubPort int
 	agent   string // binary
@@ -92,7 +94,7 @@ func setup(t *testing.T) *env {
 	e.agent = buildAgent(t, e.dir)
 	hub := framework.NewHubCluster(t)
 	e.ph = framework.NewPorticoHub(t, hub, framework.PorticoHubOptions{})
-	e.hubPort = hub.Port
+	e.hub, e.hubPort = hub, hub.Port
 	var err error
 	if e.portico, err = versioned.NewForConfig(hub.RestConfig); err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func confirmRemoval(ctx context.Context, out io.Writer, client versioned.Interfa
 	if cond == nil || cond.Status != metav1.ConditionTrue {
 		return fmt.Errorf("the member-agent of %s holds no removal (condition PruneHeld is not True): nothing to confirm", cluster)
 	}
-	current := holdIDOf(cond.Message)
+	current := holdIDOf(cond.Message, reconciler.ConfirmRemovalAnnotation)
 	if hold == "" {
 		hold = current
 	}
@@ -82,9 +82,10 @@ func confirmRemoval(ctx context.Context, out io.Writer, client versioned.Interfa
 	return err
 }
 
-// holdIDOf finds "<annotation>=<ID>" in a PruneHeld message.
-func holdIDOf(message string) string {
-	_, rest, ok := strings.Cut(message, reconciler.ConfirmRemovalAnnotation+"=")
+// holdIDOf finds "<annotation>=<ID>" in a hold's message (PruneHeld,
+// WithdrawHeld).
+func holdIDOf(message, annotation string) string {
+	_, rest, ok := strings.Cut(message, annotation+"=")
 	if !ok {
 		return ""
 	}

@@ -126,6 +126,7 @@ it for "kubectl portico ...". It can also be run directly as kubectl-portico.`,
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	kf.addFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newJoinCommand(streams, kf), newJoinEdgeCommand(streams, kf), newDescribeCommand(streams, kf), newStatusCommand(streams, kf),
-		newRolloutCommand(streams, kf), newImportCommand(streams, kf), newConfirmRemovalCommand(streams, kf), newVersionCommand(streams))
+		newRolloutCommand(streams, kf), newImportCommand(streams, kf), newConfirmRemovalCommand(streams, kf),
+		newConfirmWithdrawalCommand(streams, kf), newVersionCommand(streams))
 	return cmd
 }

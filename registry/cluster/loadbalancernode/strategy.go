@@ -4,6 +4,7 @@ package loadbalancernode
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -50,4 +51,23 @@ var Kind = &store.Kind[*cluster.LoadBalancerNode]{
 		return []any{n.Spec.Group, n.Spec.Address, store.ConditionStatus(n.Status.Conditions, cluster.ConditionReady),
 			fmt.Sprintf("%d/%d", established, len(n.Status.BGP.Sessions)), len(n.Status.Announced)}
 	},
+}
+
+// WithHubIdentity is Kind with the hub's identity set on every LoadBalancerNode
+// written (annotation cluster.AnnotationHubIdentity), as on MemberClusters;
+// "" leaves it alone.
+func WithHubIdentity(identity string) *store.Kind[*cluster.LoadBalancerNode] {
+	if identity == "" {
+		return Kind
+	}
+	k := *Kind
+	k.Prepare = func(n *cluster.LoadBalancerNode) {
+		annotations := maps.Clone(n.Annotations)
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[cluster.AnnotationHubIdentity] = identity
+		n.Annotations = annotations
+	}
+	return &k
 }
