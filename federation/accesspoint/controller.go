@@ -125,7 +125,17 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 		},
 		DeleteFunc: func(any) { c.enqueueAll() },
 	})
-	_, _ = inf.Nodes.Informer().AddEventHandler(handler(func(any) { c.enqueueAll() }))
+	// An access point reads of the LoadBalancerNodes only which groups have
+	// nodes (what they announce reaches it through its VirtualIP): their
+	// status writes requeue nothing.
+	_, _ = inf.Nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { c.enqueueLoadBalanced() }, DeleteFunc: func(any) { c.enqueueLoadBalanced() },
+		UpdateFunc: func(old, obj any) {
+			if nodeGroupChanged(old, obj) {
+				c.enqueueLoadBalanced()
+			}
+		},
+	})
 	_, _ = inf.NameServices.Informer().AddEventHandler(handler(c.enqueueNamed))
 	if inf.Pools != nil {
 		c.synced = append(c.synced, inf.Pools.Informer().HasSynced)
@@ -239,6 +249,13 @@ func (c *Controller) enqueueLoadBalanced() {
 			c.enqueueAccessPoint(f)
 		}
 	}
+}
+
+// nodeGroupChanged tells whether a LoadBalancerNode update changes its group.
+func nodeGroupChanged(old, obj any) bool {
+	a, okA := old.(*clusterv1alpha1.LoadBalancerNode)
+	b, okB := obj.(*clusterv1alpha1.LoadBalancerNode)
+	return !okA || !okB || a.Spec.Group != b.Spec.Group
 }
 
 // groupChanged tells whether a LoadBalancerGroup update can change the
