@@ -113,9 +113,20 @@ func TestChaos(t *testing.T) {
 	// Everything converges: the model's access points exist as acknowledged,
 	// are Ready (applied everywhere at their revision, as a direct probe of
 	// the member clusters confirms), deleted ones are gone everywhere.
+	var held []string
 	converged := framework.Eventually(t, 3*time.Minute, "the federation converged after the run", func() (bool, string) {
+		if want, err := m.resolveAll(ctx, e.pc); err == nil {
+			confirmed, err := e.confirmHeldRemovals(ctx, want)
+			if err != nil {
+				t.Errorf("held removal: %v", err)
+			}
+			held = append(held, confirmed...)
+		}
 		return e.converged(ctx, m)
 	})
+	for _, h := range held {
+		t.Logf("confirmed a held mass removal, as an operator would: %s", h)
+	}
 	stopChecks()
 	<-checksDone
 	t.Logf("converged %v after the clients stopped", converged.Round(time.Millisecond))

@@ -14,6 +14,7 @@ import (
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/json"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
@@ -155,6 +156,57 @@ func (e *env) everywhere(name, timeout string) (bool, string) {
 		state = append(state, fmt.Sprintf("%s: %q", m.name, timeouts[name]))
 	}
 	return ok, strings.Join(state, ", ")
+}
+
+// confirmHeldRemovals confirms, as an operator would, the mass removals the
+// member-agents hold (PruneHeld): clients may delete most access points while
+// an agent is down or cut off, and the agent then holds their removal. A hold
+// naming an access point that exists is a bug, not something to confirm.
+// It returns what it confirmed.
+func (e *env) confirmHeldRemovals(ctx context.Context, want map[string]spec) ([]string, error) {
+	l, err := e.pc.ClusterV1alpha1().MemberClusters().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var confirmed []string
+	for _, mc := range l.Items {
+		c := meta.FindStatusCondition(mc.Status.Conditions, clusterv1alpha1.MemberClusterPruneHeld)
+		if c == nil || c.Status != metav1.ConditionTrue {
+			continue
+		}
+		id := holdID(c.Message)
+		if id == "" || mc.Annotations[confirmRemoval] == id {
+			continue
+		}
+		for name := range want {
+			if strings.Contains(c.Message, namespace+"."+name+",") || strings.Contains(c.Message, namespace+"."+name+")") {
+				return nil, fmt.Errorf("%s holds the removal of %s, which exists: %s", mc.Name, name, c.Message)
+			}
+		}
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, confirmRemoval, id)
+		if _, err := e.pc.ClusterV1alpha1().MemberClusters().Patch(ctx, mc.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			return nil, err
+		}
+		confirmed = append(confirmed, mc.Name+": "+c.Message)
+	}
+	return confirmed, nil
+}
+
+// confirmRemoval is the annotation that confirms a held removal
+// (kubectl portico confirm-removal sets it).
+const confirmRemoval = "cluster.portico.dev/confirm-removal"
+
+// holdID reads the hold's ID from the PruneHeld message.
+func holdID(message string) string {
+	_, rest, ok := strings.Cut(message, confirmRemoval+"=")
+	if !ok {
+		return ""
+	}
+	end := strings.IndexFunc(rest, func(r rune) bool { return !strings.ContainsRune("0123456789abcdef", r) })
+	if end < 0 {
+		end = len(rest)
+	}
+	return rest[:end]
 }
 
 // converged checks the end state against the model: acknowledged access

@@ -222,8 +222,8 @@ func (c *client) step(ctx context.Context, name string, roll int, want spec) {
 	case !cur.exists:
 		_, err := fas.Create(ctx, accessPoint(name, want), metav1.CreateOptions{})
 		c.model.record(name, state{exists: true, spec: want}, err)
-	case roll < 75:
-		// An update of the timeout; one in five also adds or removes the VIP.
+	case roll < 80:
+		// An update of the timeout; some also add or remove the VIP.
 		next := cur.spec
 		next.timeout = want.timeout
 		if roll < 15 {
