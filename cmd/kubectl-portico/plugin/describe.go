@@ -213,7 +213,7 @@ func conditionNodes(conds []metav1.Condition, skip ...string) []*Node {
 // negativePolarity tells the conditions that are fine when False.
 func negativePolarity(conditionType string) bool {
 	return conditionType == trafficv1alpha1.ClusterAccessPointDegraded || conditionType == clusterv1alpha1.MemberClusterCredentialExpiring ||
-		conditionType == clusterv1alpha1.MemberClusterPruneHeld
+		conditionType == clusterv1alpha1.MemberClusterPruneHeld || conditionType == clusterv1alpha1.LoadBalancerNodeWithdrawHeld
 }
 
 // plural is "1 thing" or "n things".
