@@ -52,6 +52,27 @@ type FederatedAccessPointSpec struct {
 	TLS *TLSSpec `json:"tls,omitempty"`
 	// rollout says how new revisions reach the placed clusters.
 	Rollout *RolloutSpec `json:"rollout,omitempty"`
+	// locality makes loadBalancer.crossZone's policy reach the mesh: the
+	// DestinationRules of the hosts the VirtualServices route to get Istio
+	// locality load balancing.
+	Locality *LocalitySpec `json:"locality,omitempty"`
+}
+
+// Locality modes.
+const (
+	LocalityNone     = "None"
+	LocalityFailover = "Failover"
+	LocalityWeighted = "Weighted"
+)
+
+// LocalitySpec says how the mesh spreads the requests of each placed cluster's
+// gateway over the zones.
+type LocalitySpec struct {
+	// mode is None, Failover or Weighted. Defaults to None. Failover keeps
+	// requests in the gateway's zone, then the other zones of its region, then
+	// other regions, moving on as endpoints fail; Weighted splits them with
+	// loadBalancer.crossZone's localWeight and remoteWeight.
+	Mode string `json:"mode,omitempty"`
 }
 
 // Placement selects member clusters, with kubefed's semantics: a nil clusters list
@@ -184,6 +205,10 @@ type CrossZone struct {
 	RemoteWeight *int32 `json:"remoteWeight,omitempty"`
 	// remoteZones limits the remote backends to these zones; empty means all zones.
 	RemoteZones []string `json:"remoteZones,omitempty"`
+	// drainedZones are taken out of traffic on purpose: their backends get
+	// weight 0 on every edge node (established connections continue, new ones
+	// go elsewhere) and spec.locality treats them as failed.
+	DrainedZones []string `json:"drainedZones,omitempty"`
 }
 
 // Health check types.
@@ -372,6 +397,24 @@ type VIPStatus struct {
 	HealthyBackends int32 `json:"healthyBackends,omitempty"`
 	// totalBackends is the number of backends.
 	TotalBackends int32 `json:"totalBackends,omitempty"`
+	// zones is the effective weight of the backends of each zone.
+	Zones []ZoneWeight `json:"zones,omitempty"`
+}
+
+// ZoneWeight is the weight the edge nodes give the VIP's backends of one zone.
+type ZoneWeight struct {
+	// zone of the backends.
+	Zone string `json:"zone"`
+	// backends of the zone.
+	Backends int32 `json:"backends"`
+	// drainedBackends are those of them drained (their cluster or zone).
+	DrainedBackends int32 `json:"drainedBackends,omitempty"`
+	// localWeight is the weight the zone's own edge nodes give its backends
+	// that are not drained (0 when all are).
+	LocalWeight int32 `json:"localWeight"`
+	// remoteWeight is the weight the other zones' edge nodes give them (0 when
+	// all are drained or crossZone.remoteZones leaves the zone out).
+	RemoteWeight int32 `json:"remoteWeight"`
 }
 
 // CertificateStatus describes the issued certificate.
@@ -757,6 +800,10 @@ type Backend struct {
 	Cluster string `json:"cluster,omitempty"`
 	// zone of that cluster.
 	Zone string `json:"zone,omitempty"`
+	// drained backends get weight 0 on every edge node: their cluster is
+	// drained (MemberCluster.spec.drain) or their zone is in
+	// crossZone.drainedZones.
+	Drained bool `json:"drained,omitempty"`
 }
 
 // VirtualIPStatus is the state of a virtual IP on the edge.

@@ -36,6 +36,16 @@ func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec, cert *certsecret.S
 	return hex.EncodeToString(sum[:])[:16]
 }
 
+// withPolicy adds the locality policy to a revision's hash: what a cluster
+// renders changes with it (nil leaves the hash as it is).
+func withPolicy(hash string, p *LocalityPolicy) string {
+	if p == nil {
+		return hash
+	}
+	sum := sha256.Sum256([]byte(hash + p.digest()))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
 // Render returns the complete objects of an access point for one cluster: its
 // template with that cluster's overrides applied, a Gateway (defaults from the
 // hosts and load-balancer ports when the template leaves them out) and the other
@@ -43,16 +53,29 @@ func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec, cert *certsecret.S
 // Gateway's HTTPS servers reference the certificate by credentialName and, once
 // cert is issued, its Secret comes first, in the gateway workload's namespace
 // of a cluster whose MemberCluster leaves spec.gatewayNamespace at its default
-// (RenderIn delivers it to another).
+// (RenderFor delivers it to another, and applies spec.locality).
 func Render(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cert *certsecret.Stored) ([]trafficv1alpha1.JSONObject, error) {
-	return RenderIn(fap, cluster, certsecret.DeliveryNamespace(nil), cert)
+	return RenderFor(fap, Target{Cluster: cluster, GatewayNamespace: certsecret.DeliveryNamespace(nil)}, cert)
 }
 
-// RenderIn is Render for a cluster whose gateway runs in gatewayNamespace
-// (MemberCluster.spec.gatewayNamespace, set by the cluster's admin): the
-// certificate Secret goes there, where Istio reads it, and nowhere else.
-func RenderIn(fap *trafficv1alpha1.FederatedAccessPoint, cluster, gatewayNamespace string, cert *certsecret.Stored) ([]trafficv1alpha1.JSONObject, error) {
-	tmpl, err := clusterTemplate(fap, cluster)
+// Target is the cluster an access point is rendered for.
+type Target struct {
+	// Cluster is the MemberCluster's name.
+	Cluster string
+	// GatewayNamespace is where the cluster's gateway runs
+	// (MemberCluster.spec.gatewayNamespace, set by the cluster's admin): the
+	// certificate Secret goes there, where Istio reads it, and nowhere else.
+	GatewayNamespace string
+	// Locality is the access point's spec.locality over its placed clusters
+	// (nil: none). The DestinationRules of the hosts the VirtualServices route
+	// to get its setting for Cluster, after the template's objects come those
+	// Portico renders for the hosts no template DestinationRule covers.
+	Locality *LocalityPolicy
+}
+
+// RenderFor is Render for target.
+func RenderFor(fap *trafficv1alpha1.FederatedAccessPoint, target Target, cert *certsecret.Stored) ([]trafficv1alpha1.JSONObject, error) {
+	tmpl, err := clusterTemplate(fap, target.Cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -62,24 +85,32 @@ func RenderIn(fap *trafficv1alpha1.FederatedAccessPoint, cluster, gatewayNamespa
 	}
 	var out []trafficv1alpha1.JSONObject
 	if fap.Spec.TLS != nil && cert != nil {
-		secret, err := tlsSecret(fap, gatewayNamespace, cert)
+		secret, err := tlsSecret(fap, target.GatewayNamespace, cert)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, secret)
 	}
 	out = append(out, gw)
+	loc := newLocalityRender(fap, tmpl, target)
 	lists := tmpl.Lists()
 	for _, k := range trafficv1alpha1.TemplateKinds {
 		for _, item := range lists[k.List] {
-			obj, err := istioObject(k.Kind, item.Name, fap.Namespace, item.Spec.Raw)
+			spec := item.Spec.Raw
+			if k.Kind == "DestinationRule" {
+				if spec, err = loc.apply(spec); err != nil {
+					return nil, fmt.Errorf("DestinationRule %s: %w", item.Name, err)
+				}
+			}
+			obj, err := istioObject(k.Kind, item.Name, fap.Namespace, spec)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, obj)
 		}
 	}
-	return out, nil
+	extra, err := loc.uncovered(fap)
+	return append(out, extra...), err
 }
 
 // tlsSecret is the certificate as the kubernetes.io/tls Secret the Gateway

@@ -34,7 +34,9 @@ var renderFuzzScheme = func() *runtime.Scheme {
 // first when there is one, then one Gateway named after the access point, then
 // one object per template of the cluster, all Istio objects in the access
 // point's namespace, and every HTTPS server of the Gateway with a
-// credentialName when TLS is on.
+// credentialName when TLS is on. With spec.locality (over fuzzPlaced), the
+// only further objects are Portico's DestinationRules, and every
+// localityLbSetting follows istiod's rules.
 func FuzzRender(f *testing.F) {
 	cert := &certsecret.Stored{CertPEM: []byte("cert"), KeyPEM: []byte("key"), CAPEM: []byte("ca"), Version: 2, Serial: "0a"}
 	for i, seed := range renderSeeds {
@@ -57,11 +59,12 @@ func FuzzRender(f *testing.F) {
 			c = cert
 		}
 		before := fap.DeepCopy()
-		objs, err := Render(fap, cluster, c)
+		target := Target{Cluster: cluster, GatewayNamespace: "istio-system", Locality: NewLocalityPolicy(&fap.Spec, fuzzPlaced)}
+		objs, err := RenderFor(fap, target, c)
 		if !reflect.DeepEqual(before, fap) {
 			t.Fatal("Render changed the access point")
 		}
-		again, errAgain := Render(fap, cluster, c)
+		again, errAgain := RenderFor(fap, target, c)
 		if (err == nil) != (errAgain == nil) || !sameObjects(objs, again) {
 			t.Fatalf("Render is not deterministic: %v, %v", err, errAgain)
 		}
@@ -71,6 +74,10 @@ func FuzzRender(f *testing.F) {
 		checkRendered(t, fap, cluster, c != nil, objs)
 	})
 }
+
+// fuzzPlaced: zone-a-1 and zone-b-1 (drained) in region r1, zone-c-1 in r2.
+var fuzzPlaced = []Locality{{Cluster: "zone-a-1", Region: "r1", Zone: "zone-a"},
+	{Cluster: "zone-b-1", Region: "r1", Zone: "zone-b", Drained: true}, {Cluster: "zone-c-1", Region: "r2", Zone: "zone-c"}}
 
 // validAccessPoint decodes data as the API server does and reports whether it
 // passes validation.
@@ -108,7 +115,9 @@ type renderedObject struct {
 		Namespace string `json:"namespace"`
 	} `json:"metadata"`
 	Spec struct {
-		Servers []any `json:"servers"`
+		Servers []any  `json:"servers"`
+		Host    string `json:"host"`
+		Policy  any    `json:"trafficPolicy"`
 	} `json:"spec"`
 }
 
@@ -143,6 +152,13 @@ func checkRendered(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, clus
 		}
 		if obj.Kind == "Gateway" && fap.Spec.TLS != nil {
 			checkCredentials(t, obj.Spec.Servers)
+		}
+		if obj.Kind == "DestinationRule" {
+			checkIstiodRules(t, obj.Metadata.Name, at(obj.Spec.Policy, "loadBalancer", "localityLbSetting"))
+		}
+		if i >= len(want) && obj.Kind == "DestinationRule" && obj.Metadata.Name == localityName(fap, obj.Spec.Host) &&
+			at(obj.Spec.Policy, "loadBalancer", "localityLbSetting") != nil && at(obj.Spec.Policy, "outlierDetection") != nil {
+			want = append(want, obj.Kind+"/"+obj.Metadata.Name) // Portico's, for a routed host
 		}
 		got = append(got, obj.Kind+"/"+obj.Metadata.Name)
 	}
@@ -190,4 +206,14 @@ var renderSeeds = []string{
 	 "overrides":[{"clusterName":"zone-b-1","clusterOverrides":[{"op":"remove","path":"/virtualServices/1"},
 	   {"op":"add","path":"/gateway/servers","value":[{"port":{"number":443,"name":"https","protocol":"HTTPS"},"hosts":["all.example.com"]}]}]},
 	  {"clusterName":"zone-a-1","clusterOverrides":[{"op":"replace","path":"/workloadEntries/0/spec/address","value":"10.0.0.2"}]}]}}`,
+	`{"metadata":{"name":"pay","namespace":"shop"},"spec":{"hosts":["pay.example.com"],"locality":{"mode":"Failover"},
+	 "template":{"virtualServices":[{"name":"pay","spec":{"hosts":["pay.example.com"],"http":[{"route":[{"destination":{"host":"pay"}},
+	   {"destination":{"host":"ledger.shop.svc.cluster.local","subset":"v2"}}]}],"tcp":[{"route":[{"destination":{"host":"db.example.org"}}]}]}}],
+	  "destinationRules":[{"name":"pay","spec":{"host":"pay.shop.svc.cluster.local","subsets":[{"name":"v2","labels":{"v":"2"},
+	   "trafficPolicy":{"loadBalancer":{"simple":"RANDOM"},"portLevelSettings":[{"port":{"number":80},"loadBalancer":{"simple":"LEAST_REQUEST"}}]}}]}}]},
+	 "overrides":[{"clusterName":"zone-c-1","clusterOverrides":[{"op":"remove","path":"/destinationRules/0"}]}],
+	 "loadBalancer":{"pool":"public","ports":[{"port":80}],"crossZone":{"localWeight":90,"remoteWeight":5,"drainedZones":["zone-c"]}}}}`,
+	`{"metadata":{"name":"w","namespace":"shop"},"spec":{"hosts":["w.example.com"],"locality":{"mode":"Weighted"},
+	 "template":{"virtualServices":[{"name":"w","spec":{"hosts":["w.example.com"],"http":[{"route":[{"destination":{"host":"w"}}]}]}}],
+	  "destinationRules":[{"name":"all","spec":{"host":"*.shop.svc.cluster.local","trafficPolicy":{"outlierDetection":{"consecutive5xxErrors":2}}}}]}}}`,
 }

@@ -148,7 +148,7 @@ func TestRenderTLS(t *testing.T) {
 		t.Fatalf("the Secret must come before the Gateway: %s", objs[1].Kind)
 	}
 	fap.Spec.TLS.SecretNamespace = "kube-system" // deprecated: a tenant does not choose
-	raw, err := RenderIn(fap, "zone-a-1", "edge-gateways", cert)
+	raw, err := RenderFor(fap, Target{Cluster: "zone-a-1", GatewayNamespace: "edge-gateways"}, cert)
 	if err != nil {
 		t.Fatal(err)
 	}

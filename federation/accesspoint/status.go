@@ -300,8 +300,49 @@ func vipStatus(fap *trafficv1alpha1.FederatedAccessPoint, vip *trafficv1alpha1.V
 	if vip != nil {
 		s.Address, s.AnnouncedBy = vip.Spec.Address, vip.Status.AnnouncedBy
 		s.HealthyBackends, s.TotalBackends = vip.Status.HealthyBackends, int32(len(vip.Spec.Backends))
+		s.Zones = zoneWeights(&vip.Spec)
 	}
 	return s
+}
+
+// zoneWeights is the weight the edge nodes give the backends of each zone, as
+// the lb-agents read the VirtualIP: local and remote weights, remote zones
+// limited by crossZone.remoteZones, drained backends at 0. Sorted by zone.
+func zoneWeights(spec *trafficv1alpha1.VirtualIPSpec) []trafficv1alpha1.ZoneWeight {
+	local, remote := int32(trafficv1alpha1.DefaultLocalWeight), int32(trafficv1alpha1.DefaultRemoteWeight)
+	var remoteZones, drainedZones []string
+	if cz := spec.CrossZone; cz != nil {
+		if cz.LocalWeight != nil {
+			local = *cz.LocalWeight
+		}
+		if cz.RemoteWeight != nil {
+			remote = *cz.RemoteWeight
+		}
+		remoteZones, drainedZones = cz.RemoteZones, cz.DrainedZones
+	}
+	var out []trafficv1alpha1.ZoneWeight
+	for _, b := range spec.Backends {
+		i := slices.IndexFunc(out, func(z trafficv1alpha1.ZoneWeight) bool { return z.Zone == b.Zone })
+		if i < 0 {
+			out = append(out, trafficv1alpha1.ZoneWeight{Zone: b.Zone})
+			i = len(out) - 1
+		}
+		out[i].Backends++
+		if b.Drained || slices.Contains(drainedZones, b.Zone) {
+			out[i].DrainedBackends++
+		}
+	}
+	for i := range out {
+		z := &out[i]
+		if z.DrainedBackends < z.Backends {
+			z.LocalWeight = local
+			if len(remoteZones) == 0 || slices.Contains(remoteZones, z.Zone) {
+				z.RemoteWeight = remote
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b trafficv1alpha1.ZoneWeight) int { return strings.Compare(a.Zone, b.Zone) })
+	return out
 }
 
 func vipCondition(vip *trafficv1alpha1.VirtualIP, failure *vipFailure) metav1.Condition {

@@ -47,6 +47,10 @@ type plan struct {
 	// gatewayNamespaces are the placed clusters' gateway namespaces, where
 	// certificates are delivered.
 	gatewayNamespaces map[string]string
+	// locality is spec.locality over the placed clusters (nil: None). Like
+	// the VIP, it follows the spec and the clusters' drains at once,
+	// whatever revision a cluster is sent.
+	locality *LocalityPolicy
 	// leaving are clusters no longer placed that keep the access point until
 	// the placed ones are healthy (makeBeforeBreak), and waitingFor the
 	// placed clusters they wait for; both sorted.
@@ -73,7 +77,8 @@ func (p *plan) render(fap *trafficv1alpha1.FederatedAccessPoint, n int64, cluste
 	if rev := p.revs[n]; rev == nil {
 		r.err = fmt.Errorf("revision %d of the access point is gone", n)
 	} else {
-		r.manifests, r.err = RenderIn(withContent(fap, &rev.Spec.Content), cluster, p.gatewayNamespaces[cluster], p.cert)
+		r.manifests, r.err = RenderFor(withContent(fap, &rev.Spec.Content),
+			Target{Cluster: cluster, GatewayNamespace: p.gatewayNamespaces[cluster], Locality: p.locality}, p.cert)
 	}
 	p.rendered[k] = r
 	return r.manifests, r.err
@@ -96,16 +101,19 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 	}
 	p.conflicts = c.hostConflicts(fap, p.placed, all)
 	p.gatewayNamespaces = map[string]string{}
+	var localities []Locality
 	for _, mc := range p.placed {
 		p.gatewayNamespaces[mc.Name] = certsecret.DeliveryNamespace(mc)
+		localities = append(localities, Locality{Cluster: mc.Name, Region: mc.Spec.Region, Zone: mc.Spec.Zone, Drained: mc.Spec.Drain})
 	}
+	p.locality = NewLocalityPolicy(&fap.Spec, localities)
 	p.revs = c.revisions(fap)
 	if p.target, err = c.ensureRevision(ctx, fap, p.revs); err != nil {
 		return 0, err
 	}
 	p.hashes = map[int64]string{}
 	for n, rev := range p.revs {
-		p.hashes[n] = Revision(&withContent(fap, &rev.Spec.Content).Spec, p.cert)
+		p.hashes[n] = withPolicy(Revision(&withContent(fap, &rev.Spec.Content).Spec, p.cert), p.locality)
 	}
 	p.revision = p.hashes[p.target]
 	vip, failure, err := c.ensureVIP(ctx, fap, p)
@@ -312,6 +320,10 @@ type vipFailure struct{ Reason, Message string }
 // agent may report only addresses its cluster's admin allowed.
 func (c *Controller) backends(fap *trafficv1alpha1.FederatedAccessPoint, p *plan) []trafficv1alpha1.Backend {
 	existing := c.rendered(fap)
+	var drainedZones []string
+	if cz := fap.Spec.LoadBalancer.CrossZone; cz != nil {
+		drainedZones = cz.DrainedZones
+	}
 	var out []trafficv1alpha1.Backend
 	var dropped []string
 	for _, mc := range p.placed {
@@ -328,7 +340,8 @@ func (c *Controller) backends(fap *trafficv1alpha1.FederatedAccessPoint, p *plan
 				dropped = append(dropped, mc.Name+"/"+ep.Address)
 				continue
 			}
-			out = append(out, trafficv1alpha1.Backend{Address: ep.Address, Cluster: mc.Name, Zone: mc.Spec.Zone})
+			out = append(out, trafficv1alpha1.Backend{Address: ep.Address, Cluster: mc.Name, Zone: mc.Spec.Zone,
+				Drained: mc.Spec.Drain || slices.Contains(drainedZones, mc.Spec.Zone)})
 		}
 	}
 	if len(dropped) > 0 {

@@ -147,6 +147,7 @@ func summary(f *localup.Federation) string {
   dig @127.0.0.1 -p %s checkout.%s                  # dig: apt-get install bind9-dnsutils
   KUBECONFIG=$PORTICO_MEMBER_ZONE_A_1_KUBECONFIG kubectl get gateway,virtualservice -n shop
   KUBECONFIG=$PORTICO_MEMBER_ZONE_A_1_KUBECONFIG kubectl get secret -n istio-system   # the certificate
+  kubectl portico drain cluster zone-a-1             # shift traffic away from a zone (README); undrain to undo
 
 Stop it with: make down
 `, localup.PoolName, localup.PoolCIDR, env, pluginDir(), f.BinDir, portOf(f.DNS.Addr), localup.DNSZone)

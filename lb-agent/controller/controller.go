@@ -312,12 +312,32 @@ func (c *Controller) sync(ctx context.Context) error {
 	return errors.Join(obs.dataplaneErr, obs.bgpErr)
 }
 
-// vipHealth is the node's view of each VIP's healthy backends, for the hub.
+// vipHealth is the node's view of each VIP's backends, for the hub: how many
+// are healthy, and the weights it programs for them.
 func vipHealth(state model.State) []clusterv1alpha1.VIPHealth {
 	out := make([]clusterv1alpha1.VIPHealth, 0, len(state.VIPs))
 	for _, v := range state.VIPs {
-		out = append(out, clusterv1alpha1.VIPHealth{Address: v.Address.String(), HealthyBackends: int32(v.Healthy)})
+		h := clusterv1alpha1.VIPHealth{Address: v.Address.String(), HealthyBackends: int32(v.Healthy)}
+		if len(v.Services) > 0 { // every service of a VIP has the same destinations
+			h.Weights = backendWeights(v.Services[0].Destinations)
+		}
+		out = append(out, h)
 	}
+	return out
+}
+
+// backendWeights groups destinations by weight, highest first.
+func backendWeights(dests []model.Destination) []clusterv1alpha1.BackendWeight {
+	var out []clusterv1alpha1.BackendWeight
+	for _, d := range dests { // sorted by address
+		i := slices.IndexFunc(out, func(w clusterv1alpha1.BackendWeight) bool { return w.Weight == int32(d.Weight) })
+		if i < 0 {
+			out = append(out, clusterv1alpha1.BackendWeight{Weight: int32(d.Weight)})
+			i = len(out) - 1
+		}
+		out[i].Backends = append(out[i].Backends, d.Address.String())
+	}
+	slices.SortFunc(out, func(a, b clusterv1alpha1.BackendWeight) int { return cmp.Compare(b.Weight, a.Weight) })
 	return out
 }
 

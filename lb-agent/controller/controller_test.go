@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -314,6 +315,35 @@ func TestUnhealthyBackendsDrainAndWithdraw(t *testing.T) {
 	e.c.HealthChanged(model.Probe{}, model.Unhealthy)
 	eventually(t, "the withdrawal", func() bool { a, _ := e.speaker.state(); return len(a) == 0 })
 	eventually(t, "the status", func() bool { n := e.node(t); return n != nil && len(n.Status.Announced) == 0 })
+}
+
+// The node reports, per VIP, the weights it programmed: a drain on the hub
+// shows as weight 0 there, and in the dataplane.
+func TestStatusReportsProgrammedWeights(t *testing.T) {
+	v := virtualIP("203.0.113.10", "zone-a")
+	v.Spec.Backends = append(v.Spec.Backends, trafficv1alpha1.Backend{Address: "10.0.0.11", Zone: "zone-a"})
+	e := start(t, group(), v)
+	e.c.Enqueue()
+	weights := func() []clusterv1alpha1.BackendWeight {
+		if n := e.node(t); n != nil && len(n.Status.VIPs) == 1 {
+			return n.Status.VIPs[0].Weights
+		}
+		return nil
+	}
+	want := []clusterv1alpha1.BackendWeight{{Weight: 99, Backends: []string{"10.0.0.10", "10.0.0.11"}}, {Weight: 1, Backends: []string{"10.1.0.10"}}}
+	eventually(t, "the weights 99/1 in the status", func() bool { return apiequality.Semantic.DeepEqual(weights(), want) })
+
+	v = v.DeepCopy()
+	v.Spec.Backends[0].Drained = true
+	if _, err := e.portico.TrafficV1alpha1().VirtualIPs().Update(context.Background(), v, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want = []clusterv1alpha1.BackendWeight{{Weight: 99, Backends: []string{"10.0.0.11"}}, {Weight: 1, Backends: []string{"10.1.0.10"}},
+		{Weight: 0, Backends: []string{"10.0.0.10"}}}
+	eventually(t, "weight 0 for the drained backend in the status", func() bool { return apiequality.Semantic.DeepEqual(weights(), want) })
+	if d := e.dp.Services()[0].Destinations; d[0].Weight != 0 || d[1].Weight != 99 {
+		t.Errorf("dataplane destinations %+v", d)
+	}
 }
 
 func TestDataplaneFailureIsNotAnnounced(t *testing.T) {

@@ -66,9 +66,14 @@ type vipSpec struct {
 type backend struct {
 	address netip.Addr
 	weight  int
+	// drained backends have weight 0 and still keep their VIP announced, so
+	// that their established connections continue.
+	drained bool
 }
 
-// build applies the health verdicts: unhealthy backends get weight 0.
+// build applies the health verdicts: unhealthy backends get weight 0. A VIP
+// is announced while a healthy backend has a weight or is drained (a drain
+// of every backend keeps the established connections).
 func (s vipSpec) build(health HealthFunc) VIP {
 	v := VIP{Address: s.address}
 	dests := make([]Destination, 0, len(s.backends))
@@ -83,7 +88,7 @@ func (s vipSpec) build(health HealthFunc) VIP {
 		dests = append(dests, Destination{Address: b.address, Weight: weightFor(b.weight, verdict)})
 		if verdict == Healthy {
 			v.Healthy++
-			v.Announce = v.Announce || b.weight > 0
+			v.Announce = v.Announce || b.weight > 0 || b.drained
 		}
 	}
 	slices.SortFunc(dests, func(a, b Destination) int { return a.Address.Compare(b.Address) })
@@ -164,10 +169,16 @@ func parsePorts(vip netip.Addr, ports []trafficv1alpha1.Port) ([]Key, error) {
 
 // parseBackends weighs each backend: own zone localWeight, other zones
 // remoteWeight; remote backends outside crossZone.remoteZones are left out.
+// A drained backend (its own flag, or its zone in crossZone.drainedZones)
+// gets weight 0: it keeps its established connections and gets no new ones.
 func parseBackends(spec trafficv1alpha1.VirtualIPSpec, zone string) ([]backend, error) {
 	local, remote, zones, err := crossZone(spec.CrossZone)
 	if err != nil {
 		return nil, err
+	}
+	var drainedZones []string
+	if spec.CrossZone != nil {
+		drainedZones = spec.CrossZone.DrainedZones
 	}
 	var out []backend
 	seen := map[netip.Addr]bool{}
@@ -180,12 +191,18 @@ func parseBackends(spec trafficv1alpha1.VirtualIPSpec, zone string) ([]backend, 
 			return nil, fmt.Errorf("backends[%d]: duplicate address %s", i, addr)
 		}
 		seen[addr] = true
-		switch {
-		case b.Zone == zone:
-			out = append(out, backend{addr, local})
-		case len(zones) == 0 || slices.Contains(zones, b.Zone):
-			out = append(out, backend{addr, remote})
+		w := local
+		if b.Zone != zone {
+			if len(zones) > 0 && !slices.Contains(zones, b.Zone) {
+				continue
+			}
+			w = remote
 		}
+		drained := b.Drained || slices.Contains(drainedZones, b.Zone)
+		if drained {
+			w = 0
+		}
+		out = append(out, backend{addr, w, drained})
 	}
 	return out, nil
 }

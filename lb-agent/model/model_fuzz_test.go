@@ -17,14 +17,15 @@ import (
 // invariants: the same state whatever the order of the VirtualIPs; every
 // VirtualIP of the node's group either served or reported; VIPs, services and
 // destinations sorted and unique; weights the configured local or remote
-// weight, or 0 for an unhealthy backend; Healthy and Announce as the verdicts
-// say; probes that can run.
+// weight, or 0 for an unhealthy or drained backend; Healthy and Announce as
+// the verdicts say (a healthy drained backend keeps its VIP announced);
+// probes that can run.
 func FuzzFor(f *testing.F) {
 	two := `[{"metadata":{"name":"a"},"spec":{"address":"203.0.113.10","groups":["g"],"ports":[{"port":443},{"port":443,"protocol":"UDP"}],
 	  "backends":[{"address":"10.1.0.2","zone":"z2"},{"address":"10.0.0.2","zone":"z1"},{"address":"10.2.0.2","zone":"z3"}],
-	  "crossZone":{"localWeight":10,"remoteWeight":0,"remoteZones":["z2"]},"healthCheck":{"type":"http","interval":"1s"}}},
+	  "crossZone":{"localWeight":10,"remoteWeight":0,"remoteZones":["z2"],"drainedZones":["z3"]},"healthCheck":{"type":"http","interval":"1s"}}},
 	 {"metadata":{"name":"b"},"spec":{"address":"203.0.113.9","groups":["g","h"],"ports":[{"port":53,"protocol":"UDP"}],
-	  "backends":[{"address":"10.0.0.3","zone":"z1"}]}}]`
+	  "backends":[{"address":"10.0.0.3","zone":"z1","drained":true},{"address":"10.1.0.3","zone":"z2"}]}}]`
 	f.Add([]byte(two), "z1", uint8(0))
 	f.Add([]byte(two), "z2", uint8(1))
 	f.Add([]byte(`[{"metadata":{"name":"a"},"spec":{"address":"203.0.113.10","groups":["g"],"ports":[{"port":80}]}},`+
@@ -150,9 +151,9 @@ func checkVIP(t *testing.T, v VIP, spec *trafficv1alpha1.VirtualIPSpec, node Nod
 			}
 			verdict = health(p)
 		}
-		configured := configuredWeight(spec, d.Address, node, local, remote)
+		configured, drained := configuredWeight(spec, d.Address, node, local, remote)
 		want := configured
-		if verdict == Unhealthy {
+		if verdict == Unhealthy || drained {
 			want = 0
 		}
 		if d.Weight != want {
@@ -160,7 +161,7 @@ func checkVIP(t *testing.T, v VIP, spec *trafficv1alpha1.VirtualIPSpec, node Nod
 		}
 		if verdict == Healthy {
 			healthy++
-			announce = announce || configured > 0
+			announce = announce || configured > 0 || drained
 		}
 	}
 	if v.Healthy != healthy || v.Announce != announce {
@@ -168,15 +169,17 @@ func checkVIP(t *testing.T, v VIP, spec *trafficv1alpha1.VirtualIPSpec, node Nod
 	}
 }
 
-// configuredWeight is the weight the spec gives the backend at addr on node.
-func configuredWeight(spec *trafficv1alpha1.VirtualIPSpec, addr netip.Addr, node Node, local, remote int32) int {
+// configuredWeight is the weight the spec gives the backend at addr on node,
+// and whether it is drained (its own flag or its zone).
+func configuredWeight(spec *trafficv1alpha1.VirtualIPSpec, addr netip.Addr, node Node, local, remote int32) (int, bool) {
 	for _, b := range spec.Backends {
 		if a, err := netip.ParseAddr(b.Address); err == nil && a == addr {
+			drained := b.Drained || spec.CrossZone != nil && slices.Contains(spec.CrossZone.DrainedZones, b.Zone)
 			if b.Zone == node.Zone {
-				return int(local)
+				return int(local), drained
 			}
-			return int(remote)
+			return int(remote), drained
 		}
 	}
-	return -1
+	return -1, false
 }

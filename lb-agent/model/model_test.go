@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,6 +81,57 @@ func TestCrossZoneOverrides(t *testing.T) {
 	want := []Destination{{Address: addr("10.0.0.2"), Weight: 10}, {Address: addr("10.2.0.2"), Weight: 0}}
 	if diff := cmp.Diff(want, state.Services()[0].Destinations, equateAddrs); diff != "" {
 		t.Errorf("destinations (-want +got):\n%s", diff)
+	}
+}
+
+func TestDrainedBackendsGetWeightZero(t *testing.T) {
+	b := func(a, zone string, drained bool) trafficv1alpha1.Backend {
+		return trafficv1alpha1.Backend{Address: a, Zone: zone, Drained: drained}
+	}
+	for _, tc := range []struct {
+		name     string
+		backends []trafficv1alpha1.Backend
+		zones    []string // crossZone.drainedZones
+		want     []int    // weights by address
+	}{
+		{"drained cluster", []trafficv1alpha1.Backend{b("10.0.0.2", "zone-a", true), b("10.0.0.3", "zone-a", false), b("10.1.0.2", "zone-b", false)},
+			nil, []int{0, 99, 1}},
+		{"drained remote zone", []trafficv1alpha1.Backend{b("10.0.0.2", "zone-a", false), b("10.1.0.2", "zone-b", false)},
+			[]string{"zone-b"}, []int{99, 0}},
+		{"drained own zone", []trafficv1alpha1.Backend{b("10.0.0.2", "zone-a", false), b("10.1.0.2", "zone-b", false)},
+			[]string{"zone-a"}, []int{0, 1}},
+	} {
+		v := vip("203.0.113.10", func(s *trafficv1alpha1.VirtualIPSpec) {
+			s.Backends, s.CrossZone = tc.backends, &trafficv1alpha1.CrossZone{DrainedZones: tc.zones}
+		})
+		state, err := For([]*trafficv1alpha1.VirtualIP{v}, nodeA, allHealthy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		for _, d := range state.Services()[0].Destinations {
+			got = append(got, d.Weight)
+		}
+		if !slices.Equal(got, tc.want) || !state.VIPs[0].Announce {
+			t.Errorf("%s: weights %v announced %v, want %v announced", tc.name, got, state.VIPs[0].Announce, tc.want)
+		}
+	}
+	// Every backend drained (a forced drain): the VIP stays announced, so that
+	// the established connections continue; no backend takes new ones.
+	v := vip("203.0.113.10", func(s *trafficv1alpha1.VirtualIPSpec) {
+		s.CrossZone = &trafficv1alpha1.CrossZone{DrainedZones: []string{"zone-a", "zone-b"}}
+	})
+	state, _ := For([]*trafficv1alpha1.VirtualIP{v}, nodeA, allHealthy)
+	if d := state.Services()[0].Destinations; d[0].Weight != 0 || d[1].Weight != 0 || !state.VIPs[0].Announce {
+		t.Errorf("all drained: %+v, announce %v", d, state.VIPs[0].Announce)
+	}
+	// A drained remote zone outside remoteZones stays out.
+	v = vip("203.0.113.10", func(s *trafficv1alpha1.VirtualIPSpec) {
+		s.CrossZone = &trafficv1alpha1.CrossZone{RemoteZones: []string{"zone-c"}, DrainedZones: []string{"zone-b"}}
+	})
+	state, _ = For([]*trafficv1alpha1.VirtualIP{v}, nodeA, allHealthy)
+	if d := state.Services()[0].Destinations; len(d) != 1 || d[0].Weight != 99 {
+		t.Errorf("remoteZones with a drained zone: %+v", d)
 	}
 }
 

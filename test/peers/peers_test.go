@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -89,7 +90,11 @@ func TestPeers(t *testing.T) {
 	t.Run("KillDropsRoute", e.testKill)
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T) *env { return setupWith(t, nil) }
+
+// setupWith is setup with more namespaces on the LAN: role -> address (their
+// namespaces are e.topo.spokes[role]).
+func setupWith(t *testing.T, extra map[string]string) *env {
 	e := &env{t: t, dir: t.TempDir()}
 	e.agent = buildAgent(t, e.dir)
 	hub := framework.NewHubCluster(t)
@@ -110,6 +115,7 @@ func setup(t *testing.T) *env {
 		n.kubecfg = agentKubeconfig(t, hub, e.dir, n)
 	}
 	spokes := map[string]string{"be": backendAddr}
+	maps.Copy(spokes, extra)
 	for _, n := range e.nodes {
 		spokes[n.role] = n.addr
 	}

@@ -78,6 +78,13 @@ type MemberClusterSpec struct {
 	// +optional
 	// +listType=atomic
 	GatewayCIDRs []string `json:"gatewayCIDRs,omitempty"`
+	// drain takes the cluster out of traffic on purpose: its gateway endpoints
+	// get weight 0 on every edge node (established connections continue, new
+	// ones go to other backends), and access points with spec.locality treat
+	// its zone as failed once every placed cluster of the zone is drained.
+	// `kubectl portico drain cluster NAME` sets it.
+	// +optional
+	Drain bool `json:"drain,omitempty"`
 }
 
 // MemberClusterStatus is the observed state of a member cluster.
@@ -310,6 +317,21 @@ type VIPHealth struct {
 	Address string `json:"address"`
 	// healthyBackends is the number of backends passing the node's health checks.
 	HealthyBackends int32 `json:"healthyBackends"`
+	// weights are the weights the node programmed for the backends, highest
+	// first: what its kernel splits new connections with (0: drained, or
+	// failing the node's health checks).
+	// +optional
+	// +listType=atomic
+	Weights []BackendWeight `json:"weights,omitempty"`
+}
+
+// BackendWeight is the weight a node programmed for some backends of a VIP.
+type BackendWeight struct {
+	// weight of the backends.
+	Weight int32 `json:"weight"`
+	// backends with that weight, by address.
+	// +listType=atomic
+	Backends []string `json:"backends"`
 }
 
 // BGPStatus lists BGP sessions.

@@ -47,6 +47,11 @@ func (in BGPStatus) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in BackendWeight) OpenAPIModelName() string {
+	return "dev.portico.cluster.v1alpha1.BackendWeight"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in DataplaneStatus) OpenAPIModelName() string {
 	return "dev.portico.cluster.v1alpha1.DataplaneStatus"
 }

@@ -177,6 +177,39 @@ func ValidateLoadBalancerNodeStatus(n *cluster.LoadBalancerNode) field.ErrorList
 			allErrs = append(allErrs, field.Invalid(statusPath.Child("announced").Index(i), vip, "must be an IP address"))
 		}
 	}
+	for i, vip := range n.Status.VIPs {
+		allErrs = append(allErrs, validateWeights(vip.Weights, statusPath.Child("vips").Index(i).Child("weights"))...)
+	}
+	return allErrs
+}
+
+// maxWeight bounds IPVS weights.
+const maxWeight = 65535
+
+// validateWeights checks the weights a node reports for a VIP's backends:
+// each weight once, in 0-65535, over IP addresses, each address once.
+func validateWeights(weights []cluster.BackendWeight, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	seenWeights, seenAddrs := map[int32]bool{}, map[string]bool{}
+	for i, w := range weights {
+		wPath := fldPath.Index(i)
+		switch {
+		case w.Weight < 0 || w.Weight > maxWeight:
+			allErrs = append(allErrs, field.Invalid(wPath.Child("weight"), w.Weight, "must be between 0 and 65535"))
+		case seenWeights[w.Weight]:
+			allErrs = append(allErrs, field.Duplicate(wPath.Child("weight"), w.Weight))
+		}
+		seenWeights[w.Weight] = true
+		for j, a := range w.Backends {
+			bPath := wPath.Child("backends").Index(j)
+			if _, err := netip.ParseAddr(a); err != nil {
+				allErrs = append(allErrs, field.Invalid(bPath, a, "must be an IP address"))
+			} else if seenAddrs[a] {
+				allErrs = append(allErrs, field.Duplicate(bPath, a))
+			}
+			seenAddrs[a] = true
+		}
+	}
 	return allErrs
 }
 

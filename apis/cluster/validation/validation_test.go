@@ -422,6 +422,21 @@ func TestValidateLoadBalancerNodeStatus(t *testing.T) {
 	expectErrors(t, ValidateLoadBalancerNodeStatus(n), invalid("status.announced[2]"))
 }
 
+func TestValidateLoadBalancerNodeStatusWeights(t *testing.T) {
+	n := validLoadBalancerNode()
+	n.Status.VIPs = []cluster.VIPHealth{{Address: "203.0.113.10", HealthyBackends: 3, Weights: []cluster.BackendWeight{
+		{Weight: 99, Backends: []string{"10.0.0.10", "10.0.0.11"}}, {Weight: 0, Backends: []string{"10.1.0.10"}}}}}
+	expectErrors(t, ValidateLoadBalancerNodeStatus(n))
+
+	w := n.Status.VIPs[0].Weights
+	w[0].Weight, w[1].Backends = 65536, []string{"10.0.0.10", "nope"}
+	expectErrors(t, ValidateLoadBalancerNodeStatus(n), invalid("status.vips[0].weights[0].weight"),
+		duplicate("status.vips[0].weights[1].backends[0]"), invalid("status.vips[0].weights[1].backends[1]"))
+
+	w[0].Weight, w[1].Weight, w[1].Backends = 1, 1, []string{"10.1.0.10"}
+	expectErrors(t, ValidateLoadBalancerNodeStatus(n), duplicate("status.vips[0].weights[1].weight"))
+}
+
 func TestValidateSecretName(t *testing.T) {
 	p := field.NewPath("ref")
 	expectErrors(t, ValidateSecretName("tsig-key", p))

@@ -36,6 +36,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 	// Group=cluster.portico.dev, Version=v1alpha1
 	case v1alpha1.SchemeGroupVersion.WithKind("AgentStatus"):
 		return &clusterv1alpha1.AgentStatusApplyConfiguration{}
+	case v1alpha1.SchemeGroupVersion.WithKind("BackendWeight"):
+		return &clusterv1alpha1.BackendWeightApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BGPConfig"):
 		return &clusterv1alpha1.BGPConfigApplyConfiguration{}
 	case v1alpha1.SchemeGroupVersion.WithKind("BGPPeer"):
@@ -136,6 +138,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationtrafficv1alpha1.HostGrantSpecApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("LoadBalancerSpec"):
 		return &applyconfigurationtrafficv1alpha1.LoadBalancerSpecApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("LocalitySpec"):
+		return &applyconfigurationtrafficv1alpha1.LocalitySpecApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("LocalReference"):
 		return &applyconfigurationtrafficv1alpha1.LocalReferenceApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("NamedTemplate"):
@@ -190,6 +194,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationtrafficv1alpha1.VirtualIPSpecApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("VirtualIPStatus"):
 		return &applyconfigurationtrafficv1alpha1.VirtualIPStatusApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("ZoneWeight"):
+		return &applyconfigurationtrafficv1alpha1.ZoneWeightApplyConfiguration{}
 
 	}
 	return nil

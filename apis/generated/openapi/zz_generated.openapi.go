@@ -39,6 +39,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.BGPPeer{}.OpenAPIModelName():                           schema_portico_apis_cluster_v1alpha1_BGPPeer(ref),
 		v1alpha1.BGPSession{}.OpenAPIModelName():                        schema_portico_apis_cluster_v1alpha1_BGPSession(ref),
 		v1alpha1.BGPStatus{}.OpenAPIModelName():                         schema_portico_apis_cluster_v1alpha1_BGPStatus(ref),
+		v1alpha1.BackendWeight{}.OpenAPIModelName():                     schema_portico_apis_cluster_v1alpha1_BackendWeight(ref),
 		v1alpha1.DataplaneStatus{}.OpenAPIModelName():                   schema_portico_apis_cluster_v1alpha1_DataplaneStatus(ref),
 		v1alpha1.IstioStatus{}.OpenAPIModelName():                       schema_portico_apis_cluster_v1alpha1_IstioStatus(ref),
 		v1alpha1.LoadBalancerGroup{}.OpenAPIModelName():                 schema_portico_apis_cluster_v1alpha1_LoadBalancerGroup(ref),
@@ -96,6 +97,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		trafficv1alpha1.JSONValue{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_JSONValue(ref),
 		trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName():           schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref),
 		trafficv1alpha1.LocalReference{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_LocalReference(ref),
+		trafficv1alpha1.LocalitySpec{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_LocalitySpec(ref),
 		trafficv1alpha1.NameService{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_NameService(ref),
 		trafficv1alpha1.NameServiceList{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_NameServiceList(ref),
 		trafficv1alpha1.NameServiceSpec{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_NameServiceSpec(ref),
@@ -126,6 +128,7 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		trafficv1alpha1.VirtualIPList{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_VirtualIPList(ref),
 		trafficv1alpha1.VirtualIPSpec{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref),
 		trafficv1alpha1.VirtualIPStatus{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_VirtualIPStatus(ref),
+		trafficv1alpha1.ZoneWeight{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_ZoneWeight(ref),
 		resource.Quantity{}.OpenAPIModelName():                          schema_apimachinery_pkg_api_resource_Quantity(ref),
 		v1.APIGroup{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_APIGroup(ref),
 		v1.APIGroupList{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_APIGroupList(ref),
@@ -389,6 +392,47 @@ func schema_portico_apis_cluster_v1alpha1_BGPStatus(ref common.ReferenceCallback
 		},
 		Dependencies: []string{
 			v1alpha1.BGPSession{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_cluster_v1alpha1_BackendWeight(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "BackendWeight is the weight a node programmed for some backends of a VIP.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"weight": {
+						SchemaProps: spec.SchemaProps{
+							Description: "weight of the backends.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"backends": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "backends with that weight, by address.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"weight", "backends"},
+			},
+		},
 	}
 }
 
@@ -1018,6 +1062,13 @@ func schema_portico_apis_cluster_v1alpha1_MemberClusterSpec(ref common.Reference
 							},
 						},
 					},
+					"drain": {
+						SchemaProps: spec.SchemaProps{
+							Description: "drain takes the cluster out of traffic on purpose: its gateway endpoints get weight 0 on every edge node (established connections continue, new ones go to other backends), and access points with spec.locality treat its zone as failed once every placed cluster of the zone is drained. `kubectl portico drain cluster NAME` sets it.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
 				},
 				Required: []string{"zone"},
 			},
@@ -1148,10 +1199,30 @@ func schema_portico_apis_cluster_v1alpha1_VIPHealth(ref common.ReferenceCallback
 							Format:      "int32",
 						},
 					},
+					"weights": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "weights are the weights the node programmed for the backends, highest first: what its kernel splits new connections with (0: drained, or failing the node's health checks).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1alpha1.BackendWeight{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
 				},
 				Required: []string{"address", "healthyBackends"},
 			},
 		},
+		Dependencies: []string{
+			v1alpha1.BackendWeight{}.OpenAPIModelName()},
 	}
 }
 
@@ -1517,6 +1588,13 @@ func schema_portico_apis_traffic_v1alpha1_Backend(ref common.ReferenceCallback) 
 						SchemaProps: spec.SchemaProps{
 							Description: "zone of that cluster.",
 							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"drained": {
+						SchemaProps: spec.SchemaProps{
+							Description: "drained backends get weight 0 on every edge node: their cluster is drained (MemberCluster.spec.drain) or their zone is in crossZone.drainedZones.",
+							Type:        []string{"boolean"},
 							Format:      "",
 						},
 					},
@@ -2150,6 +2228,25 @@ func schema_portico_apis_traffic_v1alpha1_CrossZone(ref common.ReferenceCallback
 							},
 						},
 					},
+					"drainedZones": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "set",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "drainedZones are taken out of traffic on purpose: their backends get weight 0 on every edge node (established connections continue, new ones go elsewhere) and spec.locality treats them as failed.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
 				},
 			},
 		},
@@ -2552,12 +2649,18 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref common.Re
 							Ref:         ref(trafficv1alpha1.RolloutSpec{}.OpenAPIModelName()),
 						},
 					},
+					"locality": {
+						SchemaProps: spec.SchemaProps{
+							Description: "locality makes loadBalancer.crossZone's policy reach the mesh: the DestinationRules of the hosts the VirtualServices route to get Istio locality load balancing.",
+							Ref:         ref(trafficv1alpha1.LocalitySpec{}.OpenAPIModelName()),
+						},
+					},
 				},
 				Required: []string{"hosts"},
 			},
 		},
 		Dependencies: []string{
-			trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName(), trafficv1alpha1.ClusterOverride{}.OpenAPIModelName(), trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName(), trafficv1alpha1.Placement{}.OpenAPIModelName(), trafficv1alpha1.RolloutSpec{}.OpenAPIModelName(), trafficv1alpha1.TLSSpec{}.OpenAPIModelName()},
+			trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName(), trafficv1alpha1.ClusterOverride{}.OpenAPIModelName(), trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName(), trafficv1alpha1.LocalitySpec{}.OpenAPIModelName(), trafficv1alpha1.Placement{}.OpenAPIModelName(), trafficv1alpha1.RolloutSpec{}.OpenAPIModelName(), trafficv1alpha1.TLSSpec{}.OpenAPIModelName()},
 	}
 }
 
@@ -3085,6 +3188,27 @@ func schema_portico_apis_traffic_v1alpha1_LocalReference(ref common.ReferenceCal
 					},
 				},
 				Required: []string{"name"},
+			},
+		},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_LocalitySpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "LocalitySpec says how the mesh spreads the requests of each placed cluster's gateway over the zones.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"mode": {
+						SchemaProps: spec.SchemaProps{
+							Description: "mode is None, Failover or Weighted. Defaults to None. Failover keeps requests in the gateway's zone, then the other zones of its region, then other regions, moving on as endpoints fail; Weighted splits them with loadBalancer.crossZone's localWeight and remoteWeight.",
+							Default:     "None",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+				},
 			},
 		},
 	}
@@ -4458,9 +4582,32 @@ func schema_portico_apis_traffic_v1alpha1_VIPStatus(ref common.ReferenceCallback
 							Format:      "int32",
 						},
 					},
+					"zones": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"zone",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "zones is the effective weight of the backends of each zone.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.ZoneWeight{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
 				},
 			},
 		},
+		Dependencies: []string{
+			trafficv1alpha1.ZoneWeight{}.OpenAPIModelName()},
 	}
 }
 
@@ -4753,6 +4900,59 @@ func schema_portico_apis_traffic_v1alpha1_VirtualIPStatus(ref common.ReferenceCa
 		},
 		Dependencies: []string{
 			v1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_ZoneWeight(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "ZoneWeight is the weight the edge nodes give the VIP's backends of one zone.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"zone": {
+						SchemaProps: spec.SchemaProps{
+							Description: "zone of the backends.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"backends": {
+						SchemaProps: spec.SchemaProps{
+							Description: "backends of the zone.",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"drainedBackends": {
+						SchemaProps: spec.SchemaProps{
+							Description: "drainedBackends are those of them drained (their cluster or zone).",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"localWeight": {
+						SchemaProps: spec.SchemaProps{
+							Description: "localWeight is the weight the zone's own edge nodes give its backends that are not drained (0 when all are).",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"remoteWeight": {
+						SchemaProps: spec.SchemaProps{
+							Description: "remoteWeight is the weight the other zones' edge nodes give them (0 when all are drained or crossZone.remoteZones leaves the zone out).",
+							Default:     0,
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+				},
+				Required: []string{"zone", "backends", "localWeight", "remoteWeight"},
+			},
+		},
 	}
 }
 

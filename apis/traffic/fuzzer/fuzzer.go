@@ -38,6 +38,9 @@ var Funcs = func(codecs runtimeserializer.CodecFactory) []interface{} {
 				s.RevisionHistoryLimit = int32Ptr(traffic.DefaultRevisionHistoryLimit)
 			}
 		},
+		func(s *traffic.LocalitySpec, c randfill.Continue) {
+			s.Mode = pick(c, traffic.LocalityNone, traffic.LocalityFailover, traffic.LocalityWeighted)
+		},
 		func(s *traffic.VirtualIPSpec, c randfill.Continue) {
 			c.FillNoCustom(s)
 			s.Scheduler = pick(c, traffic.SchedulerMaglev, "sh", "rr", "wrr", "lc", "wlc")

@@ -21,11 +21,16 @@ import (
 )
 
 // Content is the part of an access point's spec that makes a revision:
-// everything rendered on the clusters (placement and rollout are not).
+// everything rendered on the clusters (placement and rollout are not). The
+// traffic policy (spec.locality, loadBalancer.crossZone.drainedZones) is not
+// either: it applies to every cluster at once, like the VIP.
 func Content(spec *trafficv1alpha1.FederatedAccessPointSpec) trafficv1alpha1.RevisionContent {
 	out := trafficv1alpha1.RevisionContent{
 		Hosts: append([]string(nil), spec.Hosts...), Template: *spec.Template.DeepCopy(),
 		LoadBalancer: spec.LoadBalancer.DeepCopy(), TLS: spec.TLS.DeepCopy(),
+	}
+	if out.LoadBalancer != nil && out.LoadBalancer.CrossZone != nil {
+		out.LoadBalancer.CrossZone.DrainedZones = nil
 	}
 	for _, o := range spec.Overrides {
 		out.Overrides = append(out.Overrides, *o.DeepCopy())

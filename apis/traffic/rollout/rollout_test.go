@@ -76,4 +76,13 @@ func TestContentHashIgnoresSpacingAndKeyOrder(t *testing.T) {
 	if ContentHash(&ca) != ContentHash(&cb) {
 		t.Fatal("placement or rollout changed the revision's content")
 	}
+	// The traffic policy is not a revision: a drain must not wait for a stage.
+	a.LoadBalancer = &trafficv1alpha1.LoadBalancerSpec{Pool: "p", CrossZone: &trafficv1alpha1.CrossZone{}}
+	b = *a.DeepCopy()
+	b.LoadBalancer.CrossZone.DrainedZones = []string{"zone-a"}
+	b.Locality = &trafficv1alpha1.LocalitySpec{Mode: trafficv1alpha1.LocalityFailover}
+	ca, cb = Content(&a), Content(&b)
+	if ContentHash(&ca) != ContentHash(&cb) || len(b.LoadBalancer.CrossZone.DrainedZones) != 1 {
+		t.Fatal("drained zones or spec.locality changed the revision's content, or Content changed the spec")
+	}
 }

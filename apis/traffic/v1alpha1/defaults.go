@@ -54,6 +54,13 @@ func SetDefaults_CrossZone(obj *CrossZone) {
 	}
 }
 
+// SetDefaults_LocalitySpec makes None the default mode.
+func SetDefaults_LocalitySpec(obj *LocalitySpec) {
+	if obj.Mode == "" {
+		obj.Mode = LocalityNone
+	}
+}
+
 // SetDefaults_HealthCheck fills a TCP check every 2s.
 func SetDefaults_HealthCheck(obj *HealthCheck) {
 	if obj.Type == "" {

@@ -66,6 +66,30 @@ type FederatedAccessPointSpec struct {
 	// rollout says how new revisions reach the placed clusters.
 	// +optional
 	Rollout *RolloutSpec `json:"rollout,omitempty"`
+	// locality makes loadBalancer.crossZone's policy reach the mesh: the
+	// DestinationRules of the hosts the VirtualServices route to get Istio
+	// locality load balancing.
+	// +optional
+	Locality *LocalitySpec `json:"locality,omitempty"`
+}
+
+// Locality modes.
+const (
+	LocalityNone     = "None"
+	LocalityFailover = "Failover"
+	LocalityWeighted = "Weighted"
+)
+
+// LocalitySpec says how the mesh spreads the requests of each placed cluster's
+// gateway over the zones.
+type LocalitySpec struct {
+	// mode is None, Failover or Weighted. Defaults to None. Failover keeps
+	// requests in the gateway's zone, then the other zones of its region, then
+	// other regions, moving on as endpoints fail; Weighted splits them with
+	// loadBalancer.crossZone's localWeight and remoteWeight.
+	// +optional
+	// +default="None"
+	Mode string `json:"mode,omitempty"`
 }
 
 // Placement selects member clusters, with kubefed's semantics: a nil clusters list
@@ -251,6 +275,12 @@ type CrossZone struct {
 	// +optional
 	// +listType=set
 	RemoteZones []string `json:"remoteZones,omitempty"`
+	// drainedZones are taken out of traffic on purpose: their backends get
+	// weight 0 on every edge node (established connections continue, new ones
+	// go elsewhere) and spec.locality treats them as failed.
+	// +optional
+	// +listType=set
+	DrainedZones []string `json:"drainedZones,omitempty"`
 }
 
 // Health check types.
@@ -494,6 +524,28 @@ type VIPStatus struct {
 	// totalBackends is the number of backends.
 	// +optional
 	TotalBackends int32 `json:"totalBackends,omitempty"`
+	// zones is the effective weight of the backends of each zone.
+	// +optional
+	// +listType=map
+	// +listMapKey=zone
+	Zones []ZoneWeight `json:"zones,omitempty"`
+}
+
+// ZoneWeight is the weight the edge nodes give the VIP's backends of one zone.
+type ZoneWeight struct {
+	// zone of the backends.
+	Zone string `json:"zone"`
+	// backends of the zone.
+	Backends int32 `json:"backends"`
+	// drainedBackends are those of them drained (their cluster or zone).
+	// +optional
+	DrainedBackends int32 `json:"drainedBackends,omitempty"`
+	// localWeight is the weight the zone's own edge nodes give its backends
+	// that are not drained (0 when all are).
+	LocalWeight int32 `json:"localWeight"`
+	// remoteWeight is the weight the other zones' edge nodes give them (0 when
+	// all are drained or crossZone.remoteZones leaves the zone out).
+	RemoteWeight int32 `json:"remoteWeight"`
 }
 
 // CertificateStatus describes the issued certificate.
@@ -968,6 +1020,11 @@ type Backend struct {
 	// zone of that cluster.
 	// +optional
 	Zone string `json:"zone,omitempty"`
+	// drained backends get weight 0 on every edge node: their cluster is
+	// drained (MemberCluster.spec.drain) or their zone is in
+	// crossZone.drainedZones.
+	// +optional
+	Drained bool `json:"drained,omitempty"`
 }
 
 // VirtualIPStatus is the state of a virtual IP on the edge.

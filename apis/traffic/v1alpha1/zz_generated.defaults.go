@@ -142,6 +142,12 @@ func SetObjectDefaults_FederatedAccessPoint(in *FederatedAccessPoint) {
 	if in.Spec.Rollout != nil {
 		SetDefaults_RolloutSpec(in.Spec.Rollout)
 	}
+	if in.Spec.Locality != nil {
+		SetDefaults_LocalitySpec(in.Spec.Locality)
+		if in.Spec.Locality.Mode == "" {
+			in.Spec.Locality.Mode = "None"
+		}
+	}
 }
 
 func SetObjectDefaults_FederatedAccessPointList(in *FederatedAccessPointList) {

@@ -227,6 +227,11 @@ func (in LocalReference) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in LocalitySpec) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.LocalitySpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in NameService) OpenAPIModelName() string {
 	return "dev.portico.traffic.v1alpha1.NameService"
 }
@@ -374,4 +379,9 @@ func (in VirtualIPSpec) OpenAPIModelName() string {
 // OpenAPIModelName returns the OpenAPI model name for this type.
 func (in VirtualIPStatus) OpenAPIModelName() string {
 	return "dev.portico.traffic.v1alpha1.VirtualIPStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in ZoneWeight) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.ZoneWeight"
 }

@@ -57,6 +57,10 @@ func ValidateFederatedAccessPoint(fap *traffic.FederatedAccessPoint) field.Error
 	if spec.Rollout != nil {
 		allErrs = append(allErrs, validateRollout(spec.Rollout, specPath.Child("rollout"))...)
 	}
+	if spec.Locality != nil {
+		allErrs = append(allErrs, oneOf(spec.Locality.Mode, specPath.Child("locality", "mode"),
+			traffic.LocalityNone, traffic.LocalityFailover, traffic.LocalityWeighted)...)
+	}
 	return allErrs
 }
 
@@ -356,7 +360,8 @@ func validateCrossZone(cz *traffic.CrossZone, fldPath *field.Path) field.ErrorLi
 	if cz.LocalWeight != nil && cz.RemoteWeight != nil && *cz.LocalWeight == 0 && *cz.RemoteWeight == 0 {
 		allErrs = append(allErrs, field.Invalid(fldPath, "0/0", "localWeight and remoteWeight must not both be 0"))
 	}
-	return append(allErrs, labelValues(cz.RemoteZones, fldPath.Child("remoteZones"))...)
+	allErrs = append(allErrs, labelValues(cz.RemoteZones, fldPath.Child("remoteZones"))...)
+	return append(allErrs, labelValues(cz.DrainedZones, fldPath.Child("drainedZones"))...)
 }
 
 // validateHealthCheck checks a health check whose interval must be at least

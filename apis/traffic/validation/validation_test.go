@@ -616,6 +616,20 @@ func TestValidateFederatedAccessPointLoadBalancer(t *testing.T) {
 			want:   []wantErr{duplicate("spec.loadBalancer.crossZone.remoteZones[1]")},
 		},
 		{
+			name:   "crossZone drained zones",
+			mutate: func(f *traffic.FederatedAccessPoint) { lb(f).CrossZone.DrainedZones = []string{"zone-a", "zone-c"} },
+		},
+		{
+			name:   "crossZone drained zone must be a label value",
+			mutate: func(f *traffic.FederatedAccessPoint) { lb(f).CrossZone.DrainedZones = []string{"zone-a", "zone a"} },
+			want:   []wantErr{invalid("spec.loadBalancer.crossZone.drainedZones[1]")},
+		},
+		{
+			name:   "crossZone duplicate drained zone",
+			mutate: func(f *traffic.FederatedAccessPoint) { lb(f).CrossZone.DrainedZones = []string{"zone-a", "zone-a"} },
+			want:   []wantErr{duplicate("spec.loadBalancer.crossZone.drainedZones[1]")},
+		},
+		{
 			name: "healthCheck tcp",
 			mutate: func(f *traffic.FederatedAccessPoint) {
 				lb(f).HealthCheck.Type, lb(f).HealthCheck.Path, lb(f).HealthCheck.Port = traffic.HealthCheckTCP, "", 0
@@ -721,6 +735,23 @@ func TestValidateFederatedAccessPointTLS(t *testing.T) {
 			mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.TLS.SecretNamespace = "kube-system" },
 			want:   []wantErr{forbidden("spec.tls.secretNamespace")},
 		},
+	})
+}
+
+func TestValidateFederatedAccessPointLocality(t *testing.T) {
+	mode := func(m string) func(*traffic.FederatedAccessPoint) {
+		return func(f *traffic.FederatedAccessPoint) { f.Spec.Locality = &traffic.LocalitySpec{Mode: m} }
+	}
+	runFAPTests(t, []fapTest{
+		{name: "no locality", mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.Locality = nil }},
+		{name: "None", mutate: mode(traffic.LocalityNone)},
+		{name: "Failover", mutate: mode(traffic.LocalityFailover)},
+		{name: "Weighted without a load balancer", mutate: func(f *traffic.FederatedAccessPoint) {
+			mode(traffic.LocalityWeighted)(f)
+			f.Spec.LoadBalancer = nil
+		}},
+		{name: "unknown mode", mutate: mode("failover"), want: []wantErr{notSupported("spec.locality.mode")}},
+		{name: "mode empty (v1alpha1 defaults it)", mutate: mode(""), want: []wantErr{required("spec.locality.mode")}},
 	})
 }
 

@@ -255,6 +255,11 @@ func vipNode(o *accessPointObjects) *Node {
 	if n.OK() {
 		n.Message = fmt.Sprintf("announced by %s; %d/%d backends healthy",
 			listNames(status.AnnouncedBy, groupNamesShown), status.HealthyBackends, status.TotalBackends)
+		for _, z := range status.Zones {
+			if z.DrainedBackends > 0 {
+				n.Message += fmt.Sprintf("; %s: %d/%d backends drained", z.Zone, z.DrainedBackends, z.Backends)
+			}
+		}
 	}
 	switch {
 	case o.VirtualIPErr != nil:
@@ -313,6 +318,13 @@ func nodeNode(lbn *clusterv1alpha1.LoadBalancerNode, vip *trafficv1alpha1.VIPSta
 		n.Message = "announces " + vip.Address
 		if i := slices.IndexFunc(lbn.Status.VIPs, func(h clusterv1alpha1.VIPHealth) bool { return h.Address == vip.Address }); i >= 0 {
 			n.Message += fmt.Sprintf("; sees %d healthy backends", lbn.Status.VIPs[i].HealthyBackends)
+			var weights []string
+			for _, w := range lbn.Status.VIPs[i].Weights {
+				weights = append(weights, fmt.Sprintf("%d×%d", w.Weight, len(w.Backends)))
+			}
+			if len(weights) > 0 {
+				n.Message += "; weights " + strings.Join(weights, " ")
+			}
 		}
 	}
 	n.Children = conditionNodes(lbn.Status.Conditions, clusterv1alpha1.ConditionReady)

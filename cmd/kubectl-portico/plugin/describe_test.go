@@ -632,3 +632,22 @@ func TestDescribeRolloutStages(t *testing.T) {
 		t.Errorf("no row %q:\n%s", want, got)
 	}
 }
+
+// TestDescribeDrainedZone: the VIP row says which zone's backends are
+// drained, each node row the weights its kernel uses.
+func TestDescribeDrainedZone(t *testing.T) {
+	h := readyHub()
+	h.fap.Status.VIP.Zones = []trafficv1alpha1.ZoneWeight{{Zone: "zone-a", Backends: 2, DrainedBackends: 2},
+		{Zone: "zone-b", Backends: 2, LocalWeight: 99, RemoteWeight: 1}}
+	h.nodes[0].Status.VIPs[0].Weights = []clusterv1alpha1.BackendWeight{{Weight: 1, Backends: []string{"10.0.2.1", "10.0.2.2"}},
+		{Weight: 0, Backends: []string{"10.0.1.1", "10.0.1.2"}}}
+	out := describeOK(t, h, "fap", "checkout")
+	for _, row := range []string{
+		"├─VirtualIP 198.51.100.7 (pool local) True Announced 2m announced by lb-zone-a-0, lb-zone-b-0; 4/4 backends healthy; zone-a: 2/2 backends drained",
+		"│ ├─LoadBalancerNode lb-zone-a-0 (group zone-a) True Ready 60m announces 198.51.100.7; sees 4 healthy backends; weights 1×2 0×2",
+	} {
+		if !containsRow(out, row) {
+			t.Errorf("no row %q in\n%s", row, out)
+		}
+	}
+}

@@ -186,11 +186,22 @@ func runRolloutUndo(ctx context.Context, streams IOStreams, t *rolloutTarget, to
 	return nil
 }
 
-// setContent writes a revision's content into spec; placement and rollout
-// stay.
+// setContent writes a revision's content into spec; placement, rollout and
+// the traffic policy (spec.locality, drained zones) stay: undo does not undo a
+// drain.
 func setContent(spec *trafficv1alpha1.FederatedAccessPointSpec, c *trafficv1alpha1.RevisionContent) {
 	c = c.DeepCopy()
+	var drained []string
+	if lb := spec.LoadBalancer; lb != nil && lb.CrossZone != nil {
+		drained = lb.CrossZone.DrainedZones
+	}
 	spec.Hosts, spec.Template, spec.Overrides, spec.LoadBalancer, spec.TLS = c.Hosts, c.Template, c.Overrides, c.LoadBalancer, c.TLS
+	if drained != nil && spec.LoadBalancer != nil {
+		if spec.LoadBalancer.CrossZone == nil {
+			spec.LoadBalancer.CrossZone = &trafficv1alpha1.CrossZone{}
+		}
+		spec.LoadBalancer.CrossZone.DrainedZones = drained
+	}
 }
 
 // sameContent compares two contents as JSON documents (the templates are

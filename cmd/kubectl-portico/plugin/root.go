@@ -111,6 +111,11 @@ it for "kubectl portico ...". It can also be run directly as kubectl-portico.`,
   kubectl portico status -n shop
   kubectl portico describe fap checkout -n shop
 
+  # Shift traffic away from the cluster zone-a-1 (established connections
+  # continue), then back:
+  kubectl portico drain cluster zone-a-1
+  kubectl portico undrain cluster zone-a-1
+
   # Follow a staged rollout of checkout, approve its next stage, or undo it:
   kubectl portico rollout status fap/checkout -n shop
   kubectl portico rollout approve fap/checkout -n shop
@@ -127,6 +132,6 @@ it for "kubectl portico ...". It can also be run directly as kubectl-portico.`,
 	kf.addFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newJoinCommand(streams, kf), newJoinEdgeCommand(streams, kf), newDescribeCommand(streams, kf), newStatusCommand(streams, kf),
 		newRolloutCommand(streams, kf), newImportCommand(streams, kf), newConfirmRemovalCommand(streams, kf),
-		newConfirmWithdrawalCommand(streams, kf), newVersionCommand(streams))
+		newConfirmWithdrawalCommand(streams, kf), newDrainCommand(streams, kf), newUndrainCommand(streams, kf), newVersionCommand(streams))
 	return cmd
 }

@@ -112,6 +112,19 @@ var schemaYAML = typed.YAMLObject(`types:
           elementRelationship: associative
           keys:
           - peer
+- name: dev.portico.cluster.v1alpha1.BackendWeight
+  map:
+    fields:
+    - name: backends
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+    - name: weight
+      type:
+        scalar: numeric
+      default: 0
 - name: dev.portico.cluster.v1alpha1.DataplaneStatus
   map:
     fields:
@@ -280,6 +293,9 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: dev.portico.cluster.v1alpha1.MemberClusterSpec
   map:
     fields:
+    - name: drain
+      type:
+        scalar: boolean
     - name: gatewayCIDRs
       type:
         list:
@@ -345,6 +361,12 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: numeric
       default: 0
+    - name: weights
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.cluster.v1alpha1.BackendWeight
+          elementRelationship: atomic
 - name: dev.portico.traffic.v1alpha1.ACMEIssuer
   map:
     fields:
@@ -462,6 +484,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: cluster
       type:
         scalar: string
+    - name: drained
+      type:
+        scalar: boolean
     - name: zone
       type:
         scalar: string
@@ -647,6 +672,12 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: dev.portico.traffic.v1alpha1.CrossZone
   map:
     fields:
+    - name: drainedZones
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: associative
     - name: localWeight
       type:
         scalar: numeric
@@ -752,6 +783,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: loadBalancer
       type:
         namedType: dev.portico.traffic.v1alpha1.LoadBalancerSpec
+    - name: locality
+      type:
+        namedType: dev.portico.traffic.v1alpha1.LocalitySpec
     - name: overrides
       type:
         list:
@@ -961,6 +995,13 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         scalar: string
       default: ""
+- name: dev.portico.traffic.v1alpha1.LocalitySpec
+  map:
+    fields:
+    - name: mode
+      type:
+        scalar: string
+      default: None
 - name: dev.portico.traffic.v1alpha1.NameService
   map:
     fields:
@@ -1407,6 +1448,14 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: totalBackends
       type:
         scalar: numeric
+    - name: zones
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.ZoneWeight
+          elementRelationship: associative
+          keys:
+          - zone
 - name: dev.portico.traffic.v1alpha1.VirtualIP
   map:
     fields:
@@ -1498,6 +1547,28 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: observedGeneration
       type:
         scalar: numeric
+- name: dev.portico.traffic.v1alpha1.ZoneWeight
+  map:
+    fields:
+    - name: backends
+      type:
+        scalar: numeric
+      default: 0
+    - name: drainedBackends
+      type:
+        scalar: numeric
+    - name: localWeight
+      type:
+        scalar: numeric
+      default: 0
+    - name: remoteWeight
+      type:
+        scalar: numeric
+      default: 0
+    - name: zone
+      type:
+        scalar: string
+      default: ""
 - name: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
   map:
     fields:

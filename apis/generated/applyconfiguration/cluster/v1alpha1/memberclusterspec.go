@@ -37,6 +37,12 @@ type MemberClusterSpecApplyConfiguration struct {
 	// gatewayCIDRs, when set, bound the gateway endpoint addresses the cluster's
 	// agent may report: others never become VIP backends.
 	GatewayCIDRs []string `json:"gatewayCIDRs,omitempty"`
+	// drain takes the cluster out of traffic on purpose: its gateway endpoints
+	// get weight 0 on every edge node (established connections continue, new
+	// ones go to other backends), and access points with spec.locality treat
+	// its zone as failed once every placed cluster of the zone is drained.
+	// `kubectl portico drain cluster NAME` sets it.
+	Drain *bool `json:"drain,omitempty"`
 }
 
 // MemberClusterSpecApplyConfiguration constructs a declarative configuration of the MemberClusterSpec type for use with
@@ -76,5 +82,13 @@ func (b *MemberClusterSpecApplyConfiguration) WithGatewayCIDRs(values ...string)
 	for i := range values {
 		b.GatewayCIDRs = append(b.GatewayCIDRs, values[i])
 	}
+	return b
+}
+
+// WithDrain sets the Drain field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Drain field is set to the value of the last call.
+func (b *MemberClusterSpecApplyConfiguration) WithDrain(value bool) *MemberClusterSpecApplyConfiguration {
+	b.Drain = &value
 	return b
 }

@@ -27,6 +27,10 @@ type VIPHealthApplyConfiguration struct {
 	Address *string `json:"address,omitempty"`
 	// healthyBackends is the number of backends passing the node's health checks.
 	HealthyBackends *int32 `json:"healthyBackends,omitempty"`
+	// weights are the weights the node programmed for the backends, highest
+	// first: what its kernel splits new connections with (0: drained, or
+	// failing the node's health checks).
+	Weights []BackendWeightApplyConfiguration `json:"weights,omitempty"`
 }
 
 // VIPHealthApplyConfiguration constructs a declarative configuration of the VIPHealth type for use with
@@ -48,5 +52,18 @@ func (b *VIPHealthApplyConfiguration) WithAddress(value string) *VIPHealthApplyC
 // If called multiple times, the HealthyBackends field is set to the value of the last call.
 func (b *VIPHealthApplyConfiguration) WithHealthyBackends(value int32) *VIPHealthApplyConfiguration {
 	b.HealthyBackends = &value
+	return b
+}
+
+// WithWeights adds the given value to the Weights field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Weights field.
+func (b *VIPHealthApplyConfiguration) WithWeights(values ...*BackendWeightApplyConfiguration) *VIPHealthApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithWeights")
+		}
+		b.Weights = append(b.Weights, *values[i])
+	}
 	return b
 }

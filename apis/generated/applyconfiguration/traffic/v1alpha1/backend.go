@@ -29,6 +29,10 @@ type BackendApplyConfiguration struct {
 	Cluster *string `json:"cluster,omitempty"`
 	// zone of that cluster.
 	Zone *string `json:"zone,omitempty"`
+	// drained backends get weight 0 on every edge node: their cluster is
+	// drained (MemberCluster.spec.drain) or their zone is in
+	// crossZone.drainedZones.
+	Drained *bool `json:"drained,omitempty"`
 }
 
 // BackendApplyConfiguration constructs a declarative configuration of the Backend type for use with
@@ -58,5 +62,13 @@ func (b *BackendApplyConfiguration) WithCluster(value string) *BackendApplyConfi
 // If called multiple times, the Zone field is set to the value of the last call.
 func (b *BackendApplyConfiguration) WithZone(value string) *BackendApplyConfiguration {
 	b.Zone = &value
+	return b
+}
+
+// WithDrained sets the Drained field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Drained field is set to the value of the last call.
+func (b *BackendApplyConfiguration) WithDrained(value bool) *BackendApplyConfiguration {
+	b.Drained = &value
 	return b
 }

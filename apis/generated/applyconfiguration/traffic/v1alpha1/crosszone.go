@@ -30,6 +30,10 @@ type CrossZoneApplyConfiguration struct {
 	RemoteWeight *int32 `json:"remoteWeight,omitempty"`
 	// remoteZones limits the remote backends to these zones; empty means all zones.
 	RemoteZones []string `json:"remoteZones,omitempty"`
+	// drainedZones are taken out of traffic on purpose: their backends get
+	// weight 0 on every edge node (established connections continue, new ones
+	// go elsewhere) and spec.locality treats them as failed.
+	DrainedZones []string `json:"drainedZones,omitempty"`
 }
 
 // CrossZoneApplyConfiguration constructs a declarative configuration of the CrossZone type for use with
@@ -60,6 +64,16 @@ func (b *CrossZoneApplyConfiguration) WithRemoteWeight(value int32) *CrossZoneAp
 func (b *CrossZoneApplyConfiguration) WithRemoteZones(values ...string) *CrossZoneApplyConfiguration {
 	for i := range values {
 		b.RemoteZones = append(b.RemoteZones, values[i])
+	}
+	return b
+}
+
+// WithDrainedZones adds the given value to the DrainedZones field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the DrainedZones field.
+func (b *CrossZoneApplyConfiguration) WithDrainedZones(values ...string) *CrossZoneApplyConfiguration {
+	for i := range values {
+		b.DrainedZones = append(b.DrainedZones, values[i])
 	}
 	return b
 }

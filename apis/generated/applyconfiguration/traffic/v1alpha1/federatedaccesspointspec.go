@@ -39,6 +39,10 @@ type FederatedAccessPointSpecApplyConfiguration struct {
 	TLS *TLSSpecApplyConfiguration `json:"tls,omitempty"`
 	// rollout says how new revisions reach the placed clusters.
 	Rollout *RolloutSpecApplyConfiguration `json:"rollout,omitempty"`
+	// locality makes loadBalancer.crossZone's policy reach the mesh: the
+	// DestinationRules of the hosts the VirtualServices route to get Istio
+	// locality load balancing.
+	Locality *LocalitySpecApplyConfiguration `json:"locality,omitempty"`
 }
 
 // FederatedAccessPointSpecApplyConfiguration constructs a declarative configuration of the FederatedAccessPointSpec type for use with
@@ -107,5 +111,13 @@ func (b *FederatedAccessPointSpecApplyConfiguration) WithTLS(value *TLSSpecApply
 // If called multiple times, the Rollout field is set to the value of the last call.
 func (b *FederatedAccessPointSpecApplyConfiguration) WithRollout(value *RolloutSpecApplyConfiguration) *FederatedAccessPointSpecApplyConfiguration {
 	b.Rollout = value
+	return b
+}
+
+// WithLocality sets the Locality field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Locality field is set to the value of the last call.
+func (b *FederatedAccessPointSpecApplyConfiguration) WithLocality(value *LocalitySpecApplyConfiguration) *FederatedAccessPointSpecApplyConfiguration {
+	b.Locality = value
 	return b
 }

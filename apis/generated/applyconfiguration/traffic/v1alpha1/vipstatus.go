@@ -33,6 +33,8 @@ type VIPStatusApplyConfiguration struct {
 	HealthyBackends *int32 `json:"healthyBackends,omitempty"`
 	// totalBackends is the number of backends.
 	TotalBackends *int32 `json:"totalBackends,omitempty"`
+	// zones is the effective weight of the backends of each zone.
+	Zones []ZoneWeightApplyConfiguration `json:"zones,omitempty"`
 }
 
 // VIPStatusApplyConfiguration constructs a declarative configuration of the VIPStatus type for use with
@@ -80,5 +82,18 @@ func (b *VIPStatusApplyConfiguration) WithHealthyBackends(value int32) *VIPStatu
 // If called multiple times, the TotalBackends field is set to the value of the last call.
 func (b *VIPStatusApplyConfiguration) WithTotalBackends(value int32) *VIPStatusApplyConfiguration {
 	b.TotalBackends = &value
+	return b
+}
+
+// WithZones adds the given value to the Zones field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Zones field.
+func (b *VIPStatusApplyConfiguration) WithZones(values ...*ZoneWeightApplyConfiguration) *VIPStatusApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithZones")
+		}
+		b.Zones = append(b.Zones, *values[i])
+	}
 	return b
 }
