@@ -60,19 +60,11 @@ func confirmRemoval(ctx context.Context, out io.Writer, client versioned.Interfa
 	if err != nil {
 		return err
 	}
-	cond := meta.FindStatusCondition(mc.Status.Conditions, clusterv1alpha1.MemberClusterPruneHeld)
-	if cond == nil || cond.Status != metav1.ConditionTrue {
-		return fmt.Errorf("the member-agent of %s holds no removal (condition PruneHeld is not True): nothing to confirm", cluster)
-	}
-	current := holdIDOf(cond.Message, reconciler.ConfirmRemovalAnnotation)
-	if hold == "" {
-		hold = current
-	}
-	if hold == "" {
-		return fmt.Errorf("cannot find the hold's ID in the PruneHeld message of %s: %q; pass --hold", cluster, cond.Message)
-	}
-	if hold != current {
-		return fmt.Errorf("the member-agent of %s holds %s now, not %s: see its PruneHeld condition", cluster, current, hold)
+	held := heldBy{agent: "member-agent", object: cluster, what: "removal", condition: clusterv1alpha1.MemberClusterPruneHeld,
+		annotation: reconciler.ConfirmRemovalAnnotation}
+	cond, hold, err := held.pick(mc.Status.Conditions, hold)
+	if err != nil {
+		return err
 	}
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, reconciler.ConfirmRemovalAnnotation, hold)
 	if _, err := client.ClusterV1alpha1().MemberClusters().Patch(ctx, cluster, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
@@ -80,6 +72,33 @@ func confirmRemoval(ctx context.Context, out io.Writer, client versioned.Interfa
 	}
 	_, err = fmt.Fprintf(out, "membercluster/%s: removal %s confirmed; the member-agent carries it out at its next heartbeat\n%s\n", cluster, hold, cond.Message)
 	return err
+}
+
+// heldBy names what an agent holds: the condition that reports it and the
+// annotation that confirms it.
+type heldBy struct {
+	agent, object, what, condition, annotation string
+}
+
+// pick finds the hold the condition reports and checks hold (the ID given,
+// "" for the current one) against it; it returns the condition and the ID to
+// confirm.
+func (h heldBy) pick(conds []metav1.Condition, hold string) (*metav1.Condition, string, error) {
+	cond := meta.FindStatusCondition(conds, h.condition)
+	if cond == nil || cond.Status != metav1.ConditionTrue {
+		return nil, "", fmt.Errorf("the %s of %s holds no %s (condition %s is not True): nothing to confirm", h.agent, h.object, h.what, h.condition)
+	}
+	current := holdIDOf(cond.Message, h.annotation)
+	if hold == "" {
+		hold = current
+	}
+	if hold == "" {
+		return nil, "", fmt.Errorf("cannot find the hold's ID in the %s message of %s: %q; pass --hold", h.condition, h.object, cond.Message)
+	}
+	if hold != current {
+		return nil, "", fmt.Errorf("the %s of %s holds %s now, not %s: see its %s condition", h.agent, h.object, current, hold, h.condition)
+	}
+	return cond, hold, nil
 }
 
 // holdIDOf finds "<annotation>=<ID>" in a hold's message (PruneHeld,

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -61,19 +60,11 @@ func confirmWithdrawal(ctx context.Context, out io.Writer, client versioned.Inte
 	if err != nil {
 		return err
 	}
-	cond := meta.FindStatusCondition(n.Status.Conditions, clusterv1alpha1.LoadBalancerNodeWithdrawHeld)
-	if cond == nil || cond.Status != metav1.ConditionTrue {
-		return fmt.Errorf("the lb-agent of %s holds no withdrawal (condition WithdrawHeld is not True): nothing to confirm", node)
-	}
-	current := holdIDOf(cond.Message, clusterv1alpha1.AnnotationConfirmWithdrawal)
-	if hold == "" {
-		hold = current
-	}
-	if hold == "" {
-		return fmt.Errorf("cannot find the hold's ID in the WithdrawHeld message of %s: %q; pass --hold", node, cond.Message)
-	}
-	if hold != current {
-		return fmt.Errorf("the lb-agent of %s holds %s now, not %s: see its WithdrawHeld condition", node, current, hold)
+	held := heldBy{agent: "lb-agent", object: node, what: "withdrawal", condition: clusterv1alpha1.LoadBalancerNodeWithdrawHeld,
+		annotation: clusterv1alpha1.AnnotationConfirmWithdrawal}
+	cond, hold, err := held.pick(n.Status.Conditions, hold)
+	if err != nil {
+		return err
 	}
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, clusterv1alpha1.AnnotationConfirmWithdrawal, hold)
 	if _, err := nodes.Patch(ctx, node, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
