@@ -244,6 +244,7 @@ func TestLeaseRenewalsDoNotRewriteAccessOrStatus(t *testing.T) {
 		at = t0.Add(time.Duration(i) * 5 * time.Second)
 		f.clock.Set(at)
 		f.renewLease(t, "zone-a-1", at)
+		f.waitLeaseSeen(t, "zone-a-1", at)
 	}
 	at = t0.Add(grace)
 	f.clock.Set(at)

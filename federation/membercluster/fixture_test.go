@@ -235,6 +235,22 @@ func (f *fixture) renewLease(t *testing.T, cluster string, at time.Time) {
 	}
 }
 
+// waitLeaseSeen waits until the controller's cache holds the cluster's Lease
+// renewed at at and its queue is empty, so that the test's clock does not move
+// on before the controller has looked at the renewal.
+func (f *fixture) waitLeaseSeen(t *testing.T, cluster string, at time.Time) {
+	t.Helper()
+	framework.Eventually(t, 10*time.Second, fmt.Sprintf("the controller saw %s's Lease renewed at %s", cluster, at), func() (bool, string) {
+		l, err := f.c.leases.Leases(clusterv1alpha1.ClusterNamespace(cluster)).Get(clusterv1alpha1.AgentLease)
+		if err != nil || l.Spec.RenewTime == nil || !l.Spec.RenewTime.Time.Equal(at) {
+			return false, fmt.Sprintf("lease %v", err)
+		}
+		return f.c.queue.Len() == 0, fmt.Sprintf("%d queued", f.c.queue.Len())
+	})
+	// The item taken off the queue may still be in its sync.
+	time.Sleep(50 * time.Millisecond)
+}
+
 func newLease(cluster string, renewed time.Time) *coordinationv1.Lease {
 	at := metav1.NewMicroTime(renewed)
 	return &coordinationv1.Lease{
