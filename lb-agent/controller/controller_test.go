@@ -268,9 +268,9 @@ func TestProgramsAnnouncesAndReports(t *testing.T) {
 		cfg.Peers[0].HoldTime != 30*time.Second || cfg.Peers[0].ASN != 64500 {
 		t.Errorf("BGP config %+v", cfg)
 	}
-	// Local backends weigh 99, remote ones 1.
+	// Local backends weigh 99, remote ones 1: 63/1 in the kernel's Maglev terms.
 	services := e.dp.Services()
-	if len(services) != 2 || services[0].Destinations[0].Weight != 99 || services[0].Destinations[1].Weight != 1 {
+	if len(services) != 2 || services[0].Destinations[0].Weight != 63 || services[0].Destinations[1].Weight != 1 {
 		t.Errorf("services %+v", services)
 	}
 	// The Lease is renewed.
@@ -330,18 +330,19 @@ func TestStatusReportsProgrammedWeights(t *testing.T) {
 		}
 		return nil
 	}
-	want := []clusterv1alpha1.BackendWeight{{Weight: 99, Backends: []string{"10.0.0.10", "10.0.0.11"}}, {Weight: 1, Backends: []string{"10.1.0.10"}}}
-	eventually(t, "the weights 99/1 in the status", func() bool { return apiequality.Semantic.DeepEqual(weights(), want) })
+	// 99/1, as the kernel's Maglev table holds it (model.MaglevMaxTurns).
+	want := []clusterv1alpha1.BackendWeight{{Weight: 63, Backends: []string{"10.0.0.10", "10.0.0.11"}}, {Weight: 1, Backends: []string{"10.1.0.10"}}}
+	eventually(t, "the weights 63/1 in the status", func() bool { return apiequality.Semantic.DeepEqual(weights(), want) })
 
 	v = v.DeepCopy()
 	v.Spec.Backends[0].Drained = true
 	if _, err := e.portico.TrafficV1alpha1().VirtualIPs().Update(context.Background(), v, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	want = []clusterv1alpha1.BackendWeight{{Weight: 99, Backends: []string{"10.0.0.11"}}, {Weight: 1, Backends: []string{"10.1.0.10"}},
+	want = []clusterv1alpha1.BackendWeight{{Weight: 63, Backends: []string{"10.0.0.11"}}, {Weight: 1, Backends: []string{"10.1.0.10"}},
 		{Weight: 0, Backends: []string{"10.0.0.10"}}}
 	eventually(t, "weight 0 for the drained backend in the status", func() bool { return apiequality.Semantic.DeepEqual(weights(), want) })
-	if d := e.dp.Services()[0].Destinations; d[0].Weight != 0 || d[1].Weight != 99 {
+	if d := e.dp.Services()[0].Destinations; d[0].Weight != 0 || d[1].Weight != 63 {
 		t.Errorf("dataplane destinations %+v", d)
 	}
 }

@@ -92,6 +92,7 @@ func (s vipSpec) build(health HealthFunc) VIP {
 		}
 	}
 	slices.SortFunc(dests, func(a, b Destination) int { return a.Address.Compare(b.Address) })
+	fitMaglev(dests)
 	for _, k := range s.ports {
 		v.Services = append(v.Services, Service{Key: k, Destinations: slices.Clone(dests)})
 	}

@@ -50,7 +50,8 @@ func TestWeightsByZone(t *testing.T) {
 	want := []Service{{
 		Key: Key{VIP: addr("203.0.113.10"), Port: 443, Protocol: TCP},
 		Destinations: []Destination{
-			{Address: addr("10.0.0.2"), Weight: 99},
+			// 99/1 as the kernel's Maglev table can hold it (maglev.go).
+			{Address: addr("10.0.0.2"), Weight: 63},
 			{Address: addr("10.1.0.2"), Weight: 1},
 		},
 	}}
@@ -59,7 +60,7 @@ func TestWeightsByZone(t *testing.T) {
 	}
 	// The other zone's nodes weigh the same backends the other way round.
 	stateB, _ := For([]*trafficv1alpha1.VirtualIP{vip("203.0.113.10")}, Node{Group: "zone-b", Zone: "zone-b"}, allHealthy)
-	if got := stateB.Services()[0].Destinations; got[0].Weight != 1 || got[1].Weight != 99 {
+	if got := stateB.Services()[0].Destinations; got[0].Weight != 1 || got[1].Weight != 63 {
 		t.Errorf("zone-b weights: %+v", got)
 	}
 	if got := state.Announced(); len(got) != 1 || got[0] != addr("203.0.113.10") {
@@ -95,7 +96,7 @@ func TestDrainedBackendsGetWeightZero(t *testing.T) {
 		want     []int    // weights by address
 	}{
 		{"drained cluster", []trafficv1alpha1.Backend{b("10.0.0.2", "zone-a", true), b("10.0.0.3", "zone-a", false), b("10.1.0.2", "zone-b", false)},
-			nil, []int{0, 99, 1}},
+			nil, []int{0, 63, 1}},
 		{"drained remote zone", []trafficv1alpha1.Backend{b("10.0.0.2", "zone-a", false), b("10.1.0.2", "zone-b", false)},
 			[]string{"zone-b"}, []int{99, 0}},
 		{"drained own zone", []trafficv1alpha1.Backend{b("10.0.0.2", "zone-a", false), b("10.1.0.2", "zone-b", false)},
@@ -147,6 +148,7 @@ func TestHealthVerdicts(t *testing.T) {
 		d := s.Services()[0].Destinations
 		return d[0].Weight, d[1].Weight, s.VIPs[0].Announce, s.VIPs[0].Healthy
 	}
+	// 99/1 is 63/1 in the kernel's Maglev terms (maglev.go).
 	for _, tc := range []struct {
 		name           string
 		local, remote  Verdict
@@ -154,11 +156,11 @@ func TestHealthVerdicts(t *testing.T) {
 		announce       bool
 		healthyBackend int
 	}{
-		{"unknown keeps weights, not announced", Unknown, Unknown, 99, 1, false, 0},
+		{"unknown keeps weights, not announced", Unknown, Unknown, 63, 1, false, 0},
 		{"unhealthy local drains", Unhealthy, Healthy, 0, 1, true, 1},
 		{"all unhealthy", Unhealthy, Unhealthy, 0, 0, false, 0},
-		{"healthy", Healthy, Healthy, 99, 1, true, 2},
-		{"one known healthy", Healthy, Unknown, 99, 1, true, 1},
+		{"healthy", Healthy, Healthy, 63, 1, true, 2},
+		{"one known healthy", Healthy, Unknown, 63, 1, true, 1},
 	} {
 		verdicts[addr("10.0.0.2")], verdicts[addr("10.1.0.2")] = tc.local, tc.remote
 		l, r, ann, healthy := weights()

@@ -24,9 +24,10 @@ import (
 // TCP listeners in their own network namespaces, an access point with a VIP
 // from a pool of zone-a, and the two lb-agents of group zone-a, which
 // health-check those gateways. Each node's status reports the weights it
-// programmed: 99 for zone-a-1's gateway, 1 for zone-b-1's. `kubectl portico
-// drain cluster zone-a-1` makes it 0 on every node within seconds (the test
-// prints how long), and `undrain` restores 99.
+// programmed: 99/1 as the kernel's Maglev table holds it (63 for zone-a-1's
+// gateway, 1 for zone-b-1's: model.MaglevMaxTurns). `kubectl portico drain
+// cluster zone-a-1` makes it 0 on every node within seconds (the test prints
+// how long), and `undrain` restores 63.
 func TestDrainClusterZeroesNodeWeights(t *testing.T) {
 	requireTools(t)
 	gateways := map[string]string{"zone-a-1": lanPrefix + ".101", "zone-b-1": lanPrefix + ".102"}
@@ -63,7 +64,7 @@ func TestDrainClusterZeroesNodeWeights(t *testing.T) {
 		return vip != "", fmt.Sprintf("status.vip %+v", got.Status.VIP)
 	})
 	a, b := gateways["zone-a-1"], gateways["zone-b-1"]
-	e.waitWeights(t, 120*time.Second, vip, fmt.Sprintf("99 %s; 1 %s", a, b))
+	e.waitWeights(t, 120*time.Second, vip, fmt.Sprintf("63 %s; 1 %s", a, b))
 
 	var out, errOut bytes.Buffer
 	kubectl := func(args ...string) {
@@ -84,7 +85,7 @@ func TestDrainClusterZeroesNodeWeights(t *testing.T) {
 
 	undrained := time.Now()
 	kubectl("undrain", "cluster", "zone-a-1")
-	e.waitWeights(t, 15*time.Second, vip, fmt.Sprintf("99 %s; 1 %s", a, b))
+	e.waitWeights(t, 15*time.Second, vip, fmt.Sprintf("63 %s; 1 %s", a, b))
 	t.Logf("MEASURE kubectl portico undrain cluster -> weights back in every node's status: %v", time.Since(undrained).Round(time.Millisecond))
 }
 

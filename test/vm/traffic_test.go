@@ -32,6 +32,7 @@ type dsr struct {
 	client    string
 	directors []string // namespaces; addresses 10.0.0.2, .3, ...
 	backends  []*backend
+	sources   int // client addresses added by source
 }
 
 type backend struct {
