@@ -94,7 +94,8 @@ func TestRenderMemberAgent(t *testing.T) {
 			for _, r := range o.Rules {
 				switch {
 				case slices.Equal(r.APIGroups, []string{"networking.istio.io"}):
-					istio = len(r.Resources) == 5 && slices.Contains(r.Verbs, "delete") && slices.Contains(r.Verbs, "patch")
+					istio = slices.Equal(r.Resources, []string{"gateways", "virtualservices", "destinationrules", "serviceentries", "workloadentries", "workloadgroups"}) &&
+						slices.Contains(r.Verbs, "delete") && slices.Contains(r.Verbs, "patch")
 				case slices.Equal(r.APIGroups, []string{""}):
 					if slices.Contains(r.Resources, "secrets") || (slices.Contains(r.Resources, "namespaces") && slices.Contains(r.Verbs, "delete")) {
 						t.Errorf("cluster-wide rule %+v: no Secrets, no namespace deletion", r)

@@ -129,6 +129,8 @@ type AccessPointTemplate struct {
 	ServiceEntries []NamedTemplate `json:"serviceEntries,omitempty"`
 	// workloadEntries are Istio WorkloadEntries.
 	WorkloadEntries []NamedTemplate `json:"workloadEntries,omitempty"`
+	// workloadGroups are Istio WorkloadGroups.
+	WorkloadGroups []NamedTemplate `json:"workloadGroups,omitempty"`
 }
 
 // NamedTemplate is one Istio object: its name and its spec.

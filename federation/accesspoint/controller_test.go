@@ -285,19 +285,20 @@ func managedBy(fap *trafficv1alpha1.FederatedAccessPoint, manager string) bool {
 	return slices.ContainsFunc(fap.ManagedFields, func(m metav1.ManagedFieldsEntry) bool { return m.Manager == manager })
 }
 
-// applyAll makes every placed cluster's agent report the access point's
-// current revision applied.
+// applyAll makes the clusters' agents report what their ClusterAccessPoints
+// hold applied.
 func (f *fixture) applyAll(name string, clusters ...string) {
 	f.t.Helper()
-	rev := f.accessPoint(name).Status.Revision
 	for _, c := range clusters {
+		rev := f.clusterAccessPoint(name, c).Spec.Revision
 		f.agentReports(name, c, func(s *trafficv1alpha1.ClusterAccessPointStatus) { s.ObservedRevision = rev })
 	}
 }
 
 // TestPlacesOnAvailableClusters: one ClusterAccessPoint per placed cluster, in
-// the cluster's namespace, with that cluster's rendering and the revision; an
-// unplaced cluster gets nothing.
+// the cluster's namespace, with that cluster's rendering and its hash (the
+// status has the access point's revision hash); an unplaced cluster gets
+// nothing.
 func TestPlacesOnAvailableClusters(t *testing.T) {
 	fap := newAccessPoint("checkout", "checkout.example.test", t0, "a", "b")
 	fap.Spec.Template.VirtualServices = []trafficv1alpha1.NamedTemplate{{Name: "checkout",
@@ -308,6 +309,7 @@ func TestPlacesOnAvailableClusters(t *testing.T) {
 	f.mustSync("checkout")
 
 	rev := Revision(&fap.Spec, nil)
+	hashes := map[string]string{}
 	for _, cluster := range []string{"a", "b"} {
 		cap := f.clusterAccessPoint("checkout", cluster)
 		if cap == nil {
@@ -319,9 +321,14 @@ func TestPlacesOnAvailableClusters(t *testing.T) {
 			t.Fatalf("cluster %s got manifests\n%s\nwant the cluster's rendering\n%s", cluster, manifests(cap.Spec.Manifests), manifests(want))
 		}
 		ref := trafficv1alpha1.AccessPointReference{Namespace: "shop", Name: "checkout", UID: fap.UID}
-		if cap.Spec.Revision != rev || cap.Spec.AccessPointRef != ref {
-			t.Fatalf("cluster %s: revision %q ref %+v, want %q %+v", cluster, cap.Spec.Revision, cap.Spec.AccessPointRef, rev, ref)
+		if cap.Spec.Revision != ManifestsRevision(want) || cap.Spec.AccessPointRevision != 1 || cap.Spec.AccessPointRef != ref {
+			t.Fatalf("cluster %s: revision %q (%d) ref %+v, want %q (1) %+v", cluster, cap.Spec.Revision, cap.Spec.AccessPointRevision,
+				cap.Spec.AccessPointRef, ManifestsRevision(want), ref)
 		}
+		hashes[cluster] = cap.Spec.Revision
+	}
+	if hashes["a"] == hashes["b"] {
+		t.Fatalf("clusters a and b render differently (b's override) but have the same revision %s", hashes["a"])
 	}
 	if f.clusterAccessPoint("checkout", "c") != nil {
 		t.Fatal("a ClusterAccessPoint was rendered on cluster c, which is not placed")
@@ -359,8 +366,8 @@ func TestUnavailableClusterKeepsItsRevision(t *testing.T) {
 	f.mustSync("checkout")
 
 	fap := f.accessPoint("checkout")
-	if a := f.clusterAccessPoint("checkout", "a"); a.Spec.Revision != fap.Status.Revision || a.Spec.Revision == old.Spec.Revision {
-		t.Fatalf("available cluster a has revision %q, want the new %q", a.Spec.Revision, fap.Status.Revision)
+	if a := f.clusterAccessPoint("checkout", "a"); a.Spec.AccessPointRevision != 2 || a.Spec.Revision == old.Spec.Revision {
+		t.Fatalf("available cluster a has revision %d (%q), want 2 with another hash than %q", a.Spec.AccessPointRevision, a.Spec.Revision, old.Spec.Revision)
 	}
 	if b := f.clusterAccessPoint("checkout", "b"); b == nil || !apiequality.Semantic.DeepEqual(b.Spec, old.Spec) {
 		t.Fatalf("unavailable cluster b lost what it had: %+v", b)
@@ -455,11 +462,11 @@ func TestClusterPhasesAndConditions(t *testing.T) {
 	rev := got.Status.Revision
 	f.agentReports("checkout", "b", func(s *trafficv1alpha1.ClusterAccessPointStatus) { s.ObservedRevision = "0123456789abcdef" })
 	f.agentReports("checkout", "c", func(s *trafficv1alpha1.ClusterAccessPointStatus) {
-		s.ObservedRevision = rev
+		s.ObservedRevision = f.clusterAccessPoint("checkout", "c").Spec.Revision
 		s.Objects = []trafficv1alpha1.ObjectStatus{{Kind: "Gateway", Namespace: "shop", Name: "checkout", Applied: true}}
 	})
 	f.agentReports("checkout", "d", func(s *trafficv1alpha1.ClusterAccessPointStatus) {
-		s.ObservedRevision = rev
+		s.ObservedRevision = f.clusterAccessPoint("checkout", "d").Spec.Revision
 		s.Conditions = []metav1.Condition{{Type: trafficv1alpha1.ClusterAccessPointDegraded, Status: metav1.ConditionTrue,
 			Reason: "ApplyFailed", Message: "Gateway shop/checkout: admission webhook denied", LastTransitionTime: metav1.NewTime(t0)}}
 	})
@@ -480,8 +487,13 @@ func TestClusterPhasesAndConditions(t *testing.T) {
 	if s := byName["d"]; s.Message != "Gateway shop/checkout: admission webhook denied" {
 		t.Fatalf("cluster d message %q, want the agent's Degraded message", s.Message)
 	}
+	// c's agent reported its manifests' hash: the status says it in the
+	// access point's terms. b's hash is no revision's: it is shown as is.
 	if s := byName["c"]; s.ObservedRevision != rev || s.Objects.Applied != 1 || s.Zone != "zone-c" {
-		t.Fatalf("cluster c = %+v", s)
+		t.Fatalf("cluster c = %+v, want observedRevision %s", s, rev)
+	}
+	if s := byName["b"]; s.ObservedRevision != "0123456789abcdef" {
+		t.Fatalf("cluster b = %+v", s)
 	}
 	if s := byName["a"]; !s.LastTransitionTime.Time.Equal(t0) {
 		t.Fatalf("cluster a stayed Pending but its transition time moved to %v", s.LastTransitionTime)

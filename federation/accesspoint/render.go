@@ -20,8 +20,8 @@ import (
 var DefaultGatewaySelector = map[string]any{"istio": "ingressgateway"}
 
 // Revision is a hash of everything rendering depends on, the same for every
-// cluster of an access point: agents report it back as observedRevision. cert is
-// the access point's issued certificate (nil when it has none yet).
+// cluster of an access point: status.revision. cert is the access point's
+// issued certificate (nil when it has none yet).
 func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec, cert *certsecret.Stored) string {
 	var lb any
 	if spec.LoadBalancer != nil {
@@ -34,6 +34,18 @@ func Revision(spec *trafficv1alpha1.FederatedAccessPointSpec, cert *certsecret.S
 	data, _ := json.Marshal([]any{spec.Hosts, spec.Template, spec.Overrides, lb, spec.TLS, certID})
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])[:16]
+}
+
+// ManifestsRevision is a ClusterAccessPoint's spec.revision: a hash of the
+// manifests rendered for its cluster, everything its agent is sent. Agents
+// report it back as observedRevision.
+func ManifestsRevision(manifests []trafficv1alpha1.JSONObject) string {
+	h := sha256.New()
+	for _, m := range manifests {
+		fmt.Fprintf(h, "%d:", len(m.Raw))
+		h.Write(m.Raw)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // withPolicy adds the locality policy to a revision's hash: what a cluster

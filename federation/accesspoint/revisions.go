@@ -1,7 +1,9 @@
 package accesspoint
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 
@@ -66,6 +68,7 @@ func newest(revs map[int64]*trafficv1alpha1.AccessPointRevision) int64 {
 // which it creates and adds to revs.
 func (c *Controller) ensureRevision(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, revs map[int64]*trafficv1alpha1.AccessPointRevision) (int64, error) {
 	content := rollout.Content(&fap.Spec)
+	canonicalize(&content)
 	hash := rollout.ContentHash(&content)
 	n := newest(revs)
 	if n > 0 && revs[n].Spec.Hash == hash {
@@ -124,4 +127,47 @@ func (c *Controller) pruneRevisions(ctx context.Context, fap *trafficv1alpha1.Fe
 		delete(revs, n)
 	}
 	return nil
+}
+
+// canonicalize writes the content's JSON (the template's objects, the
+// overrides' values) in one form: keys sorted, no spacing. What a revision
+// renders for a cluster then depends on its content only: the same template
+// stored with another key order (a server-side apply sorts the keys, an
+// update keeps the client's) or spacing renders the same manifests, and a
+// new revision rewrites only the ClusterAccessPoints of the clusters whose
+// manifests it changes. JSON that does not parse is left as it is (rendering
+// reports it).
+func canonicalize(c *trafficv1alpha1.RevisionContent) {
+	t := &c.Template
+	if t.Gateway != nil {
+		t.Gateway.Raw = canonicalJSON(t.Gateway.Raw)
+	}
+	for _, list := range t.Lists() {
+		for i := range list {
+			list[i].Spec.Raw = canonicalJSON(list[i].Spec.Raw)
+		}
+	}
+	for i := range c.Overrides {
+		for j := range c.Overrides[i].ClusterOverrides {
+			if v := c.Overrides[i].ClusterOverrides[j].Value; v != nil {
+				v.Raw = canonicalJSON(v.Raw)
+			}
+		}
+	}
+}
+
+// canonicalJSON is raw with its keys sorted and no spacing; raw itself when
+// it does not parse. Numbers keep their digits.
+func canonicalJSON(raw []byte) []byte {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil || d.More() {
+		return raw
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return out
 }

@@ -71,7 +71,9 @@ func (f *fixture) degraded(name, cluster string) {
 	})
 }
 
-// revisionsSent is each cluster's revision number, as "a=1 b=1 c=1".
+// revisionsSent is the revision each cluster's ClusterAccessPoint was
+// written for (the last one that changed what it renders there), as
+// "a=1 b=1 c=1".
 func (f *fixture) revisionsSent(name string, clusters ...string) string {
 	f.t.Helper()
 	var out []string
@@ -305,13 +307,27 @@ func TestUndoGoesEverywhereAtOnce(t *testing.T) {
 		fap.Annotations = map[string]string{trafficv1alpha1.RollbackAnnotation: "1"}
 	})
 	f.mustSync("web")
-	f.expectRollout("web", trafficv1alpha1.RolloutProgressing, "", 3, 1)
-	if got := f.revisionsSent("web", "a", "b", "c"); got != "a=3 b=3 c=3" {
+	fap := f.expectRollout("web", trafficv1alpha1.RolloutProgressing, "", 3, 1)
+	if got := clusterRevisions(fap); got != "a=3 b=3 c=3" {
 		t.Fatalf("the rollback sent %s, want every cluster at once", got)
 	}
-	f.healthy("web", "a", "b", "c")
+	// b and c run revision 1, which renders what 3 does: only a is rewritten.
+	if got := f.revisionsSent("web", "a", "b", "c"); got != "a=3 b=1 c=1" {
+		t.Fatalf("the rollback wrote %s, want only a's ClusterAccessPoint", got)
+	}
+	f.healthy("web", "a")
 	f.mustSync("web")
 	f.expectRollout("web", trafficv1alpha1.RolloutComplete, "", 3, 3)
+}
+
+// clusterRevisions is the revision status.clusters says each cluster is
+// sent, as "a=1 b=1".
+func clusterRevisions(fap *trafficv1alpha1.FederatedAccessPoint) string {
+	var out []string
+	for _, c := range fap.Status.Clusters {
+		out = append(out, fmt.Sprintf("%s=%d", c.Name, c.Revision))
+	}
+	return strings.Join(out, " ")
 }
 
 func TestNewClusterGetsTheStableRevisionUntilItsStage(t *testing.T) {

@@ -47,23 +47,27 @@ func isRollback(fap *trafficv1alpha1.FederatedAccessPoint, p *plan) bool {
 	return from != nil && target != nil && from.Spec.Hash == target.Spec.Hash
 }
 
-// health is how a cluster does on the target revision: the agent applied it
-// (Degraded fails), its gateway endpoints are ready (none of them ready
-// fails), and the VIP, when lb nodes announce it, has every backend healthy
-// (none healthy fails). The lb-agents report healthy backends per VIP, not per
-// backend, so a partial VIP failure holds the stage rather than halting it.
+// health is how a cluster does on the target revision: the agent applied
+// what the target renders for the cluster (Degraded fails), its gateway
+// endpoints are ready (none of them ready fails), and the VIP, when lb nodes
+// announce it, has every backend healthy (none healthy fails). The lb-agents
+// report healthy backends per VIP, not per backend, so a partial VIP failure
+// holds the stage rather than halting it.
 func (c *Controller) health(fap *trafficv1alpha1.FederatedAccessPoint, p *plan, mc *clusterv1alpha1.MemberCluster,
 	cap *trafficv1alpha1.ClusterAccessPoint, vip *trafficv1alpha1.VirtualIP) Health {
 	if mc == nil {
 		return Health{Message: "not placed"}
 	}
-	if _, err := p.render(fap, p.target, mc.Name); err != nil {
-		return Health{Failed: true, Message: err.Error()}
+	target := p.render(fap, p.target, mc.Name)
+	if target.err != nil {
+		return Health{Failed: true, Message: target.err.Error()}
 	}
 	switch {
 	case !Available(mc):
 		return Health{Message: "the cluster's agent is not available"}
-	case cap == nil || cap.Spec.AccessPointRevision != p.target || cap.Spec.Revision != p.hashes[p.target]:
+	case cap == nil || cap.Spec.Revision != target.hash:
+		// A cluster whose ClusterAccessPoint carries what the target renders
+		// for it is on the target, whichever revision last changed that.
 		return Health{Message: fmt.Sprintf("revision %d not sent yet", p.target)}
 	case cap.Status.ObservedRevision != cap.Spec.Revision || cap.Status.ObservedGeneration != cap.Generation:
 		return Health{Message: fmt.Sprintf("revision %d not applied yet", p.target)}

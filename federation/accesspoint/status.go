@@ -175,7 +175,7 @@ func (c *Controller) clusterStatuses(fap *trafficv1alpha1.FederatedAccessPoint, 
 	}
 	var out []trafficv1alpha1.ClusterStatus
 	for _, mc := range p.placed {
-		s := clusterStatus(mc, existing[mc.Name], p)
+		s := clusterStatus(fap, mc, existing[mc.Name], p)
 		if old, ok := prev[mc.Name]; ok && old.Phase == s.Phase && old.LastTransitionTime != nil {
 			s.LastTransitionTime = old.LastTransitionTime
 		} else {
@@ -187,10 +187,16 @@ func (c *Controller) clusterStatuses(fap *trafficv1alpha1.FederatedAccessPoint, 
 	return out
 }
 
-func clusterStatus(mc *clusterv1alpha1.MemberCluster, cap *trafficv1alpha1.ClusterAccessPoint, p *plan) trafficv1alpha1.ClusterStatus {
-	s := trafficv1alpha1.ClusterStatus{Name: mc.Name, Zone: mc.Spec.Zone, Revision: p.assign[mc.Name]}
+// clusterStatus is a placed cluster's entry of status.clusters. The cluster
+// is Applied when its agent applied, for the current spec of its
+// ClusterAccessPoint, what its revision renders for it (a revision that
+// renders the same there as an earlier one did not rewrite it).
+func clusterStatus(fap *trafficv1alpha1.FederatedAccessPoint, mc *clusterv1alpha1.MemberCluster,
+	cap *trafficv1alpha1.ClusterAccessPoint, p *plan) trafficv1alpha1.ClusterStatus {
+	n := p.assign[mc.Name]
+	s := trafficv1alpha1.ClusterStatus{Name: mc.Name, Zone: mc.Spec.Zone, Revision: n}
 	if cap != nil {
-		s.ObservedRevision = cap.Status.ObservedRevision
+		s.ObservedRevision = p.observedRevision(fap, mc.Name, cap)
 		s.Objects.Total = int32(len(cap.Spec.Manifests))
 		for _, o := range cap.Status.Objects {
 			if o.Applied {
@@ -216,18 +222,38 @@ func clusterStatus(mc *clusterv1alpha1.MemberCluster, cap *trafficv1alpha1.Clust
 		// The agent's status is about an earlier spec: it cannot say whether
 		// this one is applied, even when the content hashes alike (a change
 		// reverted while the agent could not report).
-		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseApplying, fmt.Sprintf("applying revision %d (%s)", p.assign[mc.Name], p.hashes[p.assign[mc.Name]])
+		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseApplying, fmt.Sprintf("applying revision %d (%s)", n, p.hashes[n])
 	case meta.IsStatusConditionTrue(cap.Status.Conditions, trafficv1alpha1.ClusterAccessPointDegraded):
 		s.Phase = trafficv1alpha1.ClusterPhaseFailed
 		if d := meta.FindStatusCondition(cap.Status.Conditions, trafficv1alpha1.ClusterAccessPointDegraded); d != nil {
 			s.Message = d.Message
 		}
-	case cap.Status.ObservedRevision != p.hashes[p.assign[mc.Name]]:
-		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseApplying, fmt.Sprintf("applying revision %d (%s)", p.assign[mc.Name], p.hashes[p.assign[mc.Name]])
+	case cap.Status.ObservedRevision != p.clusterRevision(fap, n, mc.Name):
+		s.Phase, s.Message = trafficv1alpha1.ClusterPhaseApplying, fmt.Sprintf("applying revision %d (%s)", n, p.hashes[n])
 	default:
 		s.Phase = trafficv1alpha1.ClusterPhaseApplied
 	}
 	return s
+}
+
+// observedRevision is what the cluster's agent applied last, in the terms of
+// status.revision: the hash of the revision the cluster is sent, of the one
+// its ClusterAccessPoint was written for, or of the stable one, whichever's
+// rendering for the cluster the agent reports (its ClusterAccessPoint's
+// status.observedRevision, a hash of the cluster's manifests); that manifests
+// hash itself when it is none of theirs. A cluster on the target therefore
+// reports status.revision, even when the target rendered nothing new for it.
+func (p *plan) observedRevision(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cap *trafficv1alpha1.ClusterAccessPoint) string {
+	applied := cap.Status.ObservedRevision
+	if applied == "" {
+		return ""
+	}
+	for _, n := range []int64{p.assign[cluster], cap.Spec.AccessPointRevision, p.rollout.status.StableRevision} {
+		if n > 0 && applied == p.clusterRevision(fap, n, cluster) {
+			return p.hashes[n]
+		}
+	}
+	return applied
 }
 
 func placedCondition(p *plan) metav1.Condition {

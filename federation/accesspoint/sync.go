@@ -35,8 +35,13 @@ type plan struct {
 	// the spec's content.
 	revs   map[int64]*trafficv1alpha1.AccessPointRevision
 	target int64
-	// hashes identify what each revision renders (with the current
-	// certificate): the ClusterAccessPoints' spec.revision.
+	// hashes identify what each revision renders over all clusters (with
+	// the current certificate and locality policy): the target's is
+	// status.revision, and a cluster's observedRevision in the status is
+	// the hash of the revision whose rendering its agent applied. A
+	// ClusterAccessPoint carries a hash of its own cluster's manifests
+	// instead (clusterRevision), so that a change that renders the same
+	// manifests for a cluster leaves its ClusterAccessPoint as it is.
 	hashes map[int64]string
 	// revision is the target's hash, status.revision.
 	revision string
@@ -64,14 +69,15 @@ type renderKey struct {
 
 type renderResult struct {
 	manifests []trafficv1alpha1.JSONObject
+	hash      string // ManifestsRevision of manifests
 	err       error
 }
 
 // render renders revision n for a cluster, once per reconcile.
-func (p *plan) render(fap *trafficv1alpha1.FederatedAccessPoint, n int64, cluster string) ([]trafficv1alpha1.JSONObject, error) {
+func (p *plan) render(fap *trafficv1alpha1.FederatedAccessPoint, n int64, cluster string) renderResult {
 	k := renderKey{n, cluster}
 	if r, ok := p.rendered[k]; ok {
-		return r.manifests, r.err
+		return r
 	}
 	var r renderResult
 	if rev := p.revs[n]; rev == nil {
@@ -79,9 +85,34 @@ func (p *plan) render(fap *trafficv1alpha1.FederatedAccessPoint, n int64, cluste
 	} else {
 		r.manifests, r.err = RenderFor(withContent(fap, &rev.Spec.Content),
 			Target{Cluster: cluster, GatewayNamespace: p.gatewayNamespaces[cluster], Locality: p.locality}, p.cert)
+		r.hash = ManifestsRevision(r.manifests)
 	}
 	p.rendered[k] = r
-	return r.manifests, r.err
+	return r
+}
+
+// clusterRevision is the spec.revision of the cluster's ClusterAccessPoint
+// on revision n: the hash of what n renders for that cluster. A cluster is on
+// revision n when its ClusterAccessPoint carries it, whichever revision last
+// changed what it renders; "" when n does not render there.
+func (p *plan) clusterRevision(fap *trafficv1alpha1.FederatedAccessPoint, n int64, cluster string) string {
+	if r := p.render(fap, n, cluster); r.err == nil {
+		return r.hash
+	}
+	return ""
+}
+
+// heldRevision is the revision a cluster's ClusterAccessPoint holds: the
+// target or the stable revision when it carries their rendering for the
+// cluster (a revision that renders the same there leaves it as it was),
+// else the one it was written for.
+func (p *plan) heldRevision(fap *trafficv1alpha1.FederatedAccessPoint, cluster string, cap *trafficv1alpha1.ClusterAccessPoint) int64 {
+	for _, n := range []int64{p.target, p.rollout.status.StableRevision} {
+		if n > 0 && cap.Spec.Revision == p.clusterRevision(fap, n, cluster) {
+			return n
+		}
+	}
+	return cap.Spec.AccessPointRevision
 }
 
 func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) (time.Duration, error) {
@@ -128,7 +159,7 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 	if p.rollout.frozen {
 		p.assign = map[string]int64{}
 		for cluster, cap := range existing {
-			p.assign[cluster] = cap.Spec.AccessPointRevision
+			p.assign[cluster] = p.heldRevision(fap, cluster, cap)
 		}
 	} else {
 		for _, mc := range p.placed {
@@ -161,32 +192,37 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 }
 
 // writeCAP creates or updates the cluster's ClusterAccessPoint, with the
-// revision the rollout assigns it, when its content changed.
+// revision the rollout assigns it, when what it renders for the cluster
+// changed. A new revision that renders the same manifests there writes
+// nothing: spec.accessPointRevision stays the revision that last changed them.
 func (c *Controller) writeCAP(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, cluster string, p *plan, cur *trafficv1alpha1.ClusterAccessPoint) error {
 	n := p.assign[cluster]
-	manifests, err := p.render(fap, n, cluster)
-	if err != nil {
-		return err
+	r := p.render(fap, n, cluster)
+	if r.err != nil {
+		return r.err
 	}
 	spec := trafficv1alpha1.ClusterAccessPointSpec{
 		AccessPointRef:      trafficv1alpha1.AccessPointReference{Namespace: fap.Namespace, Name: fap.Name, UID: fap.UID},
-		AccessPointRevision: n, Revision: p.hashes[n], Manifests: manifests,
+		AccessPointRevision: n, Revision: r.hash, Manifests: r.manifests,
 	}
 	caps := c.client.TrafficV1alpha1().ClusterAccessPoints(clusterv1alpha1.ClusterNamespace(cluster))
 	if cur == nil {
 		cap := &trafficv1alpha1.ClusterAccessPoint{ObjectMeta: metav1.ObjectMeta{Name: apstatus.CAPName(fap)}, Spec: spec}
-		_, err = caps.Create(ctx, cap, metav1.CreateOptions{})
+		_, err := caps.Create(ctx, cap, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("ClusterAccessPoint %s exists in %s but is not in the cache yet", cap.Name, cluster)
 		}
 		return err
+	}
+	if cur.Spec.Revision == spec.Revision {
+		spec.AccessPointRevision = cur.Spec.AccessPointRevision
 	}
 	if apiequality.Semantic.DeepEqual(cur.Spec, spec) {
 		return nil
 	}
 	updated := cur.DeepCopy()
 	updated.Spec = spec
-	_, err = caps.Update(ctx, updated, metav1.UpdateOptions{})
+	_, err := caps.Update(ctx, updated, metav1.UpdateOptions{})
 	return err
 }
 

@@ -40,7 +40,7 @@ const (
 )
 
 // kinds are the Istio kinds whose spec schemas are extracted.
-var kinds = []string{"Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry"}
+var kinds = []string{"Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry", "WorkloadGroup"}
 
 func main() {
 	out := flag.String("out", "", "path of the Go file to write (required)")
@@ -263,7 +263,10 @@ func checkStructural(kind string, s *apiextensionsv1.JSONSchemaProps) error {
 	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(s, internal, nil); err != nil {
 		return fmt.Errorf("%s: converting spec schema: %w", kind, err)
 	}
-	ss, err := structuralschema.NewStructural(internal)
+	// Checked where the CRD has it, under the resource root: the rules for the
+	// root (metadata, additionalProperties) are not those of spec.
+	root := &apiextensions.JSONSchemaProps{Type: "object", Properties: map[string]apiextensions.JSONSchemaProps{"spec": *internal}}
+	ss, err := structuralschema.NewStructural(root)
 	if err != nil {
 		return fmt.Errorf("%s: spec schema is not structural: %w", kind, err)
 	}

@@ -58,6 +58,7 @@ type (
 	drAC  = networkingv1ac.DestinationRuleApplyConfiguration
 	seAC  = networkingv1ac.ServiceEntryApplyConfiguration
 	weAC  = networkingv1ac.WorkloadEntryApplyConfiguration
+	wgAC  = networkingv1ac.WorkloadGroupApplyConfiguration
 )
 
 const istioGroup = "networking.istio.io"
@@ -86,6 +87,9 @@ var kinds = map[schema.GroupKind]kind{
 	})},
 	{Group: istioGroup, Kind: "WorkloadEntry"}: {"workloadentries", true, 2, typed(func(c clients, ns string) applier[weAC, *networkingv1.WorkloadEntry] {
 		return c.istio.NetworkingV1().WorkloadEntries(ns)
+	})},
+	{Group: istioGroup, Kind: "WorkloadGroup"}: {"workloadgroups", true, 2, typed(func(c clients, ns string) applier[wgAC, *networkingv1.WorkloadGroup] {
+		return c.istio.NetworkingV1().WorkloadGroups(ns)
 	})},
 }
 

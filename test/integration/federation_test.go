@@ -376,8 +376,8 @@ func TestFederationExample(t *testing.T) {
 		}
 	}
 
-	// Every placed cluster at the current revision, and its ClusterAccessPoint
-	// carries that revision.
+	// Every placed cluster at the current revision, and its agent applied the
+	// manifests its ClusterAccessPoint carries (their hash is the cluster's own).
 	if fap.Status.Revision == "" || fap.Status.ObservedGeneration != fap.Generation || len(fap.Status.Clusters) != 2 {
 		t.Fatalf("status: revision %q, observedGeneration %d (generation %d), %d clusters", fap.Status.Revision,
 			fap.Status.ObservedGeneration, fap.Generation, len(fap.Status.Clusters))
@@ -392,9 +392,9 @@ func TestFederationExample(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ClusterAccessPoint of %s: %v", s.Name, err)
 		}
-		if cap.Spec.Revision != fap.Status.Revision || cap.Spec.AccessPointRef.UID != fap.UID {
-			t.Errorf("ClusterAccessPoint of %s: revision %q uid %q; want %q %q", s.Name, cap.Spec.Revision, cap.Spec.AccessPointRef.UID,
-				fap.Status.Revision, fap.UID)
+		if cap.Spec.Revision == "" || cap.Status.ObservedRevision != cap.Spec.Revision || cap.Spec.AccessPointRef.UID != fap.UID {
+			t.Errorf("ClusterAccessPoint of %s: revision %q observedRevision %q uid %q; want it applied, uid %q", s.Name,
+				cap.Spec.Revision, cap.Status.ObservedRevision, cap.Spec.AccessPointRef.UID, fap.UID)
 		}
 	}
 	for _, typ := range []string{traffic.AccessPointPlaced, traffic.AccessPointApplied, traffic.AccessPointVIPAllocated,
@@ -449,6 +449,43 @@ func TestFederationExample(t *testing.T) {
 	row := tb.row("checkout")
 	if row == nil || row["CLUSTERS"] != "2/2" || row["READY"] != "True" || row["VIP"] != address || row["HOSTS"] != "checkout.example.com" {
 		t.Errorf("kubectl get fap: row %v; want CLUSTERS 2/2, READY True, VIP %s", row, address)
+	}
+
+	// zone-b-1's override changes: a new revision, but only zone-b-1's
+	// ClusterAccessPoint is rewritten; zone-a-1, whose manifests are the
+	// same, is on the new revision as it is (issue 18).
+	capA, err := f.caps("zone-a-1").Get(ctx, "shop.checkout", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capB, err := f.caps("zone-b-1").Get(ctx, "shop.checkout", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vsA := vsResourceVersion(t, f, "zone-a-1", "shop", "checkout")
+	overridden := updateFAP(t, pc, "shop", "checkout", func(f *traffic.FederatedAccessPoint) {
+		f.Spec.Overrides[0].ClusterOverrides[0].Value = &traffic.JSONValue{Raw: []byte(`"12s"`)}
+	})
+	fap = waitFAP(t, pc, "shop", "checkout", 30*time.Second, "revision 2 applied on both clusters", func(fap *traffic.FederatedAccessPoint) bool {
+		r := fap.Status.Rollout
+		return fap.Generation == overridden.Generation && appliedEverywhere(fap, 2) && r != nil && r.Revision == 2 &&
+			fap.Status.Clusters[0].Revision == 2 && fap.Status.Clusters[1].Revision == 2
+	})
+	if got := vsTimeout(t, f, "zone-b-1", "shop", "checkout"); got != 12*time.Second {
+		t.Errorf("zone-b-1: VirtualService timeout %v after its override changed, want 12s", got)
+	}
+	if capA2, err := f.caps("zone-a-1").Get(ctx, "shop.checkout", metav1.GetOptions{}); err != nil ||
+		capA2.ResourceVersion != capA.ResourceVersion || capA2.Generation != capA.Generation {
+		t.Errorf("zone-a-1's ClusterAccessPoint was rewritten by zone-b-1's override (%v): resourceVersion %s -> %s, generation %d -> %d",
+			err, capA.ResourceVersion, capA2.ResourceVersion, capA.Generation, capA2.Generation)
+	}
+	if rv := vsResourceVersion(t, f, "zone-a-1", "shop", "checkout"); rv != vsA {
+		t.Errorf("zone-a-1's VirtualService was touched by zone-b-1's override: resourceVersion %s -> %s", vsA, rv)
+	}
+	if capB2, err := f.caps("zone-b-1").Get(ctx, "shop.checkout", metav1.GetOptions{}); err != nil ||
+		capB2.Generation != capB.Generation+1 || capB2.Spec.AccessPointRevision != 2 {
+		t.Errorf("zone-b-1's ClusterAccessPoint (%v): generation %d -> %d, accessPointRevision %d; want one rewrite, for revision 2",
+			err, capB.Generation, capB2.Generation, capB2.Spec.AccessPointRevision)
 	}
 
 	// Placement change: only zone-a. zone-b-1 loses everything within seconds.
@@ -549,8 +586,8 @@ func TestFederationUnavailableCluster(t *testing.T) {
 	fap := waitFAP(t, pc, "shop", "web", 60*time.Second, "applied on both clusters", func(f *traffic.FederatedAccessPoint) bool { return appliedEverywhere(f, 2) })
 	r1 := fap.Status.Revision
 	capB, err := f.caps("zone-b-1").Get(ctx, "shop.web", metav1.GetOptions{})
-	if err != nil || capB.Spec.Revision != r1 {
-		t.Fatalf("zone-b-1's ClusterAccessPoint: %v, revision %q", err, capB.Spec.Revision)
+	if err != nil || capB.Spec.Revision == "" || capB.Status.ObservedRevision != capB.Spec.Revision {
+		t.Fatalf("zone-b-1's ClusterAccessPoint: %v, revision %q, observedRevision %q", err, capB.Spec.Revision, capB.Status.ObservedRevision)
 	}
 
 	if err := f.agents["zone-b-1"].Stop(); err != nil {
@@ -607,9 +644,9 @@ func TestFederationUnavailableCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if capB2.Spec.Revision != r1 || capB2.ResourceVersion != capB.ResourceVersion {
-		t.Errorf("zone-b-1's ClusterAccessPoint was rewritten while the cluster was unavailable: revision %q (was %q, new %q), resourceVersion %s (was %s)",
-			capB2.Spec.Revision, r1, r2, capB2.ResourceVersion, capB.ResourceVersion)
+	if capB2.Spec.Revision != capB.Spec.Revision || capB2.ResourceVersion != capB.ResourceVersion {
+		t.Errorf("zone-b-1's ClusterAccessPoint was rewritten while the cluster was unavailable (access point revision %s -> %s): revision %q (was %q), resourceVersion %s (was %s)",
+			r1, r2, capB2.Spec.Revision, capB.Spec.Revision, capB2.ResourceVersion, capB.ResourceVersion)
 	}
 	if got := vsTimeout(t, f, "zone-b-1", "shop", "web"); got != 5*time.Second {
 		t.Errorf("zone-b-1 VirtualService timeout %v while unavailable, want its last config 5s", got)
@@ -629,9 +666,9 @@ func TestFederationUnavailableCluster(t *testing.T) {
 	}
 	if capB3, err := f.caps("zone-b-1").Get(ctx, "shop.web", metav1.GetOptions{}); err != nil {
 		t.Error(err)
-	} else if capB3.Spec.Revision != r2 || capB3.Status.ObservedRevision != r2 {
-		t.Errorf("zone-b-1's ClusterAccessPoint after catching up: revision %q, observedRevision %q; want %q", capB3.Spec.Revision,
-			capB3.Status.ObservedRevision, r2)
+	} else if capB3.Spec.Revision == capB.Spec.Revision || capB3.Status.ObservedRevision != capB3.Spec.Revision || capB3.Spec.AccessPointRevision != 2 {
+		t.Errorf("zone-b-1's ClusterAccessPoint after catching up: revision %q (%d), observedRevision %q; want revision 2's manifests (not %q) applied",
+			capB3.Spec.Revision, capB3.Spec.AccessPointRevision, capB3.Status.ObservedRevision, capB.Spec.Revision)
 	}
 }
 

@@ -1457,8 +1457,13 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"gateway": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-patch-strategy": "replace",
+							},
+						},
 						SchemaProps: spec.SchemaProps{
-							Description: "gateway is an Istio Gateway spec. selector defaults to istio: ingressgateway; servers default from hosts and loadBalancer.ports.",
+							Description: "gateway is an Istio Gateway spec. selector defaults to istio: ingressgateway; servers default from hosts and loadBalancer.ports. Strategic merge patches (client-side kubectl apply) replace it as a whole.",
 							Ref:         ref(trafficv1alpha1.JSONObject{}.OpenAPIModelName()),
 						},
 					},
@@ -1544,6 +1549,29 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 						},
 						SchemaProps: spec.SchemaProps{
 							Description: "workloadEntries are Istio WorkloadEntries.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"workloadGroups": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "workloadGroups are Istio WorkloadGroups: the template of the WorkloadEntries istiod creates for VMs that register themselves.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -1927,14 +1955,14 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointSpec(ref common.Refe
 					},
 					"accessPointRevision": {
 						SchemaProps: spec.SchemaProps{
-							Description: "accessPointRevision is the AccessPointRevision the manifests were rendered from.",
+							Description: "accessPointRevision is the AccessPointRevision the manifests were rendered from when they last changed. A later revision that renders the same manifests for this cluster does not rewrite the ClusterAccessPoint, so this may be older than the revision the cluster runs (the access point's status.clusters[].revision).",
 							Type:        []string{"integer"},
 							Format:      "int64",
 						},
 					},
 					"revision": {
 						SchemaProps: spec.SchemaProps{
-							Description: "revision is a hash of the manifests.",
+							Description: "revision is a hash of the manifests, this cluster's own: it changes only when they do, and differs between clusters whose manifests differ. The cluster's agent reports it back as status.observedRevision.",
 							Type:        []string{"string"},
 							Format:      "",
 						},
@@ -1981,7 +2009,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointStatus(ref common.Re
 					},
 					"observedRevision": {
 						SchemaProps: spec.SchemaProps{
-							Description: "observedRevision is the revision applied last.",
+							Description: "observedRevision is the spec.revision the agent applied last.",
 							Type:        []string{"string"},
 							Format:      "",
 						},
@@ -2140,14 +2168,14 @@ func schema_portico_apis_traffic_v1alpha1_ClusterStatus(ref common.ReferenceCall
 					},
 					"revision": {
 						SchemaProps: spec.SchemaProps{
-							Description: "revision is the AccessPointRevision the cluster is sent.",
+							Description: "revision is the AccessPointRevision the cluster is sent. A revision that renders the same manifests for the cluster as the one it runs reaches it without a write to its ClusterAccessPoint.",
 							Type:        []string{"integer"},
 							Format:      "int64",
 						},
 					},
 					"observedRevision": {
 						SchemaProps: spec.SchemaProps{
-							Description: "observedRevision is the revision the cluster's agent applied last.",
+							Description: "observedRevision is what the cluster's agent applied last, as a hash like revision of the status: that of the revision the cluster is sent, of the one its ClusterAccessPoint was written for, or of the stable one, whichever renders for the cluster the manifests the agent reports applied; when none does, the hash of those manifests (the ClusterAccessPoint's status.observedRevision).",
 							Type:        []string{"string"},
 							Format:      "",
 						},
@@ -2680,7 +2708,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref common.
 					},
 					"revision": {
 						SchemaProps: spec.SchemaProps{
-							Description: "revision is a hash of the rendered content.",
+							Description: "revision is a hash of everything the target revision renders, on every cluster (with the certificate and the locality policy). A cluster runs the target when its observedRevision in clusters equals it.",
 							Type:        []string{"string"},
 							Format:      "",
 						},
@@ -3487,8 +3515,13 @@ func schema_portico_apis_traffic_v1alpha1_NamedTemplate(ref common.ReferenceCall
 						},
 					},
 					"spec": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-patch-strategy": "replace",
+							},
+						},
 						SchemaProps: spec.SchemaProps{
-							Description: "spec is the Istio v1 spec of the object's kind, validated against Istio's schema.",
+							Description: "spec is the Istio v1 spec of the object's kind, validated against Istio's schema. Strategic merge patches (client-side kubectl apply) replace it as a whole.",
 							Ref:         ref(trafficv1alpha1.JSONObject{}.OpenAPIModelName()),
 						},
 					},
@@ -3614,8 +3647,13 @@ func schema_portico_apis_traffic_v1alpha1_OverridePatch(ref common.ReferenceCall
 						},
 					},
 					"value": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-patch-strategy": "replace",
+							},
+						},
 						SchemaProps: spec.SchemaProps{
-							Description: "value for add and replace.",
+							Description: "value for add and replace. Strategic merge patches (client-side kubectl apply) replace it as a whole.",
 							Ref:         ref(trafficv1alpha1.JSONValue{}.OpenAPIModelName()),
 						},
 					},

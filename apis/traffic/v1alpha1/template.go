@@ -7,6 +7,7 @@ var TemplateKinds = []struct{ List, Kind string }{
 	{"destinationRules", "DestinationRule"},
 	{"serviceEntries", "ServiceEntry"},
 	{"workloadEntries", "WorkloadEntry"},
+	{"workloadGroups", "WorkloadGroup"},
 }
 
 // Lists returns the template's lists of named objects by JSON name.
@@ -16,5 +17,6 @@ func (t *AccessPointTemplate) Lists() map[string][]NamedTemplate {
 		"destinationRules": t.DestinationRules,
 		"serviceEntries":   t.ServiceEntries,
 		"workloadEntries":  t.WorkloadEntries,
+		"workloadGroups":   t.WorkloadGroups,
 	}
 }

@@ -144,9 +144,11 @@ type ClusterReference struct {
 // on every placed cluster, in the access point's namespace.
 type AccessPointTemplate struct {
 	// gateway is an Istio Gateway spec. selector defaults to istio: ingressgateway;
-	// servers default from hosts and loadBalancer.ports.
+	// servers default from hosts and loadBalancer.ports. Strategic merge patches
+	// (client-side kubectl apply) replace it as a whole.
 	// +optional
-	Gateway *JSONObject `json:"gateway,omitempty"`
+	// +patchStrategy=replace
+	Gateway *JSONObject `json:"gateway,omitempty" patchStrategy:"replace"`
 	// virtualServices are Istio VirtualServices.
 	// +optional
 	// +listType=map
@@ -175,14 +177,25 @@ type AccessPointTemplate struct {
 	// +patchMergeKey=name
 	// +patchStrategy=merge
 	WorkloadEntries []NamedTemplate `json:"workloadEntries,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
+	// workloadGroups are Istio WorkloadGroups: the template of the
+	// WorkloadEntries istiod creates for VMs that register themselves.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	WorkloadGroups []NamedTemplate `json:"workloadGroups,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
 }
 
 // NamedTemplate is one Istio object: its name and its spec.
 type NamedTemplate struct {
 	// name of the object in the member cluster.
 	Name string `json:"name"`
-	// spec is the Istio v1 spec of the object's kind, validated against Istio's schema.
-	Spec JSONObject `json:"spec"`
+	// spec is the Istio v1 spec of the object's kind, validated against Istio's
+	// schema. Strategic merge patches (client-side kubectl apply) replace it as a
+	// whole.
+	// +patchStrategy=replace
+	Spec JSONObject `json:"spec" patchStrategy:"replace"`
 }
 
 // ClusterOverride patches the template for one cluster (kubefed's JSON-patch form).
@@ -215,9 +228,11 @@ type OverridePatch struct {
 	// /virtualServices/0/spec/http/0/timeout or /gateway/servers/0/port/number.
 	// Names (/virtualServices/0/name) may not be patched.
 	Path string `json:"path"`
-	// value for add and replace.
+	// value for add and replace. Strategic merge patches (client-side kubectl
+	// apply) replace it as a whole.
 	// +optional
-	Value *JSONValue `json:"value,omitempty"`
+	// +patchStrategy=replace
+	Value *JSONValue `json:"value,omitempty" patchStrategy:"replace"`
 }
 
 // Protocols of load-balancer ports.
@@ -426,7 +441,9 @@ type FederatedAccessPointStatus struct {
 	// observedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// revision is a hash of the rendered content.
+	// revision is a hash of everything the target revision renders, on every
+	// cluster (with the certificate and the locality policy). A cluster runs
+	// the target when its observedRevision in clusters equals it.
 	// +optional
 	Revision string `json:"revision,omitempty"`
 	// vip is the allocated virtual IP and who announces it.
@@ -598,10 +615,17 @@ type ClusterStatus struct {
 	// phase: Pending, Applying, Applied, Failed or Unavailable.
 	// +optional
 	Phase string `json:"phase,omitempty"`
-	// revision is the AccessPointRevision the cluster is sent.
+	// revision is the AccessPointRevision the cluster is sent. A revision that
+	// renders the same manifests for the cluster as the one it runs reaches it
+	// without a write to its ClusterAccessPoint.
 	// +optional
 	Revision int64 `json:"revision,omitempty"`
-	// observedRevision is the revision the cluster's agent applied last.
+	// observedRevision is what the cluster's agent applied last, as a hash
+	// like revision of the status: that of the revision the cluster is sent,
+	// of the one its ClusterAccessPoint was written for, or of the stable one,
+	// whichever renders for the cluster the manifests the agent reports
+	// applied; when none does, the hash of those manifests (the
+	// ClusterAccessPoint's status.observedRevision).
 	// +optional
 	ObservedRevision string `json:"observedRevision,omitempty"`
 	// objects counts the applied objects.
@@ -789,11 +813,16 @@ type ClusterAccessPointSpec struct {
 	// accessPointRef is the FederatedAccessPoint this slice was rendered from.
 	// +optional
 	AccessPointRef AccessPointReference `json:"accessPointRef,omitempty"`
-	// accessPointRevision is the AccessPointRevision the manifests were rendered
-	// from.
+	// accessPointRevision is the AccessPointRevision the manifests were
+	// rendered from when they last changed. A later revision that renders the
+	// same manifests for this cluster does not rewrite the ClusterAccessPoint,
+	// so this may be older than the revision the cluster runs (the access
+	// point's status.clusters[].revision).
 	// +optional
 	AccessPointRevision int64 `json:"accessPointRevision,omitempty"`
-	// revision is a hash of the manifests.
+	// revision is a hash of the manifests, this cluster's own: it changes only
+	// when they do, and differs between clusters whose manifests differ. The
+	// cluster's agent reports it back as status.observedRevision.
 	// +optional
 	Revision string `json:"revision,omitempty"`
 	// manifests are complete objects (apiVersion, kind, metadata, spec or data).
@@ -820,7 +849,7 @@ type ClusterAccessPointStatus struct {
 	// observedGeneration is the generation the status was computed for.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// observedRevision is the revision applied last.
+	// observedRevision is the spec.revision the agent applied last.
 	// +optional
 	ObservedRevision string `json:"observedRevision,omitempty"`
 	// objects is the state of every manifest.

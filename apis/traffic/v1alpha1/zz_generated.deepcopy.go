@@ -179,6 +179,13 @@ func (in *AccessPointTemplate) DeepCopyInto(out *AccessPointTemplate) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.WorkloadGroups != nil {
+		in, out := &in.WorkloadGroups, &out.WorkloadGroups
+		*out = make([]NamedTemplate, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
 	return
 }
 

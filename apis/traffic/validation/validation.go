@@ -26,7 +26,7 @@ import (
 )
 
 // TemplateLists are the JSON names of the template's lists of named objects.
-var TemplateLists = []string{"virtualServices", "destinationRules", "serviceEntries", "workloadEntries"}
+var TemplateLists = []string{"virtualServices", "destinationRules", "serviceEntries", "workloadEntries", "workloadGroups"}
 
 var nameIsSubdomain = apimachineryvalidation.NameIsDNSSubdomain
 
@@ -212,6 +212,7 @@ func NamedTemplates(t *traffic.AccessPointTemplate) map[string][]traffic.NamedTe
 		"destinationRules": t.DestinationRules,
 		"serviceEntries":   t.ServiceEntries,
 		"workloadEntries":  t.WorkloadEntries,
+		"workloadGroups":   t.WorkloadGroups,
 	}
 }
 

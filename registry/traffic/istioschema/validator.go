@@ -36,8 +36,8 @@ import (
 	sigsjson "sigs.k8s.io/json"
 )
 
-// Kinds lists the supported kinds: "Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry".
-var Kinds = []string{"Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry"}
+// Kinds lists the supported kinds.
+var Kinds = []string{"Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry", "WorkloadGroup"}
 
 // kindValidator holds the validators of one kind, compiled on first use.
 type kindValidator struct {
@@ -269,6 +269,12 @@ var porticoFieldChecks = map[string][]fieldCheck{
 	},
 	"WorkloadEntry": {
 		{"ports{}", checkPort},
+	},
+	"WorkloadGroup": {
+		{"template.ports{}", checkPort},
+		{"probe.httpGet.port", checkPort},
+		{"probe.tcpSocket.port", checkPort},
+		{"probe.grpc.port", checkPort},
 	},
 }
 

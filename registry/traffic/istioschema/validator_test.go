@@ -70,6 +70,11 @@ const (
   "serviceAccount": "legacy",
   "network": "vm-network"
 }`
+	validWorkloadGroup = `{
+  "metadata": {"labels": {"app": "legacy"}},
+  "template": {"ports": {"http": 8080}, "serviceAccount": "legacy", "network": "vm-network"},
+  "probe": {"periodSeconds": 5, "httpGet": {"path": "/ready", "port": 8080}}
+}`
 )
 
 var validSpecs = map[string]string{
@@ -78,6 +83,7 @@ var validSpecs = map[string]string{
 	"DestinationRule": validDestinationRule,
 	"ServiceEntry":    validServiceEntry,
 	"WorkloadEntry":   validWorkloadEntry,
+	"WorkloadGroup":   validWorkloadGroup,
 }
 
 // patch returns the JSON of spec after applying edit to its decoded form.

@@ -4219,4 +4219,284 @@ var specSchemas = map[string]string{
     }
   ]
 }`,
+	"WorkloadGroup": `{
+  "type": "object",
+  "required": [
+    "template"
+  ],
+  "properties": {
+    "metadata": {
+      "type": "object",
+      "properties": {
+        "annotations": {
+          "type": "object",
+          "maxProperties": 256,
+          "additionalProperties": {
+            "type": "string"
+          }
+        },
+        "labels": {
+          "type": "object",
+          "maxProperties": 256,
+          "additionalProperties": {
+            "type": "string"
+          }
+        }
+      }
+    },
+    "probe": {
+      "type": "object",
+      "oneOf": [
+        {
+          "not": {
+            "anyOf": [
+              {
+                "required": [
+                  "httpGet"
+                ]
+              },
+              {
+                "required": [
+                  "tcpSocket"
+                ]
+              },
+              {
+                "required": [
+                  "exec"
+                ]
+              },
+              {
+                "required": [
+                  "grpc"
+                ]
+              }
+            ]
+          }
+        },
+        {
+          "required": [
+            "httpGet"
+          ]
+        },
+        {
+          "required": [
+            "tcpSocket"
+          ]
+        },
+        {
+          "required": [
+            "exec"
+          ]
+        },
+        {
+          "required": [
+            "grpc"
+          ]
+        }
+      ],
+      "properties": {
+        "exec": {
+          "type": "object",
+          "required": [
+            "command"
+          ],
+          "properties": {
+            "command": {
+              "type": "array",
+              "items": {
+                "type": "string",
+                "minLength": 1
+              }
+            }
+          }
+        },
+        "failureThreshold": {
+          "type": "integer",
+          "format": "int32",
+          "minimum": 0
+        },
+        "grpc": {
+          "type": "object",
+          "properties": {
+            "port": {
+              "type": "integer",
+              "maximum": 4294967295,
+              "minimum": 0,
+              "x-kubernetes-validations": [
+                {
+                  "rule": "0 < self && self <= 65535",
+                  "message": "port must be between 1-65535"
+                }
+              ]
+            },
+            "service": {
+              "type": "string"
+            }
+          }
+        },
+        "httpGet": {
+          "type": "object",
+          "required": [
+            "port"
+          ],
+          "properties": {
+            "host": {
+              "type": "string"
+            },
+            "httpHeaders": {
+              "type": "array",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "name": {
+                    "type": "string",
+                    "pattern": "^[-_A-Za-z0-9]+$"
+                  },
+                  "value": {
+                    "type": "string"
+                  }
+                }
+              }
+            },
+            "path": {
+              "type": "string"
+            },
+            "port": {
+              "type": "integer",
+              "maximum": 4294967295,
+              "minimum": 0,
+              "x-kubernetes-validations": [
+                {
+                  "rule": "0 < self && self <= 65535",
+                  "message": "port must be between 1-65535"
+                }
+              ]
+            },
+            "scheme": {
+              "type": "string",
+              "x-kubernetes-validations": [
+                {
+                  "rule": "self in [\"\", \"HTTP\", \"HTTPS\"]",
+                  "message": "scheme must be one of [HTTP, HTTPS]"
+                }
+              ]
+            }
+          }
+        },
+        "initialDelaySeconds": {
+          "type": "integer",
+          "format": "int32",
+          "minimum": 0
+        },
+        "periodSeconds": {
+          "type": "integer",
+          "format": "int32",
+          "minimum": 0
+        },
+        "successThreshold": {
+          "type": "integer",
+          "format": "int32",
+          "minimum": 0
+        },
+        "tcpSocket": {
+          "type": "object",
+          "required": [
+            "port"
+          ],
+          "properties": {
+            "host": {
+              "type": "string"
+            },
+            "port": {
+              "type": "integer",
+              "maximum": 4294967295,
+              "minimum": 0,
+              "x-kubernetes-validations": [
+                {
+                  "rule": "0 < self && self <= 65535",
+                  "message": "port must be between 1-65535"
+                }
+              ]
+            }
+          }
+        },
+        "timeoutSeconds": {
+          "type": "integer",
+          "format": "int32",
+          "minimum": 0
+        }
+      }
+    },
+    "template": {
+      "type": "object",
+      "properties": {
+        "address": {
+          "type": "string",
+          "maxLength": 256,
+          "x-kubernetes-validations": [
+            {
+              "rule": "self.startsWith(\"unix://\") ? (self.substring(7, 8) == \"/\" || self.substring(7, 8) == \"@\") : true",
+              "message": "UDS must be an absolute path or abstract socket"
+            },
+            {
+              "rule": "self.startsWith(\"unix://\") ? !self.endsWith(\"/\") : true",
+              "message": "UDS may not be a dir"
+            }
+          ]
+        },
+        "labels": {
+          "type": "object",
+          "maxProperties": 256,
+          "additionalProperties": {
+            "type": "string"
+          }
+        },
+        "locality": {
+          "type": "string",
+          "maxLength": 2048
+        },
+        "network": {
+          "type": "string",
+          "maxLength": 2048
+        },
+        "ports": {
+          "type": "object",
+          "maxProperties": 128,
+          "additionalProperties": {
+            "type": "integer",
+            "maximum": 4294967295,
+            "minimum": 0,
+            "x-kubernetes-validations": [
+              {
+                "rule": "0 \u003c self \u0026\u0026 self \u003c= 65535",
+                "message": "port must be between 1-65535"
+              }
+            ]
+          },
+          "x-kubernetes-validations": [
+            {
+              "rule": "self.all(key, size(key) < 63 && key.matches(\"^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$\"))",
+              "message": "port name must be valid"
+            }
+          ]
+        },
+        "serviceAccount": {
+          "type": "string",
+          "maxLength": 253
+        },
+        "weight": {
+          "type": "integer",
+          "maximum": 4294967295,
+          "minimum": 0
+        }
+      },
+      "x-kubernetes-validations": [
+        {
+          "rule": "(has(self.address) ? self.address : \"\").startsWith(\"unix://\") ? !has(self.ports) : true",
+          "message": "UDS may not include ports"
+        }
+      ]
+    }
+  }
+}`,
 }

@@ -474,6 +474,14 @@ var schemaYAML = typed.YAMLObject(`types:
           elementRelationship: associative
           keys:
           - name
+    - name: workloadGroups
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
 - name: dev.portico.traffic.v1alpha1.Backend
   map:
     fields:

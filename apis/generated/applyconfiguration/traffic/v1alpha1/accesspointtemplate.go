@@ -29,7 +29,8 @@ import (
 // on every placed cluster, in the access point's namespace.
 type AccessPointTemplateApplyConfiguration struct {
 	// gateway is an Istio Gateway spec. selector defaults to istio: ingressgateway;
-	// servers default from hosts and loadBalancer.ports.
+	// servers default from hosts and loadBalancer.ports. Strategic merge patches
+	// (client-side kubectl apply) replace it as a whole.
 	Gateway *trafficv1alpha1.JSONObject `json:"gateway,omitempty"`
 	// virtualServices are Istio VirtualServices.
 	VirtualServices []NamedTemplateApplyConfiguration `json:"virtualServices,omitempty"`
@@ -39,6 +40,9 @@ type AccessPointTemplateApplyConfiguration struct {
 	ServiceEntries []NamedTemplateApplyConfiguration `json:"serviceEntries,omitempty"`
 	// workloadEntries are Istio WorkloadEntries.
 	WorkloadEntries []NamedTemplateApplyConfiguration `json:"workloadEntries,omitempty"`
+	// workloadGroups are Istio WorkloadGroups: the template of the
+	// WorkloadEntries istiod creates for VMs that register themselves.
+	WorkloadGroups []NamedTemplateApplyConfiguration `json:"workloadGroups,omitempty"`
 }
 
 // AccessPointTemplateApplyConfiguration constructs a declarative configuration of the AccessPointTemplate type for use with
@@ -103,6 +107,19 @@ func (b *AccessPointTemplateApplyConfiguration) WithWorkloadEntries(values ...*N
 			panic("nil value passed to WithWorkloadEntries")
 		}
 		b.WorkloadEntries = append(b.WorkloadEntries, *values[i])
+	}
+	return b
+}
+
+// WithWorkloadGroups adds the given value to the WorkloadGroups field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the WorkloadGroups field.
+func (b *AccessPointTemplateApplyConfiguration) WithWorkloadGroups(values ...*NamedTemplateApplyConfiguration) *AccessPointTemplateApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithWorkloadGroups")
+		}
+		b.WorkloadGroups = append(b.WorkloadGroups, *values[i])
 	}
 	return b
 }

@@ -29,10 +29,15 @@ import (
 type ClusterAccessPointSpecApplyConfiguration struct {
 	// accessPointRef is the FederatedAccessPoint this slice was rendered from.
 	AccessPointRef *AccessPointReferenceApplyConfiguration `json:"accessPointRef,omitempty"`
-	// accessPointRevision is the AccessPointRevision the manifests were rendered
-	// from.
+	// accessPointRevision is the AccessPointRevision the manifests were
+	// rendered from when they last changed. A later revision that renders the
+	// same manifests for this cluster does not rewrite the ClusterAccessPoint,
+	// so this may be older than the revision the cluster runs (the access
+	// point's status.clusters[].revision).
 	AccessPointRevision *int64 `json:"accessPointRevision,omitempty"`
-	// revision is a hash of the manifests.
+	// revision is a hash of the manifests, this cluster's own: it changes only
+	// when they do, and differs between clusters whose manifests differ. The
+	// cluster's agent reports it back as status.observedRevision.
 	Revision *string `json:"revision,omitempty"`
 	// manifests are complete objects (apiVersion, kind, metadata, spec or data).
 	Manifests []trafficv1alpha1.JSONObject `json:"manifests,omitempty"`

@@ -29,7 +29,7 @@ import (
 type ClusterAccessPointStatusApplyConfiguration struct {
 	// observedGeneration is the generation the status was computed for.
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
-	// observedRevision is the revision applied last.
+	// observedRevision is the spec.revision the agent applied last.
 	ObservedRevision *string `json:"observedRevision,omitempty"`
 	// objects is the state of every manifest.
 	Objects []ObjectStatusApplyConfiguration `json:"objects,omitempty"`

@@ -33,9 +33,16 @@ type ClusterStatusApplyConfiguration struct {
 	Zone *string `json:"zone,omitempty"`
 	// phase: Pending, Applying, Applied, Failed or Unavailable.
 	Phase *string `json:"phase,omitempty"`
-	// revision is the AccessPointRevision the cluster is sent.
+	// revision is the AccessPointRevision the cluster is sent. A revision that
+	// renders the same manifests for the cluster as the one it runs reaches it
+	// without a write to its ClusterAccessPoint.
 	Revision *int64 `json:"revision,omitempty"`
-	// observedRevision is the revision the cluster's agent applied last.
+	// observedRevision is what the cluster's agent applied last, as a hash
+	// like revision of the status: that of the revision the cluster is sent,
+	// of the one its ClusterAccessPoint was written for, or of the stable one,
+	// whichever renders for the cluster the manifests the agent reports
+	// applied; when none does, the hash of those manifests (the
+	// ClusterAccessPoint's status.observedRevision).
 	ObservedRevision *string `json:"observedRevision,omitempty"`
 	// objects counts the applied objects.
 	Objects *ObjectCountsApplyConfiguration `json:"objects,omitempty"`

@@ -29,7 +29,9 @@ import (
 type FederatedAccessPointStatusApplyConfiguration struct {
 	// observedGeneration is the generation the status was computed for.
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
-	// revision is a hash of the rendered content.
+	// revision is a hash of everything the target revision renders, on every
+	// cluster (with the certificate and the locality policy). A cluster runs
+	// the target when its observedRevision in clusters equals it.
 	Revision *string `json:"revision,omitempty"`
 	// vip is the allocated virtual IP and who announces it.
 	VIP *VIPStatusApplyConfiguration `json:"vip,omitempty"`

@@ -29,7 +29,9 @@ import (
 type NamedTemplateApplyConfiguration struct {
 	// name of the object in the member cluster.
 	Name *string `json:"name,omitempty"`
-	// spec is the Istio v1 spec of the object's kind, validated against Istio's schema.
+	// spec is the Istio v1 spec of the object's kind, validated against Istio's
+	// schema. Strategic merge patches (client-side kubectl apply) replace it as a
+	// whole.
 	Spec *trafficv1alpha1.JSONObject `json:"spec,omitempty"`
 }
 

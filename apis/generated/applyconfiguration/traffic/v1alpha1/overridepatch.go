@@ -33,7 +33,8 @@ type OverridePatchApplyConfiguration struct {
 	// /virtualServices/0/spec/http/0/timeout or /gateway/servers/0/port/number.
 	// Names (/virtualServices/0/name) may not be patched.
 	Path *string `json:"path,omitempty"`
-	// value for add and replace.
+	// value for add and replace. Strategic merge patches (client-side kubectl
+	// apply) replace it as a whole.
 	Value *trafficv1alpha1.JSONValue `json:"value,omitempty"`
 }
 
