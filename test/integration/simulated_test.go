@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	kubefake "k8s.io/client-go/kubernetes/fake"
@@ -163,9 +164,19 @@ func joinSimCluster(admin versioned.Interface, adminKube kubernetes.Interface, h
 	name, zone string, o simOptions) (*simCluster, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.JoinTimeout+30*time.Second)
 	defer cancel()
-	res, err := plugin.Join(ctx, admin, adminKube, plugin.JoinOptions{
-		Name: name, Zone: zone, Region: "sim", Hub: hub, TokenDuration: time.Hour, WaitTimeout: o.JoinTimeout,
-	})
+	join := func() (*plugin.JoinResult, error) {
+		return plugin.Join(ctx, admin, adminKube, plugin.JoinOptions{
+			Name: name, Zone: zone, Region: "sim", Hub: hub, TokenDuration: time.Hour, WaitTimeout: o.JoinTimeout,
+		})
+	}
+	res, err := join()
+	// The hub cluster answers 503 for a moment while portico-hub's APIService
+	// moves to a replica that just started (TestStatusOwnersSurviveLeaderChange
+	// failed once so in make test); the join wrote nothing then.
+	for deadline := time.Now().Add(30 * time.Second); apierrors.IsServiceUnavailable(err) && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		res, err = join()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("joining %s: %w", name, err)
 	}
