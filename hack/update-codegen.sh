@@ -12,6 +12,8 @@ boilerplate="${root}/hack/boilerplate.go.txt"
 # The generators are installed from the module versions go.mod pins, into _output.
 export GOBIN="${root}/_output/tools"
 mkdir -p "${GOBIN}"
+# A fresh module cache has no copy of code-generator yet (nothing imports it).
+go mod download k8s.io/code-generator
 CODEGEN_PKG="$(go list -m -f '{{.Dir}}' k8s.io/code-generator)"
 # shellcheck source=/dev/null
 source "${CODEGEN_PKG}/kube_codegen.sh"
