@@ -115,15 +115,16 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg || exit 1; \
 	done
 
-## bench-vm: 5000 VIPs x 8 backends from empty and one change, next to ipvsadm -R, in the VM
+## bench-vm: the IPVS benchmark alone in the VM (same as make bench BENCH=ipvs, without the table)
 .PHONY: bench-vm
 bench-vm:
-	CGO_ENABLED=0 $(GO) test -tags vm -exec "$(CURDIR)/hack/vm/exec.sh" -run '^$$' -bench BenchmarkIPVS -benchtime 1x -timeout 60m ./test/vm/
+	CGO_ENABLED=0 $(GO) test -tags vm -exec "$(CURDIR)/hack/vm/exec.sh" -run '^$$' -bench BenchmarkIPVS -benchtime 1x -timeout 90m -v ./test/vm/
 
-## bench: the hub benchmark (10,000 access points through the hub cluster); prints figures
+## bench: every benchmark (hub, member-agent, federation, ipvs), then one table of figure, goal, measured, ratio (also _output/bench/results.json); BENCH=<name> runs one
+BENCH ?=
 .PHONY: bench
 bench: tools
-	$(GO) test -tags integration -run '^$$' -bench 'Benchmark(Hub|MemberAgent|Federation)' -benchtime 1x -timeout 60m ./test/integration/
+	hack/bench.sh $(BENCH)
 
 ## up: run a local federation with DNS, certificates and the L4 tier (root); prints how to use it (. _output/local/env)
 .PHONY: up

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -50,9 +51,11 @@ type Options struct {
 	ClusterName        string
 	GatewayNamespace   string
 	MetricsBindAddress string
-	HeartbeatInterval  time.Duration
-	Resync             time.Duration
-	Workers            int
+	// Profiling serves Go's profiles (net/http/pprof) on MetricsBindAddress.
+	Profiling         bool
+	HeartbeatInterval time.Duration
+	Resync            time.Duration
+	Workers           int
 
 	// HubKubeconfigSecret (NAMESPACE/NAME in the member cluster) receives
 	// each renewed hub token; empty rewrites the HubKubeconfig file instead.
@@ -88,6 +91,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.GatewayNamespace, "gateway-namespace", o.GatewayNamespace,
 		"The member cluster's gateway namespace (its MemberCluster's spec.gatewayNamespace): the only namespace where the agent writes Secrets (certificates).")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "Address serving /healthz and /metrics.")
+	fs.BoolVar(&o.Profiling, "profiling", o.Profiling,
+		"Also serve Go's runtime profiles under /debug/pprof/ on --metrics-bind-address (CPU, heap, goroutines: 'go tool pprof http://ADDRESS/debug/pprof/heap').")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "How often the agent renews its Lease on the hub.")
 	fs.DurationVar(&o.Resync, "resync", o.Resync, "How often every ClusterAccessPoint is reconciled even without changes.")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Concurrent ClusterAccessPoint reconciles.")
@@ -315,6 +320,13 @@ func (o *Options) serve(ctx context.Context, reg *prometheus.Registry) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	if o.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Addr: o.MetricsBindAddress, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -5,8 +5,10 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
-	"slices"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,70 +20,121 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	traffic "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/test/benchfig"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // BenchmarkMemberAgent applies PORTICO_BENCH_CLUSTER_ACCESS_POINTS (default 1000)
-// ClusterAccessPoints of 5 objects each to one real member cluster, reports the
-// agent's RSS and CPU while idle, then p50/p99 from a ClusterAccessPoint change on
-// the hub to the agent reporting all its objects applied at the new revision.
+// ClusterAccessPoints of 5 objects each to one real member cluster and reports
+// the initial apply's rate, the agent's RSS and CPU while idle with them, and
+// the time from a ClusterAccessPoint change on the hub to the agent reporting
+// all its objects applied at the new revision; then four more rounds of as
+// many new ClusterAccessPoints for the rate's other samples. Run it with
+// `make bench BENCH=member-agent`.
 func BenchmarkMemberAgent(b *testing.B) {
 	n := 1000
 	if v := os.Getenv("PORTICO_BENCH_CLUSTER_ACCESS_POINTS"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
+	const rounds, changes, objectsPerCAP = 5, 100, 5
 	f := newBenchFederation(b)
-	ctx := context.Background()
-	caps := f.caps("zone-a-1")
 	agentPID := f.agents["zone-a-1"].Process.PID
 
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		if _, err := caps.Create(ctx, benchCAP(i, "r1", "5s"), metav1.CreateOptions{}); err != nil {
-			b.Fatal(err)
-		}
+	var rates []float64
+	round := func(r int) {
+		rate := applyRound(b, f, r*n, n, objectsPerCAP)
+		rates = append(rates, rate)
+		b.Logf("round %d: %d ClusterAccessPoints x %d objects applied at %.0f objects/s", r, n, objectsPerCAP, rate)
 	}
-	for {
-		list, err := caps.List(ctx, metav1.ListOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		done := 0
-		for _, c := range list.Items {
-			if c.Status.ObservedRevision == "r1" && meta.IsStatusConditionTrue(c.Status.Conditions, traffic.ClusterAccessPointApplied) {
-				done++
-			}
-		}
-		if done == n {
-			break
-		}
-		if time.Since(start) > 20*time.Minute {
-			b.Fatalf("%d of %d applied after 20 minutes", done, n)
-		}
-		time.Sleep(time.Second)
-	}
-	initial := time.Since(start)
+	round(0)
 
-	cpu0, wall0 := cpuSeconds(b, agentPID), time.Now()
-	time.Sleep(30 * time.Second)
-	idleCPU := (cpuSeconds(b, agentPID) - cpu0) / time.Since(wall0).Seconds()
-	rss := procStatusKiB(b, agentPID, "VmRSS:")
+	var idleCPU, idleRSS []float64
+	for range 5 {
+		cpu0, wall0 := cpuSeconds(b, agentPID), time.Now()
+		time.Sleep(6 * time.Second)
+		idleCPU = append(idleCPU, (cpuSeconds(b, agentPID)-cpu0)/time.Since(wall0).Seconds()*100)
+		idleRSS = append(idleRSS, float64(procStatusKiB(b, agentPID, "VmRSS:"))/1024)
+	}
+
+	saveProfile(b, f.agents["zone-a-1"].MetricsURL()+"/debug/pprof/heap", "member-agent-idle-heap.pb.gz")
 
 	var lat []time.Duration
-	for i := 0; i < 100; i++ {
+	for i := 0; i < changes; i++ {
 		name := fmt.Sprintf("bench.app-%d", (i*37)%n)
 		rev := fmt.Sprintf("u%d", i)
 		lat = append(lat, changeLatency(b, f, name, rev))
 	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(rss)/1024, "agent-rss-MiB")
-	b.ReportMetric(idleCPU*100, "agent-idle-cpu-%")
-	b.ReportMetric(float64(pct(lat, 50).Microseconds())/1000, "change-p50-ms")
-	b.ReportMetric(float64(pct(lat, 99).Microseconds())/1000, "change-p99-ms")
-	fmt.Printf("\nmember-agent, %d ClusterAccessPoints x 5 objects on one real member cluster\n", n)
-	fmt.Printf("  initial apply of all: %v (%.0f objects/s)\n", initial.Round(time.Second), float64(5*n)/initial.Seconds())
-	fmt.Printf("  idle: RSS %d MiB, CPU %.2f%% of one core over 30s\n", rss/1024, idleCPU*100)
-	fmt.Printf("  change on the hub -> all objects applied (agent status), %d changes: p50 %v, p99 %v, max %v\n\n",
-		len(lat), pct(lat, 50), pct(lat, 99), lat[len(lat)-1])
+	for r := 1; r < rounds; r++ {
+		round(r)
+	}
+
+	what := fmt.Sprintf("one member-agent and one REAL member cluster (kube-apiserver + etcd), %d ClusterAccessPoints of %d objects "+
+		"(Gateway, VirtualService, DestinationRule, ServiceEntry, Secret)", n, objectsPerCAP)
+	benchfig.Values(b, "member-agent/initial-apply", "objects/s", benchfig.AtLeast(500), benchfig.Median, rates,
+		fmt.Sprintf("%d new ClusterAccessPoints created on the hub at once, until the agent reports every one applied (objects / wall time); "+
+			"the first round on an empty cluster, each later one beside the earlier rounds' objects; %s", n, what))
+	benchfig.Values(b, "member-agent/idle-rss", "MiB", benchfig.AtMost(30), benchfig.Max, idleRSS,
+		"the agent's RSS every 6 s for 30 s after the first round, nothing changing; "+what)
+	benchfig.Values(b, "member-agent/idle-cpu", "% of a core", benchfig.AtMost(1), benchfig.Median, idleCPU,
+		"the agent's CPU over 6 s windows after the first round, nothing changing; "+what)
+	benchfig.Durations(b, "member-agent/change-to-applied", "ms", benchfig.AtMost(100), benchfig.P99, lat,
+		"one ClusterAccessPoint updated on the hub (a VirtualService timeout), until its status (watched) shows the new revision applied; one at a time; "+what)
+}
+
+// applyRound creates n ClusterAccessPoints numbered from first and returns the
+// rate (objects/s) at which the agent reported them all applied, seen through
+// a watch.
+func applyRound(b *testing.B, f *federation, first, n, objectsPerCAP int) float64 {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	caps := f.caps("zone-a-1")
+	list, err := caps.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := caps.Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	start := time.Now()
+	created := make(chan error, 10)
+	for c := range 10 {
+		go func() {
+			for j := c; j < n; j += 10 {
+				if _, err := caps.Create(ctx, benchCAP(first+j, "r1", "5s"), metav1.CreateOptions{}); err != nil {
+					created <- err
+					return
+				}
+			}
+			created <- nil
+		}()
+	}
+	applied := map[string]bool{}
+	timeout := time.After(20 * time.Minute)
+	for len(applied) < n {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				b.Fatalf("the watch of ClusterAccessPoints ended after %d of %d applied", len(applied), n)
+			}
+			c, isCAP := ev.Object.(*traffic.ClusterAccessPoint)
+			if !isCAP {
+				continue
+			}
+			idx, _ := strconv.Atoi(strings.TrimPrefix(c.Name, "bench.app-"))
+			if idx >= first && idx < first+n && c.Status.ObservedRevision == "r1" && meta.IsStatusConditionTrue(c.Status.Conditions, traffic.ClusterAccessPointApplied) {
+				applied[c.Name] = true
+			}
+		case err := <-created:
+			if err != nil {
+				b.Fatal(err)
+			}
+		case <-timeout:
+			b.Fatalf("%d of %d applied after 20 minutes", len(applied), n)
+		}
+	}
+	return float64(objectsPerCAP*n) / time.Since(start).Seconds()
 }
 
 func newBenchFederation(b *testing.B) *federation {
@@ -146,4 +199,36 @@ func cpuSeconds(b *testing.B, pid int) float64 {
 	utime, _ := strconv.ParseFloat(fields[11], 64)
 	stime, _ := strconv.ParseFloat(fields[12], 64)
 	return (utime + stime) / 100 // USER_HZ
+}
+
+// saveProfile writes a Go profile served at url (net/http/pprof) to
+// _output/bench/name, for `go tool pprof`, and logs where.
+func saveProfile(b *testing.B, url, name string) {
+	root, err := localfed.RepoRoot()
+	if err != nil {
+		b.Logf("profile %s: %v", name, err)
+		return
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Logf("profile %s: %v", name, err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	path := filepath.Join(root, "_output", "bench", name)
+	if err == nil {
+		err = os.MkdirAll(filepath.Dir(path), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		b.Logf("profile %s: %v", name, err)
+		return
+	}
+	b.Logf("profile saved: go tool pprof %s", path)
 }

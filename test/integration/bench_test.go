@@ -18,14 +18,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/test/benchfig"
 	"github.com/portico-dev/portico/test/framework"
 )
 
-// BenchmarkHub stores PORTICO_BENCH_ACCESS_POINTS (default 10,000) access points
-// through the hub cluster and reports p50/p99 of create, get and list with 10
-// concurrent clients, and portico-hub's resident memory. Run it with `make bench`.
+// BenchmarkHub stores PORTICO_BENCH_ACCESS_POINTS (default 10,000) access
+// points and three ClusterAccessPoints for each through the hub cluster, with
+// 10 concurrent clients, and reports create, update and get latencies, the
+// time of a full list of the access points (paged as kubectl pages, one
+// client) and portico-hub's resident memory. portico-hub runs without its
+// controllers: this measures storage and serving. Run it with
+// `make bench BENCH=hub`.
 func BenchmarkHub(b *testing.B) {
 	n := 10000
 	if v := os.Getenv("PORTICO_BENCH_ACCESS_POINTS"); v != "" {
@@ -34,58 +40,116 @@ func BenchmarkHub(b *testing.B) {
 			b.Fatalf("PORTICO_BENCH_ACCESS_POINTS: %v", err)
 		}
 	}
-	const clients = 10
+	const clients, perAccessPoint, lists = 10, 3, 10
 	hub := framework.NewHubCluster(b)
-	portico := framework.NewPorticoHub(b, hub, framework.PorticoHubOptions{})
+	portico := framework.NewPorticoHub(b, hub, framework.PorticoHubOptions{ExtraArgs: []string{"--controllers="}})
 	cfg := *hub.RestConfig
 	cfg.QPS, cfg.Burst = 5000, 10000
 	pc := versioned.NewForConfigOrDie(&cfg)
+	kc := kubernetes.NewForConfigOrDie(&cfg)
 	ctx := context.Background()
-	if _, err := kubernetes.NewForConfigOrDie(&cfg).CoreV1().Namespaces().Create(ctx,
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{}); err != nil {
-		b.Fatal(err)
+	clusterNamespaces := make([]string, perAccessPoint)
+	for i := range clusterNamespaces {
+		clusterNamespaces[i] = clusterv1alpha1.ClusterNamespace(fmt.Sprintf("bench-%d", i))
+	}
+	for _, ns := range append([]string{"bench"}, clusterNamespaces...) {
+		if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 	faps := pc.TrafficV1alpha1().FederatedAccessPoints("bench")
-	rssIdle := rssKiB(b, portico.Process.PID)
+	pid := portico.Process.PID
+	rssIdle := float64(rssKiB(b, pid)) / 1024
 
-	for i := 0; i < b.N; i++ {
-		create := run(b, clients, n, func(j int) error {
-			_, err := faps.Create(ctx, benchFAP(j), metav1.CreateOptions{})
-			return err
-		})
-		rssStored := rssKiB(b, portico.Process.PID)
-		get := run(b, clients, n, func(j int) error {
-			_, err := faps.Get(ctx, fmt.Sprintf("app-%d", (j*7919)%n), metav1.GetOptions{})
-			return err
-		})
-		var items atomic.Int64
-		list := run(b, clients, 5*clients, func(int) error {
-			l, err := faps.List(ctx, metav1.ListOptions{})
-			if err == nil {
-				items.Store(int64(len(l.Items)))
+	stopSampling := make(chan struct{})
+	var rssMu sync.Mutex
+	var rss []float64
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-t.C:
+				if v := fbStatusKiB(pid, "VmRSS:"); v > 0 {
+					rssMu.Lock()
+					rss = append(rss, float64(v)/1024)
+					rssMu.Unlock()
+				}
 			}
+		}
+	}()
+
+	create := run(b, clients, n, func(j int) error {
+		_, err := faps.Create(ctx, benchFAP(j), metav1.CreateOptions{})
+		return err
+	})
+	createCAP := run(b, clients, perAccessPoint*n, func(j int) error {
+		cap := benchCAP(j/perAccessPoint, "r1", "5s")
+		cap.Spec.AccessPointRef = trafficv1alpha1.AccessPointReference{Namespace: "bench", Name: fmt.Sprintf("app-%d", j/perAccessPoint)}
+		_, err := pc.TrafficV1alpha1().ClusterAccessPoints(clusterNamespaces[j%perAccessPoint]).Create(ctx, cap, metav1.CreateOptions{})
+		return err
+	})
+	get := run(b, clients, n, func(j int) error {
+		_, err := faps.Get(ctx, fmt.Sprintf("app-%d", (j*7919)%n), metav1.GetOptions{})
+		return err
+	})
+	var updateMu sync.Mutex
+	var update []time.Duration
+	run(b, clients, n, func(j int) error {
+		cur, err := faps.Get(ctx, fmt.Sprintf("app-%d", j), metav1.GetOptions{})
+		if err != nil {
 			return err
-		})
-		if int(items.Load()) != n {
-			b.Fatalf("list returned %d access points, want %d", items.Load(), n)
 		}
-		peak := hwmKiB(b, portico.Process.PID)
-		report(b, "create", create)
-		report(b, "get", get)
-		report(b, "list", list)
-		b.ReportMetric(float64(rssIdle)/1024, "rss-idle-MiB")
-		b.ReportMetric(float64(rssStored)/1024, "rss-stored-MiB")
-		b.ReportMetric(float64(peak)/1024, "rss-peak-MiB")
-		fmt.Printf("\nportico-hub through the hub cluster, %d FederatedAccessPoints, %d concurrent clients\n", n, clients)
-		fmt.Printf("  %-6s %8s %10s %10s %10s\n", "op", "count", "p50", "p99", "max")
-		for _, r := range []struct {
-			name string
-			d    []time.Duration
-		}{{"create", create}, {"get", get}, {"list", list}} {
-			fmt.Printf("  %-6s %8d %10v %10v %10v\n", r.name, len(r.d), pct(r.d, 50), pct(r.d, 99), r.d[len(r.d)-1])
+		setVSTimeout(cur, "6s")
+		start := time.Now()
+		_, err = faps.Update(ctx, cur, metav1.UpdateOptions{})
+		d := time.Since(start)
+		updateMu.Lock()
+		update = append(update, d)
+		updateMu.Unlock()
+		return err
+	})
+	// Full lists, one at a time, paged as kubectl pages (500 per request).
+	var list []time.Duration
+	for range lists {
+		start := time.Now()
+		items, cont := 0, ""
+		for {
+			l, err := faps.List(ctx, metav1.ListOptions{Limit: 500, Continue: cont})
+			if err != nil {
+				b.Fatal(err)
+			}
+			items += len(l.Items)
+			if cont = l.Continue; cont == "" {
+				break
+			}
 		}
-		fmt.Printf("  portico-hub RSS: idle %d MiB, with %d stored %d MiB, peak %d MiB\n\n", rssIdle/1024, n, rssStored/1024, peak/1024)
+		list = append(list, time.Since(start))
+		if items != n {
+			b.Fatalf("list returned %d access points, want %d", items, n)
+		}
 	}
+	close(stopSampling)
+	peak := float64(hwmKiB(b, pid)) / 1024
+	rssMu.Lock()
+	rssSamples := slices.Clone(rss)
+	rssMu.Unlock()
+
+	what := fmt.Sprintf("through the hub cluster's kube-apiserver (aggregation) to portico-hub (embedded etcd, no controllers), %d concurrent clients", clients)
+	benchfig.Durations(b, "hub/create-access-point", "ms", benchfig.AtMost(100), benchfig.P99, create,
+		fmt.Sprintf("one FederatedAccessPoint create (VirtualService + DestinationRule templates, validated against Istio's schema), %d of them; %s", n, what))
+	benchfig.Durations(b, "hub/create-cluster-access-point", "ms", benchfig.AtMost(100), benchfig.P99, createCAP,
+		fmt.Sprintf("one ClusterAccessPoint create (5 manifests), %d of them; %s", perAccessPoint*n, what))
+	benchfig.Durations(b, "hub/update-access-point", "ms", benchfig.AtMost(100), benchfig.P99, update,
+		fmt.Sprintf("one FederatedAccessPoint update (a VirtualService timeout), %d of them, with %d stored; %s", n, n, what))
+	benchfig.Durations(b, "hub/get-access-point", "ms", benchfig.None, benchfig.P99, get,
+		fmt.Sprintf("one FederatedAccessPoint get, %d of them; %s", n, what))
+	benchfig.Durations(b, fmt.Sprintf("hub/list-%d-access-points", n), "ms", benchfig.AtMost(1000), benchfig.P99, list,
+		fmt.Sprintf("every page (limit 500, as kubectl asks) of a full list of the %d access points, one client at a time, %d stored ClusterAccessPoints beside them; through the hub cluster", n, perAccessPoint*n))
+	benchfig.Values(b, "hub/rss", "MiB", benchfig.AtMost(1024), benchfig.Max, append(rssSamples, peak),
+		fmt.Sprintf("portico-hub's RSS (embedded etcd included) every 500 ms through the run and its peak (VmHWM): %d access points + %d ClusterAccessPoints stored at the end; idle before: %.0f MiB", n, perAccessPoint*n, rssIdle))
 }
 
 func benchFAP(i int) *trafficv1alpha1.FederatedAccessPoint {
@@ -142,11 +206,6 @@ func run(b *testing.B, clients, total int, op func(int) error) []time.Duration {
 
 func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[(len(sorted)-1)*p/100].Round(10 * time.Microsecond)
-}
-
-func report(b *testing.B, name string, d []time.Duration) {
-	b.ReportMetric(float64(pct(d, 50).Microseconds())/1000, name+"-p50-ms")
-	b.ReportMetric(float64(pct(d, 99).Microseconds())/1000, name+"-p99-ms")
 }
 
 func rssKiB(b *testing.B, pid int) int64 { return procStatusKiB(b, pid, "VmRSS:") }

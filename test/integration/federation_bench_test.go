@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,21 +19,23 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
 	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
 	traffic "github.com/portico-dev/portico/apis/traffic/v1alpha1"
+	"github.com/portico-dev/portico/test/benchfig"
 	"github.com/portico-dev/portico/test/framework"
+	"github.com/portico-dev/portico/test/localfed"
 )
 
 // BenchmarkFederation measures the time from a FederatedAccessPoint's create
 // (and update) to Applied in every placed cluster, observed with a watch on
 // the access points (condition Applied=True for the new generation, every
-// placed cluster at the new revision).
-//
-//	go test -tags integration ./test/integration/ -run '^$' -bench BenchmarkFederation -benchtime=1x -timeout 60m -v
+// placed cluster at the new revision). Run it with `make bench BENCH=federation`:
+// each figure is printed for the table hack/bench-report makes.
 //
 // real-2-clusters: two real member clusters with member-agents, one access
 // point at a time, PORTICO_BENCH_FED_SAMPLES creates then as many updates
@@ -41,20 +44,23 @@ import (
 // simulated-N-clusters: PORTICO_BENCH_FED_CLUSTERS (default 100) SIMULATED
 // member clusters (simulated_test.go: the member-agent's heartbeat, reconciler
 // and endpoints code in this process against the real hub, with an in-memory
-// member cluster), then PORTICO_BENCH_FED_ACCESS_POINTS (default 1000) access
-// points, each placed by name on PORTICO_BENCH_FED_PLACEMENT (default 3)
-// clusters, created at once by PORTICO_BENCH_FED_CREATORS (default 10)
-// goroutines; then PORTICO_BENCH_FED_SAMPLES updates one at a time. It reports
-// portico-hub's RSS and CPU (from /proc) during the burst. Agents renew their
-// Lease every PORTICO_BENCH_FED_HEARTBEAT (default 10s, the agent's default);
-// the hub's --cluster-lease-grace is 40s (its default).
+// member cluster), then PORTICO_BENCH_FED_BURSTS (default 5) bursts of
+// PORTICO_BENCH_FED_ACCESS_POINTS (default 1000) access points, each placed by
+// name on PORTICO_BENCH_FED_PLACEMENT (default 3) clusters, created at once by
+// PORTICO_BENCH_FED_CREATORS (default 10) goroutines; the bursts add up (the
+// last one lands on a hub holding the others). Then PORTICO_BENCH_FED_SAMPLES
+// updates one at a time. It reports portico-hub's RSS and CPU (from /proc).
+// Agents renew their Lease every PORTICO_BENCH_FED_HEARTBEAT (default 10s,
+// the agent's default); the hub's --cluster-lease-grace is 40s (its default).
 func BenchmarkFederation(b *testing.B) {
 	samples := fbEnvInt("PORTICO_BENCH_FED_SAMPLES", 50)
 	clusters := fbEnvInt("PORTICO_BENCH_FED_CLUSTERS", 100)
 	b.Run("real-2-clusters", func(b *testing.B) { fbReal(b, samples) })
 	b.Run(fmt.Sprintf("simulated-%d-clusters", clusters), func(b *testing.B) {
-		fbSimulated(b, clusters, fbEnvInt("PORTICO_BENCH_FED_ACCESS_POINTS", 1000), fbEnvInt("PORTICO_BENCH_FED_PLACEMENT", 3),
-			fbEnvInt("PORTICO_BENCH_FED_CREATORS", 10), samples, fbEnvDuration("PORTICO_BENCH_FED_HEARTBEAT", 10*time.Second))
+		fbSimulated(b, fbSimOptions{clusters: clusters, accessPoints: fbEnvInt("PORTICO_BENCH_FED_ACCESS_POINTS", 1000),
+			placement: fbEnvInt("PORTICO_BENCH_FED_PLACEMENT", 3), creators: fbEnvInt("PORTICO_BENCH_FED_CREATORS", 10),
+			bursts: fbEnvInt("PORTICO_BENCH_FED_BURSTS", 5), samples: samples,
+			heartbeat: fbEnvDuration("PORTICO_BENCH_FED_HEARTBEAT", 10*time.Second)})
 	})
 }
 
@@ -117,50 +123,46 @@ func fbReal(b *testing.B, samples int) {
 		}
 		updates = append(updates, at.Sub(start))
 	}
-	slices.Sort(creates)
-	slices.Sort(updates)
-	report(b, "create", creates)
-	report(b, "update", updates)
+	const what = "2 REAL member clusters (kube-apiserver + etcd + member-agent each); an access point (Gateway, VirtualService, DestinationRule, a VIP from a pool) placed on both"
+	benchfig.Durations(b, "federation/real-2/create-to-applied", "ms", benchfig.None, benchfig.P99, creates,
+		"one access point created, until its status shows Applied on both clusters (watch); one at a time; "+what)
+	benchfig.Durations(b, "federation/real-2/update-to-applied", "ms", benchfig.AtMost(150), benchfig.P99, updates,
+		"one access point's VirtualService changed, until its status shows the new generation Applied on both clusters (watch); one at a time; "+what)
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Printf("\nBenchmarkFederation/real-2-clusters: 2 REAL member clusters (kube-apiserver + etcd + member-agent each), one access point at a time\n")
-	fmt.Printf("  access point: Gateway + VirtualService + DestinationRule, VIP from a pool, placed on both clusters\n")
-	fmt.Printf("  create -> Applied on both, %d samples: p50 %v, p99 %v, max %v\n", len(creates), pct(creates, 50), pct(creates, 99), creates[len(creates)-1])
-	fmt.Printf("  update -> Applied on both, %d samples: p50 %v, p99 %v, max %v\n", len(updates), pct(updates, 50), pct(updates, 99), updates[len(updates)-1])
-	fmt.Printf("  load average at the end: %s\n", strings.TrimSpace(string(load)))
+	b.Logf("load average at the end: %s", strings.TrimSpace(string(load)))
 }
 
-func fbSimulated(b *testing.B, n, accessPoints, placement, creators, samples int, heartbeat time.Duration) {
+type fbSimOptions struct {
+	clusters, accessPoints, placement, creators, bursts, samples int
+	heartbeat                                                    time.Duration
+}
+
+func fbSimulated(b *testing.B, o fbSimOptions) {
 	hub := framework.NewHubCluster(b)
 	ph := framework.NewPorticoHub(b, hub, framework.PorticoHubOptions{ExtraArgs: []string{"--cluster-lease-grace=40s"}})
 	pc := fastClient(hub.RestConfig)
 	zones := map[string]string{}
-	names := make([]string, n)
+	names := make([]string, o.clusters)
 	for i := range names {
 		names[i] = fmt.Sprintf("sim-%03d", i)
 		zones[names[i]] = fmt.Sprintf("zone-%d", i%10)
 	}
 	start := time.Now()
-	sims := startSimClusters(b, hub, zones, simOptions{Heartbeat: heartbeat, JoinTimeout: 15 * time.Minute})
+	sims := startSimClusters(b, hub, zones, simOptions{Heartbeat: o.heartbeat, JoinTimeout: 15 * time.Minute})
 	joined := time.Since(start)
-	fbWaitAvailable(b, pc, n, 15*time.Minute)
-	fmt.Printf("\nBenchmarkFederation/simulated: %d SIMULATED member clusters joined in %v, all Available after %v\n",
-		n, joined.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	fbSetup(b, hub, pc, "sim", "sim", "198.18.0.0/20")
-	tr := fbTrack(b, pc, "sim", placement)
+	fbWaitAvailable(b, pc, o.clusters, 15*time.Minute)
+	b.Logf("%d SIMULATED member clusters joined in %v, all Available after %v",
+		o.clusters, joined.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	fbSetup(b, hub, pc, "sim", "sim", "198.18.0.0/16")
+	tr := fbTrack(b, pc, "sim", o.placement)
 	ctx := context.Background()
 	faps := pc.TrafficV1alpha1().FederatedAccessPoints("sim")
+	pid, apiPID := ph.Process.PID, hub.APIServerPID
 
-	pid := ph.Process.PID
-	apiPID := hub.APIServerPID
-	idle := fbProcSample(pid)
-	time.Sleep(5 * time.Second)
-	idle2 := fbProcSample(pid)
-	idleCPU := (idle2.cpu - idle.cpu) / idle2.at.Sub(idle.at).Seconds()
-
-	// The burst, with portico-hub sampled every 500ms.
+	// portico-hub's RSS, sampled every 500ms from here on.
 	stopSampling := make(chan struct{})
 	var samplesMu sync.Mutex
-	var rss []int64
+	var rss []float64
 	go func() {
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
@@ -171,84 +173,103 @@ func fbSimulated(b *testing.B, n, accessPoints, placement, creators, samples int
 			case <-t.C:
 				s := fbProcSample(pid)
 				samplesMu.Lock()
-				rss = append(rss, s.rssKiB)
+				rss = append(rss, float64(s.rssKiB)/1024)
 				samplesMu.Unlock()
 			}
 		}
 	}()
-	before, apiBefore, selfBefore := fbProcSample(pid), fbProcSample(apiPID), fbProcSample(os.Getpid())
-	starts := make([]time.Time, accessPoints)
-	var wg sync.WaitGroup
-	errs := make(chan error, creators)
-	for c := 0; c < creators; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := c; i < accessPoints; i += creators {
-				placed := make([]traffic.ClusterReference, placement)
-				for k := range placed {
-					placed[k].Name = names[(i*placement+k)%n]
-				}
-				starts[i] = time.Now()
-				if _, err := faps.Create(ctx, fbAccessPoint("sim", fmt.Sprintf("ap-%04d", i), "sim", placed), metav1.CreateOptions{}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
+	defer close(stopSampling)
+
+	var idleCPU []float64
+	for range 5 {
+		idleCPU = append(idleCPU, fbCPU(pid, 2*time.Second)*100)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
-	createdIn := time.Since(before.at)
-	lat := make([]time.Duration, accessPoints)
-	for i := range lat {
-		at, err := tr.wait(fmt.Sprintf("ap-%04d", i), 1, 30*time.Minute)
-		if err != nil {
+
+	var converged, lat []time.Duration
+	var hubCPU, apiCPU, selfCPU []float64
+	var profiled sync.WaitGroup
+	defer profiled.Wait()
+	for burst := range o.bursts {
+		if burst == 0 {
+			// Where portico-hub's time goes during the first burst.
+			profiled.Go(func() {
+				saveHubProfile(b, hub, ph, "/debug/pprof/profile", map[string]string{"seconds": "15"}, "portico-hub-burst-cpu.pb.gz")
+			})
+		}
+		before, apiBefore, selfBefore := fbProcSample(pid), fbProcSample(apiPID), fbProcSample(os.Getpid())
+		starts := make([]time.Time, o.accessPoints)
+		var wg sync.WaitGroup
+		errs := make(chan error, o.creators)
+		for c := 0; c < o.creators; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := c; i < o.accessPoints; i += o.creators {
+					placed := make([]traffic.ClusterReference, o.placement)
+					for k := range placed {
+						placed[k].Name = names[(burst+i*o.placement+k)%o.clusters]
+					}
+					starts[i] = time.Now()
+					if _, err := faps.Create(ctx, fbAccessPoint("sim", fbSimName(burst, i), "sim", placed), metav1.CreateOptions{}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
 			b.Fatal(err)
 		}
-		lat[i] = at.Sub(starts[i])
+		createdIn := time.Since(before.at)
+		var last time.Time
+		for i := range o.accessPoints {
+			at, err := tr.wait(fbSimName(burst, i), 1, 30*time.Minute)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, at.Sub(starts[i]))
+			if at.After(last) {
+				last = at
+			}
+		}
+		after, apiAfter, selfAfter := fbProcSample(pid), fbProcSample(apiPID), fbProcSample(os.Getpid())
+		d := last.Sub(before.at)
+		converged = append(converged, d)
+		secs := after.at.Sub(before.at).Seconds()
+		hubCPU = append(hubCPU, (after.cpu-before.cpu)/secs)
+		apiCPU = append(apiCPU, (apiAfter.cpu-apiBefore.cpu)/secs)
+		selfCPU = append(selfCPU, (selfAfter.cpu-selfBefore.cpu)/secs)
+		b.Logf("burst %d: %d access points created by %d goroutines in %v, all Applied on their %d clusters after %v; "+
+			"CPU: portico-hub %.2f cores, hub kube-apiserver %.2f, this process (%d simulated agents) %.2f",
+			burst, o.accessPoints, o.creators, createdIn.Round(time.Millisecond), o.placement, d.Round(time.Millisecond),
+			hubCPU[burst], apiCPU[burst], o.clusters, selfCPU[burst])
 	}
-	after, apiAfter, selfAfter := fbProcSample(pid), fbProcSample(apiPID), fbProcSample(os.Getpid())
-	close(stopSampling)
-	burst := after.at.Sub(before.at)
-	hubCPU := (after.cpu - before.cpu) / burst.Seconds()
-	apiCPU := (apiAfter.cpu - apiBefore.cpu) / burst.Seconds()
-	selfCPU := (selfAfter.cpu - selfBefore.cpu) / burst.Seconds()
-	samplesMu.Lock()
-	peak, sum := int64(0), int64(0)
-	for _, r := range rss {
-		peak = max(peak, r)
-		sum += r
-	}
-	meanRSS := sum / int64(max(len(rss), 1))
-	samplesMu.Unlock()
-	slices.Sort(lat)
 
 	// Every simulated cluster holds what was placed on it.
-	perCluster := accessPoints * placement / n
 	objects := 0
 	for _, sc := range sims {
 		objects += sc.Applier.Len()
 	}
-	if objects != accessPoints*placement*3 {
-		b.Errorf("the simulated clusters hold %d objects, want %d (%d access points x %d clusters x 3)", objects, accessPoints*placement*3, accessPoints, placement)
+	if want := o.bursts * o.accessPoints * o.placement * 3; objects != want {
+		b.Errorf("the simulated clusters hold %d objects, want %d (%d access points x %d clusters x 3)", objects, want, o.bursts*o.accessPoints, o.placement)
 	}
 
 	// Steady state with every access point applied: nothing changes but the
 	// agents' heartbeats.
 	time.Sleep(5 * time.Second)
-	steady := fbProcSample(pid)
-	time.Sleep(20 * time.Second)
-	steady2 := fbProcSample(pid)
-	steadyCPU := (steady2.cpu - steady.cpu) / steady2.at.Sub(steady.at).Seconds()
+	var steadyCPU []float64
+	for range 5 {
+		steadyCPU = append(steadyCPU, fbCPU(pid, 4*time.Second)*100)
+	}
 
 	// Updates on the loaded hub, one at a time.
+	total := o.bursts * o.accessPoints
 	var updates []time.Duration
-	for i := 0; i < samples; i++ {
-		name := fmt.Sprintf("ap-%04d", (i*7919)%accessPoints)
+	for i := 0; i < o.samples; i++ {
+		j := (i * 7919) % total
+		name := fbSimName(j/o.accessPoints, j%o.accessPoints)
 		cur, err := faps.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			b.Fatal(err)
@@ -265,29 +286,41 @@ func fbSimulated(b *testing.B, n, accessPoints, placement, creators, samples int
 		}
 		updates = append(updates, at.Sub(t0))
 	}
-	slices.Sort(updates)
 
-	report(b, "sim-create", lat)
-	report(b, "sim-update", updates)
-	b.ReportMetric(float64(peak)/1024, "hub-peak-rss-MiB")
-	b.ReportMetric(hubCPU, "hub-cpu-cores")
-	b.ReportMetric(steadyCPU, "hub-steady-cpu-cores")
+	prefix := fmt.Sprintf("federation/sim-%d/", o.clusters)
+	what := fmt.Sprintf("%d SIMULATED member clusters (the member-agent's code in the test process over in-memory member clusters), a real hub; "+
+		"%d access points (Gateway, VirtualService, DestinationRule, a VIP) each placed by name on %d clusters", o.clusters, o.accessPoints, o.placement)
+	benchfig.Durations(b, prefix+"burst-converged", "s", benchfig.AtMost(20), benchfig.Median, converged,
+		"from the first create of a burst until every access point of it shows Applied on all its clusters; bursts add up on the hub; "+what)
+	benchfig.Durations(b, prefix+"burst-create-to-applied", "s", benchfig.None, benchfig.P99, lat,
+		"one access point of a burst, from its create to Applied on all its clusters; "+what)
+	benchfig.Durations(b, prefix+"update-to-applied", "ms", benchfig.AtMost(150), benchfig.P99, updates,
+		"one access point's VirtualService changed on the loaded hub, until its status shows the new generation Applied on its clusters; one at a time; "+what)
+	samplesMu.Lock()
+	rssSamples := slices.Clone(rss)
+	samplesMu.Unlock()
+	benchfig.Values(b, prefix+"hub-rss", "MiB", benchfig.None, benchfig.Max, rssSamples,
+		fmt.Sprintf("portico-hub's RSS (embedded etcd included), every 500 ms through the bursts and updates; %d access points at the end", total))
+	benchfig.Values(b, prefix+"hub-cpu-burst", "cores", benchfig.None, benchfig.Median, hubCPU,
+		"portico-hub's CPU time over a burst's wall time (2 cores shared with the hub kube-apiserver and the simulated agents)")
+	benchfig.Values(b, prefix+"hub-cpu-idle", "% of a core", benchfig.None, benchfig.Median, idleCPU,
+		"portico-hub's CPU over 2 s windows before the bursts: clusters heartbeating, no access point")
+	benchfig.Values(b, prefix+"hub-cpu-steady", "% of a core", benchfig.None, benchfig.Median, steadyCPU,
+		fmt.Sprintf("portico-hub's CPU over 4 s windows after the bursts: %d access points applied, only heartbeats", total))
+	benchfig.Values(b, prefix+"hub-kube-apiserver-cpu-burst", "cores", benchfig.None, benchfig.Median, apiCPU,
+		"the hub cluster's kube-apiserver (aggregation proxy to portico-hub) over a burst")
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Printf("BenchmarkFederation/simulated: %d SIMULATED member clusters (member-agent code in the test process, in-memory member clusters), real hub\n", n)
-	fmt.Printf("  %d access points (Gateway + VirtualService + DestinationRule, VIP), each placed on %d clusters by name (%d per cluster)\n",
-		accessPoints, placement, perCluster)
-	fmt.Printf("  created by %d goroutines in %v; all Applied everywhere after %v (%.1f access points/s)\n",
-		creators, createdIn.Round(time.Millisecond), burst.Round(time.Millisecond), float64(accessPoints)/burst.Seconds())
-	fmt.Printf("  create -> Applied on all %d clusters (burst): p50 %v, p99 %v, max %v\n", placement, pct(lat, 50), pct(lat, 99), lat[len(lat)-1])
-	fmt.Printf("  update -> Applied on all %d clusters, one at a time, %d samples: p50 %v, p99 %v, max %v\n",
-		placement, len(updates), pct(updates, 50), pct(updates, 99), updates[len(updates)-1])
-	fmt.Printf("  portico-hub (pid %d, embedded etcd included):\n", pid)
-	fmt.Printf("    before the burst (clusters heartbeating, no access point): RSS %.0f MiB, CPU %.1f%% of a core\n", float64(idle2.rssKiB)/1024, idleCPU*100)
-	fmt.Printf("    during the burst: RSS mean %.0f MiB, peak %.0f MiB (VmHWM %.0f MiB), CPU %.2f cores on average\n",
-		float64(meanRSS)/1024, float64(peak)/1024, float64(fbHWM(pid))/1024, hubCPU)
-	fmt.Printf("    steady state after it (all applied, only heartbeats), 20s: RSS %.0f MiB, CPU %.1f%% of a core\n", float64(steady2.rssKiB)/1024, steadyCPU*100)
-	fmt.Printf("  during the burst, hub kube-apiserver %.2f cores, this test process (%d simulated agents) %.2f cores\n", apiCPU, n, selfCPU)
-	fmt.Printf("  load average at the end: %s (2 cores, shared)\n\n", strings.TrimSpace(string(load)))
+	b.Logf("load average at the end: %s (2 cores, shared)", strings.TrimSpace(string(load)))
+}
+
+func fbSimName(burst, i int) string { return fmt.Sprintf("b%d-ap-%04d", burst, i) }
+
+// fbCPU is a process's CPU use (cores) over d.
+func fbCPU(pid int, d time.Duration) float64 {
+	a := fbProcSample(pid)
+	time.Sleep(d)
+	z := fbProcSample(pid)
+	return (z.cpu - a.cpu) / z.at.Sub(a.at).Seconds()
 }
 
 // fbAccessPoint is one benchmark access point, with a VIP from pool.
@@ -443,8 +476,6 @@ func fbProcSample(pid int) fbSample {
 	return s
 }
 
-func fbHWM(pid int) int64 { return fbStatusKiB(pid, "VmHWM:") }
-
 func fbStatusKiB(pid int, key string) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -459,4 +490,41 @@ func fbStatusKiB(pid int, key string) int64 {
 		}
 	}
 	return 0
+}
+
+// saveHubProfile fetches a Go profile from portico-hub's own port (its
+// --profiling endpoints; the hub's admin certificate authenticates there too)
+// into _output/bench/name, for `go tool pprof`.
+func saveHubProfile(b *testing.B, hub *framework.HubCluster, ph *framework.PorticoHub, path string, params map[string]string, name string) {
+	cfg := rest.CopyConfig(hub.RestConfig)
+	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", ph.Port)
+	cfg.CAData = ph.CA.CertPEM
+	cfg.Timeout = 5 * time.Minute
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		b.Logf("profile %s: %v", name, err)
+		return
+	}
+	req := kc.CoreV1().RESTClient().Get().AbsPath(path)
+	for k, v := range params {
+		req = req.Param(k, v)
+	}
+	data, err := req.DoRaw(context.Background())
+	if err != nil {
+		b.Logf("profile %s: %v", name, err)
+		return
+	}
+	root, err := localfed.RepoRoot()
+	if err == nil {
+		err = os.MkdirAll(filepath.Join(root, "_output", "bench"), 0o755)
+	}
+	file := filepath.Join(root, "_output", "bench", name)
+	if err == nil {
+		err = os.WriteFile(file, data, 0o644)
+	}
+	if err != nil {
+		b.Logf("profile %s: %v", name, err)
+		return
+	}
+	b.Logf("profile saved: go tool pprof %s", file)
 }

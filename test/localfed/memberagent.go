@@ -215,6 +215,9 @@ func (a *MemberAgent) start(ctx context.Context) error {
 		"--cluster-name=" + a.Name,
 		"--gateway-namespace=" + a.GatewayNamespace,
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(a.Options.MetricsPort),
+		// Go's profiles beside the metrics, on 127.0.0.1: the benchmarks
+		// save them to explain their figures.
+		"--profiling",
 	}
 	if a.Options.HeartbeatInterval > 0 {
 		args = append(args, "--heartbeat-interval="+a.Options.HeartbeatInterval.String())
