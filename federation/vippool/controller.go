@@ -13,6 +13,7 @@ package vippool
 import (
 	"context"
 	"fmt"
+	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -91,9 +92,15 @@ func (c *Controller) enqueueVIP(obj any) {
 		obj = tomb.Obj
 	}
 	if vip, ok := obj.(*trafficv1alpha1.VirtualIP); ok && vip.Spec.Pool != "" {
-		c.queue.Add(vip.Spec.Pool)
+		c.queue.AddAfter(vip.Spec.Pool, vipCoalesce)
 	}
 }
+
+// vipCoalesce delays a pool's sync after a change of one of its VirtualIPs, so
+// that the changes of a burst (1000 access points allocating at once) write the
+// pool's status a few times a second instead of once per VirtualIP: the
+// queue keeps one pending sync per pool.
+const vipCoalesce = 500 * time.Millisecond
 
 // Run processes the queue with workers until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {

@@ -5,6 +5,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -186,7 +187,7 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	}
 
 	var converged, lat []time.Duration
-	var hubCPU, apiCPU, selfCPU []float64
+	var hubCPU, apiCPU, selfCPU, perAP []float64
 	var profiled sync.WaitGroup
 	defer profiled.Wait()
 	for burst := range o.bursts {
@@ -196,6 +197,7 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 				saveHubProfile(b, hub, ph, "/debug/pprof/profile", map[string]string{"seconds": "15"}, "portico-hub-burst-cpu.pb.gz")
 			})
 		}
+		reqBefore := hubRequests(b, hub, ph)
 		before, apiBefore, selfBefore := fbProcSample(pid), fbProcSample(apiPID), fbProcSample(os.Getpid())
 		starts := make([]time.Time, o.accessPoints)
 		var wg sync.WaitGroup
@@ -237,6 +239,16 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 		after, apiAfter, selfAfter := fbProcSample(pid), fbProcSample(apiPID), fbProcSample(os.Getpid())
 		d := last.Sub(before.at)
 		converged = append(converged, d)
+		if delta, total := requestDelta(reqBefore, hubRequests(b, hub, ph)); total > 0 {
+			perAP = append(perAP, total/float64(o.accessPoints))
+			keys := slices.Sorted(maps.Keys(delta))
+			var parts []string
+			for _, k := range keys {
+				parts = append(parts, fmt.Sprintf("%s %.0f", k, delta[k]))
+			}
+			b.Logf("burst %d: portico-hub served %.0f requests (%.1f per access point, watches not counted; the agents' included): %s",
+				burst, total, total/float64(o.accessPoints), strings.Join(parts, ", "))
+		}
 		secs := after.at.Sub(before.at).Seconds()
 		hubCPU = append(hubCPU, (after.cpu-before.cpu)/secs)
 		apiCPU = append(apiCPU, (apiAfter.cpu-apiBefore.cpu)/secs)
@@ -301,6 +313,8 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	samplesMu.Unlock()
 	benchfig.Values(b, prefix+"hub-rss", "MiB", benchfig.None, benchfig.Max, rssSamples,
 		fmt.Sprintf("portico-hub's RSS (embedded etcd included), every 500 ms through the bursts and updates; %d access points at the end", total))
+	benchfig.Values(b, prefix+"requests-per-access-point", "requests", benchfig.None, benchfig.Median, perAP,
+		"the requests (not watches) portico-hub served during a burst, over its access points: the controllers' and the agents'")
 	benchfig.Values(b, prefix+"hub-cpu-burst", "cores", benchfig.None, benchfig.Median, hubCPU,
 		"portico-hub's CPU time over a burst's wall time (2 cores shared with the hub kube-apiserver and the simulated agents)")
 	benchfig.Values(b, prefix+"hub-cpu-idle", "% of a core", benchfig.None, benchfig.Median, idleCPU,
@@ -492,29 +506,33 @@ func fbStatusKiB(pid int, key string) int64 {
 	return 0
 }
 
-// saveHubProfile fetches a Go profile from portico-hub's own port (its
-// --profiling endpoints; the hub's admin certificate authenticates there too)
-// into _output/bench/name, for `go tool pprof`.
-func saveHubProfile(b *testing.B, hub *framework.HubCluster, ph *framework.PorticoHub, path string, params map[string]string, name string) {
+// hubGet reads a path from portico-hub's own port (the hub's admin
+// certificate authenticates there too): its /metrics, its --profiling
+// endpoints.
+func hubGet(hub *framework.HubCluster, ph *framework.PorticoHub, path string, params map[string]string) ([]byte, error) {
 	cfg := rest.CopyConfig(hub.RestConfig)
 	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", ph.Port)
 	cfg.CAData = ph.CA.CertPEM
 	cfg.Timeout = 5 * time.Minute
 	kc, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		b.Logf("profile %s: %v", name, err)
-		return
+		return nil, err
 	}
 	req := kc.CoreV1().RESTClient().Get().AbsPath(path)
 	for k, v := range params {
 		req = req.Param(k, v)
 	}
-	data, err := req.DoRaw(context.Background())
-	if err != nil {
-		b.Logf("profile %s: %v", name, err)
-		return
+	return req.DoRaw(context.Background())
+}
+
+// saveHubProfile fetches a Go profile from portico-hub into _output/bench/name,
+// for `go tool pprof`.
+func saveHubProfile(b *testing.B, hub *framework.HubCluster, ph *framework.PorticoHub, path string, params map[string]string, name string) {
+	data, err := hubGet(hub, ph, path, params)
+	root, rootErr := localfed.RepoRoot()
+	if err == nil {
+		err = rootErr
 	}
-	root, err := localfed.RepoRoot()
 	if err == nil {
 		err = os.MkdirAll(filepath.Join(root, "_output", "bench"), 0o755)
 	}
@@ -527,4 +545,55 @@ func saveHubProfile(b *testing.B, hub *framework.HubCluster, ph *framework.Porti
 		return
 	}
 	b.Logf("profile saved: go tool pprof %s", file)
+}
+
+// hubRequests counts the requests portico-hub served, by verb and resource
+// (its apiserver_request_total).
+func hubRequests(b *testing.B, hub *framework.HubCluster, ph *framework.PorticoHub) map[string]float64 {
+	data, err := hubGet(hub, ph, "/metrics", nil)
+	if err != nil {
+		b.Logf("portico-hub /metrics: %v", err)
+		return nil
+	}
+	counts := map[string]float64{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		labels, value, ok := strings.Cut(strings.TrimPrefix(line, "apiserver_request_total{"), "} ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		l := map[string]string{}
+		for _, kv := range strings.Split(labels, ",") {
+			if k, val, ok := strings.Cut(kv, "="); ok {
+				l[k] = strings.Trim(val, `"`)
+			}
+		}
+		if l["group"] != "traffic.portico.dev" && l["group"] != "cluster.portico.dev" {
+			continue
+		}
+		key := l["verb"] + " " + l["resource"]
+		if l["subresource"] != "" {
+			key += "/" + l["subresource"]
+		}
+		counts[key] += v
+	}
+	return counts
+}
+
+// requestDelta is after - before, by key, and its total.
+func requestDelta(before, after map[string]float64) (map[string]float64, float64) {
+	d, total := map[string]float64{}, 0.0
+	for k, v := range after {
+		if n := v - before[k]; n > 0 && !strings.HasPrefix(k, "WATCH") {
+			d[k] = n
+			total += n
+		}
+	}
+	return d, total
 }
