@@ -90,11 +90,17 @@ func TestRenderMemberAgent(t *testing.T) {
 				t.Errorf("unexpected Role %s", o.Name)
 			}
 		case *rbacv1.ClusterRole:
-			var istio, core, slicesRead bool
+			var istio, security, telemetry, core, slicesRead bool
 			for _, r := range o.Rules {
 				switch {
 				case slices.Equal(r.APIGroups, []string{"networking.istio.io"}):
 					istio = slices.Equal(r.Resources, []string{"gateways", "virtualservices", "destinationrules", "serviceentries", "workloadentries", "workloadgroups"}) &&
+						slices.Contains(r.Verbs, "delete") && slices.Contains(r.Verbs, "patch")
+				case slices.Equal(r.APIGroups, []string{"security.istio.io"}):
+					security = slices.Equal(r.Resources, []string{"authorizationpolicies", "requestauthentications"}) &&
+						slices.Contains(r.Verbs, "delete") && slices.Contains(r.Verbs, "patch")
+				case slices.Equal(r.APIGroups, []string{"telemetry.istio.io"}):
+					telemetry = slices.Equal(r.Resources, []string{"telemetries"}) &&
 						slices.Contains(r.Verbs, "delete") && slices.Contains(r.Verbs, "patch")
 				case slices.Equal(r.APIGroups, []string{""}):
 					if slices.Contains(r.Resources, "secrets") || (slices.Contains(r.Resources, "namespaces") && slices.Contains(r.Verbs, "delete")) {
@@ -107,7 +113,7 @@ func TestRenderMemberAgent(t *testing.T) {
 					t.Errorf("unexpected rule %+v", r)
 				}
 			}
-			if !istio || !core || !slicesRead {
+			if !istio || !security || !telemetry || !core || !slicesRead {
 				t.Errorf("ClusterRole rules %+v", o.Rules)
 			}
 		case *appsv1.Deployment:

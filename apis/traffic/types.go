@@ -115,8 +115,9 @@ type ClusterReference struct {
 	Name string `json:"name"`
 }
 
-// AccessPointTemplate holds the Istio objects (networking.istio.io/v1 specs) rendered
-// on every placed cluster, in the access point's namespace.
+// AccessPointTemplate holds the Istio objects (networking.istio.io/v1,
+// security.istio.io/v1 and telemetry.istio.io/v1 specs) rendered on every placed
+// cluster.
 type AccessPointTemplate struct {
 	// gateway is an Istio Gateway spec. selector defaults to istio: ingressgateway;
 	// servers default from hosts and loadBalancer.ports.
@@ -131,6 +132,12 @@ type AccessPointTemplate struct {
 	WorkloadEntries []NamedTemplate `json:"workloadEntries,omitempty"`
 	// workloadGroups are Istio WorkloadGroups.
 	WorkloadGroups []NamedTemplate `json:"workloadGroups,omitempty"`
+	// authorizationPolicies are Istio AuthorizationPolicies (security.istio.io/v1).
+	AuthorizationPolicies []NamedTemplate `json:"authorizationPolicies,omitempty"`
+	// requestAuthentications are Istio RequestAuthentications (security.istio.io/v1).
+	RequestAuthentications []NamedTemplate `json:"requestAuthentications,omitempty"`
+	// telemetries are Istio Telemetries (telemetry.istio.io/v1).
+	Telemetries []NamedTemplate `json:"telemetries,omitempty"`
 }
 
 // NamedTemplate is one Istio object: its name and its spec.

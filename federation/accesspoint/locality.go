@@ -246,8 +246,8 @@ func (l *localityRender) apply(raw []byte) ([]byte, error) {
 }
 
 // uncovered are Portico's DestinationRules for the routed hosts no
-// template DR covers.
-func (l *localityRender) uncovered(fap *trafficv1alpha1.FederatedAccessPoint) ([]trafficv1alpha1.JSONObject, error) {
+// template DR covers, exported to exportTo.
+func (l *localityRender) uncovered(fap *trafficv1alpha1.FederatedAccessPoint, exportTo []any) ([]trafficv1alpha1.JSONObject, error) {
 	if l == nil {
 		return nil, nil
 	}
@@ -256,13 +256,13 @@ func (l *localityRender) uncovered(fap *trafficv1alpha1.FederatedAccessPoint) ([
 		if l.covered[h] {
 			continue
 		}
-		dr := map[string]any{"host": h}
+		dr := map[string]any{"host": h, "exportTo": exportTo}
 		applySetting(dr, l.setting)
 		spec, err := json.Marshal(dr)
 		if err != nil {
 			return nil, err
 		}
-		obj, err := istioObject("DestinationRule", localityName(fap, h), fap.Namespace, spec)
+		obj, err := istioObject(trafficv1alpha1.IstioNetworkingGroup, "DestinationRule", localityName(fap, h), fap.Namespace, spec)
 		if err != nil {
 			return nil, err
 		}

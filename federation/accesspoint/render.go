@@ -61,7 +61,9 @@ func withPolicy(hash string, p *LocalityPolicy) string {
 // Render returns the complete objects of an access point for one cluster: its
 // template with that cluster's overrides applied, a Gateway (defaults from the
 // hosts and load-balancer ports when the template leaves them out) and the other
-// Istio objects, all in the access point's namespace. With spec.tls, the
+// Istio objects, in the access point's namespace, scoped to that Gateway
+// (gatewayScope: VirtualServices bound to it, exportTo limited to its proxies,
+// policies without a selector on its workload). With spec.tls, the
 // Gateway's HTTPS servers reference the certificate by credentialName and, once
 // cert is issued, its Secret comes first, in the gateway workload's namespace
 // of a cluster whose MemberCluster leaves spec.gatewayNamespace at its default
@@ -91,10 +93,11 @@ func RenderFor(fap *trafficv1alpha1.FederatedAccessPoint, target Target, cert *c
 	if err != nil {
 		return nil, err
 	}
-	gw, err := gateway(fap, tmpl.Gateway)
+	gw, selector, err := gateway(fap, tmpl.Gateway)
 	if err != nil {
 		return nil, err
 	}
+	scope := newGatewayScope(fap, selector, target.GatewayNamespace)
 	var out []trafficv1alpha1.JSONObject
 	if fap.Spec.TLS != nil && cert != nil {
 		secret, err := tlsSecret(fap, target.GatewayNamespace, cert)
@@ -114,14 +117,18 @@ func RenderFor(fap *trafficv1alpha1.FederatedAccessPoint, target Target, cert *c
 					return nil, fmt.Errorf("DestinationRule %s: %w", item.Name, err)
 				}
 			}
-			obj, err := istioObject(k.Kind, item.Name, fap.Namespace, spec)
+			placed, err := scope.place(k.Kind, item.Name, spec)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", k.Kind, item.Name, err)
+			}
+			obj, err := istioObject(k.Group, k.Kind, placed.name, placed.namespace, placed.spec)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, obj)
 		}
 	}
-	extra, err := loc.uncovered(fap)
+	extra, err := loc.uncovered(fap, scope.exportTo(true))
 	return append(out, extra...), err
 }
 
@@ -156,12 +163,13 @@ func clusterTemplate(fap *trafficv1alpha1.FederatedAccessPoint, cluster string) 
 }
 
 // gateway renders the Gateway, named after the access point, filling the selector
-// and the servers when the template leaves them out.
-func gateway(fap *trafficv1alpha1.FederatedAccessPoint, spec *trafficv1alpha1.JSONObject) (trafficv1alpha1.JSONObject, error) {
+// and the servers when the template leaves them out. It returns the selector
+// too: the labels of the gateway workload's pods.
+func gateway(fap *trafficv1alpha1.FederatedAccessPoint, spec *trafficv1alpha1.JSONObject) (trafficv1alpha1.JSONObject, any, error) {
 	gw := map[string]any{}
 	if spec != nil && len(spec.Raw) > 0 {
 		if err := json.Unmarshal(spec.Raw, &gw); err != nil {
-			return trafficv1alpha1.JSONObject{}, err
+			return trafficv1alpha1.JSONObject{}, nil, err
 		}
 	}
 	if _, ok := gw["selector"]; !ok {
@@ -175,9 +183,10 @@ func gateway(fap *trafficv1alpha1.FederatedAccessPoint, spec *trafficv1alpha1.JS
 	}
 	raw, err := json.Marshal(gw)
 	if err != nil {
-		return trafficv1alpha1.JSONObject{}, err
+		return trafficv1alpha1.JSONObject{}, nil, err
 	}
-	return istioObject("Gateway", fap.Name, fap.Namespace, raw)
+	obj, err := istioObject(trafficv1alpha1.IstioNetworkingGroup, "Gateway", fap.Name, fap.Namespace, raw)
+	return obj, gw["selector"], err
 }
 
 // defaultServers serves the hosts over HTTP on every load-balancer port (80 when
@@ -233,9 +242,10 @@ func withCredential(servers any, fap *trafficv1alpha1.FederatedAccessPoint) {
 	}
 }
 
-func istioObject(kind, name, namespace string, spec []byte) (trafficv1alpha1.JSONObject, error) {
+// istioObject is an Istio object of group/v1.
+func istioObject(group, kind, name, namespace string, spec []byte) (trafficv1alpha1.JSONObject, error) {
 	raw, err := json.Marshal(map[string]any{
-		"apiVersion": "networking.istio.io/v1",
+		"apiVersion": group + "/v1",
 		"kind":       kind,
 		"metadata":   map[string]any{"name": name, "namespace": namespace},
 		"spec":       json.RawMessage(spec),

@@ -33,7 +33,9 @@ var renderFuzzScheme = func() *runtime.Scheme {
 // change), and either fails or returns complete objects: the certificate Secret
 // first when there is one, then one Gateway named after the access point, then
 // one object per template of the cluster, all Istio objects in the access
-// point's namespace, and every HTTPS server of the Gateway with a
+// point's namespace but the policies scoped to the gateway workload (in the
+// gateway namespace, with the Gateway's selector), every VirtualService with
+// hosts bound to a gateway, and every HTTPS server of the Gateway with a
 // credentialName when TLS is on. With spec.locality (over fuzzPlaced), the
 // only further objects are Portico's DestinationRules, and every
 // localityLbSetting follows istiod's rules.
@@ -115,10 +117,28 @@ type renderedObject struct {
 		Namespace string `json:"namespace"`
 	} `json:"metadata"`
 	Spec struct {
-		Servers []any  `json:"servers"`
-		Host    string `json:"host"`
-		Policy  any    `json:"trafficPolicy"`
+		Servers    []any  `json:"servers"`
+		Host       string `json:"host"`
+		Policy     any    `json:"trafficPolicy"`
+		Hosts      []any  `json:"hosts"`
+		Gateways   []any  `json:"gateways"`
+		Selector   any    `json:"selector"`
+		TargetRef  any    `json:"targetRef"`
+		TargetRefs []any  `json:"targetRefs"`
 	} `json:"spec"`
+}
+
+// gatewayScoped tells whether a policy template is scoped to the gateway
+// workload: it has no selector, targetRef or targetRefs of its own.
+func gatewayScoped(spec []byte) bool {
+	var m map[string]any
+	_ = json.Unmarshal(spec, &m)
+	for _, k := range []string{"selector", "targetRef", "targetRefs"} {
+		if l, isList := m[k].([]any); m[k] != nil && (!isList || len(l) > 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func checkRendered(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, cluster string, withCert bool, objs []trafficv1alpha1.JSONObject) {
@@ -129,15 +149,23 @@ func checkRendered(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, clus
 	}
 	var want []string
 	if fap.Spec.TLS != nil && withCert {
-		want = append(want, "Secret/"+certsecret.CredentialName(fap.Namespace, fap.Name))
+		want = append(want, "Secret/istio-system/"+certsecret.CredentialName(fap.Namespace, fap.Name))
 	}
-	want = append(want, "Gateway/"+fap.Name)
+	want = append(want, "Gateway/"+fap.Namespace+"/"+fap.Name)
 	lists := tmpl.Lists()
 	for _, k := range trafficv1alpha1.TemplateKinds {
 		for _, item := range lists[k.List] {
-			want = append(want, k.Kind+"/"+item.Name)
+			ns, name := fap.Namespace, item.Name
+			if k.Group != trafficv1alpha1.IstioNetworkingGroup && gatewayScoped(item.Spec.Raw) {
+				ns, name = "istio-system", fap.Namespace+"."+fap.Name+"."+item.Name
+				if len(name) > 253 {
+					name = newGatewayScope(fap, nil, "").policyName(item.Name) // hashed
+				}
+			}
+			want = append(want, k.Group+"/v1 "+k.Kind+"/"+ns+"/"+name)
 		}
 	}
+	var gatewaySelector any
 	var got []string
 	for i, o := range objs {
 		var obj renderedObject
@@ -147,20 +175,36 @@ func checkRendered(t *testing.T, fap *trafficv1alpha1.FederatedAccessPoint, clus
 		if obj.APIVersion == "" || obj.Kind == "" || obj.Metadata.Name == "" {
 			t.Fatalf("object %d lacks apiVersion, kind or metadata.name: %s", i, o.Raw)
 		}
-		if obj.Kind != "Secret" && (obj.APIVersion != "networking.istio.io/v1" || obj.Metadata.Namespace != fap.Namespace) {
-			t.Fatalf("object %d is not an Istio object in %s: %s", i, fap.Namespace, o.Raw)
+		if !strings.HasSuffix(obj.APIVersion, ".istio.io/v1") && obj.Kind != "Secret" {
+			t.Fatalf("object %d is not an Istio object: %s", i, o.Raw)
 		}
-		if obj.Kind == "Gateway" && fap.Spec.TLS != nil {
-			checkCredentials(t, obj.Spec.Servers)
+		if obj.Kind == "Gateway" {
+			gatewaySelector = obj.Spec.Selector
+			if fap.Spec.TLS != nil {
+				checkCredentials(t, obj.Spec.Servers)
+			}
+		}
+		if obj.Kind == "VirtualService" && len(obj.Spec.Hosts) > 0 && len(obj.Spec.Gateways) == 0 {
+			t.Fatalf("VirtualService %s with hosts is bound to no gateway: %s", obj.Metadata.Name, o.Raw)
+		}
+		if obj.Metadata.Namespace == "istio-system" && obj.Kind != "Secret" {
+			sel, _ := obj.Spec.Selector.(map[string]any)
+			if sel == nil || !reflect.DeepEqual(sel["matchLabels"], gatewaySelector) || obj.Spec.TargetRef != nil || obj.Spec.TargetRefs != nil {
+				t.Fatalf("%s %s in the gateway namespace is not scoped to the gateway workload %v: %s", obj.Kind, obj.Metadata.Name, gatewaySelector, o.Raw)
+			}
 		}
 		if obj.Kind == "DestinationRule" {
 			checkIstiodRules(t, obj.Metadata.Name, at(obj.Spec.Policy, "loadBalancer", "localityLbSetting"))
 		}
 		if i >= len(want) && obj.Kind == "DestinationRule" && obj.Metadata.Name == localityName(fap, obj.Spec.Host) &&
 			at(obj.Spec.Policy, "loadBalancer", "localityLbSetting") != nil && at(obj.Spec.Policy, "outlierDetection") != nil {
-			want = append(want, obj.Kind+"/"+obj.Metadata.Name) // Portico's, for a routed host
+			want = append(want, obj.APIVersion+" "+obj.Kind+"/"+fap.Namespace+"/"+obj.Metadata.Name) // Portico's, for a routed host
 		}
-		got = append(got, obj.Kind+"/"+obj.Metadata.Name)
+		id := obj.Kind + "/" + obj.Metadata.Namespace + "/" + obj.Metadata.Name
+		if obj.Kind != "Secret" && obj.Kind != "Gateway" {
+			id = obj.APIVersion + " " + id
+		}
+		got = append(got, id)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("objects %v, want %v", got, want)
@@ -213,6 +257,15 @@ var renderSeeds = []string{
 	   "trafficPolicy":{"loadBalancer":{"simple":"RANDOM"},"portLevelSettings":[{"port":{"number":80},"loadBalancer":{"simple":"LEAST_REQUEST"}}]}}]}}]},
 	 "overrides":[{"clusterName":"zone-c-1","clusterOverrides":[{"op":"remove","path":"/destinationRules/0"}]}],
 	 "loadBalancer":{"pool":"public","ports":[{"port":80}],"crossZone":{"localWeight":90,"remoteWeight":5,"drainedZones":["zone-c"]}}}}`,
+	`{"metadata":{"name":"api","namespace":"shop"},"spec":{"hosts":["api.example.com"],
+	 "template":{"gateway":{"selector":{"app":"edge"}},
+	  "virtualServices":[{"name":"api","spec":{"hosts":["api.example.com"],"gateways":["mesh","shop/api"]}}],
+	  "authorizationPolicies":[{"name":"deny-admin","spec":{"action":"DENY","rules":[{"to":[{"operation":{"paths":["/admin/*"]}}]}]}},
+	   {"name":"app","spec":{"selector":{"matchLabels":{"app":"api"}},"action":"ALLOW","rules":[{}]}}],
+	  "requestAuthentications":[{"name":"jwt","spec":{"jwtRules":[{"issuer":"https://issuer.example.com"}]}}],
+	  "telemetries":[{"name":"logs","spec":{"accessLogging":[{"providers":[{"name":"envoy"}]}]}}]},
+	 "overrides":[{"clusterName":"zone-b-1","clusterOverrides":[{"op":"add","path":"/requestAuthentications/0/spec/selector","value":{"matchLabels":{"app":"api"}}},
+	   {"path":"/gateway/selector","value":{"app":"edge-b"}}]}]}}`,
 	`{"metadata":{"name":"w","namespace":"shop"},"spec":{"hosts":["w.example.com"],"locality":{"mode":"Weighted"},
 	 "template":{"virtualServices":[{"name":"w","spec":{"hosts":["w.example.com"],"http":[{"route":[{"destination":{"host":"w"}}]}]}}],
 	  "destinationRules":[{"name":"all","spec":{"host":"*.shop.svc.cluster.local","trafficPolicy":{"outlierDetection":{"consecutive5xxErrors":2}}}}]}}}`,

@@ -1,5 +1,5 @@
-// Command gen-istio-schemas extracts the spec schemas of the Istio networking
-// kinds Portico embeds from Istio's published CRDs (istio.io/api, at the version
+// Command gen-istio-schemas extracts the spec schemas of the Istio kinds
+// Portico embeds (networking, security and telemetry) from Istio's published CRDs (istio.io/api, at the version
 // pinned in go.mod) and writes them as a Go source file, so that
 // registry/traffic/istioschema can validate Istio specs without reading any file
 // at run time.
@@ -18,9 +18,11 @@ import (
 	"fmt"
 	"go/format"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,12 +37,22 @@ import (
 const (
 	istioModule = "istio.io/api"
 	crdFile     = "kubernetes/customresourcedefinitions.gen.yaml"
-	group       = "networking.istio.io"
 	version     = "v1"
 )
 
-// kinds are the Istio kinds whose spec schemas are extracted.
-var kinds = []string{"Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry", "WorkloadGroup"}
+// kinds are the Istio kinds whose spec schemas are extracted, with their API
+// group. Kinds are unique across these groups.
+var kinds = map[string]string{
+	"Gateway":               "networking.istio.io",
+	"VirtualService":        "networking.istio.io",
+	"DestinationRule":       "networking.istio.io",
+	"ServiceEntry":          "networking.istio.io",
+	"WorkloadEntry":         "networking.istio.io",
+	"WorkloadGroup":         "networking.istio.io",
+	"AuthorizationPolicy":   "security.istio.io",
+	"RequestAuthentication": "security.istio.io",
+	"Telemetry":             "telemetry.istio.io",
+}
 
 func main() {
 	out := flag.String("out", "", "path of the Go file to write (required)")
@@ -142,10 +154,6 @@ func goJSON(v any, args ...string) error {
 // structural, so that a broken Istio release is caught when generating rather
 // than when validating.
 func extractSpecSchemas(data []byte, keepDescriptions bool) (map[string][]byte, error) {
-	wanted := make(map[string]bool, len(kinds))
-	for _, k := range kinds {
-		wanted[k] = true
-	}
 	schemas := make(map[string][]byte, len(kinds))
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for {
@@ -164,11 +172,11 @@ func extractSpecSchemas(data []byte, keepDescriptions bool) (map[string][]byte, 
 			return nil, fmt.Errorf("%s: %w", crdFile, err)
 		}
 		kind := crd.Spec.Names.Kind
-		if crd.Kind != "CustomResourceDefinition" || crd.Spec.Group != group || !wanted[kind] {
+		if crd.Kind != "CustomResourceDefinition" || crd.Spec.Group != kinds[kind] {
 			continue
 		}
 		if _, dup := schemas[kind]; dup {
-			return nil, fmt.Errorf("%s: CRD for %s.%s found twice", crdFile, kind, group)
+			return nil, fmt.Errorf("%s: CRD for %s.%s found twice", crdFile, kind, kinds[kind])
 		}
 		spec, err := specSchema(&crd)
 		if err != nil {
@@ -189,9 +197,9 @@ func extractSpecSchemas(data []byte, keepDescriptions bool) (map[string][]byte, 
 		}
 		schemas[kind] = bytes.TrimSpace(b.Bytes())
 	}
-	for _, k := range kinds {
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
 		if schemas[k] == nil {
-			return nil, fmt.Errorf("%s: no CRD for %s.%s", crdFile, k, group)
+			return nil, fmt.Errorf("%s: no CRD for %s.%s", crdFile, k, kinds[k])
 		}
 	}
 	return schemas, nil
@@ -288,7 +296,8 @@ func render(pkg, modVersion string, schemas map[string][]byte, keepDescriptions 
 	fmt.Fprintf(&b, "package %s\n\n", pkg)
 	fmt.Fprintf(&b, "// istioAPIVersion is the version of %s the schemas were extracted from.\n", istioModule)
 	fmt.Fprintf(&b, "const istioAPIVersion = %s\n\n", strconv.Quote(modVersion))
-	fmt.Fprintf(&b, "// specSchemas maps a kind of %s/%s to the OpenAPI v3 schema (JSON) of its spec,\n", group, version)
+	fmt.Fprintf(&b, "// specSchemas maps an Istio kind (networking, security or telemetry.istio.io/%s)\n", version)
+	b.WriteString("// to the OpenAPI v3 schema (JSON) of its spec,\n")
 	if keepDescriptions {
 		b.WriteString("// as published in its CustomResourceDefinition.\n")
 	} else {

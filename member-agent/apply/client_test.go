@@ -14,6 +14,8 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
 
 func TestOwns(t *testing.T) {
@@ -209,5 +211,40 @@ func TestSecretsOnlyInTheGatewayNamespace(t *testing.T) {
 	outside := Ref{GVK: schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, Namespace: "shop", Name: "db-password"}
 	if err := f.client.Delete(ctx, outside); err == nil {
 		t.Errorf("deleting Secret shop/db-password succeeded, want refused")
+	}
+}
+
+// TestAppliesEveryTemplateKind: every kind an access point's template may
+// carry is parsed, applied with its typed client (its spec decoded into the
+// kind's apply configuration) and watched for drift.
+func TestAppliesEveryTemplateKind(t *testing.T) {
+	specs := map[string]string{
+		"AuthorizationPolicy":   `{"selector":{"matchLabels":{"istio":"ingressgateway"}},"action":"DENY","rules":[{"to":[{"operation":{"paths":["/admin/*"]}}]}]}`,
+		"RequestAuthentication": `{"selector":{"matchLabels":{"istio":"ingressgateway"}},"jwtRules":[{"issuer":"https://issuer.example.com"}]}`,
+		"Telemetry":             `{"selector":{"matchLabels":{"istio":"ingressgateway"}},"tracing":[{"randomSamplingPercentage":10}]}`,
+	}
+	f := newFakeMember(t)
+	watched := map[schema.GroupVersionResource]bool{}
+	for _, gvr := range Resources() {
+		watched[gvr] = true
+	}
+	var want []string
+	for _, tk := range trafficv1alpha1.TemplateKinds {
+		spec := specs[tk.Kind]
+		if spec == "" {
+			spec = "{}"
+		}
+		obj := mustParse(t, `{"apiVersion":"`+tk.Group+`/v1","kind":"`+tk.Kind+`","metadata":{"name":"web","namespace":"istio-system"},"spec":`+spec+`}`)
+		if err := f.client.Apply(context.Background(), obj); err != nil {
+			t.Errorf("apply %s: %v", obj.Ref, err)
+		}
+		gvr := gvrOf(obj.GVK.GroupKind())
+		if !watched[gvr] || Order(obj.GVK.GroupKind()) != 2 {
+			t.Errorf("%s: watched %v, order %d; want watched, applied with the Istio kinds", gvr, watched[gvr], Order(obj.GVK.GroupKind()))
+		}
+		want = append(want, gvr.Resource+" istio-system/web")
+	}
+	if got, want := strings.Join(f.applied, ","), strings.Join(want, ","); got != want {
+		t.Fatalf("applied %s\nwant %s", got, want)
 	}
 }

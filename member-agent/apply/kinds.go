@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	telemetryv1 "istio.io/client-go/pkg/apis/telemetry/v1"
 	networkingv1ac "istio.io/client-go/pkg/applyconfiguration/networking/v1"
+	securityv1ac "istio.io/client-go/pkg/applyconfiguration/security/v1"
+	telemetryv1ac "istio.io/client-go/pkg/applyconfiguration/telemetry/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,9 +63,16 @@ type (
 	seAC  = networkingv1ac.ServiceEntryApplyConfiguration
 	weAC  = networkingv1ac.WorkloadEntryApplyConfiguration
 	wgAC  = networkingv1ac.WorkloadGroupApplyConfiguration
+	apAC  = securityv1ac.AuthorizationPolicyApplyConfiguration
+	raAC  = securityv1ac.RequestAuthenticationApplyConfiguration
+	telAC = telemetryv1ac.TelemetryApplyConfiguration
 )
 
-const istioGroup = "networking.istio.io"
+const (
+	istioGroup     = "networking.istio.io"
+	securityGroup  = "security.istio.io"
+	telemetryGroup = "telemetry.istio.io"
+)
 
 var kinds = map[schema.GroupKind]kind{
 	{Kind: "Namespace"}: {"namespaces", false, 0, typed(func(c clients, _ string) applier[nsAC, *corev1.Namespace] {
@@ -90,6 +101,15 @@ var kinds = map[schema.GroupKind]kind{
 	})},
 	{Group: istioGroup, Kind: "WorkloadGroup"}: {"workloadgroups", true, 2, typed(func(c clients, ns string) applier[wgAC, *networkingv1.WorkloadGroup] {
 		return c.istio.NetworkingV1().WorkloadGroups(ns)
+	})},
+	{Group: securityGroup, Kind: "AuthorizationPolicy"}: {"authorizationpolicies", true, 2, typed(func(c clients, ns string) applier[apAC, *securityv1.AuthorizationPolicy] {
+		return c.istio.SecurityV1().AuthorizationPolicies(ns)
+	})},
+	{Group: securityGroup, Kind: "RequestAuthentication"}: {"requestauthentications", true, 2, typed(func(c clients, ns string) applier[raAC, *securityv1.RequestAuthentication] {
+		return c.istio.SecurityV1().RequestAuthentications(ns)
+	})},
+	{Group: telemetryGroup, Kind: "Telemetry"}: {"telemetries", true, 2, typed(func(c clients, ns string) applier[telAC, *telemetryv1.Telemetry] {
+		return c.istio.TelemetryV1().Telemetries(ns)
 	})},
 }
 

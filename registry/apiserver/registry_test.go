@@ -145,6 +145,12 @@ func TestTemplatesValidatedAgainstIstioSchema(t *testing.T) {
 	_, err = create(t, r, ctx, newFAP("bad", bad))
 	wantInvalid(t, err, "spec.template.virtualServices[0].spec.http[0].timeout")
 
+	// The gateway policies too (security.istio.io).
+	badPolicy := newFAP("badpolicy", validVS)
+	badPolicy.Spec.Template.AuthorizationPolicies = []traffic.NamedTemplate{{Name: "deny", Spec: traffic.JSONObject{Raw: []byte(`{"action":"NOPE"}`)}}}
+	_, err = create(t, r, ctx, badPolicy)
+	wantInvalid(t, err, "spec.template.authorizationPolicies[0].spec.action")
+
 	noHost := strings.Replace(validVS, `"host":"web.shop.svc.cluster.local",`, ``, 1)
 	_, err = create(t, r, ctx, newFAP("nohost", noHost))
 	wantInvalid(t, err, "spec.template.virtualServices[0].spec.http[0].route[0].destination.host")

@@ -374,6 +374,11 @@ func TestFederationExample(t *testing.T) {
 		if g.Spec.Selector["istio"] != "ingressgateway" || len(g.Spec.Servers) != 1 || !slices.Equal(g.Spec.Servers[0].Hosts, []string{"checkout.example.com"}) {
 			t.Errorf("%s: Gateway spec %v", cluster, g.Spec.String())
 		}
+		// The example's AuthorizationPolicy, on the gateway workload.
+		ap, err := f.istio(t, cluster).SecurityV1().AuthorizationPolicies(localfed.IstioNamespace).Get(ctx, "shop.checkout.deny-admin", metav1.GetOptions{})
+		if err != nil || ap.Spec.GetSelector().GetMatchLabels()["istio"] != "ingressgateway" || ap.Spec.GetAction().String() != "DENY" {
+			t.Errorf("%s: AuthorizationPolicy %s/shop.checkout.deny-admin: %v, %v; want DENY on istio: ingressgateway", cluster, localfed.IstioNamespace, ap, err)
+		}
 	}
 
 	// Every placed cluster at the current revision, and its agent applied the
@@ -384,8 +389,8 @@ func TestFederationExample(t *testing.T) {
 	}
 	for _, s := range fap.Status.Clusters {
 		if s.ObservedRevision != fap.Status.Revision || s.Phase != traffic.ClusterPhaseApplied || s.Zone != zones[s.Name] ||
-			s.Objects.Total != 3 || s.Objects.Applied != 3 || s.GatewayEndpoints != int32(len(f.members[s.Name].GatewayAddresses)) {
-			t.Errorf("status.clusters entry %+v; want phase Applied at revision %s, zone %s, 3/3 objects, %d gateway endpoints",
+			s.Objects.Total != 4 || s.Objects.Applied != 4 || s.GatewayEndpoints != int32(len(f.members[s.Name].GatewayAddresses)) {
+			t.Errorf("status.clusters entry %+v; want phase Applied at revision %s, zone %s, 4/4 objects, %d gateway endpoints",
 				s, fap.Status.Revision, zones[s.Name], len(f.members[s.Name].GatewayAddresses))
 		}
 		cap, err := f.caps(s.Name).Get(ctx, "shop.checkout", metav1.GetOptions{})

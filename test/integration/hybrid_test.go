@@ -39,18 +39,30 @@ const (
 )
 
 // hybridObject is one registry object of the access point, where it is found
-// in member clusters, and a valid edit of its spec (path, value).
+// in member clusters, a valid edit of its spec (path, value) and, when the
+// rendering adds to the template's spec, the spec in member clusters.
 type hybridObject struct {
 	gvr        schema.GroupVersionResource
 	name, spec string
 	editPath   []string
 	editValue  any
+	rendered   string
+}
+
+// memberSpec is the object's spec in member clusters.
+func (o hybridObject) memberSpec() string {
+	if o.rendered != "" {
+		return o.rendered
+	}
+	return o.spec
 }
 
 var hybridObjects = []hybridObject{
-	{istioGVR("serviceentries"), "legacy", hybridSE, []string{"location"}, "MESH_EXTERNAL"},
-	{istioGVR("workloadentries"), "legacy-vm-1", hybridWE, []string{"address"}, "192.0.2.99"},
-	{istioGVR("workloadgroups"), "legacy-v2", hybridWG, []string{"probe", "periodSeconds"}, int64(30)},
+	// Exported to the access point's namespace and the gateway's.
+	{istioGVR("serviceentries"), "legacy", hybridSE, []string{"location"}, "MESH_EXTERNAL",
+		strings.Replace(hybridSE, `{"hosts"`, `{"exportTo":[".","istio-system"],"hosts"`, 1)},
+	{istioGVR("workloadentries"), "legacy-vm-1", hybridWE, []string{"address"}, "192.0.2.99", ""},
+	{istioGVR("workloadgroups"), "legacy-v2", hybridWG, []string{"probe", "periodSeconds"}, int64(30), ""},
 }
 
 func istioGVR(resource string) schema.GroupVersionResource {
@@ -111,7 +123,7 @@ func TestHybridRegistry(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %s %s: %v", cluster, o.gvr.Resource, o.name, err)
 			}
-			if got, want := jsonNormalize(t, u.Object["spec"]), specValue(t, o.spec); !reflect.DeepEqual(got, want) {
+			if got, want := jsonNormalize(t, u.Object["spec"]), specValue(t, o.memberSpec()); !reflect.DeepEqual(got, want) {
 				t.Errorf("%s: %s %s spec\n%s\nwant\n%s", cluster, o.gvr.Resource, o.name, mustJSON(got), mustJSON(want))
 			}
 			if got := u.GetLabels()[apply.Label]; got != apply.LabelValue(ns+"."+name) {
@@ -148,7 +160,7 @@ func TestHybridRegistry(t *testing.T) {
 	}
 	for cluster, dc := range members {
 		for _, o := range hybridObjects {
-			want := specValue(t, o.spec)
+			want := specValue(t, o.memberSpec())
 			framework.Eventually(t, 30*time.Second, fmt.Sprintf("%s: %s %s repaired", cluster, o.gvr.Resource, o.name), func() (bool, string) {
 				u, err := dc.Resource(o.gvr).Namespace(ns).Get(ctx, o.name, metav1.GetOptions{})
 				if err != nil {

@@ -1453,7 +1453,7 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "AccessPointTemplate holds the Istio objects (networking.istio.io/v1 specs) rendered on every placed cluster, in the access point's namespace.",
+				Description: "AccessPointTemplate holds the Istio objects (networking.istio.io/v1, security.istio.io/v1 and telemetry.istio.io/v1 specs) rendered on every placed cluster, in the access point's namespace (policies scoped to the gateway workload in the gateway namespace).",
 				Type:        []string{"object"},
 				Properties: map[string]spec.Schema{
 					"gateway": {
@@ -1572,6 +1572,75 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 						},
 						SchemaProps: spec.SchemaProps{
 							Description: "workloadGroups are Istio WorkloadGroups: the template of the WorkloadEntries istiod creates for VMs that register themselves.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"authorizationPolicies": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "authorizationPolicies are Istio AuthorizationPolicies (security.istio.io/v1). One without selector, targetRef and targetRefs applies to the cluster's gateway workload: it gets the Gateway's selector and goes to the gateway namespace (MemberCluster spec.gatewayNamespace), named <namespace>.<access point>.<name>.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"requestAuthentications": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "requestAuthentications are Istio RequestAuthentications (security.istio.io/v1), scoped to the gateway workload like authorizationPolicies.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"telemetries": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "telemetries are Istio Telemetries (telemetry.istio.io/v1), scoped to the gateway workload like authorizationPolicies.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{

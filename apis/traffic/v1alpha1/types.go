@@ -140,8 +140,10 @@ type ClusterReference struct {
 	Name string `json:"name"`
 }
 
-// AccessPointTemplate holds the Istio objects (networking.istio.io/v1 specs) rendered
-// on every placed cluster, in the access point's namespace.
+// AccessPointTemplate holds the Istio objects (networking.istio.io/v1,
+// security.istio.io/v1 and telemetry.istio.io/v1 specs) rendered on every placed
+// cluster, in the access point's namespace (policies scoped to the gateway
+// workload in the gateway namespace).
 type AccessPointTemplate struct {
 	// gateway is an Istio Gateway spec. selector defaults to istio: ingressgateway;
 	// servers default from hosts and loadBalancer.ports. Strategic merge patches
@@ -185,6 +187,34 @@ type AccessPointTemplate struct {
 	// +patchMergeKey=name
 	// +patchStrategy=merge
 	WorkloadGroups []NamedTemplate `json:"workloadGroups,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
+	// authorizationPolicies are Istio AuthorizationPolicies
+	// (security.istio.io/v1). One without selector, targetRef and targetRefs
+	// applies to the cluster's gateway workload: it gets the Gateway's selector
+	// and goes to the gateway namespace (MemberCluster spec.gatewayNamespace),
+	// named <namespace>.<access point>.<name>.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	AuthorizationPolicies []NamedTemplate `json:"authorizationPolicies,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
+	// requestAuthentications are Istio RequestAuthentications
+	// (security.istio.io/v1), scoped to the gateway workload like
+	// authorizationPolicies.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	RequestAuthentications []NamedTemplate `json:"requestAuthentications,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
+	// telemetries are Istio Telemetries (telemetry.istio.io/v1), scoped to the
+	// gateway workload like authorizationPolicies.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	Telemetries []NamedTemplate `json:"telemetries,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
 }
 
 // NamedTemplate is one Istio object: its name and its spec.

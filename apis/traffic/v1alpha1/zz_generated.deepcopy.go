@@ -186,6 +186,27 @@ func (in *AccessPointTemplate) DeepCopyInto(out *AccessPointTemplate) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.AuthorizationPolicies != nil {
+		in, out := &in.AuthorizationPolicies, &out.AuthorizationPolicies
+		*out = make([]NamedTemplate, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
+	if in.RequestAuthentications != nil {
+		in, out := &in.RequestAuthentications, &out.RequestAuthentications
+		*out = make([]NamedTemplate, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
+	if in.Telemetries != nil {
+		in, out := &in.Telemetries, &out.Telemetries
+		*out = make([]NamedTemplate, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
 	return
 }
 

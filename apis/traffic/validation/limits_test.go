@@ -129,6 +129,7 @@ func TestLimits(t *testing.T) {
 			errs: fapErrs(func(f *traffic.FederatedAccessPoint) {
 				t := &f.Spec.Template
 				t.VirtualServices, t.DestinationRules, t.ServiceEntries, t.WorkloadEntries = named(49), named(50), named(50), named(50)
+				t.AuthorizationPolicies, t.RequestAuthentications, t.Telemetries = nil, nil, nil
 			}),
 		},
 		{

@@ -26,7 +26,8 @@ import (
 )
 
 // TemplateLists are the JSON names of the template's lists of named objects.
-var TemplateLists = []string{"virtualServices", "destinationRules", "serviceEntries", "workloadEntries", "workloadGroups"}
+var TemplateLists = []string{"virtualServices", "destinationRules", "serviceEntries", "workloadEntries", "workloadGroups",
+	"authorizationPolicies", "requestAuthentications", "telemetries"}
 
 var nameIsSubdomain = apimachineryvalidation.NameIsDNSSubdomain
 
@@ -208,11 +209,14 @@ func labelValues(values []string, fldPath *field.Path) field.ErrorList {
 // NamedTemplates returns the template's lists of named objects by JSON name.
 func NamedTemplates(t *traffic.AccessPointTemplate) map[string][]traffic.NamedTemplate {
 	return map[string][]traffic.NamedTemplate{
-		"virtualServices":  t.VirtualServices,
-		"destinationRules": t.DestinationRules,
-		"serviceEntries":   t.ServiceEntries,
-		"workloadEntries":  t.WorkloadEntries,
-		"workloadGroups":   t.WorkloadGroups,
+		"virtualServices":        t.VirtualServices,
+		"destinationRules":       t.DestinationRules,
+		"serviceEntries":         t.ServiceEntries,
+		"workloadEntries":        t.WorkloadEntries,
+		"workloadGroups":         t.WorkloadGroups,
+		"authorizationPolicies":  t.AuthorizationPolicies,
+		"requestAuthentications": t.RequestAuthentications,
+		"telemetries":            t.Telemetries,
 	}
 }
 

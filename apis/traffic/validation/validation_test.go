@@ -72,6 +72,10 @@ func validFAP() *traffic.FederatedAccessPoint {
 				DestinationRules: []traffic.NamedTemplate{{Name: "web", Spec: object(`{"host":"web"}`)}},
 				ServiceEntries:   []traffic.NamedTemplate{{Name: "ext", Spec: object(`{"hosts":["ext.example.com"]}`)}},
 				WorkloadEntries:  []traffic.NamedTemplate{{Name: "vm-1", Spec: object(`{"address":"10.0.0.1"}`)}},
+				AuthorizationPolicies: []traffic.NamedTemplate{
+					{Name: "deny-admin", Spec: object(`{"action":"DENY","rules":[{"to":[{"operation":{"paths":["/admin"]}}]}]}`)}},
+				RequestAuthentications: []traffic.NamedTemplate{{Name: "jwt", Spec: object(`{"jwtRules":[{"issuer":"https://issuer"}]}`)}},
+				Telemetries:            []traffic.NamedTemplate{{Name: "logs", Spec: object(`{"accessLogging":[{}]}`)}},
 			},
 			Overrides: []traffic.ClusterOverride{
 				{ClusterName: "east-1", ClusterOverrides: []traffic.OverridePatch{
@@ -352,6 +356,25 @@ func TestValidateFederatedAccessPointTemplate(t *testing.T) {
 			want: []wantErr{duplicate("spec.template.serviceEntries[1].name")},
 		},
 		{
+			name: "duplicate name in authorizationPolicies",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				f.Spec.Template.AuthorizationPolicies = append(f.Spec.Template.AuthorizationPolicies, f.Spec.Template.AuthorizationPolicies[0])
+			},
+			want: []wantErr{duplicate("spec.template.authorizationPolicies[1].name")},
+		},
+		{
+			name:   "policy name required",
+			mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.Template.Telemetries[0].Name = "" },
+			want:   []wantErr{required("spec.template.telemetries[0].name")},
+		},
+		{
+			name: "policy spec required",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				f.Spec.Template.RequestAuthentications[0].Spec = traffic.JSONObject{}
+			},
+			want: []wantErr{required("spec.template.requestAuthentications[0].spec")},
+		},
+		{
 			name:   "spec required",
 			mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.Template.WorkloadEntries[0].Spec = traffic.JSONObject{} },
 			want:   []wantErr{required("spec.template.workloadEntries[0].spec")},
@@ -470,8 +493,16 @@ func TestValidateFederatedAccessPointOverrides(t *testing.T) {
 					{Op: traffic.OverrideRemove, Path: "/destinationRules/0/spec/trafficPolicy"},
 					{Op: traffic.OverrideReplace, Path: "/serviceEntries/0/spec/hosts/0", Value: value(`"b.example.com"`)},
 					{Op: traffic.OverrideReplace, Path: "/workloadEntries/0/spec/address", Value: value(`"10.0.0.2"`)},
+					{Op: traffic.OverrideReplace, Path: "/authorizationPolicies/0/spec/action", Value: value(`"AUDIT"`)},
+					{Op: traffic.OverrideAdd, Path: "/requestAuthentications/0/spec/selector", Value: value(`{"matchLabels":{"app":"a"}}`)},
+					{Op: traffic.OverrideRemove, Path: "/telemetries/0"},
 				}
 			},
+		},
+		{
+			name:   "policy names may not be patched",
+			mutate: func(f *traffic.FederatedAccessPoint) { patch(f).Path = "/authorizationPolicies/0/name" },
+			want:   []wantErr{forbidden("spec.overrides[0].clusterOverrides[0].path")},
 		},
 		{
 			name:   "names may not be patched",

@@ -73,6 +73,7 @@ func validateTemplate(ctx context.Context, tmpl *v1alpha1.AccessPointTemplate, h
 	if tmpl.Gateway != nil {
 		allErrs = append(allErrs, istioschema.ValidateSpec(ctx, "Gateway", tmpl.Gateway.Raw, tmplPath.Child("gateway"))...)
 		allErrs = append(allErrs, gatewayHosts(tmpl.Gateway.Raw, hosts, tmplPath.Child("gateway"))...)
+		allErrs = append(allErrs, gatewaySelectorForPolicies(tmpl, tmplPath)...)
 	}
 	for i, vs := range tmpl.VirtualServices {
 		allErrs = append(allErrs, virtualServiceHosts(vs.Spec.Raw, hosts, tmplPath.Child("virtualServices").Index(i).Child("spec", "hosts"))...)
@@ -115,6 +116,52 @@ func gatewayHosts(raw []byte, hosts []string, fldPath *field.Path) field.ErrorLi
 		}
 	}
 	return allErrs
+}
+
+// policyLists are the template lists whose objects are scoped to the gateway
+// workload when they have no selector, targetRef or targetRefs of their own.
+var policyLists = []string{"authorizationPolicies", "requestAuthentications", "telemetries"}
+
+// gatewaySelectorForPolicies refuses a Gateway without selector labels when a
+// policy is scoped to the gateway workload: the policy gets the Gateway's
+// selector, and an empty one would select every workload of the gateway
+// namespace (of the whole mesh in Istio's root namespace).
+func gatewaySelectorForPolicies(tmpl *v1alpha1.AccessPointTemplate, tmplPath *field.Path) field.ErrorList {
+	var gw map[string]json.RawMessage
+	if json.Unmarshal(tmpl.Gateway.Raw, &gw) != nil {
+		return nil // reported by the schema check
+	}
+	raw, set := gw["selector"]
+	var labels map[string]any
+	if !set || json.Unmarshal(raw, &labels) != nil || len(labels) > 0 {
+		return nil // absent: istio: ingressgateway; not an object: reported by the schema check
+	}
+	lists := tmpl.Lists()
+	for _, list := range policyLists {
+		for i, item := range lists[list] {
+			if gatewayScoped(item.Spec.Raw) {
+				return field.ErrorList{field.Invalid(tmplPath.Child("gateway", "selector"), field.OmitValueType{},
+					fmt.Sprintf("must select the gateway workload: %s has no selector, targetRef or targetRefs, "+
+						"so it applies to the gateway workload with the Gateway's selector", tmplPath.Child(list).Index(i)))}
+			}
+		}
+	}
+	return nil
+}
+
+// gatewayScoped tells whether a policy spec leaves its scope out (selector,
+// targetRef and targetRefs absent, null or empty lists).
+func gatewayScoped(raw []byte) bool {
+	var spec map[string]any
+	if json.Unmarshal(raw, &spec) != nil {
+		return false
+	}
+	for _, k := range []string{"selector", "targetRef", "targetRefs"} {
+		if l, isList := spec[k].([]any); spec[k] != nil && (!isList || len(l) > 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // virtualServiceHosts checks that a VirtualService's hosts are within the

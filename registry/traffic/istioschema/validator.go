@@ -1,7 +1,7 @@
 // Package istioschema validates the Istio specs embedded in Portico objects
 // against the structural schemas and CEL rules of Istio's own
-// CustomResourceDefinitions (networking.istio.io/v1, at the istio.io/api
-// version pinned in go.mod), with the validators of
+// CustomResourceDefinitions (networking.istio.io/v1, security.istio.io/v1 and
+// telemetry.istio.io/v1, at the istio.io/api version pinned in go.mod), with the validators of
 // k8s.io/apiextensions-apiserver, so that a spec Portico accepts is one the
 // Istio CRDs accept too. A few cheap checks that Istio leaves to istiod's
 // webhook (port ranges, host names) are added on top.
@@ -19,6 +19,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -37,7 +38,8 @@ import (
 )
 
 // Kinds lists the supported kinds.
-var Kinds = []string{"Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry", "WorkloadGroup"}
+var Kinds = []string{"Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry", "WorkloadGroup",
+	"AuthorizationPolicy", "RequestAuthentication", "Telemetry"}
 
 // kindValidator holds the validators of one kind, compiled on first use.
 type kindValidator struct {
@@ -276,6 +278,11 @@ var porticoFieldChecks = map[string][]fieldCheck{
 		{"probe.tcpSocket.port", checkPort},
 		{"probe.grpc.port", checkPort},
 	},
+	// Istio's schema takes ports of authorization rules as any strings.
+	"AuthorizationPolicy": {
+		{"rules[].to[].operation.ports[]", checkPortString},
+		{"rules[].to[].operation.notPorts[]", checkPortString},
+	},
 }
 
 func porticoChecks(kind string, obj map[string]any, fldPath *field.Path) field.ErrorList {
@@ -341,6 +348,18 @@ func checkPort(v any) string {
 	}
 	if n < 1 || n > 65535 {
 		return "must be a port number between 1 and 65535, inclusive"
+	}
+	return ""
+}
+
+// checkPortString checks a port given as a string ("8080"), as istiod does.
+func checkPortString(v any) string {
+	s, ok := v.(string)
+	if !ok {
+		return ""
+	}
+	if n, err := strconv.ParseUint(s, 10, 16); err != nil || n == 0 {
+		return "must be a port number between 1 and 65535, inclusive, as a string"
 	}
 	return ""
 }

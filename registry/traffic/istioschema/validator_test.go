@@ -75,6 +75,29 @@ const (
   "template": {"ports": {"http": 8080}, "serviceAccount": "legacy", "network": "vm-network"},
   "probe": {"periodSeconds": 5, "httpGet": {"path": "/ready", "port": 8080}}
 }`
+	validAuthorizationPolicy = `{
+  "selector": {"matchLabels": {"istio": "ingressgateway"}},
+  "action": "DENY",
+  "rules": [
+    {"from": [{"source": {"notRequestPrincipals": ["*"]}}],
+     "to": [{"operation": {"hosts": ["shop.example.com"], "paths": ["/admin/*"], "ports": ["8443"]}}],
+     "when": [{"key": "request.auth.claims[groups]", "notValues": ["admins"]}]}
+  ]
+}`
+	validRequestAuthentication = `{
+  "selector": {"matchLabels": {"istio": "ingressgateway"}},
+  "jwtRules": [
+    {"issuer": "https://issuer.example.com", "jwksUri": "https://issuer.example.com/keys",
+     "audiences": ["shop"], "forwardOriginalToken": true,
+     "fromHeaders": [{"name": "Authorization", "prefix": "Bearer "}]}
+  ]
+}`
+	validTelemetry = `{
+  "selector": {"matchLabels": {"istio": "ingressgateway"}},
+  "accessLogging": [{"providers": [{"name": "envoy"}], "filter": {"expression": "response.code >= 400"}}],
+  "tracing": [{"randomSamplingPercentage": 10.5}],
+  "metrics": [{"overrides": [{"match": {"metric": "REQUEST_COUNT", "mode": "SERVER"}, "tagOverrides": {"request_host": {"operation": "REMOVE"}}}]}]
+}`
 )
 
 var validSpecs = map[string]string{
@@ -84,6 +107,10 @@ var validSpecs = map[string]string{
 	"ServiceEntry":    validServiceEntry,
 	"WorkloadEntry":   validWorkloadEntry,
 	"WorkloadGroup":   validWorkloadGroup,
+
+	"AuthorizationPolicy":   validAuthorizationPolicy,
+	"RequestAuthentication": validRequestAuthentication,
+	"Telemetry":             validTelemetry,
 }
 
 // patch returns the JSON of spec after applying edit to its decoded form.
@@ -149,7 +176,7 @@ func TestKindsMatchGeneratedSchemas(t *testing.T) {
 			t.Errorf("%s: not compiled", k)
 		}
 	}
-	// Every one of the five schemas has x-kubernetes-validations rules.
+	// Every one of the schemas has x-kubernetes-validations rules.
 	for _, k := range Kinds {
 		if validators[k].cel == nil {
 			t.Errorf("%s: no CEL validator compiled", k)
@@ -374,6 +401,52 @@ func TestValidateSpecErrors(t *testing.T) {
 			delete(m, "network")
 		}),
 		want:  []wantErr{{p, field.ErrorTypeInvalid, "Address is required"}},
+		exact: true,
+	}, {
+		name: "authorization policy action",
+		kind: "AuthorizationPolicy",
+		spec: patch(t, validAuthorizationPolicy, func(m map[string]any) { m["action"] = "NOPE" }),
+		want: []wantErr{
+			{p + ".action", field.ErrorTypeNotSupported, `"ALLOW", "DENY", "AUDIT", "CUSTOM"`},
+			{p, field.ErrorTypeInvalid, "some validation rules were not checked"},
+		},
+		exact: true,
+	}, {
+		name: "authorization policy selector and targetRefs",
+		kind: "AuthorizationPolicy",
+		spec: patch(t, validAuthorizationPolicy, func(m map[string]any) {
+			m["targetRefs"] = []any{map[string]any{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "shop"}}
+		}),
+		want:  []wantErr{{p, field.ErrorTypeInvalid, "only one of targetRefs or selector can be set"}},
+		exact: true,
+	}, {
+		name: "authorization policy ports",
+		kind: "AuthorizationPolicy",
+		spec: patch(t, validAuthorizationPolicy, func(m map[string]any) {
+			obj(m, "rules", 0, "to", 0, "operation")["ports"] = []any{"443", "http", "70000"}
+			obj(m, "rules", 0, "to", 0, "operation")["notPorts"] = []any{"0"}
+		}),
+		want: []wantErr{
+			{p + ".rules[0].to[0].operation.ports[1]", field.ErrorTypeInvalid, "between 1 and 65535"},
+			{p + ".rules[0].to[0].operation.ports[2]", field.ErrorTypeInvalid, "between 1 and 65535"},
+			{p + ".rules[0].to[0].operation.notPorts[0]", field.ErrorTypeInvalid, "between 1 and 65535"},
+		},
+		exact: true,
+	}, {
+		name: "request authentication jwksUri without scheme",
+		kind: "RequestAuthentication",
+		spec: patch(t, validRequestAuthentication, func(m map[string]any) {
+			obj(m, "jwtRules", 0)["jwksUri"] = "issuer.example.com/keys"
+		}),
+		want:  []wantErr{{p + ".jwtRules[0].jwksUri", field.ErrorTypeInvalid, "url must have scheme http:// or https://"}},
+		exact: true,
+	}, {
+		name: "telemetry sampling above 100",
+		kind: "Telemetry",
+		spec: patch(t, validTelemetry, func(m map[string]any) {
+			obj(m, "tracing", 0)["randomSamplingPercentage"] = 150
+		}),
+		want:  []wantErr{{p + ".tracing[0].randomSamplingPercentage", field.ErrorTypeInvalid, "less than or equal to 100"}},
 		exact: true,
 	}}
 	for _, tc := range tests {

@@ -5,9 +5,361 @@ package istioschema
 // istioAPIVersion is the version of istio.io/api the schemas were extracted from.
 const istioAPIVersion = "v1.31.1"
 
-// specSchemas maps a kind of networking.istio.io/v1 to the OpenAPI v3 schema (JSON) of its spec,
+// specSchemas maps an Istio kind (networking, security or telemetry.istio.io/v1)
+// to the OpenAPI v3 schema (JSON) of its spec,
 // as published in its CustomResourceDefinition (descriptions removed).
 var specSchemas = map[string]string{
+	"AuthorizationPolicy": `{
+  "type": "object",
+  "oneOf": [
+    {
+      "not": {
+        "anyOf": [
+          {
+            "required": [
+              "provider"
+            ]
+          }
+        ]
+      }
+    },
+    {
+      "required": [
+        "provider"
+      ]
+    }
+  ],
+  "properties": {
+    "action": {
+      "type": "string",
+      "enum": [
+        "ALLOW",
+        "DENY",
+        "AUDIT",
+        "CUSTOM"
+      ]
+    },
+    "provider": {
+      "type": "object",
+      "properties": {
+        "name": {
+          "type": "string"
+        }
+      }
+    },
+    "rules": {
+      "type": "array",
+      "maxItems": 512,
+      "items": {
+        "type": "object",
+        "properties": {
+          "from": {
+            "type": "array",
+            "maxItems": 512,
+            "items": {
+              "type": "object",
+              "properties": {
+                "source": {
+                  "type": "object",
+                  "properties": {
+                    "ipBlocks": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "namespaces": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "notIpBlocks": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "notNamespaces": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "notPrincipals": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "notRemoteIpBlocks": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "notRequestPrincipals": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "notServiceAccounts": {
+                      "type": "array",
+                      "maxItems": 16,
+                      "items": {
+                        "type": "string",
+                        "maxLength": 320
+                      }
+                    },
+                    "notTrustDomains": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "principals": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "remoteIpBlocks": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "requestPrincipals": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "serviceAccounts": {
+                      "type": "array",
+                      "maxItems": 16,
+                      "items": {
+                        "type": "string",
+                        "maxLength": 320
+                      }
+                    },
+                    "trustDomains": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    }
+                  },
+                  "x-kubernetes-validations": [
+                    {
+                      "rule": "(has(self.serviceAccounts) || has(self.notServiceAccounts)) ? (!has(self.principals) \u0026\u0026\n!has(self.notPrincipals) \u0026\u0026 !has(self.namespaces) \u0026\u0026 !has(self.notNamespaces)) : true",
+                      "message": "Cannot set serviceAccounts with namespaces or principals"
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "to": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "operation": {
+                  "type": "object",
+                  "properties": {
+                    "hosts": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "methods": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "notHosts": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "notMethods": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "notPaths": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "notPorts": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "paths": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    },
+                    "ports": {
+                      "type": "array",
+                      "items": {
+                        "type": "string"
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "when": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "key"
+              ],
+              "properties": {
+                "key": {
+                  "type": "string"
+                },
+                "notValues": {
+                  "type": "array",
+                  "items": {
+                    "type": "string"
+                  }
+                },
+                "values": {
+                  "type": "array",
+                  "items": {
+                    "type": "string"
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "selector": {
+      "type": "object",
+      "properties": {
+        "matchLabels": {
+          "type": "object",
+          "maxProperties": 4096,
+          "additionalProperties": {
+            "type": "string",
+            "maxLength": 63,
+            "x-kubernetes-validations": [
+              {
+                "rule": "!self.contains(\"*\")",
+                "message": "wildcard not allowed in label value match"
+              }
+            ]
+          },
+          "x-kubernetes-validations": [
+            {
+              "rule": "self.all(key, !key.contains(\"*\"))",
+              "message": "wildcard not allowed in label key match"
+            },
+            {
+              "rule": "self.all(key, key.size() != 0)",
+              "message": "key must not be empty"
+            }
+          ]
+        }
+      }
+    },
+    "targetRef": {
+      "type": "object",
+      "required": [
+        "kind",
+        "name"
+      ],
+      "properties": {
+        "group": {
+          "type": "string",
+          "maxLength": 253,
+          "pattern": "^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+        },
+        "kind": {
+          "type": "string",
+          "maxLength": 63,
+          "minLength": 1,
+          "pattern": "^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+        },
+        "name": {
+          "type": "string",
+          "maxLength": 253,
+          "minLength": 1
+        },
+        "namespace": {
+          "type": "string",
+          "x-kubernetes-validations": [
+            {
+              "rule": "self.size() == 0",
+              "message": "cross namespace referencing is not currently supported"
+            }
+          ]
+        }
+      }
+    },
+    "targetRefs": {
+      "type": "array",
+      "maxItems": 16,
+      "items": {
+        "type": "object",
+        "required": [
+          "kind",
+          "name"
+        ],
+        "properties": {
+          "group": {
+            "type": "string",
+            "maxLength": 253,
+            "pattern": "^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+          },
+          "kind": {
+            "type": "string",
+            "maxLength": 63,
+            "minLength": 1,
+            "pattern": "^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+          },
+          "name": {
+            "type": "string",
+            "maxLength": 253,
+            "minLength": 1
+          },
+          "namespace": {
+            "type": "string",
+            "x-kubernetes-validations": [
+              {
+                "rule": "self.size() == 0",
+                "message": "cross namespace referencing is not currently supported"
+              }
+            ]
+          }
+        }
+      }
+    }
+  },
+  "x-kubernetes-validations": [
+    {
+      "rule": "(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1",
+      "message": "only one of targetRefs or selector can be set"
+    }
+  ]
+}`,
 	"DestinationRule": `{
   "type": "object",
   "required": [
@@ -2636,6 +2988,245 @@ var specSchemas = map[string]string{
     }
   }
 }`,
+	"RequestAuthentication": `{
+  "type": "object",
+  "properties": {
+    "jwtRules": {
+      "type": "array",
+      "maxItems": 4096,
+      "items": {
+        "type": "object",
+        "properties": {
+          "audiences": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "minLength": 1
+            }
+          },
+          "forwardOriginalToken": {
+            "type": "boolean"
+          },
+          "fromCookies": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "minLength": 1
+            }
+          },
+          "fromHeaders": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "minLength": 1
+                },
+                "prefix": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "fromParams": {
+            "type": "array",
+            "items": {
+              "type": "string",
+              "minLength": 1
+            }
+          },
+          "issuer": {
+            "type": "string",
+            "minLength": 1
+          },
+          "jwks": {
+            "type": "string"
+          },
+          "jwksUri": {
+            "type": "string",
+            "maxLength": 2048,
+            "minLength": 1,
+            "x-kubernetes-validations": [
+              {
+                "rule": "url(self).getScheme() in [\"http\", \"https\"]",
+                "message": "url must have scheme http:// or https://"
+              }
+            ]
+          },
+          "jwks_uri": {
+            "type": "string",
+            "maxLength": 2048,
+            "minLength": 1,
+            "x-kubernetes-validations": [
+              {
+                "rule": "url(self).getScheme() in [\"http\", \"https\"]",
+                "message": "url must have scheme http:// or https://"
+              }
+            ]
+          },
+          "outputClaimToHeaders": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "header",
+                "claim"
+              ],
+              "properties": {
+                "claim": {
+                  "type": "string",
+                  "minLength": 1
+                },
+                "header": {
+                  "type": "string",
+                  "minLength": 1,
+                  "pattern": "^[-_A-Za-z0-9]+$"
+                }
+              }
+            }
+          },
+          "outputPayloadToHeader": {
+            "type": "string"
+          },
+          "spaceDelimitedClaims": {
+            "type": "array",
+            "maxItems": 64,
+            "items": {
+              "type": "string",
+              "minLength": 1
+            }
+          },
+          "timeout": {
+            "type": "string",
+            "x-kubernetes-validations": [
+              {
+                "rule": "duration(self) \u003e= duration('1ms')",
+                "message": "must be a valid duration greater than 1ms"
+              }
+            ]
+          }
+        },
+        "x-kubernetes-validations": [
+          {
+            "rule": "(has(self.jwksUri) ? 1 : 0) + (has(self.jwks_uri) ? 1 : 0) + (has(self.jwks) ? 1 : 0) \u003c= 1",
+            "message": "only one of jwks or jwksUri can be set"
+          }
+        ]
+      }
+    },
+    "selector": {
+      "type": "object",
+      "properties": {
+        "matchLabels": {
+          "type": "object",
+          "maxProperties": 4096,
+          "additionalProperties": {
+            "type": "string",
+            "maxLength": 63,
+            "x-kubernetes-validations": [
+              {
+                "rule": "!self.contains(\"*\")",
+                "message": "wildcard not allowed in label value match"
+              }
+            ]
+          },
+          "x-kubernetes-validations": [
+            {
+              "rule": "self.all(key, !key.contains(\"*\"))",
+              "message": "wildcard not allowed in label key match"
+            },
+            {
+              "rule": "self.all(key, key.size() != 0)",
+              "message": "key must not be empty"
+            }
+          ]
+        }
+      }
+    },
+    "targetRef": {
+      "type": "object",
+      "required": [
+        "kind",
+        "name"
+      ],
+      "properties": {
+        "group": {
+          "type": "string",
+          "maxLength": 253,
+          "pattern": "^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+        },
+        "kind": {
+          "type": "string",
+          "maxLength": 63,
+          "minLength": 1,
+          "pattern": "^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+        },
+        "name": {
+          "type": "string",
+          "maxLength": 253,
+          "minLength": 1
+        },
+        "namespace": {
+          "type": "string",
+          "x-kubernetes-validations": [
+            {
+              "rule": "self.size() == 0",
+              "message": "cross namespace referencing is not currently supported"
+            }
+          ]
+        }
+      }
+    },
+    "targetRefs": {
+      "type": "array",
+      "maxItems": 16,
+      "items": {
+        "type": "object",
+        "required": [
+          "kind",
+          "name"
+        ],
+        "properties": {
+          "group": {
+            "type": "string",
+            "maxLength": 253,
+            "pattern": "^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+          },
+          "kind": {
+            "type": "string",
+            "maxLength": 63,
+            "minLength": 1,
+            "pattern": "^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+          },
+          "name": {
+            "type": "string",
+            "maxLength": 253,
+            "minLength": 1
+          },
+          "namespace": {
+            "type": "string",
+            "x-kubernetes-validations": [
+              {
+                "rule": "self.size() == 0",
+                "message": "cross namespace referencing is not currently supported"
+              }
+            ]
+          }
+        }
+      }
+    }
+  },
+  "x-kubernetes-validations": [
+    {
+      "rule": "(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1",
+      "message": "only one of targetRefs or selector can be set"
+    }
+  ]
+}`,
 	"ServiceEntry": `{
   "type": "object",
   "required": [
@@ -2860,6 +3451,468 @@ var specSchemas = map[string]string{
     {
       "rule": "((has(self.resolution) ? self.resolution : \"\") == \"DNS_ROUND_ROBIN\") ? ((has(self.endpoints) ? self.endpoints : []).size() <= 1) : true",
       "message": "DNS_ROUND_ROBIN mode cannot have multiple endpoints"
+    }
+  ]
+}`,
+	"Telemetry": `{
+  "type": "object",
+  "properties": {
+    "accessLogging": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "properties": {
+          "disabled": {
+            "type": "boolean",
+            "nullable": true
+          },
+          "filter": {
+            "type": "object",
+            "properties": {
+              "expression": {
+                "type": "string"
+              }
+            }
+          },
+          "match": {
+            "type": "object",
+            "properties": {
+              "mode": {
+                "type": "string",
+                "enum": [
+                  "CLIENT_AND_SERVER",
+                  "CLIENT",
+                  "SERVER"
+                ]
+              }
+            }
+          },
+          "providers": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "minLength": 1
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    "metrics": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "properties": {
+          "overrides": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "properties": {
+                "disabled": {
+                  "type": "boolean",
+                  "nullable": true
+                },
+                "match": {
+                  "type": "object",
+                  "oneOf": [
+                    {
+                      "not": {
+                        "anyOf": [
+                          {
+                            "required": [
+                              "metric"
+                            ]
+                          },
+                          {
+                            "required": [
+                              "customMetric"
+                            ]
+                          }
+                        ]
+                      }
+                    },
+                    {
+                      "required": [
+                        "metric"
+                      ]
+                    },
+                    {
+                      "required": [
+                        "customMetric"
+                      ]
+                    }
+                  ],
+                  "properties": {
+                    "customMetric": {
+                      "type": "string",
+                      "minLength": 1
+                    },
+                    "metric": {
+                      "type": "string",
+                      "enum": [
+                        "ALL_METRICS",
+                        "REQUEST_COUNT",
+                        "REQUEST_DURATION",
+                        "REQUEST_SIZE",
+                        "RESPONSE_SIZE",
+                        "TCP_OPENED_CONNECTIONS",
+                        "TCP_CLOSED_CONNECTIONS",
+                        "TCP_SENT_BYTES",
+                        "TCP_RECEIVED_BYTES",
+                        "GRPC_REQUEST_MESSAGES",
+                        "GRPC_RESPONSE_MESSAGES"
+                      ]
+                    },
+                    "mode": {
+                      "type": "string",
+                      "enum": [
+                        "CLIENT_AND_SERVER",
+                        "CLIENT",
+                        "SERVER"
+                      ]
+                    }
+                  }
+                },
+                "tagOverrides": {
+                  "type": "object",
+                  "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                      "operation": {
+                        "type": "string",
+                        "enum": [
+                          "UPSERT",
+                          "REMOVE"
+                        ]
+                      },
+                      "value": {
+                        "type": "string"
+                      }
+                    },
+                    "x-kubernetes-validations": [
+                      {
+                        "rule": "((has(self.operation) ? self.operation : \"\") == \"UPSERT\") ? (self.value != \"\") : true",
+                        "message": "value must be set when operation is UPSERT"
+                      },
+                      {
+                        "rule": "((has(self.operation) ? self.operation : \"\") == \"REMOVE\") ? !has(self.value) : true",
+                        "message": "value must not be set when operation is REMOVE"
+                      }
+                    ]
+                  }
+                }
+              }
+            }
+          },
+          "providers": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "minLength": 1
+                }
+              }
+            }
+          },
+          "reportingInterval": {
+            "type": "string",
+            "x-kubernetes-validations": [
+              {
+                "rule": "duration(self) \u003e= duration('1ms')",
+                "message": "must be a valid duration greater than 1ms"
+              }
+            ]
+          }
+        }
+      }
+    },
+    "selector": {
+      "type": "object",
+      "properties": {
+        "matchLabels": {
+          "type": "object",
+          "maxProperties": 4096,
+          "additionalProperties": {
+            "type": "string",
+            "maxLength": 63,
+            "x-kubernetes-validations": [
+              {
+                "rule": "!self.contains(\"*\")",
+                "message": "wildcard not allowed in label value match"
+              }
+            ]
+          },
+          "x-kubernetes-validations": [
+            {
+              "rule": "self.all(key, !key.contains(\"*\"))",
+              "message": "wildcard not allowed in label key match"
+            },
+            {
+              "rule": "self.all(key, key.size() != 0)",
+              "message": "key must not be empty"
+            }
+          ]
+        }
+      }
+    },
+    "targetRef": {
+      "type": "object",
+      "required": [
+        "kind",
+        "name"
+      ],
+      "properties": {
+        "group": {
+          "type": "string",
+          "maxLength": 253,
+          "pattern": "^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+        },
+        "kind": {
+          "type": "string",
+          "maxLength": 63,
+          "minLength": 1,
+          "pattern": "^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+        },
+        "name": {
+          "type": "string",
+          "maxLength": 253,
+          "minLength": 1
+        },
+        "namespace": {
+          "type": "string",
+          "x-kubernetes-validations": [
+            {
+              "rule": "self.size() == 0",
+              "message": "cross namespace referencing is not currently supported"
+            }
+          ]
+        }
+      }
+    },
+    "targetRefs": {
+      "type": "array",
+      "maxItems": 16,
+      "items": {
+        "type": "object",
+        "required": [
+          "kind",
+          "name"
+        ],
+        "properties": {
+          "group": {
+            "type": "string",
+            "maxLength": 253,
+            "pattern": "^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+          },
+          "kind": {
+            "type": "string",
+            "maxLength": 63,
+            "minLength": 1,
+            "pattern": "^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$"
+          },
+          "name": {
+            "type": "string",
+            "maxLength": 253,
+            "minLength": 1
+          },
+          "namespace": {
+            "type": "string",
+            "x-kubernetes-validations": [
+              {
+                "rule": "self.size() == 0",
+                "message": "cross namespace referencing is not currently supported"
+              }
+            ]
+          }
+        }
+      }
+    },
+    "tracing": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "properties": {
+          "customTags": {
+            "type": "object",
+            "additionalProperties": {
+              "type": "object",
+              "oneOf": [
+                {
+                  "not": {
+                    "anyOf": [
+                      {
+                        "required": [
+                          "literal"
+                        ]
+                      },
+                      {
+                        "required": [
+                          "environment"
+                        ]
+                      },
+                      {
+                        "required": [
+                          "header"
+                        ]
+                      },
+                      {
+                        "required": [
+                          "formatter"
+                        ]
+                      }
+                    ]
+                  }
+                },
+                {
+                  "required": [
+                    "literal"
+                  ]
+                },
+                {
+                  "required": [
+                    "environment"
+                  ]
+                },
+                {
+                  "required": [
+                    "header"
+                  ]
+                },
+                {
+                  "required": [
+                    "formatter"
+                  ]
+                }
+              ],
+              "properties": {
+                "environment": {
+                  "type": "object",
+                  "required": [
+                    "name"
+                  ],
+                  "properties": {
+                    "defaultValue": {
+                      "type": "string"
+                    },
+                    "name": {
+                      "type": "string",
+                      "minLength": 1
+                    }
+                  }
+                },
+                "formatter": {
+                  "type": "object",
+                  "required": [
+                    "value"
+                  ],
+                  "properties": {
+                    "value": {
+                      "type": "string",
+                      "minLength": 1
+                    }
+                  }
+                },
+                "header": {
+                  "type": "object",
+                  "required": [
+                    "name"
+                  ],
+                  "properties": {
+                    "defaultValue": {
+                      "type": "string"
+                    },
+                    "name": {
+                      "type": "string",
+                      "minLength": 1
+                    }
+                  }
+                },
+                "literal": {
+                  "type": "object",
+                  "required": [
+                    "value"
+                  ],
+                  "properties": {
+                    "value": {
+                      "type": "string",
+                      "minLength": 1
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "disableContextPropagation": {
+            "type": "boolean",
+            "nullable": true
+          },
+          "disableSpanReporting": {
+            "type": "boolean",
+            "nullable": true
+          },
+          "enableIstioTags": {
+            "type": "boolean",
+            "nullable": true
+          },
+          "match": {
+            "type": "object",
+            "properties": {
+              "mode": {
+                "type": "string",
+                "enum": [
+                  "CLIENT_AND_SERVER",
+                  "CLIENT",
+                  "SERVER"
+                ]
+              }
+            }
+          },
+          "providers": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "minLength": 1
+                }
+              }
+            }
+          },
+          "randomSamplingPercentage": {
+            "type": "number",
+            "format": "double",
+            "maximum": 100,
+            "minimum": 0,
+            "nullable": true
+          },
+          "useRequestIdForTraceSampling": {
+            "type": "boolean",
+            "nullable": true
+          }
+        }
+      }
+    }
+  },
+  "x-kubernetes-validations": [
+    {
+      "rule": "(has(self.selector) ? 1 : 0) + (has(self.targetRef) ? 1 : 0) + (has(self.targetRefs) ? 1 : 0) <= 1",
+      "message": "only one of targetRefs or selector can be set"
     }
   ]
 }`,

@@ -439,6 +439,14 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: dev.portico.traffic.v1alpha1.AccessPointTemplate
   map:
     fields:
+    - name: authorizationPolicies
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
     - name: destinationRules
       type:
         list:
@@ -450,7 +458,23 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: gateway
       type:
         namedType: dev.portico.traffic.v1alpha1.JSONObject
+    - name: requestAuthentications
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
     - name: serviceEntries
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
+    - name: telemetries
       type:
         list:
           elementType:

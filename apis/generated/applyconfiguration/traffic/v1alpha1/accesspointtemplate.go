@@ -25,8 +25,10 @@ import (
 // AccessPointTemplateApplyConfiguration represents a declarative configuration of the AccessPointTemplate type for use
 // with apply.
 //
-// AccessPointTemplate holds the Istio objects (networking.istio.io/v1 specs) rendered
-// on every placed cluster, in the access point's namespace.
+// AccessPointTemplate holds the Istio objects (networking.istio.io/v1,
+// security.istio.io/v1 and telemetry.istio.io/v1 specs) rendered on every placed
+// cluster, in the access point's namespace (policies scoped to the gateway
+// workload in the gateway namespace).
 type AccessPointTemplateApplyConfiguration struct {
 	// gateway is an Istio Gateway spec. selector defaults to istio: ingressgateway;
 	// servers default from hosts and loadBalancer.ports. Strategic merge patches
@@ -43,6 +45,19 @@ type AccessPointTemplateApplyConfiguration struct {
 	// workloadGroups are Istio WorkloadGroups: the template of the
 	// WorkloadEntries istiod creates for VMs that register themselves.
 	WorkloadGroups []NamedTemplateApplyConfiguration `json:"workloadGroups,omitempty"`
+	// authorizationPolicies are Istio AuthorizationPolicies
+	// (security.istio.io/v1). One without selector, targetRef and targetRefs
+	// applies to the cluster's gateway workload: it gets the Gateway's selector
+	// and goes to the gateway namespace (MemberCluster spec.gatewayNamespace),
+	// named <namespace>.<access point>.<name>.
+	AuthorizationPolicies []NamedTemplateApplyConfiguration `json:"authorizationPolicies,omitempty"`
+	// requestAuthentications are Istio RequestAuthentications
+	// (security.istio.io/v1), scoped to the gateway workload like
+	// authorizationPolicies.
+	RequestAuthentications []NamedTemplateApplyConfiguration `json:"requestAuthentications,omitempty"`
+	// telemetries are Istio Telemetries (telemetry.istio.io/v1), scoped to the
+	// gateway workload like authorizationPolicies.
+	Telemetries []NamedTemplateApplyConfiguration `json:"telemetries,omitempty"`
 }
 
 // AccessPointTemplateApplyConfiguration constructs a declarative configuration of the AccessPointTemplate type for use with
@@ -120,6 +135,45 @@ func (b *AccessPointTemplateApplyConfiguration) WithWorkloadGroups(values ...*Na
 			panic("nil value passed to WithWorkloadGroups")
 		}
 		b.WorkloadGroups = append(b.WorkloadGroups, *values[i])
+	}
+	return b
+}
+
+// WithAuthorizationPolicies adds the given value to the AuthorizationPolicies field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the AuthorizationPolicies field.
+func (b *AccessPointTemplateApplyConfiguration) WithAuthorizationPolicies(values ...*NamedTemplateApplyConfiguration) *AccessPointTemplateApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithAuthorizationPolicies")
+		}
+		b.AuthorizationPolicies = append(b.AuthorizationPolicies, *values[i])
+	}
+	return b
+}
+
+// WithRequestAuthentications adds the given value to the RequestAuthentications field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the RequestAuthentications field.
+func (b *AccessPointTemplateApplyConfiguration) WithRequestAuthentications(values ...*NamedTemplateApplyConfiguration) *AccessPointTemplateApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithRequestAuthentications")
+		}
+		b.RequestAuthentications = append(b.RequestAuthentications, *values[i])
+	}
+	return b
+}
+
+// WithTelemetries adds the given value to the Telemetries field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Telemetries field.
+func (b *AccessPointTemplateApplyConfiguration) WithTelemetries(values ...*NamedTemplateApplyConfiguration) *AccessPointTemplateApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithTelemetries")
+		}
+		b.Telemetries = append(b.Telemetries, *values[i])
 	}
 	return b
 }
