@@ -186,7 +186,8 @@ func benchCAP(i int, rev, timeout string) *traffic.ClusterAccessPoint {
 		m("networking.istio.io/v1", "VirtualService", fmt.Sprintf(`"spec":{"hosts":[%q],"gateways":["app-%d"],"http":[{"timeout":%q,"route":[{"destination":{"host":"app-%d.bench.svc.cluster.local"}}]}]}`, host, i, timeout, i)),
 		m("networking.istio.io/v1", "DestinationRule", fmt.Sprintf(`"spec":{"host":"app-%d.bench.svc.cluster.local"}`, i)),
 		m("networking.istio.io/v1", "ServiceEntry", fmt.Sprintf(`"spec":{"hosts":["ext-%d.example.com"],"ports":[{"number":443,"name":"https","protocol":"TLS"}],"resolution":"DNS"}`, i)),
-		m("v1", "Secret", `"type":"Opaque","stringData":{"k":"v"}`),
+		// Secrets go to the gateway namespace only (the agent refuses others).
+		traffic.JSONObject{Raw: []byte(fmt.Sprintf(`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"bench-app-%d","namespace":"istio-system"},"type":"Opaque","stringData":{"k":"v"}}`, i))},
 	)
 }
 

@@ -45,7 +45,6 @@ func schemasByKind(schemas map[string]openAPISchema) map[string]openAPISchema {
 func TestOpenAPI(t *testing.T) {
 	e := hubEnv(t)
 	for _, group := range []string{clusterGroup, trafficGroup} {
-		out := e.mustKubectl(t, "get", "--raw", "/openapi/v3/apis/"+group+"/v1alpha1")
 		var doc struct {
 			OpenAPI    string `json:"openapi"`
 			Paths      map[string]json.RawMessage
@@ -53,9 +52,19 @@ func TestOpenAPI(t *testing.T) {
 				Schemas map[string]openAPISchema `json:"schemas"`
 			} `json:"components"`
 		}
-		if err := json.Unmarshal([]byte(out), &doc); err != nil {
-			t.Fatalf("OpenAPI v3 of %s: %v", group, err)
-		}
+		// The hub cluster's aggregator fetches portico-hub's OpenAPI v3 in
+		// the background once the APIService is available: on a fresh hub
+		// (this test run first) it may not be served yet.
+		framework.Eventually(t, 30*time.Second, "the hub serves the OpenAPI v3 of "+group, func() (bool, string) {
+			out, stderr, err := e.kubectl(t, "get", "--raw", "/openapi/v3/apis/"+group+"/v1alpha1")
+			if err != nil {
+				return false, stderr
+			}
+			if err := json.Unmarshal([]byte(out), &doc); err != nil {
+				return false, err.Error()
+			}
+			return len(doc.Components.Schemas) > 0, "no schemas yet"
+		})
 		if !strings.HasPrefix(doc.OpenAPI, "3.") {
 			t.Errorf("OpenAPI v3 of %s: version %q", group, doc.OpenAPI)
 		}
