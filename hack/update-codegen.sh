@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates every generated file: deepcopy, conversion, defaulters, OpenAPI,
 # clientset, listers, informers, apply configurations (k8s.io/code-generator, the
-# version pinned in go.mod) and the Istio schemas taken from istio.io/api.
+# version pinned in go.mod) and the spec schemas taken from the CRDs of istio.io/api
+# and sigs.k8s.io/gateway-api.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,6 +47,6 @@ kube::codegen::gen_client \
   --plural-exceptions "VIPPool:VIPPools,DNSProvider:DNSProviders" \
   "${root}/apis"
 
-if [[ -d "${root}/hack/gen-istio-schemas" ]]; then
-  go run ./hack/gen-istio-schemas -out registry/traffic/istioschema/zz_generated.schemas.go
-fi
+# The spec schemas of the embedded kinds, from the CRDs of the modules go.mod pins.
+go run ./hack/gen-crd-schemas -source istio -out registry/traffic/istioschema/zz_generated.schemas.go
+go run ./hack/gen-crd-schemas -source gateway-api -out registry/traffic/gatewayapischema/zz_generated.schemas.go

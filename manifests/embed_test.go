@@ -90,7 +90,7 @@ func TestRenderMemberAgent(t *testing.T) {
 				t.Errorf("unexpected Role %s", o.Name)
 			}
 		case *rbacv1.ClusterRole:
-			var istio, security, telemetry, core, slicesRead bool
+			var istio, security, telemetry, gatewayAPI, core, slicesRead bool
 			for _, r := range o.Rules {
 				switch {
 				case slices.Equal(r.APIGroups, []string{"networking.istio.io"}):
@@ -101,6 +101,9 @@ func TestRenderMemberAgent(t *testing.T) {
 						slices.Contains(r.Verbs, "delete") && slices.Contains(r.Verbs, "patch")
 				case slices.Equal(r.APIGroups, []string{"telemetry.istio.io"}):
 					telemetry = slices.Equal(r.Resources, []string{"telemetries"}) &&
+						slices.Contains(r.Verbs, "delete") && slices.Contains(r.Verbs, "patch")
+				case slices.Equal(r.APIGroups, []string{"gateway.networking.k8s.io"}):
+					gatewayAPI = slices.Equal(r.Resources, []string{"gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "referencegrants"}) &&
 						slices.Contains(r.Verbs, "delete") && slices.Contains(r.Verbs, "patch")
 				case slices.Equal(r.APIGroups, []string{""}):
 					if slices.Contains(r.Resources, "secrets") || (slices.Contains(r.Resources, "namespaces") && slices.Contains(r.Verbs, "delete")) {
@@ -113,7 +116,7 @@ func TestRenderMemberAgent(t *testing.T) {
 					t.Errorf("unexpected rule %+v", r)
 				}
 			}
-			if !istio || !security || !telemetry || !core || !slicesRead {
+			if !istio || !security || !telemetry || !gatewayAPI || !core || !slicesRead {
 				t.Errorf("ClusterRole rules %+v", o.Rules)
 			}
 		case *appsv1.Deployment:

@@ -15,6 +15,7 @@ const (
 	AccessPointCertificateReady  = "CertificateReady"
 	AccessPointDNSReady          = "DNSReady"
 	AccessPointRolledOut         = "RolledOut"
+	AccessPointGatewayReady      = "GatewayReady"
 	ConditionReady               = "Ready"
 )
 
@@ -138,6 +139,24 @@ type AccessPointTemplate struct {
 	RequestAuthentications []NamedTemplate `json:"requestAuthentications,omitempty"`
 	// telemetries are Istio Telemetries (telemetry.istio.io/v1).
 	Telemetries []NamedTemplate `json:"telemetries,omitempty"`
+	// gatewayAPI holds Kubernetes Gateway API objects for the access point's
+	// gateway, in place of gateway and virtualServices.
+	GatewayAPI *GatewayAPITemplate `json:"gatewayAPI,omitempty"`
+}
+
+// GatewayAPITemplate holds the Gateway API objects (gateway.networking.k8s.io/v1
+// specs) of an access point.
+type GatewayAPITemplate struct {
+	// gateways are Gateways.
+	Gateways []NamedTemplate `json:"gateways,omitempty"`
+	// httpRoutes are HTTPRoutes.
+	HTTPRoutes []NamedTemplate `json:"httpRoutes,omitempty"`
+	// grpcRoutes are GRPCRoutes.
+	GRPCRoutes []NamedTemplate `json:"grpcRoutes,omitempty"`
+	// tlsRoutes are TLSRoutes.
+	TLSRoutes []NamedTemplate `json:"tlsRoutes,omitempty"`
+	// tcpRoutes are TCPRoutes.
+	TCPRoutes []NamedTemplate `json:"tcpRoutes,omitempty"`
 }
 
 // NamedTemplate is one Istio object: its name and its spec.
@@ -473,6 +492,9 @@ type ClusterStatus struct {
 	Objects ObjectCounts `json:"objects,omitempty"`
 	// gatewayEndpoints is the number of ready gateway endpoints serving it.
 	GatewayEndpoints int32 `json:"gatewayEndpoints,omitempty"`
+	// gatewayAPI is what the gateway implementation reports on the cluster's
+	// Gateway API objects.
+	GatewayAPI *GatewayAPIStatus `json:"gatewayAPI,omitempty"`
 	// message explains the phase.
 	Message string `json:"message,omitempty"`
 	// lastTransitionTime is when the phase last changed.
@@ -661,6 +683,9 @@ type ClusterAccessPointStatus struct {
 	Objects []ObjectStatus `json:"objects,omitempty"`
 	// gateway lists the gateway endpoints serving the access point in the cluster.
 	Gateway GatewayStatus `json:"gateway,omitempty"`
+	// gatewayAPI is the status the gateway implementation wrote on the
+	// cluster's Gateway API objects of the access point.
+	GatewayAPI *GatewayAPIStatus `json:"gatewayAPI,omitempty"`
 	// conditions: Applied, Degraded.
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
@@ -679,6 +704,61 @@ type ObjectStatus struct {
 	Applied bool `json:"applied"`
 	// message is the member cluster's error when it refused the object.
 	Message string `json:"message,omitempty"`
+}
+
+// GatewayAPIStatus is what the gateway implementation wrote in the status of
+// an access point's Gateway API objects in one member cluster.
+type GatewayAPIStatus struct {
+	// gateways are the access point's Gateways.
+	Gateways []GatewayAPIGatewayStatus `json:"gateways,omitempty"`
+	// routes are the access point's routes.
+	Routes []GatewayAPIRouteStatus `json:"routes,omitempty"`
+}
+
+// GatewayAPIGatewayStatus is the status of one Gateway.
+type GatewayAPIGatewayStatus struct {
+	// name of the Gateway.
+	Name string `json:"name"`
+	// generation of the Gateway in the member cluster.
+	Generation int64 `json:"generation,omitempty"`
+	// addresses the implementation assigned.
+	Addresses []string `json:"addresses,omitempty"`
+	// conditions: Accepted, Programmed.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// listeners are the status of the Gateway's listeners.
+	Listeners []GatewayAPIListenerStatus `json:"listeners,omitempty"`
+}
+
+// GatewayAPIListenerStatus is the status of one listener of a Gateway.
+type GatewayAPIListenerStatus struct {
+	// name of the listener.
+	Name string `json:"name"`
+	// attachedRoutes is the number of routes attached to the listener.
+	AttachedRoutes int32 `json:"attachedRoutes,omitempty"`
+	// conditions: Accepted, Programmed, ResolvedRefs, Conflicted.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// GatewayAPIRouteStatus is the status of one route.
+type GatewayAPIRouteStatus struct {
+	// kind of the route.
+	Kind string `json:"kind"`
+	// name of the route.
+	Name string `json:"name"`
+	// generation of the route in the member cluster.
+	Generation int64 `json:"generation,omitempty"`
+	// parents are the route's status per parent and controller.
+	Parents []GatewayAPIRouteParentStatus `json:"parents,omitempty"`
+}
+
+// GatewayAPIRouteParentStatus is a route's status for one parent.
+type GatewayAPIRouteParentStatus struct {
+	// parentRef is the parent: [namespace/]name[:sectionName][@port].
+	ParentRef string `json:"parentRef"`
+	// controllerName is the implementation that wrote it.
+	ControllerName string `json:"controllerName,omitempty"`
+	// conditions: Accepted, ResolvedRefs.
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // GatewayStatus lists gateway endpoints.

@@ -60,7 +60,9 @@ func withPolicy(hash string, p *LocalityPolicy) string {
 
 // Render returns the complete objects of an access point for one cluster: its
 // template with that cluster's overrides applied, a Gateway (defaults from the
-// hosts and load-balancer ports when the template leaves them out) and the other
+// hosts and load-balancer ports when the template leaves them out; with
+// spec.template.gatewayAPI, the Gateway API objects instead, see
+// gatewayAPIObjects) and the other
 // Istio objects, in the access point's namespace, scoped to that Gateway
 // (gatewayScope: VirtualServices bound to it, exportTo limited to its proxies,
 // policies without a selector on its workload). With spec.tls, the
@@ -93,11 +95,6 @@ func RenderFor(fap *trafficv1alpha1.FederatedAccessPoint, target Target, cert *c
 	if err != nil {
 		return nil, err
 	}
-	gw, selector, err := gateway(fap, tmpl.Gateway)
-	if err != nil {
-		return nil, err
-	}
-	scope := newGatewayScope(fap, selector, target.GatewayNamespace)
 	var out []trafficv1alpha1.JSONObject
 	if fap.Spec.TLS != nil && cert != nil {
 		secret, err := tlsSecret(fap, target.GatewayNamespace, cert)
@@ -106,7 +103,23 @@ func RenderFor(fap *trafficv1alpha1.FederatedAccessPoint, target Target, cert *c
 		}
 		out = append(out, secret)
 	}
-	out = append(out, gw)
+	// The gateway: Istio's, or the Gateway API's objects, whose Gateways are
+	// served by the gateway workload of the default selector.
+	selector := any(DefaultGatewaySelector)
+	if tmpl.GatewayAPI == nil {
+		var gw trafficv1alpha1.JSONObject
+		if gw, selector, err = gateway(fap, tmpl.Gateway); err != nil {
+			return nil, err
+		}
+		out = append(out, gw)
+	} else {
+		objs, err := gatewayAPIObjects(fap, tmpl.GatewayAPI, target.GatewayNamespace)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	scope := newGatewayScope(fap, selector, target.GatewayNamespace)
 	loc := newLocalityRender(fap, tmpl, target)
 	lists := tmpl.Lists()
 	for _, k := range trafficv1alpha1.TemplateKinds {

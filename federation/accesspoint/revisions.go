@@ -147,6 +147,11 @@ func canonicalize(c *trafficv1alpha1.RevisionContent) {
 			list[i].Spec.Raw = canonicalJSON(list[i].Spec.Raw)
 		}
 	}
+	for _, list := range t.GatewayAPI.Lists() {
+		for i := range list {
+			list[i].Spec.Raw = canonicalJSON(list[i].Spec.Raw)
+		}
+	}
 	for i := range c.Overrides {
 		for j := range c.Overrides[i].ClusterOverrides {
 			if v := c.Overrides[i].ClusterOverrides[j].Value; v != nil {

@@ -45,8 +45,8 @@ const (
 
 // FieldManager owns the access point controller's part of a
 // FederatedAccessPoint's status: observedGeneration, revision, vip, clusters,
-// and the conditions Placed, Applied, VIPAllocated, LoadBalancerReady and
-// Ready. The certificate and DNS controllers own their parts.
+// and the conditions Placed, Applied, VIPAllocated, LoadBalancerReady,
+// GatewayReady, RolledOut and Ready. The certificate and DNS controllers own their parts.
 const FieldManager = "portico-accesspoint"
 
 // statusPart is what this controller owns of an access point's status.
@@ -54,7 +54,7 @@ var statusPart = apstatus.Part{
 	Manager: FieldManager,
 	ConditionTypes: []string{trafficv1alpha1.AccessPointPlaced, trafficv1alpha1.AccessPointApplied,
 		trafficv1alpha1.AccessPointVIPAllocated, trafficv1alpha1.AccessPointLoadBalancerReady,
-		trafficv1alpha1.AccessPointRolledOut, trafficv1alpha1.ConditionReady},
+		trafficv1alpha1.AccessPointRolledOut, trafficv1alpha1.AccessPointGatewayReady, trafficv1alpha1.ConditionReady},
 	Fields: func(dst, src *trafficv1alpha1.FederatedAccessPointStatus) {
 		dst.ObservedGeneration, dst.Revision = src.ObservedGeneration, src.Revision
 		dst.VIP = src.VIP.DeepCopy()
@@ -83,6 +83,9 @@ func (c *Controller) updateStatus(ctx context.Context, fap *trafficv1alpha1.Fede
 	status := &trafficv1alpha1.FederatedAccessPointStatus{ObservedGeneration: fap.Generation, Revision: p.revision}
 	status.Clusters = c.clusterStatuses(fap, p)
 	conds := []metav1.Condition{placedCondition(p), appliedCondition(status.Clusters)}
+	if fap.Spec.Template.GatewayAPI != nil {
+		conds = append(conds, gatewayReadyCondition(status.Clusters))
+	}
 	if fap.Spec.LoadBalancer != nil {
 		status.VIP = vipStatus(fap, vip)
 		conds = append(conds, vipCondition(vip, failure), c.loadBalancerCondition(vip))
@@ -208,6 +211,7 @@ func clusterStatus(fap *trafficv1alpha1.FederatedAccessPoint, mc *clusterv1alpha
 				s.GatewayEndpoints++
 			}
 		}
+		s.GatewayAPI = cap.Status.GatewayAPI.DeepCopy()
 	}
 	switch conflict, failure := p.conflicts[mc.Name], p.failures[mc.Name]; {
 	case conflict != "":

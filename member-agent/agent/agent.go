@@ -18,10 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/pflag"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -30,6 +33,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
@@ -52,7 +56,10 @@ type Options struct {
 	GatewayNamespace   string
 	MetricsBindAddress string
 	// Profiling serves Go's profiles (net/http/pprof) on MetricsBindAddress.
-	Profiling         bool
+	Profiling bool
+	// HubQPS and MemberQPS limit the requests per second to the hub and to
+	// the member cluster (bursts: twice that).
+	HubQPS, MemberQPS float32
 	HeartbeatInterval time.Duration
 	Resync            time.Duration
 	Workers           int
@@ -72,6 +79,7 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{GatewayNamespace: "istio-system", MetricsBindAddress: ":8080", HeartbeatInterval: 10 * time.Second, Resync: 10 * time.Minute, Workers: 4,
+		HubQPS: 200, MemberQPS: 500,
 		HubTokenRenewFraction: hubtoken.DefaultRenewFraction, RemovalHoldFraction: 0.5, RemovalHoldMin: 3}
 }
 
@@ -96,6 +104,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "How often the agent renews its Lease on the hub.")
 	fs.DurationVar(&o.Resync, "resync", o.Resync, "How often every ClusterAccessPoint is reconciled even without changes.")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Concurrent ClusterAccessPoint reconciles.")
+	fs.Float32Var(&o.HubQPS, "hub-qps", o.HubQPS,
+		"Requests per second the agent may send to the hub (burst: twice that); the hub is shared by every cluster's agent.")
+	fs.Float32Var(&o.MemberQPS, "member-qps", o.MemberQPS,
+		"Requests per second the agent may send to its member cluster (burst: twice that): one per object applied, so this bounds how fast a cluster's objects are (re)applied.")
 	fs.Float64Var(&o.RemovalHoldFraction, "removal-hold-fraction", o.RemovalHoldFraction,
 		"When the hub stops listing more than this fraction of the access points whose objects the agent applied (and at least "+
 			"--removal-hold-min of them), as after a wiped or wrongly restored hub, the agent keeps their objects and reports the "+
@@ -119,6 +131,9 @@ func (o *Options) Validate() error {
 	}
 	if o.HeartbeatInterval <= 0 {
 		errs = append(errs, errors.New("--heartbeat-interval must be positive"))
+	}
+	if o.HubQPS <= 0 || o.MemberQPS <= 0 {
+		errs = append(errs, fmt.Errorf("--hub-qps (%v) and --member-qps (%v) must be positive", o.HubQPS, o.MemberQPS))
 	}
 	if o.HubKubeconfigSecret != "" {
 		if ns, name, ok := strings.Cut(o.HubKubeconfigSecret, "/"); !ok || ns == "" || name == "" || strings.Contains(name, "/") {
@@ -171,6 +186,7 @@ type clientsets struct {
 	hubKube kubernetes.Interface
 	kube    kubernetes.Interface
 	istio   istioclient.Interface
+	gateway gatewayclient.Interface
 	meta    metadata.Interface
 	// token renews the hub token; nil when the hub kubeconfig has none that
 	// can be renewed.
@@ -186,9 +202,9 @@ func (o *Options) clients() (*clientsets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("member cluster config: %w", err)
 	}
-	for _, c := range []*rest.Config{hub, member} {
+	for c, qps := range map[*rest.Config]float32{hub: o.HubQPS, member: o.MemberQPS} {
 		c.UserAgent = "portico-member-agent/" + Version
-		c.QPS, c.Burst = 100, 200
+		c.QPS, c.Burst = qps, 2*int(qps)
 	}
 	cs := &clientsets{}
 	// Every hub client below uses the renewer's current token.
@@ -211,6 +227,9 @@ func (o *Options) clients() (*clientsets, error) {
 	if cs.istio, err = istioclient.NewForConfig(member); err != nil {
 		return nil, err
 	}
+	if cs.gateway, err = gatewayclient.NewForConfig(member); err != nil {
+		return nil, err
+	}
 	cs.meta, err = metadata.NewForConfig(member)
 	return cs, err
 }
@@ -227,14 +246,15 @@ func (o *Options) Run(ctx context.Context) error {
 	ns := clusterv1alpha1.ClusterNamespace(o.ClusterName)
 
 	// The hub: only this cluster's namespace.
-	hubInformers := externalversions.NewSharedInformerFactoryWithOptions(cs.portico, o.Resync, externalversions.WithNamespace(ns))
+	hubInformers := externalversions.NewSharedInformerFactoryWithOptions(cs.portico, o.Resync, externalversions.WithNamespace(ns),
+		externalversions.WithTransform(stripManagedFields))
 	capInformer := hubInformers.Traffic().V1alpha1().ClusterAccessPoints()
 	// The member cluster: gateway Services and EndpointSlices, and what the agent applied.
-	memberInformers := informers.NewSharedInformerFactory(cs.kube, o.Resync)
+	memberInformers := informers.NewSharedInformerFactoryWithOptions(cs.kube, o.Resync, informers.WithTransform(stripManagedFields))
 	services, slices := memberInformers.Core().V1().Services(), memberInformers.Discovery().V1().EndpointSlices()
 	resolver := &endpoints.Resolver{Services: services.Lister(), Slices: slices.Lister()}
 
-	applier := apply.NewClient(cs.kube, cs.istio, cs.meta)
+	applier := apply.NewClient(cs.kube, cs.istio, cs.gateway, cs.meta)
 	r := reconciler.New(cs.portico.TrafficV1alpha1().ClusterAccessPoints(ns), capInformer.Lister().ClusterAccessPoints(ns),
 		capInformer.Informer().HasSynced, applier, resolver.For, m)
 	guard := &reconciler.Guard{Fraction: o.RemovalHoldFraction, Min: o.RemovalHoldMin,
@@ -247,6 +267,7 @@ func (o *Options) Run(ctx context.Context) error {
 		}}
 	o.rememberHubIdentity(ctx, cs.kube, guard)
 	r.SetGuard(guard)
+	r.SetGatewayAPI(reconciler.GatewayAPIReaders{Observed: applier.Observed, ServiceEndpoints: resolver.ForService})
 	_, _ = capInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { r.Enqueue(nameOf(obj)) },
 		UpdateFunc: func(old, obj any) {
@@ -276,12 +297,19 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	stores := map[schema.GroupVersionResource]cache.Store{}
 	var appliedSynced []cache.InformerSynced
-	for _, gvr := range apply.Resources() {
+	resources, err := servedResources(cs.kube.Discovery(), apply.Resources())
+	if err != nil {
+		return err
+	}
+	for _, gvr := range resources {
 		factory := applied
 		if gvr.Group == "" && gvr.Resource == "secrets" {
 			factory = appliedSecrets
 		}
 		inf := factory.ForResource(gvr).Informer()
+		if err := inf.SetTransform(stripManagedFields); err != nil {
+			return err
+		}
 		_, _ = inf.AddEventHandler(drift)
 		stores[gvr], appliedSynced = inf.GetStore(), append(appliedSynced, inf.HasSynced)
 	}
@@ -335,6 +363,48 @@ func (o *Options) serve(ctx context.Context, reg *prometheus.Registry) {
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		klog.ErrorS(err, "Serving metrics")
 	}
+}
+
+// servedResources returns the resources the member cluster serves: a kind
+// whose CRDs are not installed (the Gateway API's, in a cluster that uses
+// only Istio's) has no informer, so that the caches still sync; its objects
+// fail to apply, saying so, until its CRDs are installed and the agent
+// restarted.
+func servedResources(disc discovery.DiscoveryInterface, gvrs []schema.GroupVersionResource) ([]schema.GroupVersionResource, error) {
+	served := map[schema.GroupVersion]map[string]bool{}
+	var out []schema.GroupVersionResource
+	for _, gvr := range gvrs {
+		gv := gvr.GroupVersion()
+		if _, known := served[gv]; !known {
+			served[gv] = map[string]bool{}
+			list, err := disc.ServerResourcesForGroupVersion(gv.String())
+			if err != nil && !apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("discovering the member cluster's %s resources: %w", gv, err)
+			}
+			if list != nil {
+				for _, r := range list.APIResources {
+					served[gv][r.Name] = true
+				}
+			}
+		}
+		if !served[gv][gvr.Resource] {
+			klog.InfoS("The member cluster does not serve a kind the agent applies: its objects cannot be applied until its CRDs are installed and the agent restarted",
+				"resource", gvr.String())
+			continue
+		}
+		out = append(out, gvr)
+	}
+	return out, nil
+}
+
+// stripManagedFields drops managedFields from the objects the informers
+// cache: the agent never reads them, and in an idle agent with 1000
+// ClusterAccessPoints the cached metadata was a third of the live heap.
+func stripManagedFields(obj any) (any, error) {
+	if a, err := meta.Accessor(obj); err == nil {
+		a.SetManagedFields(nil)
+	}
+	return obj, nil
 }
 
 func nameOf(obj any) string {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
 // LabelValue is the access point label's value for a ClusterAccessPoint name: the
@@ -54,6 +55,9 @@ type Client struct {
 	// secretNamespace, when set, is the only namespace where Secrets are
 	// applied, listed and pruned (the agent's RBAC allows no other).
 	secretNamespace string
+	// observed holds, by Ref, the Observed of the last apply of each object
+	// of a kind in observers.
+	observed sync.Map
 }
 
 // RestrictSecrets confines the Secrets the client applies, lists and prunes to
@@ -87,8 +91,8 @@ var _ Applier = &Client{}
 
 // NewClient applies with the typed clients and lists and deletes through the
 // metadata client (only object metadata crosses the wire).
-func NewClient(kube kubernetes.Interface, istio istioclient.Interface, meta metadata.Interface) *Client {
-	return &Client{c: clients{istio: istio, kube: kube}, meta: meta}
+func NewClient(kube kubernetes.Interface, istio istioclient.Interface, gateway gatewayclient.Interface, meta metadata.Interface) *Client {
+	return &Client{c: clients{istio: istio, kube: kube, gateway: gateway}, meta: meta}
 }
 
 // Apply applies one object with server-side apply, forcing ownership of its
@@ -106,9 +110,29 @@ func (a *Client) Apply(ctx context.Context, obj Object) error {
 		return err
 	}
 	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
-	err = kinds[obj.GVK.GroupKind()].apply(ctx, a.c, obj.Namespace, obj.Raw, opts)
+	applied, err := kinds[obj.GVK.GroupKind()].apply(ctx, a.c, obj.Namespace, obj.Raw, opts)
 	a.forgetNamespace(err, obj.Namespace)
+	if observe := observers[obj.GVK.GroupKind()]; err == nil && observe != nil {
+		if o, ok := observe(applied); ok {
+			a.observed.Store(obj.Ref, o)
+		} else {
+			a.observed.Delete(obj.Ref)
+		}
+	}
 	return err
+}
+
+// Observed returns the generation and status the member cluster returned
+// when the object was applied last, for the kinds whose status the gateway
+// implementation writes (the Gateway API's Gateways and routes). The status
+// is as recent as that apply: the agent applies an object again whenever the
+// member cluster changes it, its status included.
+func (a *Client) Observed(ref Ref) (Observed, bool) {
+	o, ok := a.observed.Load(ref)
+	if !ok {
+		return Observed{}, false
+	}
+	return o.(Observed), true
 }
 
 // get returns the existing object of ref, nil when there is none. A labelled
@@ -190,6 +214,9 @@ func (a *Client) List(ctx context.Context, accessPoint string) ([]Labelled, erro
 			r = a.meta.Resource(gvrOf(gk)).Namespace(a.secretNamespace)
 		}
 		list, err := r.List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if apierrors.IsNotFound(err) {
+			continue // a kind the member cluster does not serve (its CRDs are not installed): nothing to list
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -251,7 +278,8 @@ func (a *Client) Delete(ctx context.Context, ref Ref) error {
 		return err
 	}
 	err := a.resource(ref).Delete(ctx, ref.Name, metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
+	if err == nil || apierrors.IsNotFound(err) {
+		a.observed.Delete(ref)
 		return nil
 	}
 	return err

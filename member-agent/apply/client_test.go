@@ -14,6 +14,8 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
@@ -81,10 +83,39 @@ func newFakeMember(t *testing.T, existing ...*metav1.PartialObjectMetadata) *fak
 		return true, nil, nil
 	}
 	istio, kube := istiofake.NewSimpleClientset(), kubefake.NewSimpleClientset() //nolint:staticcheck // applies are only recorded.
+	gateway := gatewayfake.NewSimpleClientset()                                  //nolint:staticcheck // applies are only recorded.
 	istio.PrependReactor("patch", "*", record)
 	kube.PrependReactor("patch", "*", record)
-	f.client = NewClient(kube, istio, f.meta)
+	gateway.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		record(a)
+		return true, f.gatewayReply(a), nil
+	})
+	f.client = NewClient(kube, istio, gateway, f.meta)
 	return f
+}
+
+// gatewayReply is what the fake member cluster returns for an apply of a
+// Gateway API object: a Gateway with an implementation's status, the other
+// kinds without status.
+func (f *fakeMember) gatewayReply(a k8stesting.Action) runtime.Object {
+	meta := metav1.ObjectMeta{Namespace: a.GetNamespace(), Name: a.(k8stesting.PatchAction).GetName(), Generation: 4}
+	switch a.GetResource().Resource {
+	case "gateways":
+		return &gatewayv1.Gateway{ObjectMeta: meta, Status: gatewayv1.GatewayStatus{Conditions: []metav1.Condition{
+			{Type: "Programmed", Status: metav1.ConditionFalse, Reason: "AddressNotUsable", ObservedGeneration: 4},
+		}}}
+	case "httproutes":
+		return &gatewayv1.HTTPRoute{ObjectMeta: meta}
+	case "grpcroutes":
+		return &gatewayv1.GRPCRoute{ObjectMeta: meta}
+	case "tlsroutes":
+		return &gatewayv1.TLSRoute{ObjectMeta: meta}
+	case "tcproutes":
+		return &gatewayv1.TCPRoute{ObjectMeta: meta}
+	case "referencegrants":
+		return &gatewayv1.ReferenceGrant{ObjectMeta: meta}
+	}
+	return nil
 }
 
 // existingObject is the metadata of an object in the member cluster.
@@ -246,5 +277,74 @@ func TestAppliesEveryTemplateKind(t *testing.T) {
 	}
 	if got, want := strings.Join(f.applied, ","), strings.Join(want, ","); got != want {
 		t.Fatalf("applied %s\nwant %s", got, want)
+	}
+}
+
+// TestAppliesGatewayAPIKinds: the Gateway API kinds of a template, and the
+// ReferenceGrant rendered with them, are applied with the Gateway API typed
+// client (their specs decoded into its apply configurations) and watched for
+// drift; the ReferenceGrant goes before the objects that rely on it. What
+// the member cluster returns for a Gateway or a route, its generation and
+// its status, is kept until the object is deleted.
+func TestAppliesGatewayAPIKinds(t *testing.T) {
+	specs := map[string]string{
+		"Gateway": `{"gatewayClassName":"istio","addresses":[{"type":"Hostname","value":"istio-ingressgateway.istio-system.svc.cluster.local"}],` +
+			`"listeners":[{"name":"https","port":443,"protocol":"HTTPS","hostname":"shop.example.com","tls":{"certificateRefs":[{"name":"shop.web-tls","namespace":"istio-system"}]}}]}`,
+		"HTTPRoute":      `{"parentRefs":[{"name":"web"}],"rules":[{"matches":[{"path":{"type":"PathPrefix","value":"/"}}],"backendRefs":[{"name":"web","port":80}]}]}`,
+		"GRPCRoute":      `{"parentRefs":[{"name":"web"}],"rules":[{"backendRefs":[{"name":"cart","port":9090}]}]}`,
+		"TLSRoute":       `{"parentRefs":[{"name":"web"}],"hostnames":["db.example.com"],"rules":[{"backendRefs":[{"name":"db","port":5432}]}]}`,
+		"TCPRoute":       `{"parentRefs":[{"name":"web"}],"rules":[{"backendRefs":[{"name":"legacy","port":9000}]}]}`,
+		"ReferenceGrant": `{"from":[{"group":"gateway.networking.k8s.io","kind":"Gateway","namespace":"shop"}],"to":[{"group":"","kind":"Secret","name":"shop.web-tls"}]}`,
+	}
+	f := newFakeMember(t)
+	watched := map[schema.GroupVersionResource]bool{}
+	for _, gvr := range Resources() {
+		watched[gvr] = true
+	}
+	ctx := context.Background()
+	kinds := []string{"ReferenceGrant"}
+	for _, k := range trafficv1alpha1.GatewayAPIKinds {
+		kinds = append(kinds, k.Kind)
+	}
+	var want []string
+	for _, kind := range kinds {
+		obj := mustParse(t, `{"apiVersion":"gateway.networking.k8s.io/v1","kind":"`+kind+`","metadata":{"name":"web","namespace":"shop"},"spec":`+specs[kind]+`}`)
+		if err := f.client.Apply(ctx, obj); err != nil {
+			t.Errorf("apply %s: %v", obj.Ref, err)
+		}
+		gvr := gvrOf(obj.GVK.GroupKind())
+		wantOrder := 2
+		if kind == "ReferenceGrant" {
+			wantOrder = 1
+		}
+		if !watched[gvr] || gvr.Group != gatewayAPIGroup || Order(obj.GVK.GroupKind()) != wantOrder {
+			t.Errorf("%s: watched %v, order %d; want watched, order %d", gvr, watched[gvr], Order(obj.GVK.GroupKind()), wantOrder)
+		}
+		want = append(want, gvr.Resource+" shop/web")
+	}
+	if got, want := strings.Join(f.applied, ","), strings.Join(want, ","); got != want {
+		t.Fatalf("applied %s\nwant %s", got, want)
+	}
+
+	gw := Ref{GVK: schema.GroupVersionKind{Group: gatewayAPIGroup, Version: "v1", Kind: "Gateway"}, Namespace: "shop", Name: "web"}
+	o, ok := f.client.Observed(gw)
+	if !ok || o.Generation != 4 || !strings.Contains(string(o.Status), `"reason":"AddressNotUsable"`) {
+		t.Fatalf("observed Gateway %+v (%s), %v; want generation 4 and the status the member cluster returned", o, o.Status, ok)
+	}
+	route := gw
+	route.GVK.Kind = "HTTPRoute"
+	if _, ok := f.client.Observed(route); !ok {
+		t.Errorf("no observed HTTPRoute")
+	}
+	grant := gw
+	grant.GVK.Kind = "ReferenceGrant"
+	if _, ok := f.client.Observed(grant); ok {
+		t.Errorf("a ReferenceGrant observed; only kinds with an implementation's status are")
+	}
+	if err := f.client.Delete(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.client.Observed(gw); ok {
+		t.Errorf("the deleted Gateway is still observed")
 	}
 }

@@ -16,24 +16,30 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1ac "sigs.k8s.io/gateway-api/applyconfiguration/apis/v1"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
 // kind is what the agent knows of one kind it applies.
 type kind struct {
 	resource   string
 	namespaced bool
-	// order: namespaces first, then what Istio objects refer to, then Istio objects.
+	// order: namespaces first, then what Istio and Gateway API objects refer
+	// to, then those objects.
 	order int
 	apply applyFunc
 }
 
 type clients struct {
-	istio istioclient.Interface
-	kube  kubernetes.Interface
+	istio   istioclient.Interface
+	kube    kubernetes.Interface
+	gateway gatewayclient.Interface
 }
 
-// applyFunc applies one JSON object in a namespace.
-type applyFunc func(ctx context.Context, c clients, namespace string, raw []byte, opts metav1.ApplyOptions) error
+// applyFunc applies one JSON object in a namespace and returns the object
+// the member cluster holds then (typed).
+type applyFunc func(ctx context.Context, c clients, namespace string, raw []byte, opts metav1.ApplyOptions) (any, error)
 
 // applier is a typed client's Apply method.
 type applier[AC, R any] interface {
@@ -43,13 +49,12 @@ type applier[AC, R any] interface {
 // typed decodes raw into the kind's apply configuration and applies it with the
 // typed client of that namespace.
 func typed[AC, R any](client func(c clients, namespace string) applier[AC, R]) applyFunc {
-	return func(ctx context.Context, c clients, namespace string, raw []byte, opts metav1.ApplyOptions) error {
+	return func(ctx context.Context, c clients, namespace string, raw []byte, opts metav1.ApplyOptions) (any, error) {
 		ac := new(AC)
 		if err := json.Unmarshal(raw, ac); err != nil {
-			return err
+			return nil, err
 		}
-		_, err := client(c, namespace).Apply(ctx, ac, opts)
-		return err
+		return client(c, namespace).Apply(ctx, ac, opts)
 	}
 }
 
@@ -66,12 +71,19 @@ type (
 	apAC  = securityv1ac.AuthorizationPolicyApplyConfiguration
 	raAC  = securityv1ac.RequestAuthenticationApplyConfiguration
 	telAC = telemetryv1ac.TelemetryApplyConfiguration
+	kgwAC = gatewayv1ac.GatewayApplyConfiguration
+	hrAC  = gatewayv1ac.HTTPRouteApplyConfiguration
+	grAC  = gatewayv1ac.GRPCRouteApplyConfiguration
+	tlsAC = gatewayv1ac.TLSRouteApplyConfiguration
+	tcpAC = gatewayv1ac.TCPRouteApplyConfiguration
+	rgAC  = gatewayv1ac.ReferenceGrantApplyConfiguration
 )
 
 const (
-	istioGroup     = "networking.istio.io"
-	securityGroup  = "security.istio.io"
-	telemetryGroup = "telemetry.istio.io"
+	istioGroup      = "networking.istio.io"
+	securityGroup   = "security.istio.io"
+	telemetryGroup  = "telemetry.istio.io"
+	gatewayAPIGroup = "gateway.networking.k8s.io"
 )
 
 var kinds = map[schema.GroupKind]kind{
@@ -111,6 +123,60 @@ var kinds = map[schema.GroupKind]kind{
 	{Group: telemetryGroup, Kind: "Telemetry"}: {"telemetries", true, 2, typed(func(c clients, ns string) applier[telAC, *telemetryv1.Telemetry] {
 		return c.istio.TelemetryV1().Telemetries(ns)
 	})},
+	// The Gateway API kinds, with the Gateway API's typed client; the
+	// ReferenceGrant that lets Gateways read the certificate goes with it.
+	{Group: gatewayAPIGroup, Kind: "ReferenceGrant"}: {"referencegrants", true, 1, typed(func(c clients, ns string) applier[rgAC, *gatewayv1.ReferenceGrant] {
+		return c.gateway.GatewayV1().ReferenceGrants(ns)
+	})},
+	{Group: gatewayAPIGroup, Kind: "Gateway"}: {"gateways", true, 2, typed(func(c clients, ns string) applier[kgwAC, *gatewayv1.Gateway] {
+		return c.gateway.GatewayV1().Gateways(ns)
+	})},
+	{Group: gatewayAPIGroup, Kind: "HTTPRoute"}: {"httproutes", true, 2, typed(func(c clients, ns string) applier[hrAC, *gatewayv1.HTTPRoute] {
+		return c.gateway.GatewayV1().HTTPRoutes(ns)
+	})},
+	{Group: gatewayAPIGroup, Kind: "GRPCRoute"}: {"grpcroutes", true, 2, typed(func(c clients, ns string) applier[grAC, *gatewayv1.GRPCRoute] {
+		return c.gateway.GatewayV1().GRPCRoutes(ns)
+	})},
+	{Group: gatewayAPIGroup, Kind: "TLSRoute"}: {"tlsroutes", true, 2, typed(func(c clients, ns string) applier[tlsAC, *gatewayv1.TLSRoute] {
+		return c.gateway.GatewayV1().TLSRoutes(ns)
+	})},
+	{Group: gatewayAPIGroup, Kind: "TCPRoute"}: {"tcproutes", true, 2, typed(func(c clients, ns string) applier[tcpAC, *gatewayv1.TCPRoute] {
+		return c.gateway.GatewayV1().TCPRoutes(ns)
+	})},
+}
+
+// Observed is what the member cluster holds of an applied object whose
+// status the gateway implementation writes: its generation and its status.
+type Observed struct {
+	Generation int64
+	// Status is the object's status as JSON.
+	Status json.RawMessage
+}
+
+// observers read the Observed of the kinds whose status Portico reports
+// from the object an apply returned.
+var observers = map[schema.GroupKind]func(applied any) (Observed, bool){
+	{Group: gatewayAPIGroup, Kind: "Gateway"}:   statusOf(func(o *gatewayv1.Gateway) any { return o.Status }),
+	{Group: gatewayAPIGroup, Kind: "HTTPRoute"}: statusOf(func(o *gatewayv1.HTTPRoute) any { return o.Status }),
+	{Group: gatewayAPIGroup, Kind: "GRPCRoute"}: statusOf(func(o *gatewayv1.GRPCRoute) any { return o.Status }),
+	{Group: gatewayAPIGroup, Kind: "TLSRoute"}:  statusOf(func(o *gatewayv1.TLSRoute) any { return o.Status }),
+	{Group: gatewayAPIGroup, Kind: "TCPRoute"}:  statusOf(func(o *gatewayv1.TCPRoute) any { return o.Status }),
+}
+
+// statusOf is the observer of objects of type R, whose status status
+// returns. It observes nothing in what is not such an object.
+func statusOf[T any, R interface {
+	*T
+	metav1.Object
+}](status func(R) any) func(applied any) (Observed, bool) {
+	return func(applied any) (Observed, bool) {
+		o, ok := applied.(R)
+		if !ok || o == nil {
+			return Observed{}, false
+		}
+		raw, err := json.Marshal(status(o))
+		return Observed{Generation: o.GetGeneration(), Status: raw}, err == nil
+	}
 }
 
 // Order is the position of a kind in the apply order.

@@ -7,7 +7,8 @@
 // istio-ingressgateway Service, selector {app: istio-ingressgateway, istio:
 // ingressgateway}, serves a Gateway with selector {istio: ingressgateway}). The
 // endpoints are the addresses of those Services' EndpointSlices, ready when the
-// slice's ready condition is unset or true.
+// slice's ready condition is unset or true. A Gateway API Gateway names the
+// Service that serves it instead (ForService).
 package endpoints
 
 import (
@@ -42,23 +43,44 @@ func (r *Resolver) For(gatewaySelector map[string]string) ([]trafficv1alpha1.Gat
 		if !Serves(svc.Spec.Selector, gatewaySelector) {
 			continue
 		}
-		sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: svc.Name})
-		endpointSlices, err := r.Slices.EndpointSlices(svc.Namespace).List(sel)
-		if err != nil {
+		if out, err = r.add(out, seen, svc.Namespace, svc.Name); err != nil {
 			return nil, err
 		}
-		for _, slice := range endpointSlices {
-			for _, ep := range slice.Endpoints {
-				ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
-				for _, addr := range ep.Addresses {
-					if !seen[addr] {
-						seen[addr] = true
-						out = append(out, trafficv1alpha1.GatewayEndpoint{Address: addr, Ready: ready})
-					}
+	}
+	sortEndpoints(out)
+	return out, nil
+}
+
+// ForService returns the endpoints of the Service namespace/name, sorted by
+// address: those of a Gateway API Gateway, which names its Service.
+func (r *Resolver) ForService(namespace, name string) ([]trafficv1alpha1.GatewayEndpoint, error) {
+	out, err := r.add(nil, map[string]bool{}, namespace, name)
+	sortEndpoints(out)
+	return out, err
+}
+
+// add appends the addresses of a Service's EndpointSlices not seen yet.
+func (r *Resolver) add(out []trafficv1alpha1.GatewayEndpoint, seen map[string]bool, namespace, service string) ([]trafficv1alpha1.GatewayEndpoint, error) {
+	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: service})
+	endpointSlices, err := r.Slices.EndpointSlices(namespace).List(sel)
+	if err != nil {
+		return nil, err
+	}
+	for _, slice := range endpointSlices {
+		for _, ep := range slice.Endpoints {
+			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			for _, addr := range ep.Addresses {
+				if !seen[addr] {
+					seen[addr] = true
+					out = append(out, trafficv1alpha1.GatewayEndpoint{Address: addr, Ready: ready})
 				}
 			}
 		}
 	}
+	return out, nil
+}
+
+func sortEndpoints(out []trafficv1alpha1.GatewayEndpoint) {
 	slices.SortFunc(out, func(a, b trafficv1alpha1.GatewayEndpoint) int {
 		if a.Address < b.Address {
 			return -1
@@ -68,7 +90,6 @@ func (r *Resolver) For(gatewaySelector map[string]string) ([]trafficv1alpha1.Gat
 		}
 		return 0
 	})
-	return out, nil
 }
 
 // Serves reports whether a Service selector covers a Gateway selector.

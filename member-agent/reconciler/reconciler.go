@@ -57,6 +57,8 @@ type Reconciler struct {
 	conflictRecheck time.Duration
 	// guard, when set, holds mass removals (see Guard).
 	guard *Guard
+	// gatewayAPI reads the status and the Services of Gateway API objects.
+	gatewayAPI GatewayAPIReaders
 }
 
 // conflictRecheck is the default of Reconciler.conflictRecheck.

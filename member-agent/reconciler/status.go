@@ -34,6 +34,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, cap *trafficv1alpha1.Clust
 		return err
 	}
 	status.Gateway.Endpoints = endpoints
+	status.GatewayAPI = r.gatewayAPIStatus(applied)
 	setConditions(status, objects)
 	if apiequality.Semantic.DeepEqual(status, &cap.Status) {
 		return nil
@@ -77,7 +78,9 @@ func setConditions(status *trafficv1alpha1.ClusterAccessPointStatus, objects []t
 	}
 }
 
-// gatewayEndpoints collects the endpoints serving the access point's Gateways.
+// gatewayEndpoints collects the endpoints serving the access point's
+// Gateways: Istio's by their selector, the Gateway API's by the Service
+// that serves them (gatewayAPIService).
 func (r *Reconciler) gatewayEndpoints(objects []apply.Object) ([]trafficv1alpha1.GatewayEndpoint, error) {
 	var out []trafficv1alpha1.GatewayEndpoint
 	seen := map[string]bool{}
@@ -85,15 +88,25 @@ func (r *Reconciler) gatewayEndpoints(objects []apply.Object) ([]trafficv1alpha1
 		if o.GVK.Kind != "Gateway" {
 			continue
 		}
-		var gw struct {
-			Spec struct {
-				Selector map[string]string `json:"selector"`
-			} `json:"spec"`
+		var eps []trafficv1alpha1.GatewayEndpoint
+		var err error
+		if o.GVK.Group == gatewayAPIGroup {
+			ns, name, ok := gatewayAPIService(o)
+			if !ok || r.gatewayAPI.ServiceEndpoints == nil {
+				continue
+			}
+			eps, err = r.gatewayAPI.ServiceEndpoints(ns, name)
+		} else {
+			var gw struct {
+				Spec struct {
+					Selector map[string]string `json:"selector"`
+				} `json:"spec"`
+			}
+			if json.Unmarshal(o.Raw, &gw) != nil {
+				continue
+			}
+			eps, err = r.endpoints(gw.Spec.Selector)
 		}
-		if err := json.Unmarshal(o.Raw, &gw); err != nil {
-			continue
-		}
-		eps, err := r.endpoints(gw.Spec.Selector)
 		if err != nil {
 			return nil, err
 		}

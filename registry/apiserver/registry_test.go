@@ -151,6 +151,29 @@ func TestTemplatesValidatedAgainstIstioSchema(t *testing.T) {
 	_, err = create(t, r, ctx, badPolicy)
 	wantInvalid(t, err, "spec.template.authorizationPolicies[0].spec.action")
 
+	// The Gateway API templates against the Gateway API CRDs' schemas, and
+	// not next to an Istio gateway.
+	gatewayAPI := func(name, route string) *traffic.FederatedAccessPoint {
+		fap := newFAP(name, validVS)
+		fap.Spec.Template.VirtualServices = nil
+		fap.Spec.Template.GatewayAPI = &traffic.GatewayAPITemplate{
+			Gateways: []traffic.NamedTemplate{{Name: "web", Spec: traffic.JSONObject{Raw: []byte(
+				`{"gatewayClassName":"istio","listeners":[{"name":"http","port":80,"protocol":"HTTP","hostname":"shop.example.com"}]}`)}}},
+			HTTPRoutes: []traffic.NamedTemplate{{Name: "web", Spec: traffic.JSONObject{Raw: []byte(route)}}},
+		}
+		return fap
+	}
+	const route = `{"rules":[{"matches":[{"path":{"type":"PathPrefix","value":"/"}}],"backendRefs":[{"name":"web","port":80}]}]}`
+	_, err = create(t, r, ctx, gatewayAPI("badroute", strings.Replace(route, "PathPrefix", "Nope", 1)))
+	wantInvalid(t, err, "spec.template.gatewayAPI.httpRoutes[0].spec.rules[0].matches[0].path.type")
+	both := gatewayAPI("both", route)
+	both.Spec.Template.VirtualServices = newFAP("", validVS).Spec.Template.VirtualServices
+	_, err = create(t, r, ctx, both)
+	wantInvalid(t, err, "spec.template.virtualServices")
+	if _, err := create(t, r, ctx, gatewayAPI("goodroute", route)); err != nil {
+		t.Fatalf("a valid Gateway API access point: %v", err)
+	}
+
 	noHost := strings.Replace(validVS, `"host":"web.shop.svc.cluster.local",`, ``, 1)
 	_, err = create(t, r, ctx, newFAP("nohost", noHost))
 	wantInvalid(t, err, "spec.template.virtualServices[0].spec.http[0].route[0].destination.host")

@@ -37,7 +37,7 @@ func NewMemberClusterWithOptions(t testing.TB, opts MemberClusterOptions) *Membe
 		t.Fatalf("starting member cluster %s: %v", opts.Name, err)
 	}
 	tm := m.Timings
-	t.Logf("member cluster %s (%s) ready in %v: control plane %v (kube-controller-manager %v of it), Istio CRDs %v, istio-system objects %v (dir %s, pids: kube-apiserver %d, etcd %d, kube-controller-manager %d)",
+	t.Logf("member cluster %s (%s) ready in %v: control plane %v (kube-controller-manager %v of it), CRDs %v, istio-system objects %v (dir %s, pids: kube-apiserver %d, etcd %d, kube-controller-manager %d)",
 		m.Name, m.URL, tm.Total.Round(time.Millisecond), tm.APIServer.Round(time.Millisecond), m.ControllerManagerStartup.Round(time.Millisecond),
 		tm.IstioCRDs.Round(time.Millisecond), tm.Objects.Round(time.Millisecond), m.Dir, m.APIServerPID, m.EtcdPID, m.ControllerManagerPID)
 	stopClusterOnCleanup(t, "member cluster "+m.Name, m.HubCluster)

@@ -84,6 +84,10 @@ type MemberClusterOptions struct {
 	IstioVersion string
 	// NoIstiod skips the istio-system/istiod Deployment.
 	NoIstiod bool
+	// GatewayAPICRDs also installs the Gateway API's standard-channel CRDs
+	// (GatewayAPICRDs). With them the CRD install takes about twice as long
+	// (their CEL rules are many), so only what uses the Gateway API asks.
+	GatewayAPICRDs bool
 	// UnsafeEtcdNoFsync runs etcd with --unsafe-no-fsync (tests only).
 	UnsafeEtcdNoFsync bool
 	// StartTimeout bounds the wait for the kube-apiserver (default 90s).
@@ -93,15 +97,15 @@ type MemberClusterOptions struct {
 // MemberClusterTimings are the durations of StartMemberCluster's phases.
 type MemberClusterTimings struct {
 	APIServer time.Duration // etcd, kube-apiserver and kube-controller-manager until ready
-	IstioCRDs time.Duration // kubectl apply --server-side of the CRDs + Established
+	IstioCRDs time.Duration // kubectl apply --server-side of the Istio (and Gateway API) CRDs + Established
 	Objects   time.Duration // istio-system, the gateway Service and EndpointSlice, istiod
 	Total     time.Duration
 }
 
 // MemberCluster is a running member cluster: a real etcd, kube-apiserver and
 // kube-controller-manager (the same machinery as the hub cluster; its
-// aggregation flags are unused) with Istio's CRDs and the stand-ins of an Istio
-// installation.
+// aggregation flags are unused) with Istio's CRDs (and, when asked, the
+// Gateway API's) and the stand-ins of an Istio installation.
 type MemberCluster struct {
 	// HubCluster holds the processes, URL, KubeconfigPath and RestConfig
 	// (admin, system:masters). Its kubeconfig's context is named Name.
@@ -120,7 +124,8 @@ type GatewayEndpoint struct {
 }
 
 // StartMemberCluster starts a member cluster and installs, in this order, the
-// Istio CRDs (kubectl apply --server-side), the namespace istio-system, the
+// Istio CRDs, with GatewayAPICRDs the Gateway API's standard-channel CRDs
+// (kubectl apply --server-side), the namespace istio-system, the
 // Service istio-ingressgateway with an EndpointSlice listing GatewayAddresses
 // (standing in for gateway pods, which do not run here) and, unless NoIstiod,
 // a Deployment istiod with 0 replicas whose image tag is the Istio version. All
@@ -179,8 +184,16 @@ func StartMemberCluster(ctx context.Context, opts MemberClusterOptions) (_ *Memb
 		return nil, err
 	}
 
+	files, what := []string{crds}, "Istio"
+	if opts.GatewayAPICRDs {
+		gatewayCRDs, _, err := GatewayAPICRDs()
+		if err != nil {
+			return nil, err
+		}
+		files, what = append(files, gatewayCRDs...), "Istio and Gateway API"
+	}
 	phase := time.Now()
-	if err := InstallIstioCRDs(ctx, h.KubectlPath(), h.KubeconfigPath, crds); err != nil {
+	if err := installCRDs(ctx, h.KubectlPath(), h.KubeconfigPath, what, files...); err != nil {
 		return nil, fmt.Errorf("member cluster %s: %w", opts.Name, err)
 	}
 	m.Timings.IstioCRDs = time.Since(phase)
@@ -242,6 +255,40 @@ func findIstioCRDs() (string, string, error) {
 		return "", "", fmt.Errorf("Istio CRDs of istio.io/api %s: %w", version, err)
 	}
 	return file, version, nil
+}
+
+var gatewayAPICRDs struct {
+	once    sync.Once
+	files   []string
+	version string
+	err     error
+}
+
+// GatewayAPIKinds are the resources whose CRDs GatewayAPICRDs returns.
+var GatewayAPIKinds = []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "tlsroutes", "tcproutes", "referencegrants"}
+
+// GatewayAPICRDs returns the paths of the Gateway API CRDs (standard channel,
+// config/crd/standard, of the kinds GatewayAPIKinds) shipped in the
+// sigs.k8s.io/gateway-api module this repository requires, and that module's
+// version. In the pinned version all of them, TLSRoute and TCPRoute
+// included, are in the standard channel at v1.
+func GatewayAPICRDs() (files []string, version string, err error) {
+	gatewayAPICRDs.once.Do(func() {
+		dir, version, err := moduleDir("sigs.k8s.io/gateway-api")
+		gatewayAPICRDs.version, gatewayAPICRDs.err = version, err
+		if err != nil {
+			return
+		}
+		for _, k := range GatewayAPIKinds {
+			f := filepath.Join(dir, "config", "crd", "standard", "gateway.networking.k8s.io_"+k+".yaml")
+			if _, err := os.Stat(f); err != nil {
+				gatewayAPICRDs.err = fmt.Errorf("Gateway API CRDs of sigs.k8s.io/gateway-api %s: %w", version, err)
+				return
+			}
+			gatewayAPICRDs.files = append(gatewayAPICRDs.files, f)
+		}
+	})
+	return gatewayAPICRDs.files, gatewayAPICRDs.version, gatewayAPICRDs.err
 }
 
 // moduleDir returns the module cache directory and the version of a module

@@ -126,6 +126,18 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &applyconfigurationtrafficv1alpha1.FederatedAccessPointStatusApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("FollowReference"):
 		return &applyconfigurationtrafficv1alpha1.FollowReferenceApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("GatewayAPIGatewayStatus"):
+		return &applyconfigurationtrafficv1alpha1.GatewayAPIGatewayStatusApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("GatewayAPIListenerStatus"):
+		return &applyconfigurationtrafficv1alpha1.GatewayAPIListenerStatusApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("GatewayAPIRouteParentStatus"):
+		return &applyconfigurationtrafficv1alpha1.GatewayAPIRouteParentStatusApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("GatewayAPIRouteStatus"):
+		return &applyconfigurationtrafficv1alpha1.GatewayAPIRouteStatusApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("GatewayAPIStatus"):
+		return &applyconfigurationtrafficv1alpha1.GatewayAPIStatusApplyConfiguration{}
+	case trafficv1alpha1.SchemeGroupVersion.WithKind("GatewayAPITemplate"):
+		return &applyconfigurationtrafficv1alpha1.GatewayAPITemplateApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("GatewayEndpoint"):
 		return &applyconfigurationtrafficv1alpha1.GatewayEndpointApplyConfiguration{}
 	case trafficv1alpha1.SchemeGroupVersion.WithKind("GatewayStatus"):

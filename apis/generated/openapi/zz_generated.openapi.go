@@ -34,156 +34,162 @@ import (
 
 func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenAPIDefinition {
 	return map[string]common.OpenAPIDefinition{
-		v1alpha1.AgentStatus{}.OpenAPIModelName():                       schema_portico_apis_cluster_v1alpha1_AgentStatus(ref),
-		v1alpha1.BGPConfig{}.OpenAPIModelName():                         schema_portico_apis_cluster_v1alpha1_BGPConfig(ref),
-		v1alpha1.BGPPeer{}.OpenAPIModelName():                           schema_portico_apis_cluster_v1alpha1_BGPPeer(ref),
-		v1alpha1.BGPSession{}.OpenAPIModelName():                        schema_portico_apis_cluster_v1alpha1_BGPSession(ref),
-		v1alpha1.BGPStatus{}.OpenAPIModelName():                         schema_portico_apis_cluster_v1alpha1_BGPStatus(ref),
-		v1alpha1.BackendWeight{}.OpenAPIModelName():                     schema_portico_apis_cluster_v1alpha1_BackendWeight(ref),
-		v1alpha1.DataplaneStatus{}.OpenAPIModelName():                   schema_portico_apis_cluster_v1alpha1_DataplaneStatus(ref),
-		v1alpha1.IstioStatus{}.OpenAPIModelName():                       schema_portico_apis_cluster_v1alpha1_IstioStatus(ref),
-		v1alpha1.LoadBalancerGroup{}.OpenAPIModelName():                 schema_portico_apis_cluster_v1alpha1_LoadBalancerGroup(ref),
-		v1alpha1.LoadBalancerGroupList{}.OpenAPIModelName():             schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupList(ref),
-		v1alpha1.LoadBalancerGroupSpec{}.OpenAPIModelName():             schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupSpec(ref),
-		v1alpha1.LoadBalancerGroupStatus{}.OpenAPIModelName():           schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupStatus(ref),
-		v1alpha1.LoadBalancerNode{}.OpenAPIModelName():                  schema_portico_apis_cluster_v1alpha1_LoadBalancerNode(ref),
-		v1alpha1.LoadBalancerNodeList{}.OpenAPIModelName():              schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeList(ref),
-		v1alpha1.LoadBalancerNodeSpec{}.OpenAPIModelName():              schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeSpec(ref),
-		v1alpha1.LoadBalancerNodeStatus{}.OpenAPIModelName():            schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeStatus(ref),
-		v1alpha1.MemberCluster{}.OpenAPIModelName():                     schema_portico_apis_cluster_v1alpha1_MemberCluster(ref),
-		v1alpha1.MemberClusterList{}.OpenAPIModelName():                 schema_portico_apis_cluster_v1alpha1_MemberClusterList(ref),
-		v1alpha1.MemberClusterSpec{}.OpenAPIModelName():                 schema_portico_apis_cluster_v1alpha1_MemberClusterSpec(ref),
-		v1alpha1.MemberClusterStatus{}.OpenAPIModelName():               schema_portico_apis_cluster_v1alpha1_MemberClusterStatus(ref),
-		v1alpha1.SecretKeyReference{}.OpenAPIModelName():                schema_portico_apis_cluster_v1alpha1_SecretKeyReference(ref),
-		v1alpha1.VIPHealth{}.OpenAPIModelName():                         schema_portico_apis_cluster_v1alpha1_VIPHealth(ref),
-		trafficv1alpha1.ACMEIssuer{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_ACMEIssuer(ref),
-		trafficv1alpha1.AccessPointReference{}.OpenAPIModelName():       schema_portico_apis_traffic_v1alpha1_AccessPointReference(ref),
-		trafficv1alpha1.AccessPointRevision{}.OpenAPIModelName():        schema_portico_apis_traffic_v1alpha1_AccessPointRevision(ref),
-		trafficv1alpha1.AccessPointRevisionList{}.OpenAPIModelName():    schema_portico_apis_traffic_v1alpha1_AccessPointRevisionList(ref),
-		trafficv1alpha1.AccessPointRevisionSpec{}.OpenAPIModelName():    schema_portico_apis_traffic_v1alpha1_AccessPointRevisionSpec(ref),
-		trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName():        schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref),
-		trafficv1alpha1.Backend{}.OpenAPIModelName():                    schema_portico_apis_traffic_v1alpha1_Backend(ref),
-		trafficv1alpha1.CAIssuer{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_CAIssuer(ref),
-		trafficv1alpha1.CertificateIssuer{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_CertificateIssuer(ref),
-		trafficv1alpha1.CertificateIssuerList{}.OpenAPIModelName():      schema_portico_apis_traffic_v1alpha1_CertificateIssuerList(ref),
-		trafficv1alpha1.CertificateIssuerSpec{}.OpenAPIModelName():      schema_portico_apis_traffic_v1alpha1_CertificateIssuerSpec(ref),
-		trafficv1alpha1.CertificateStatus{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_CertificateStatus(ref),
-		trafficv1alpha1.ClusterAccessPoint{}.OpenAPIModelName():         schema_portico_apis_traffic_v1alpha1_ClusterAccessPoint(ref),
-		trafficv1alpha1.ClusterAccessPointList{}.OpenAPIModelName():     schema_portico_apis_traffic_v1alpha1_ClusterAccessPointList(ref),
-		trafficv1alpha1.ClusterAccessPointSpec{}.OpenAPIModelName():     schema_portico_apis_traffic_v1alpha1_ClusterAccessPointSpec(ref),
-		trafficv1alpha1.ClusterAccessPointStatus{}.OpenAPIModelName():   schema_portico_apis_traffic_v1alpha1_ClusterAccessPointStatus(ref),
-		trafficv1alpha1.ClusterOverride{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_ClusterOverride(ref),
-		trafficv1alpha1.ClusterReference{}.OpenAPIModelName():           schema_portico_apis_traffic_v1alpha1_ClusterReference(ref),
-		trafficv1alpha1.ClusterStatus{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_ClusterStatus(ref),
-		trafficv1alpha1.CrossZone{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_CrossZone(ref),
-		trafficv1alpha1.DNS01Solver{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_DNS01Solver(ref),
-		trafficv1alpha1.DNSProvider{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_DNSProvider(ref),
-		trafficv1alpha1.DNSProviderList{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_DNSProviderList(ref),
-		trafficv1alpha1.DNSProviderSpec{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_DNSProviderSpec(ref),
-		trafficv1alpha1.DNSRecord{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_DNSRecord(ref),
-		trafficv1alpha1.DNSStatus{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_DNSStatus(ref),
-		trafficv1alpha1.FederatedAccessPoint{}.OpenAPIModelName():       schema_portico_apis_traffic_v1alpha1_FederatedAccessPoint(ref),
-		trafficv1alpha1.FederatedAccessPointList{}.OpenAPIModelName():   schema_portico_apis_traffic_v1alpha1_FederatedAccessPointList(ref),
-		trafficv1alpha1.FederatedAccessPointSpec{}.OpenAPIModelName():   schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref),
-		trafficv1alpha1.FederatedAccessPointStatus{}.OpenAPIModelName(): schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref),
-		trafficv1alpha1.FollowReference{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_FollowReference(ref),
-		trafficv1alpha1.GatewayEndpoint{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_GatewayEndpoint(ref),
-		trafficv1alpha1.GatewayStatus{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_GatewayStatus(ref),
-		trafficv1alpha1.HealthCheck{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_HealthCheck(ref),
-		trafficv1alpha1.HostGrant{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_HostGrant(ref),
-		trafficv1alpha1.HostGrantList{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_HostGrantList(ref),
-		trafficv1alpha1.HostGrantSpec{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_HostGrantSpec(ref),
-		trafficv1alpha1.JSONObject{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_JSONObject(ref),
-		trafficv1alpha1.JSONValue{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_JSONValue(ref),
-		trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName():           schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref),
-		trafficv1alpha1.LocalReference{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_LocalReference(ref),
-		trafficv1alpha1.LocalitySpec{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_LocalitySpec(ref),
-		trafficv1alpha1.NameService{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_NameService(ref),
-		trafficv1alpha1.NameServiceList{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_NameServiceList(ref),
-		trafficv1alpha1.NameServiceSpec{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_NameServiceSpec(ref),
-		trafficv1alpha1.NameServiceStatus{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_NameServiceStatus(ref),
-		trafficv1alpha1.NameServiceTarget{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_NameServiceTarget(ref),
-		trafficv1alpha1.NamedTemplate{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_NamedTemplate(ref),
-		trafficv1alpha1.ObjectCounts{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_ObjectCounts(ref),
-		trafficv1alpha1.ObjectStatus{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_ObjectStatus(ref),
-		trafficv1alpha1.OverridePatch{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_OverridePatch(ref),
-		trafficv1alpha1.Placement{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_Placement(ref),
-		trafficv1alpha1.Port{}.OpenAPIModelName():                       schema_portico_apis_traffic_v1alpha1_Port(ref),
-		trafficv1alpha1.ProbeStatus{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_ProbeStatus(ref),
-		trafficv1alpha1.RFC2136Provider{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_RFC2136Provider(ref),
-		trafficv1alpha1.RevisionContent{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_RevisionContent(ref),
-		trafficv1alpha1.RolloutApproval{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_RolloutApproval(ref),
-		trafficv1alpha1.RolloutApprovalRecord{}.OpenAPIModelName():      schema_portico_apis_traffic_v1alpha1_RolloutApprovalRecord(ref),
-		trafficv1alpha1.RolloutSpec{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref),
-		trafficv1alpha1.RolloutStage{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_RolloutStage(ref),
-		trafficv1alpha1.RolloutStatus{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_RolloutStatus(ref),
-		trafficv1alpha1.SecretKeyReference{}.OpenAPIModelName():         schema_portico_apis_traffic_v1alpha1_SecretKeyReference(ref),
-		trafficv1alpha1.TLSSpec{}.OpenAPIModelName():                    schema_portico_apis_traffic_v1alpha1_TLSSpec(ref),
-		trafficv1alpha1.VIPPool{}.OpenAPIModelName():                    schema_portico_apis_traffic_v1alpha1_VIPPool(ref),
-		trafficv1alpha1.VIPPoolList{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_VIPPoolList(ref),
-		trafficv1alpha1.VIPPoolSpec{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_VIPPoolSpec(ref),
-		trafficv1alpha1.VIPPoolStatus{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_VIPPoolStatus(ref),
-		trafficv1alpha1.VIPStatus{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_VIPStatus(ref),
-		trafficv1alpha1.VirtualIP{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_VirtualIP(ref),
-		trafficv1alpha1.VirtualIPList{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_VirtualIPList(ref),
-		trafficv1alpha1.VirtualIPSpec{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref),
-		trafficv1alpha1.VirtualIPStatus{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_VirtualIPStatus(ref),
-		trafficv1alpha1.ZoneWeight{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_ZoneWeight(ref),
-		resource.Quantity{}.OpenAPIModelName():                          schema_apimachinery_pkg_api_resource_Quantity(ref),
-		v1.APIGroup{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_APIGroup(ref),
-		v1.APIGroupList{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_APIGroupList(ref),
-		v1.APIResource{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_APIResource(ref),
-		v1.APIResourceList{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_APIResourceList(ref),
-		v1.APIVersions{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_APIVersions(ref),
-		v1.ApplyOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_ApplyOptions(ref),
-		v1.Condition{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_Condition(ref),
-		v1.CreateOptions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_CreateOptions(ref),
-		v1.DeleteOptions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_DeleteOptions(ref),
-		v1.Duration{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_Duration(ref),
-		v1.FieldSelectorRequirement{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
-		v1.FieldsV1{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_FieldsV1(ref),
-		v1.GetOptions{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_GetOptions(ref),
-		v1.GroupKind{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_GroupKind(ref),
-		v1.GroupResource{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_GroupResource(ref),
-		v1.GroupVersion{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_GroupVersion(ref),
-		v1.GroupVersionForDiscovery{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
-		v1.GroupVersionKind{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_GroupVersionKind(ref),
-		v1.GroupVersionResource{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_GroupVersionResource(ref),
-		v1.InternalEvent{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_InternalEvent(ref),
-		v1.LabelSelector{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_LabelSelector(ref),
-		v1.LabelSelectorRequirement{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
-		v1.List{}.OpenAPIModelName():                                    schema_pkg_apis_meta_v1_List(ref),
-		v1.ListMeta{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_ListMeta(ref),
-		v1.ListOptions{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_ListOptions(ref),
-		v1.ManagedFieldsEntry{}.OpenAPIModelName():                      schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
-		v1.MicroTime{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_MicroTime(ref),
-		v1.ObjectMeta{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_ObjectMeta(ref),
-		v1.OwnerReference{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_OwnerReference(ref),
-		v1.PartialObjectMetadata{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
-		v1.PartialObjectMetadataList{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
-		v1.Patch{}.OpenAPIModelName():                                   schema_pkg_apis_meta_v1_Patch(ref),
-		v1.PatchOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_PatchOptions(ref),
-		v1.Preconditions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_Preconditions(ref),
-		v1.RootPaths{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_RootPaths(ref),
-		v1.ServerAddressByClientCIDR{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
-		v1.ShardInfo{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_ShardInfo(ref),
-		v1.Status{}.OpenAPIModelName():                                  schema_pkg_apis_meta_v1_Status(ref),
-		v1.StatusCause{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_StatusCause(ref),
-		v1.StatusDetails{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_StatusDetails(ref),
-		v1.Table{}.OpenAPIModelName():                                   schema_pkg_apis_meta_v1_Table(ref),
-		v1.TableColumnDefinition{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
-		v1.TableOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_TableOptions(ref),
-		v1.TableRow{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_TableRow(ref),
-		v1.TableRowCondition{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_TableRowCondition(ref),
-		v1.Time{}.OpenAPIModelName():                                    schema_pkg_apis_meta_v1_Time(ref),
-		v1.Timestamp{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_Timestamp(ref),
-		v1.TypeMeta{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_TypeMeta(ref),
-		v1.UpdateOptions{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_UpdateOptions(ref),
-		v1.WatchEvent{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_WatchEvent(ref),
-		runtime.RawExtension{}.OpenAPIModelName():                       schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
-		runtime.TypeMeta{}.OpenAPIModelName():                           schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
-		runtime.Unknown{}.OpenAPIModelName():                            schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
-		version.Info{}.OpenAPIModelName():                               schema_k8sio_apimachinery_pkg_version_Info(ref),
+		v1alpha1.AgentStatus{}.OpenAPIModelName():                        schema_portico_apis_cluster_v1alpha1_AgentStatus(ref),
+		v1alpha1.BGPConfig{}.OpenAPIModelName():                          schema_portico_apis_cluster_v1alpha1_BGPConfig(ref),
+		v1alpha1.BGPPeer{}.OpenAPIModelName():                            schema_portico_apis_cluster_v1alpha1_BGPPeer(ref),
+		v1alpha1.BGPSession{}.OpenAPIModelName():                         schema_portico_apis_cluster_v1alpha1_BGPSession(ref),
+		v1alpha1.BGPStatus{}.OpenAPIModelName():                          schema_portico_apis_cluster_v1alpha1_BGPStatus(ref),
+		v1alpha1.BackendWeight{}.OpenAPIModelName():                      schema_portico_apis_cluster_v1alpha1_BackendWeight(ref),
+		v1alpha1.DataplaneStatus{}.OpenAPIModelName():                    schema_portico_apis_cluster_v1alpha1_DataplaneStatus(ref),
+		v1alpha1.IstioStatus{}.OpenAPIModelName():                        schema_portico_apis_cluster_v1alpha1_IstioStatus(ref),
+		v1alpha1.LoadBalancerGroup{}.OpenAPIModelName():                  schema_portico_apis_cluster_v1alpha1_LoadBalancerGroup(ref),
+		v1alpha1.LoadBalancerGroupList{}.OpenAPIModelName():              schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupList(ref),
+		v1alpha1.LoadBalancerGroupSpec{}.OpenAPIModelName():              schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupSpec(ref),
+		v1alpha1.LoadBalancerGroupStatus{}.OpenAPIModelName():            schema_portico_apis_cluster_v1alpha1_LoadBalancerGroupStatus(ref),
+		v1alpha1.LoadBalancerNode{}.OpenAPIModelName():                   schema_portico_apis_cluster_v1alpha1_LoadBalancerNode(ref),
+		v1alpha1.LoadBalancerNodeList{}.OpenAPIModelName():               schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeList(ref),
+		v1alpha1.LoadBalancerNodeSpec{}.OpenAPIModelName():               schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeSpec(ref),
+		v1alpha1.LoadBalancerNodeStatus{}.OpenAPIModelName():             schema_portico_apis_cluster_v1alpha1_LoadBalancerNodeStatus(ref),
+		v1alpha1.MemberCluster{}.OpenAPIModelName():                      schema_portico_apis_cluster_v1alpha1_MemberCluster(ref),
+		v1alpha1.MemberClusterList{}.OpenAPIModelName():                  schema_portico_apis_cluster_v1alpha1_MemberClusterList(ref),
+		v1alpha1.MemberClusterSpec{}.OpenAPIModelName():                  schema_portico_apis_cluster_v1alpha1_MemberClusterSpec(ref),
+		v1alpha1.MemberClusterStatus{}.OpenAPIModelName():                schema_portico_apis_cluster_v1alpha1_MemberClusterStatus(ref),
+		v1alpha1.SecretKeyReference{}.OpenAPIModelName():                 schema_portico_apis_cluster_v1alpha1_SecretKeyReference(ref),
+		v1alpha1.VIPHealth{}.OpenAPIModelName():                          schema_portico_apis_cluster_v1alpha1_VIPHealth(ref),
+		trafficv1alpha1.ACMEIssuer{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_ACMEIssuer(ref),
+		trafficv1alpha1.AccessPointReference{}.OpenAPIModelName():        schema_portico_apis_traffic_v1alpha1_AccessPointReference(ref),
+		trafficv1alpha1.AccessPointRevision{}.OpenAPIModelName():         schema_portico_apis_traffic_v1alpha1_AccessPointRevision(ref),
+		trafficv1alpha1.AccessPointRevisionList{}.OpenAPIModelName():     schema_portico_apis_traffic_v1alpha1_AccessPointRevisionList(ref),
+		trafficv1alpha1.AccessPointRevisionSpec{}.OpenAPIModelName():     schema_portico_apis_traffic_v1alpha1_AccessPointRevisionSpec(ref),
+		trafficv1alpha1.AccessPointTemplate{}.OpenAPIModelName():         schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref),
+		trafficv1alpha1.Backend{}.OpenAPIModelName():                     schema_portico_apis_traffic_v1alpha1_Backend(ref),
+		trafficv1alpha1.CAIssuer{}.OpenAPIModelName():                    schema_portico_apis_traffic_v1alpha1_CAIssuer(ref),
+		trafficv1alpha1.CertificateIssuer{}.OpenAPIModelName():           schema_portico_apis_traffic_v1alpha1_CertificateIssuer(ref),
+		trafficv1alpha1.CertificateIssuerList{}.OpenAPIModelName():       schema_portico_apis_traffic_v1alpha1_CertificateIssuerList(ref),
+		trafficv1alpha1.CertificateIssuerSpec{}.OpenAPIModelName():       schema_portico_apis_traffic_v1alpha1_CertificateIssuerSpec(ref),
+		trafficv1alpha1.CertificateStatus{}.OpenAPIModelName():           schema_portico_apis_traffic_v1alpha1_CertificateStatus(ref),
+		trafficv1alpha1.ClusterAccessPoint{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_ClusterAccessPoint(ref),
+		trafficv1alpha1.ClusterAccessPointList{}.OpenAPIModelName():      schema_portico_apis_traffic_v1alpha1_ClusterAccessPointList(ref),
+		trafficv1alpha1.ClusterAccessPointSpec{}.OpenAPIModelName():      schema_portico_apis_traffic_v1alpha1_ClusterAccessPointSpec(ref),
+		trafficv1alpha1.ClusterAccessPointStatus{}.OpenAPIModelName():    schema_portico_apis_traffic_v1alpha1_ClusterAccessPointStatus(ref),
+		trafficv1alpha1.ClusterOverride{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_ClusterOverride(ref),
+		trafficv1alpha1.ClusterReference{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_ClusterReference(ref),
+		trafficv1alpha1.ClusterStatus{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_ClusterStatus(ref),
+		trafficv1alpha1.CrossZone{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_CrossZone(ref),
+		trafficv1alpha1.DNS01Solver{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_DNS01Solver(ref),
+		trafficv1alpha1.DNSProvider{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_DNSProvider(ref),
+		trafficv1alpha1.DNSProviderList{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_DNSProviderList(ref),
+		trafficv1alpha1.DNSProviderSpec{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_DNSProviderSpec(ref),
+		trafficv1alpha1.DNSRecord{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_DNSRecord(ref),
+		trafficv1alpha1.DNSStatus{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_DNSStatus(ref),
+		trafficv1alpha1.FederatedAccessPoint{}.OpenAPIModelName():        schema_portico_apis_traffic_v1alpha1_FederatedAccessPoint(ref),
+		trafficv1alpha1.FederatedAccessPointList{}.OpenAPIModelName():    schema_portico_apis_traffic_v1alpha1_FederatedAccessPointList(ref),
+		trafficv1alpha1.FederatedAccessPointSpec{}.OpenAPIModelName():    schema_portico_apis_traffic_v1alpha1_FederatedAccessPointSpec(ref),
+		trafficv1alpha1.FederatedAccessPointStatus{}.OpenAPIModelName():  schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref),
+		trafficv1alpha1.FollowReference{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_FollowReference(ref),
+		trafficv1alpha1.GatewayAPIGatewayStatus{}.OpenAPIModelName():     schema_portico_apis_traffic_v1alpha1_GatewayAPIGatewayStatus(ref),
+		trafficv1alpha1.GatewayAPIListenerStatus{}.OpenAPIModelName():    schema_portico_apis_traffic_v1alpha1_GatewayAPIListenerStatus(ref),
+		trafficv1alpha1.GatewayAPIRouteParentStatus{}.OpenAPIModelName(): schema_portico_apis_traffic_v1alpha1_GatewayAPIRouteParentStatus(ref),
+		trafficv1alpha1.GatewayAPIRouteStatus{}.OpenAPIModelName():       schema_portico_apis_traffic_v1alpha1_GatewayAPIRouteStatus(ref),
+		trafficv1alpha1.GatewayAPIStatus{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_GatewayAPIStatus(ref),
+		trafficv1alpha1.GatewayAPITemplate{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_GatewayAPITemplate(ref),
+		trafficv1alpha1.GatewayEndpoint{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_GatewayEndpoint(ref),
+		trafficv1alpha1.GatewayStatus{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_GatewayStatus(ref),
+		trafficv1alpha1.HealthCheck{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_HealthCheck(ref),
+		trafficv1alpha1.HostGrant{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_HostGrant(ref),
+		trafficv1alpha1.HostGrantList{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_HostGrantList(ref),
+		trafficv1alpha1.HostGrantSpec{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_HostGrantSpec(ref),
+		trafficv1alpha1.JSONObject{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_JSONObject(ref),
+		trafficv1alpha1.JSONValue{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_JSONValue(ref),
+		trafficv1alpha1.LoadBalancerSpec{}.OpenAPIModelName():            schema_portico_apis_traffic_v1alpha1_LoadBalancerSpec(ref),
+		trafficv1alpha1.LocalReference{}.OpenAPIModelName():              schema_portico_apis_traffic_v1alpha1_LocalReference(ref),
+		trafficv1alpha1.LocalitySpec{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_LocalitySpec(ref),
+		trafficv1alpha1.NameService{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_NameService(ref),
+		trafficv1alpha1.NameServiceList{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_NameServiceList(ref),
+		trafficv1alpha1.NameServiceSpec{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_NameServiceSpec(ref),
+		trafficv1alpha1.NameServiceStatus{}.OpenAPIModelName():           schema_portico_apis_traffic_v1alpha1_NameServiceStatus(ref),
+		trafficv1alpha1.NameServiceTarget{}.OpenAPIModelName():           schema_portico_apis_traffic_v1alpha1_NameServiceTarget(ref),
+		trafficv1alpha1.NamedTemplate{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_NamedTemplate(ref),
+		trafficv1alpha1.ObjectCounts{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_ObjectCounts(ref),
+		trafficv1alpha1.ObjectStatus{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_ObjectStatus(ref),
+		trafficv1alpha1.OverridePatch{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_OverridePatch(ref),
+		trafficv1alpha1.Placement{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_Placement(ref),
+		trafficv1alpha1.Port{}.OpenAPIModelName():                        schema_portico_apis_traffic_v1alpha1_Port(ref),
+		trafficv1alpha1.ProbeStatus{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_ProbeStatus(ref),
+		trafficv1alpha1.RFC2136Provider{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_RFC2136Provider(ref),
+		trafficv1alpha1.RevisionContent{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_RevisionContent(ref),
+		trafficv1alpha1.RolloutApproval{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_RolloutApproval(ref),
+		trafficv1alpha1.RolloutApprovalRecord{}.OpenAPIModelName():       schema_portico_apis_traffic_v1alpha1_RolloutApprovalRecord(ref),
+		trafficv1alpha1.RolloutSpec{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_RolloutSpec(ref),
+		trafficv1alpha1.RolloutStage{}.OpenAPIModelName():                schema_portico_apis_traffic_v1alpha1_RolloutStage(ref),
+		trafficv1alpha1.RolloutStatus{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_RolloutStatus(ref),
+		trafficv1alpha1.SecretKeyReference{}.OpenAPIModelName():          schema_portico_apis_traffic_v1alpha1_SecretKeyReference(ref),
+		trafficv1alpha1.TLSSpec{}.OpenAPIModelName():                     schema_portico_apis_traffic_v1alpha1_TLSSpec(ref),
+		trafficv1alpha1.VIPPool{}.OpenAPIModelName():                     schema_portico_apis_traffic_v1alpha1_VIPPool(ref),
+		trafficv1alpha1.VIPPoolList{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_VIPPoolList(ref),
+		trafficv1alpha1.VIPPoolSpec{}.OpenAPIModelName():                 schema_portico_apis_traffic_v1alpha1_VIPPoolSpec(ref),
+		trafficv1alpha1.VIPPoolStatus{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_VIPPoolStatus(ref),
+		trafficv1alpha1.VIPStatus{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_VIPStatus(ref),
+		trafficv1alpha1.VirtualIP{}.OpenAPIModelName():                   schema_portico_apis_traffic_v1alpha1_VirtualIP(ref),
+		trafficv1alpha1.VirtualIPList{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_VirtualIPList(ref),
+		trafficv1alpha1.VirtualIPSpec{}.OpenAPIModelName():               schema_portico_apis_traffic_v1alpha1_VirtualIPSpec(ref),
+		trafficv1alpha1.VirtualIPStatus{}.OpenAPIModelName():             schema_portico_apis_traffic_v1alpha1_VirtualIPStatus(ref),
+		trafficv1alpha1.ZoneWeight{}.OpenAPIModelName():                  schema_portico_apis_traffic_v1alpha1_ZoneWeight(ref),
+		resource.Quantity{}.OpenAPIModelName():                           schema_apimachinery_pkg_api_resource_Quantity(ref),
+		v1.APIGroup{}.OpenAPIModelName():                                 schema_pkg_apis_meta_v1_APIGroup(ref),
+		v1.APIGroupList{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_APIGroupList(ref),
+		v1.APIResource{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_APIResource(ref),
+		v1.APIResourceList{}.OpenAPIModelName():                          schema_pkg_apis_meta_v1_APIResourceList(ref),
+		v1.APIVersions{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_APIVersions(ref),
+		v1.ApplyOptions{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_ApplyOptions(ref),
+		v1.Condition{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_Condition(ref),
+		v1.CreateOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_CreateOptions(ref),
+		v1.DeleteOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_DeleteOptions(ref),
+		v1.Duration{}.OpenAPIModelName():                                 schema_pkg_apis_meta_v1_Duration(ref),
+		v1.FieldSelectorRequirement{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_FieldSelectorRequirement(ref),
+		v1.FieldsV1{}.OpenAPIModelName():                                 schema_pkg_apis_meta_v1_FieldsV1(ref),
+		v1.GetOptions{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_GetOptions(ref),
+		v1.GroupKind{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_GroupKind(ref),
+		v1.GroupResource{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_GroupResource(ref),
+		v1.GroupVersion{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_GroupVersion(ref),
+		v1.GroupVersionForDiscovery{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_GroupVersionForDiscovery(ref),
+		v1.GroupVersionKind{}.OpenAPIModelName():                         schema_pkg_apis_meta_v1_GroupVersionKind(ref),
+		v1.GroupVersionResource{}.OpenAPIModelName():                     schema_pkg_apis_meta_v1_GroupVersionResource(ref),
+		v1.InternalEvent{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_InternalEvent(ref),
+		v1.LabelSelector{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_LabelSelector(ref),
+		v1.LabelSelectorRequirement{}.OpenAPIModelName():                 schema_pkg_apis_meta_v1_LabelSelectorRequirement(ref),
+		v1.List{}.OpenAPIModelName():                                     schema_pkg_apis_meta_v1_List(ref),
+		v1.ListMeta{}.OpenAPIModelName():                                 schema_pkg_apis_meta_v1_ListMeta(ref),
+		v1.ListOptions{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_ListOptions(ref),
+		v1.ManagedFieldsEntry{}.OpenAPIModelName():                       schema_pkg_apis_meta_v1_ManagedFieldsEntry(ref),
+		v1.MicroTime{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_MicroTime(ref),
+		v1.ObjectMeta{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_ObjectMeta(ref),
+		v1.OwnerReference{}.OpenAPIModelName():                           schema_pkg_apis_meta_v1_OwnerReference(ref),
+		v1.PartialObjectMetadata{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_PartialObjectMetadata(ref),
+		v1.PartialObjectMetadataList{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_PartialObjectMetadataList(ref),
+		v1.Patch{}.OpenAPIModelName():                                    schema_pkg_apis_meta_v1_Patch(ref),
+		v1.PatchOptions{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_PatchOptions(ref),
+		v1.Preconditions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_Preconditions(ref),
+		v1.RootPaths{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_RootPaths(ref),
+		v1.ServerAddressByClientCIDR{}.OpenAPIModelName():                schema_pkg_apis_meta_v1_ServerAddressByClientCIDR(ref),
+		v1.ShardInfo{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_ShardInfo(ref),
+		v1.Status{}.OpenAPIModelName():                                   schema_pkg_apis_meta_v1_Status(ref),
+		v1.StatusCause{}.OpenAPIModelName():                              schema_pkg_apis_meta_v1_StatusCause(ref),
+		v1.StatusDetails{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_StatusDetails(ref),
+		v1.Table{}.OpenAPIModelName():                                    schema_pkg_apis_meta_v1_Table(ref),
+		v1.TableColumnDefinition{}.OpenAPIModelName():                    schema_pkg_apis_meta_v1_TableColumnDefinition(ref),
+		v1.TableOptions{}.OpenAPIModelName():                             schema_pkg_apis_meta_v1_TableOptions(ref),
+		v1.TableRow{}.OpenAPIModelName():                                 schema_pkg_apis_meta_v1_TableRow(ref),
+		v1.TableRowCondition{}.OpenAPIModelName():                        schema_pkg_apis_meta_v1_TableRowCondition(ref),
+		v1.Time{}.OpenAPIModelName():                                     schema_pkg_apis_meta_v1_Time(ref),
+		v1.Timestamp{}.OpenAPIModelName():                                schema_pkg_apis_meta_v1_Timestamp(ref),
+		v1.TypeMeta{}.OpenAPIModelName():                                 schema_pkg_apis_meta_v1_TypeMeta(ref),
+		v1.UpdateOptions{}.OpenAPIModelName():                            schema_pkg_apis_meta_v1_UpdateOptions(ref),
+		v1.WatchEvent{}.OpenAPIModelName():                               schema_pkg_apis_meta_v1_WatchEvent(ref),
+		runtime.RawExtension{}.OpenAPIModelName():                        schema_k8sio_apimachinery_pkg_runtime_RawExtension(ref),
+		runtime.TypeMeta{}.OpenAPIModelName():                            schema_k8sio_apimachinery_pkg_runtime_TypeMeta(ref),
+		runtime.Unknown{}.OpenAPIModelName():                             schema_k8sio_apimachinery_pkg_runtime_Unknown(ref),
+		version.Info{}.OpenAPIModelName():                                schema_k8sio_apimachinery_pkg_version_Info(ref),
 	}
 }
 
@@ -1651,11 +1657,17 @@ func schema_portico_apis_traffic_v1alpha1_AccessPointTemplate(ref common.Referen
 							},
 						},
 					},
+					"gatewayAPI": {
+						SchemaProps: spec.SchemaProps{
+							Description: "gatewayAPI holds Kubernetes Gateway API objects (gateway.networking.k8s.io/v1) for the access point's gateway, in place of gateway and virtualServices: an access point uses Istio networking or the Gateway API for its gateway, not both.",
+							Ref:         ref(trafficv1alpha1.GatewayAPITemplate{}.OpenAPIModelName()),
+						},
+					},
 				},
 			},
 		},
 		Dependencies: []string{
-			trafficv1alpha1.JSONObject{}.OpenAPIModelName(), trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()},
+			trafficv1alpha1.GatewayAPITemplate{}.OpenAPIModelName(), trafficv1alpha1.JSONObject{}.OpenAPIModelName(), trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()},
 	}
 }
 
@@ -2108,6 +2120,12 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointStatus(ref common.Re
 							Ref:         ref(trafficv1alpha1.GatewayStatus{}.OpenAPIModelName()),
 						},
 					},
+					"gatewayAPI": {
+						SchemaProps: spec.SchemaProps{
+							Description: "gatewayAPI is the status the gateway implementation wrote on the cluster's Gateway API objects of the access point.",
+							Ref:         ref(trafficv1alpha1.GatewayAPIStatus{}.OpenAPIModelName()),
+						},
+					},
 					"conditions": {
 						VendorExtensible: spec.VendorExtensible{
 							Extensions: spec.Extensions{
@@ -2133,7 +2151,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterAccessPointStatus(ref common.Re
 			},
 		},
 		Dependencies: []string{
-			trafficv1alpha1.GatewayStatus{}.OpenAPIModelName(), trafficv1alpha1.ObjectStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
+			trafficv1alpha1.GatewayAPIStatus{}.OpenAPIModelName(), trafficv1alpha1.GatewayStatus{}.OpenAPIModelName(), trafficv1alpha1.ObjectStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
 	}
 }
 
@@ -2263,6 +2281,12 @@ func schema_portico_apis_traffic_v1alpha1_ClusterStatus(ref common.ReferenceCall
 							Format:      "int32",
 						},
 					},
+					"gatewayAPI": {
+						SchemaProps: spec.SchemaProps{
+							Description: "gatewayAPI is what the gateway implementation reports on the cluster's Gateway API objects (access points with spec.template.gatewayAPI), as the cluster's agent read it.",
+							Ref:         ref(trafficv1alpha1.GatewayAPIStatus{}.OpenAPIModelName()),
+						},
+					},
 					"message": {
 						SchemaProps: spec.SchemaProps{
 							Description: "message explains the phase.",
@@ -2281,7 +2305,7 @@ func schema_portico_apis_traffic_v1alpha1_ClusterStatus(ref common.ReferenceCall
 			},
 		},
 		Dependencies: []string{
-			trafficv1alpha1.ObjectCounts{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
+			trafficv1alpha1.GatewayAPIStatus{}.OpenAPIModelName(), trafficv1alpha1.ObjectCounts{}.OpenAPIModelName(), v1.Time{}.OpenAPIModelName()},
 	}
 }
 
@@ -2837,7 +2861,7 @@ func schema_portico_apis_traffic_v1alpha1_FederatedAccessPointStatus(ref common.
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "conditions: Placed, VIPAllocated, Applied, LoadBalancerReady, CertificateReady, DNSReady, RolledOut and Ready (all that apply are true; RolledOut does not hold Ready back).",
+							Description: "conditions: Placed, VIPAllocated, Applied, LoadBalancerReady, CertificateReady, DNSReady, GatewayReady (with spec.template.gatewayAPI: what the gateway implementation reports), RolledOut and Ready (all that apply are true; RolledOut does not hold Ready back).",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{
@@ -2898,6 +2922,447 @@ func schema_portico_apis_traffic_v1alpha1_FollowReference(ref common.ReferenceCa
 				Required: []string{"apiVersion", "kind", "name"},
 			},
 		},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_GatewayAPIGatewayStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "GatewayAPIGatewayStatus is the status of one Gateway.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "name of the Gateway (in the access point's namespace).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"generation": {
+						SchemaProps: spec.SchemaProps{
+							Description: "generation of the Gateway in the member cluster: conditions observed for an older one are stale.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"addresses": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "addresses the implementation assigned (status.addresses values).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "conditions as the implementation wrote them: Accepted, Programmed.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"listeners": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "listeners are the status of the Gateway's listeners.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.GatewayAPIListenerStatus{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.GatewayAPIListenerStatus{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_GatewayAPIListenerStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "GatewayAPIListenerStatus is the status of one listener of a Gateway.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "name of the listener.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"attachedRoutes": {
+						SchemaProps: spec.SchemaProps{
+							Description: "attachedRoutes is the number of routes attached to the listener.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "conditions as the implementation wrote them: Accepted, Programmed, ResolvedRefs (its certificateRefs), Conflicted.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"name"},
+			},
+		},
+		Dependencies: []string{
+			v1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_GatewayAPIRouteParentStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "GatewayAPIRouteParentStatus is a route's status for one parent.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"parentRef": {
+						SchemaProps: spec.SchemaProps{
+							Description: "parentRef is the parent: [namespace/]name, with :sectionName and/or @port when the route names them.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"controllerName": {
+						SchemaProps: spec.SchemaProps{
+							Description: "controllerName is the implementation that wrote it, e.g. istio.io/gateway-controller.",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"conditions": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"type",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "conditions as the implementation wrote them: Accepted, ResolvedRefs.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(v1.Condition{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"parentRef"},
+			},
+		},
+		Dependencies: []string{
+			v1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_GatewayAPIRouteStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "GatewayAPIRouteStatus is the status of one route.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "kind of the route: HTTPRoute, GRPCRoute, TLSRoute or TCPRoute.",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"name": {
+						SchemaProps: spec.SchemaProps{
+							Description: "name of the route (in the access point's namespace).",
+							Default:     "",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"generation": {
+						SchemaProps: spec.SchemaProps{
+							Description: "generation of the route in the member cluster.",
+							Type:        []string{"integer"},
+							Format:      "int64",
+						},
+					},
+					"parents": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "parents are the route's status per parent (a Gateway, or one of its listeners) and controller.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.GatewayAPIRouteParentStatus{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+				Required: []string{"kind", "name"},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.GatewayAPIRouteParentStatus{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_GatewayAPIStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "GatewayAPIStatus is what the gateway implementation (for Istio, istiod) wrote in the status of an access point's Gateway API objects in one member cluster: the first status in Portico that comes from the gateway itself.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"gateways": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "gateways are the access point's Gateways.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.GatewayAPIGatewayStatus{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"routes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"kind",
+									"name",
+								},
+								"x-kubernetes-list-type": "map",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "routes are the access point's routes.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.GatewayAPIRouteStatus{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.GatewayAPIGatewayStatus{}.OpenAPIModelName(), trafficv1alpha1.GatewayAPIRouteStatus{}.OpenAPIModelName()},
+	}
+}
+
+func schema_portico_apis_traffic_v1alpha1_GatewayAPITemplate(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "GatewayAPITemplate holds the Gateway API objects of an access point, each {name, spec} with the gateway.networking.k8s.io/v1 spec of its kind, validated against the Gateway API CRDs' schema (standard channel). They are rendered in the access point's namespace.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"gateways": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "gateways are Gateways (at least one). Each gets, where its spec leaves them out, addresses naming the cluster's gateway Service (Istio's manual deployment: the gateway workload already runs in the gateway namespace) and, with spec.tls, the delivered certificate Secret as certificateRefs of its terminating listeners.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"httpRoutes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "httpRoutes are HTTPRoutes. One without parentRefs is attached to the access point's Gateway (when it has exactly one).",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"grpcRoutes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "grpcRoutes are GRPCRoutes, attached like httpRoutes.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"tlsRoutes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "tlsRoutes are TLSRoutes, attached like httpRoutes.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+					"tcpRoutes": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-map-keys": []interface{}{
+									"name",
+								},
+								"x-kubernetes-list-type":       "map",
+								"x-kubernetes-patch-merge-key": "name",
+								"x-kubernetes-patch-strategy":  "merge",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "tcpRoutes are TCPRoutes, attached like httpRoutes.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Ref: ref(trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()),
+									},
+								},
+							},
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			trafficv1alpha1.NamedTemplate{}.OpenAPIModelName()},
 	}
 }
 

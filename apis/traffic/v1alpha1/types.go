@@ -15,6 +15,7 @@ const (
 	AccessPointCertificateReady  = "CertificateReady"
 	AccessPointDNSReady          = "DNSReady"
 	AccessPointRolledOut         = "RolledOut"
+	AccessPointGatewayReady      = "GatewayReady"
 	ConditionReady               = "Ready"
 )
 
@@ -215,6 +216,59 @@ type AccessPointTemplate struct {
 	// +patchMergeKey=name
 	// +patchStrategy=merge
 	Telemetries []NamedTemplate `json:"telemetries,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
+	// gatewayAPI holds Kubernetes Gateway API objects
+	// (gateway.networking.k8s.io/v1) for the access point's gateway, in place
+	// of gateway and virtualServices: an access point uses Istio networking or
+	// the Gateway API for its gateway, not both.
+	// +optional
+	GatewayAPI *GatewayAPITemplate `json:"gatewayAPI,omitempty"`
+}
+
+// GatewayAPITemplate holds the Gateway API objects of an access point, each
+// {name, spec} with the gateway.networking.k8s.io/v1 spec of its kind,
+// validated against the Gateway API CRDs' schema (standard channel). They are
+// rendered in the access point's namespace.
+type GatewayAPITemplate struct {
+	// gateways are Gateways (at least one). Each gets, where its spec leaves
+	// them out, addresses naming the cluster's gateway Service (Istio's manual
+	// deployment: the gateway workload already runs in the gateway namespace)
+	// and, with spec.tls, the delivered certificate Secret as certificateRefs
+	// of its terminating listeners.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	Gateways []NamedTemplate `json:"gateways,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
+	// httpRoutes are HTTPRoutes. One without parentRefs is attached to the
+	// access point's Gateway (when it has exactly one).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	HTTPRoutes []NamedTemplate `json:"httpRoutes,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
+	// grpcRoutes are GRPCRoutes, attached like httpRoutes.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	GRPCRoutes []NamedTemplate `json:"grpcRoutes,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
+	// tlsRoutes are TLSRoutes, attached like httpRoutes.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	TLSRoutes []NamedTemplate `json:"tlsRoutes,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
+	// tcpRoutes are TCPRoutes, attached like httpRoutes.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +patchMergeKey=name
+	// +patchStrategy=merge
+	TCPRoutes []NamedTemplate `json:"tcpRoutes,omitempty" patchStrategy:"merge" patchMergeKey:"name"`
 }
 
 // NamedTemplate is one Istio object: its name and its spec.
@@ -494,8 +548,9 @@ type FederatedAccessPointStatus struct {
 	// +optional
 	Rollout *RolloutStatus `json:"rollout,omitempty"`
 	// conditions: Placed, VIPAllocated, Applied, LoadBalancerReady, CertificateReady,
-	// DNSReady, RolledOut and Ready (all that apply are true; RolledOut does not
-	// hold Ready back).
+	// DNSReady, GatewayReady (with spec.template.gatewayAPI: what the gateway
+	// implementation reports), RolledOut and Ready (all that apply are true;
+	// RolledOut does not hold Ready back).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -664,6 +719,11 @@ type ClusterStatus struct {
 	// gatewayEndpoints is the number of ready gateway endpoints serving it.
 	// +optional
 	GatewayEndpoints int32 `json:"gatewayEndpoints,omitempty"`
+	// gatewayAPI is what the gateway implementation reports on the cluster's
+	// Gateway API objects (access points with spec.template.gatewayAPI), as
+	// the cluster's agent read it.
+	// +optional
+	GatewayAPI *GatewayAPIStatus `json:"gatewayAPI,omitempty"`
 	// message explains the phase.
 	// +optional
 	Message string `json:"message,omitempty"`
@@ -889,6 +949,10 @@ type ClusterAccessPointStatus struct {
 	// gateway lists the gateway endpoints serving the access point in the cluster.
 	// +optional
 	Gateway GatewayStatus `json:"gateway,omitempty"`
+	// gatewayAPI is the status the gateway implementation wrote on the
+	// cluster's Gateway API objects of the access point.
+	// +optional
+	GatewayAPI *GatewayAPIStatus `json:"gatewayAPI,omitempty"`
 	// conditions: Applied, Degraded.
 	// +optional
 	// +listType=map
@@ -913,6 +977,94 @@ type ObjectStatus struct {
 	// message is the member cluster's error when it refused the object.
 	// +optional
 	Message string `json:"message,omitempty"`
+}
+
+// GatewayAPIStatus is what the gateway implementation (for Istio, istiod)
+// wrote in the status of an access point's Gateway API objects in one member
+// cluster: the first status in Portico that comes from the gateway itself.
+type GatewayAPIStatus struct {
+	// gateways are the access point's Gateways.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Gateways []GatewayAPIGatewayStatus `json:"gateways,omitempty"`
+	// routes are the access point's routes.
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +listMapKey=name
+	Routes []GatewayAPIRouteStatus `json:"routes,omitempty"`
+}
+
+// GatewayAPIGatewayStatus is the status of one Gateway.
+type GatewayAPIGatewayStatus struct {
+	// name of the Gateway (in the access point's namespace).
+	Name string `json:"name"`
+	// generation of the Gateway in the member cluster: conditions observed
+	// for an older one are stale.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+	// addresses the implementation assigned (status.addresses values).
+	// +optional
+	// +listType=atomic
+	Addresses []string `json:"addresses,omitempty"`
+	// conditions as the implementation wrote them: Accepted, Programmed.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// listeners are the status of the Gateway's listeners.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Listeners []GatewayAPIListenerStatus `json:"listeners,omitempty"`
+}
+
+// GatewayAPIListenerStatus is the status of one listener of a Gateway.
+type GatewayAPIListenerStatus struct {
+	// name of the listener.
+	Name string `json:"name"`
+	// attachedRoutes is the number of routes attached to the listener.
+	// +optional
+	AttachedRoutes int32 `json:"attachedRoutes,omitempty"`
+	// conditions as the implementation wrote them: Accepted, Programmed,
+	// ResolvedRefs (its certificateRefs), Conflicted.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// GatewayAPIRouteStatus is the status of one route.
+type GatewayAPIRouteStatus struct {
+	// kind of the route: HTTPRoute, GRPCRoute, TLSRoute or TCPRoute.
+	Kind string `json:"kind"`
+	// name of the route (in the access point's namespace).
+	Name string `json:"name"`
+	// generation of the route in the member cluster.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+	// parents are the route's status per parent (a Gateway, or one of its
+	// listeners) and controller.
+	// +optional
+	// +listType=atomic
+	Parents []GatewayAPIRouteParentStatus `json:"parents,omitempty"`
+}
+
+// GatewayAPIRouteParentStatus is a route's status for one parent.
+type GatewayAPIRouteParentStatus struct {
+	// parentRef is the parent: [namespace/]name, with :sectionName and/or
+	// @port when the route names them.
+	ParentRef string `json:"parentRef"`
+	// controllerName is the implementation that wrote it, e.g.
+	// istio.io/gateway-controller.
+	// +optional
+	ControllerName string `json:"controllerName,omitempty"`
+	// conditions as the implementation wrote them: Accepted, ResolvedRefs.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // GatewayStatus lists gateway endpoints.

@@ -177,6 +177,36 @@ func (in FollowReference) OpenAPIModelName() string {
 }
 
 // OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GatewayAPIGatewayStatus) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.GatewayAPIGatewayStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GatewayAPIListenerStatus) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.GatewayAPIListenerStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GatewayAPIRouteParentStatus) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.GatewayAPIRouteParentStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GatewayAPIRouteStatus) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.GatewayAPIRouteStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GatewayAPIStatus) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.GatewayAPIStatus"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in GatewayAPITemplate) OpenAPIModelName() string {
+	return "dev.portico.traffic.v1alpha1.GatewayAPITemplate"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
 func (in GatewayEndpoint) OpenAPIModelName() string {
 	return "dev.portico.traffic.v1alpha1.GatewayEndpoint"
 }

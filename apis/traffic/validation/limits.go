@@ -118,17 +118,16 @@ func validateTemplateSize(t *traffic.AccessPointTemplate, fldPath *field.Path) f
 			allErrs = append(allErrs, tooLarge(fldPath.Child("gateway"), len(t.Gateway.Raw), MaxTemplateSpecBytes, "a template spec"))
 		}
 	}
-	lists := NamedTemplates(t)
-	for _, list := range TemplateLists {
-		items := lists[list]
+	for _, list := range namedLists(t, fldPath) {
+		items := list.items
 		count += len(items)
 		if len(items) > MaxTemplatesPerKind {
-			allErrs = append(allErrs, tooMany(fldPath.Child(list), len(items), MaxTemplatesPerKind, "objects"))
+			allErrs = append(allErrs, tooMany(list.path, len(items), MaxTemplatesPerKind, "objects"))
 		}
 		for i, item := range items {
 			size += len(item.Spec.Raw)
 			if len(item.Spec.Raw) > MaxTemplateSpecBytes {
-				allErrs = append(allErrs, tooLarge(fldPath.Child(list).Index(i).Child("spec"), len(item.Spec.Raw), MaxTemplateSpecBytes, "a template spec"))
+				allErrs = append(allErrs, tooLarge(list.path.Index(i).Child("spec"), len(item.Spec.Raw), MaxTemplateSpecBytes, "a template spec"))
 			}
 		}
 	}

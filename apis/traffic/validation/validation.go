@@ -7,9 +7,11 @@ package validation
 import (
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +30,9 @@ import (
 // TemplateLists are the JSON names of the template's lists of named objects.
 var TemplateLists = []string{"virtualServices", "destinationRules", "serviceEntries", "workloadEntries", "workloadGroups",
 	"authorizationPolicies", "requestAuthentications", "telemetries"}
+
+// GatewayAPILists are the JSON names of the lists of spec.template.gatewayAPI.
+var GatewayAPILists = []string{"gateways", "httpRoutes", "grpcRoutes", "tlsRoutes", "tcpRoutes"}
 
 var nameIsSubdomain = apimachineryvalidation.NameIsDNSSubdomain
 
@@ -220,13 +225,49 @@ func NamedTemplates(t *traffic.AccessPointTemplate) map[string][]traffic.NamedTe
 	}
 }
 
-func validateTemplateNames(t *traffic.AccessPointTemplate, fldPath *field.Path) field.ErrorList {
-	allErrs := validateTemplateSize(t, fldPath)
+// GatewayAPITemplates returns the Gateway API template's lists of named
+// objects by JSON name (all empty for nil).
+func GatewayAPITemplates(t *traffic.GatewayAPITemplate) map[string][]traffic.NamedTemplate {
+	if t == nil {
+		return map[string][]traffic.NamedTemplate{}
+	}
+	return map[string][]traffic.NamedTemplate{
+		"gateways":   t.Gateways,
+		"httpRoutes": t.HTTPRoutes,
+		"grpcRoutes": t.GRPCRoutes,
+		"tlsRoutes":  t.TLSRoutes,
+		"tcpRoutes":  t.TCPRoutes,
+	}
+}
+
+// namedList is one list of named template objects and its path.
+type namedList struct {
+	path  *field.Path
+	items []traffic.NamedTemplate
+}
+
+// namedLists returns every list of named objects of the template, Istio's
+// then the Gateway API's, with their paths under fldPath.
+func namedLists(t *traffic.AccessPointTemplate, fldPath *field.Path) []namedList {
+	var out []namedList
 	lists := NamedTemplates(t)
 	for _, list := range TemplateLists {
+		out = append(out, namedList{fldPath.Child(list), lists[list]})
+	}
+	gwLists := GatewayAPITemplates(t.GatewayAPI)
+	for _, list := range GatewayAPILists {
+		out = append(out, namedList{fldPath.Child("gatewayAPI", list), gwLists[list]})
+	}
+	return out
+}
+
+func validateTemplateNames(t *traffic.AccessPointTemplate, fldPath *field.Path) field.ErrorList {
+	allErrs := validateTemplateSize(t, fldPath)
+	allErrs = append(allErrs, validateGatewayChoice(t, fldPath)...)
+	for _, list := range namedLists(t, fldPath) {
 		seen := sets.New[string]()
-		for i, item := range lists[list] {
-			itemPath := fldPath.Child(list).Index(i)
+		for i, item := range list.items {
+			itemPath := list.path.Index(i)
 			allErrs = append(allErrs, requiredName(item.Name, itemPath.Child("name"))...)
 			if seen.Has(item.Name) {
 				allErrs = append(allErrs, field.Duplicate(itemPath.Child("name"), item.Name))
@@ -236,6 +277,29 @@ func validateTemplateNames(t *traffic.AccessPointTemplate, fldPath *field.Path) 
 				allErrs = append(allErrs, field.Required(itemPath.Child("spec"), ""))
 			}
 		}
+	}
+	return allErrs
+}
+
+// validateGatewayChoice checks that an access point uses Istio networking or
+// the Gateway API for its gateway, not both, and that a Gateway API one has a
+// Gateway.
+func validateGatewayChoice(t *traffic.AccessPointTemplate, fldPath *field.Path) field.ErrorList {
+	if t.GatewayAPI == nil {
+		return nil
+	}
+	const both = "an access point uses Istio networking or the Gateway API for its gateway, not both: " +
+		"remove %s or spec.template.gatewayAPI"
+	var allErrs field.ErrorList
+	if t.Gateway != nil {
+		allErrs = append(allErrs, field.Forbidden(fldPath.Child("gateway"), fmt.Sprintf(both, "spec.template.gateway")))
+	}
+	if len(t.VirtualServices) > 0 {
+		allErrs = append(allErrs, field.Forbidden(fldPath.Child("virtualServices"),
+			fmt.Sprintf(both, "spec.template.virtualServices")+" (routes are httpRoutes, grpcRoutes, tlsRoutes and tcpRoutes there)"))
+	}
+	if len(t.GatewayAPI.Gateways) == 0 {
+		allErrs = append(allErrs, field.Required(fldPath.Child("gatewayAPI", "gateways"), "the access point's Gateway"))
 	}
 	return allErrs
 }
@@ -291,8 +355,14 @@ func validatePatchPath(path string, fldPath *field.Path) field.ErrorList {
 		return field.ErrorList{field.Invalid(fldPath, path, "must be a JSON pointer starting with /")}
 	}
 	root := tokens[1]
-	if root != "gateway" && !sets.New(TemplateLists...).Has(root) {
-		return field.ErrorList{field.NotSupported(fldPath, root, append([]string{"gateway"}, TemplateLists...))}
+	if root == "gatewayAPI" {
+		if len(tokens) < 3 || !slices.Contains(GatewayAPILists, tokens[2]) {
+			return field.ErrorList{field.Invalid(fldPath, path, fmt.Sprintf("must go into one of the lists of gatewayAPI: %s",
+				strings.Join(GatewayAPILists, ", ")))}
+		}
+		tokens = tokens[1:] // /gatewayAPI/<list>/<index>/name is a name like /<list>/<index>/name
+	} else if root != "gateway" && !sets.New(TemplateLists...).Has(root) {
+		return field.ErrorList{field.NotSupported(fldPath, root, append([]string{"gateway", "gatewayAPI"}, TemplateLists...))}
 	}
 	if root != "gateway" && len(tokens) >= 4 && tokens[3] == "name" {
 		return field.ErrorList{field.Forbidden(fldPath, "the names of templates may not be overridden")}

@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -382,6 +383,97 @@ func TestValidateFederatedAccessPointTemplate(t *testing.T) {
 		{
 			name:   "empty spec object is present",
 			mutate: func(f *traffic.FederatedAccessPoint) { f.Spec.Template.WorkloadEntries[0].Spec = object(`{}`) },
+		},
+	})
+}
+
+// gatewayAPIFAP is validFAP with Gateway API objects for its gateway.
+func gatewayAPIFAP(f *traffic.FederatedAccessPoint) {
+	f.Spec.Template.Gateway, f.Spec.Template.VirtualServices = nil, nil
+	f.Spec.Overrides = []traffic.ClusterOverride{{ClusterName: "east-1", ClusterOverrides: []traffic.OverridePatch{
+		{Op: traffic.OverrideReplace, Path: "/gatewayAPI/gateways/0/spec/listeners/0/port", Value: value(`8080`)},
+		{Op: traffic.OverrideAdd, Path: "/gatewayAPI/httpRoutes/0/spec/hostnames", Value: value(`["shop.example.com"]`)},
+	}}}
+	f.Spec.Template.GatewayAPI = &traffic.GatewayAPITemplate{
+		Gateways:   []traffic.NamedTemplate{{Name: "web", Spec: object(`{"gatewayClassName":"istio"}`)}},
+		HTTPRoutes: []traffic.NamedTemplate{{Name: "web", Spec: object(`{}`)}, {Name: "api", Spec: object(`{}`)}},
+		GRPCRoutes: []traffic.NamedTemplate{{Name: "web", Spec: object(`{}`)}},
+		TLSRoutes:  []traffic.NamedTemplate{{Name: "db", Spec: object(`{}`)}},
+		TCPRoutes:  []traffic.NamedTemplate{{Name: "legacy", Spec: object(`{}`)}},
+	}
+}
+
+func TestValidateFederatedAccessPointGatewayAPI(t *testing.T) {
+	runFAPTests(t, []fapTest{
+		{name: "Gateway API objects for the gateway", mutate: gatewayAPIFAP},
+		{
+			name: "an Istio gateway too",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				gatewayAPIFAP(f)
+				gw := object(`{}`)
+				f.Spec.Template.Gateway = &gw
+			},
+			want: []wantErr{forbidden("spec.template.gateway")},
+		},
+		{
+			name: "VirtualServices too",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				gatewayAPIFAP(f)
+				f.Spec.Template.VirtualServices = []traffic.NamedTemplate{{Name: "web", Spec: object(`{}`)}}
+			},
+			want: []wantErr{forbidden("spec.template.virtualServices")},
+		},
+		{
+			name: "no Gateway",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				gatewayAPIFAP(f)
+				f.Spec.Template.GatewayAPI.Gateways = nil
+			},
+			want: []wantErr{required("spec.template.gatewayAPI.gateways")},
+		},
+		{
+			name: "duplicate route name",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				gatewayAPIFAP(f)
+				f.Spec.Template.GatewayAPI.HTTPRoutes[1].Name = "web"
+			},
+			want: []wantErr{duplicate("spec.template.gatewayAPI.httpRoutes[1].name")},
+		},
+		{
+			name: "route name and spec required",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				gatewayAPIFAP(f)
+				f.Spec.Template.GatewayAPI.TCPRoutes[0] = traffic.NamedTemplate{}
+			},
+			want: []wantErr{required("spec.template.gatewayAPI.tcpRoutes[0].name"), required("spec.template.gatewayAPI.tcpRoutes[0].spec")},
+		},
+		{
+			name: "Gateway names may not be patched",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				gatewayAPIFAP(f)
+				f.Spec.Overrides[0].ClusterOverrides[0].Path = "/gatewayAPI/gateways/0/name"
+			},
+			want: []wantErr{forbidden("spec.overrides[0].clusterOverrides[0].path")},
+		},
+		{
+			name: "patches go into a list of gatewayAPI",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				gatewayAPIFAP(f)
+				f.Spec.Overrides[0].ClusterOverrides[0].Path = "/gatewayAPI/udpRoutes/0/spec"
+			},
+			want: []wantErr{invalid("spec.overrides[0].clusterOverrides[0].path")},
+		},
+		{
+			name: "too many routes",
+			mutate: func(f *traffic.FederatedAccessPoint) {
+				gatewayAPIFAP(f)
+				f.Spec.Template.GatewayAPI.HTTPRoutes = nil
+				for i := range MaxTemplatesPerKind + 1 {
+					f.Spec.Template.GatewayAPI.HTTPRoutes = append(f.Spec.Template.GatewayAPI.HTTPRoutes,
+						traffic.NamedTemplate{Name: fmt.Sprintf("r%d", i), Spec: object(`{}`)})
+				}
+			},
+			want: []wantErr{{field.ErrorTypeTooMany, "spec.template.gatewayAPI.httpRoutes"}},
 		},
 	})
 }

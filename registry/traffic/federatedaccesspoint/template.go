@@ -23,7 +23,7 @@ func ValidateTemplates(ctx context.Context, spec *traffic.FederatedAccessPointSp
 	if err := v1alpha1.Convert_traffic_FederatedAccessPointSpec_To_v1alpha1_FederatedAccessPointSpec(spec, &versioned, nil); err != nil {
 		return field.ErrorList{field.InternalError(field.NewPath("spec"), err)}
 	}
-	if errs := validateTemplate(ctx, &versioned.Template, spec.Hosts); len(errs) > 0 {
+	if errs := validateTemplate(ctx, &versioned.Template, &versioned); len(errs) > 0 {
 		// The overrides are only worth checking on a valid template.
 		return errs
 	}
@@ -42,7 +42,7 @@ func validateOverride(ctx context.Context, spec *v1alpha1.FederatedAccessPointSp
 	if err := sameNames(&spec.Template, tmpl); err != nil {
 		return field.ErrorList{field.Invalid(fldPath.Child("clusterOverrides"), cluster, err.Error())}
 	}
-	errs := validateTemplate(ctx, tmpl, spec.Hosts)
+	errs := append(gatewayChoice(tmpl, field.NewPath("spec", "template")), validateTemplate(ctx, tmpl, spec)...)
 	for _, e := range errs {
 		e.Detail = fmt.Sprintf("%s (with the overrides of cluster %q, %s)", e.Detail, cluster, fldPath)
 	}
@@ -52,22 +52,34 @@ func validateOverride(ctx context.Context, spec *v1alpha1.FederatedAccessPointSp
 // sameNames checks that overrides neither rename templates nor add new ones; they
 // may remove some.
 func sameNames(orig, patched *v1alpha1.AccessPointTemplate) error {
+	// Every list by its path in the template.
 	before, after := orig.Lists(), patched.Lists()
+	lists := make([]string, 0, len(v1alpha1.TemplateKinds)+len(v1alpha1.GatewayAPIKinds))
 	for _, tk := range v1alpha1.TemplateKinds {
+		lists = append(lists, tk.List)
+	}
+	beforeAPI, afterAPI := orig.GatewayAPI.Lists(), patched.GatewayAPI.Lists()
+	for _, gk := range v1alpha1.GatewayAPIKinds {
+		list := "gatewayAPI." + gk.List
+		before[list], after[list] = beforeAPI[gk.List], afterAPI[gk.List]
+		lists = append(lists, list)
+	}
+	for _, list := range lists {
 		known := map[string]bool{}
-		for _, item := range before[tk.List] {
+		for _, item := range before[list] {
 			known[item.Name] = true
 		}
-		for _, item := range after[tk.List] {
+		for _, item := range after[list] {
 			if !known[item.Name] {
-				return fmt.Errorf("overrides may not rename or add templates: %s %q is not in spec.template", tk.List, item.Name)
+				return fmt.Errorf("overrides may not rename or add templates: %s %q is not in spec.template", list, item.Name)
 			}
 		}
 	}
 	return nil
 }
 
-func validateTemplate(ctx context.Context, tmpl *v1alpha1.AccessPointTemplate, hosts []string) field.ErrorList {
+func validateTemplate(ctx context.Context, tmpl *v1alpha1.AccessPointTemplate, spec *v1alpha1.FederatedAccessPointSpec) field.ErrorList {
+	hosts := spec.Hosts
 	var allErrs field.ErrorList
 	tmplPath := field.NewPath("spec", "template")
 	if tmpl.Gateway != nil {
@@ -86,6 +98,9 @@ func validateTemplate(ctx context.Context, tmpl *v1alpha1.AccessPointTemplate, h
 			}
 			allErrs = append(allErrs, istioschema.ValidateSpec(ctx, tk.Kind, item.Spec.Raw, tmplPath.Child(tk.List).Index(i).Child("spec"))...)
 		}
+	}
+	if tmpl.GatewayAPI != nil {
+		allErrs = append(allErrs, validateGatewayAPI(ctx, tmpl.GatewayAPI, spec, tmplPath.Child("gatewayAPI"))...)
 	}
 	return allErrs
 }

@@ -1,63 +1,42 @@
 // Package istioschema validates the Istio specs embedded in Portico objects
 // against the structural schemas and CEL rules of Istio's own
 // CustomResourceDefinitions (networking.istio.io/v1, security.istio.io/v1 and
-// telemetry.istio.io/v1, at the istio.io/api version pinned in go.mod), with the validators of
-// k8s.io/apiextensions-apiserver, so that a spec Portico accepts is one the
-// Istio CRDs accept too. A few cheap checks that Istio leaves to istiod's
+// telemetry.istio.io/v1, at the istio.io/api version pinned in go.mod), with
+// package crdschema, so that a spec Portico accepts is one the Istio CRDs
+// accept too. A few cheap checks that Istio leaves to istiod's
 // webhook (port ranges, host names) are added on top.
 //
 // The schemas are compiled into the binary (zz_generated.schemas.go); nothing
 // is read at run time.
 package istioschema
 
-//go:generate go run ../../../hack/gen-istio-schemas -out zz_generated.schemas.go
+//go:generate go run ../../../hack/gen-crd-schemas -source istio -out zz_generated.schemas.go
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
-	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
-	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
-	structuraldefaulting "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/defaulting"
-	structurallisttype "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype"
-	structuralpruning "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
-	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	celconfig "k8s.io/apiserver/pkg/apis/cel"
-	sigsjson "sigs.k8s.io/json"
+
+	"github.com/portico-dev/portico/registry/traffic/crdschema"
 )
 
 // Kinds lists the supported kinds.
 var Kinds = []string{"Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry", "WorkloadGroup",
 	"AuthorizationPolicy", "RequestAuthentication", "Telemetry"}
 
-// kindValidator holds the validators of one kind, compiled on first use.
-type kindValidator struct {
-	kind string
-	once sync.Once
-
-	structural *structuralschema.Structural
-	schema     apiservervalidation.SchemaValidator
-	cel        *cel.Validator // nil when the schema has no x-kubernetes-validations
-	err        error
-}
-
 // validators is keyed by kind. It is built from a private copy of Kinds so that
 // callers modifying the exported slice cannot change what is supported.
-var validators = func() map[string]*kindValidator {
-	m := make(map[string]*kindValidator, len(Kinds))
+var validators = func() map[string]*crdschema.Validator {
+	m := make(map[string]*crdschema.Validator, len(Kinds))
 	for _, k := range Kinds {
-		m[k] = &kindValidator{kind: k}
+		m[k] = crdschema.New(k, specSchemas[k])
 	}
 	return m
 }()
@@ -65,102 +44,24 @@ var validators = func() map[string]*kindValidator {
 // supportedKinds is the list reported in NotSupported errors.
 var supportedKinds = append([]string(nil), Kinds...)
 
-func (v *kindValidator) compile() {
-	v.once.Do(func() {
-		v.err = v.doCompile()
-	})
-}
-
-func (v *kindValidator) doCompile() error {
-	raw, ok := specSchemas[v.kind]
-	if !ok {
-		return fmt.Errorf("no generated schema for kind %s", v.kind)
-	}
-	var external apiextensionsv1.JSONSchemaProps
-	if err := json.Unmarshal([]byte(raw), &external); err != nil {
-		return fmt.Errorf("decoding the %s spec schema: %w", v.kind, err)
-	}
-	internal := &apiextensions.JSONSchemaProps{}
-	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(&external, internal, nil); err != nil {
-		return fmt.Errorf("converting the %s spec schema: %w", v.kind, err)
-	}
-	s, err := structuralschema.NewStructural(internal)
-	if err != nil {
-		return fmt.Errorf("the %s spec schema is not structural: %w", v.kind, err)
-	}
-	sv, _, err := apiservervalidation.NewSchemaValidator(internal)
-	if err != nil {
-		return fmt.Errorf("building the %s schema validator: %w", v.kind, err)
-	}
-	v.structural = s
-	v.schema = sv
-	// The spec is not the root of a resource: no apiVersion/kind/metadata.
-	v.cel = cel.NewValidator(s, false, celconfig.PerCallLimit)
-	return nil
-}
-
 // ValidateSpec validates one Istio spec (JSON object bytes) of the given kind. fldPath is the path of the
 // spec inside the Portico object, e.g. field.NewPath("spec","template","virtualServices").Index(0).Child("spec").
 // Errors carry full paths, e.g. spec.template.virtualServices[0].spec.http[0].timeout for a CEL rule, or
 // spec.template.virtualServices[0].spec.http[0].route[0].destination.host for a missing required field.
 //
 // The checks are those the Kubernetes API server runs for a custom resource
-// of Istio's CRD, in the same order: duplicate and unknown fields (pruning),
-// the OpenAPI schema, list-type invariants, then the CEL rules, which are
-// skipped (with an error saying so) when the spec is too broken for them.
-// Portico's own checks (ports, hosts) follow; they only report fields the
-// schema checks have not already reported.
+// of Istio's CRD, in the same order (see package crdschema). Portico's own
+// checks (ports, hosts) follow; they only report fields the schema checks have
+// not already reported.
 func ValidateSpec(ctx context.Context, kind string, spec []byte, fldPath *field.Path) field.ErrorList {
 	v, ok := validators[kind]
 	if !ok {
 		return field.ErrorList{field.NotSupported(fldPath, kind, supportedKinds)}
 	}
-	v.compile()
-	if v.err != nil {
-		return field.ErrorList{field.InternalError(fldPath, v.err)}
+	obj, errs := v.Validate(ctx, spec, fldPath)
+	if obj == nil {
+		return errs
 	}
-
-	var decoded any
-	strictErrs, err := sigsjson.UnmarshalStrict(spec, &decoded, sigsjson.DisallowDuplicateFields)
-	if err != nil {
-		return field.ErrorList{field.Invalid(fldPath, field.OmitValueType{}, fmt.Sprintf("must be a JSON object: %v", err))}
-	}
-	obj, ok := decoded.(map[string]any)
-	if !ok {
-		return field.ErrorList{field.Invalid(fldPath, field.OmitValueType{}, fmt.Sprintf("must be a JSON object, not %s", jsonTypeName(decoded)))}
-	}
-
-	var errs field.ErrorList
-	for _, e := range strictErrs {
-		p := fldPath
-		if fe, ok := e.(sigsjson.FieldError); ok {
-			p = childPath(fldPath, fe.FieldPath())
-		}
-		errs = append(errs, field.Invalid(p, field.OmitValueType{}, "duplicate field"))
-	}
-
-	// Like the API server's decoder: drop (and here, report) unknown fields,
-	// then drop nulls of non-nullable fields, so that the validators below
-	// see what the API server would store.
-	unknown := rootMetaFields(obj, v.structural)
-	unknown = append(unknown, structuralpruning.PruneWithOptions(obj, v.structural, false, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})...)
-	for _, u := range unknown {
-		errs = append(errs, field.Forbidden(childPath(fldPath, u), "unknown field"))
-	}
-	structuraldefaulting.PruneNonNullableNullsWithoutDefaults(obj, v.structural)
-
-	errs = append(errs, apiservervalidation.ValidateCustomResource(fldPath, obj, v.schema)...)
-	errs = append(errs, structurallisttype.ValidateListSetsAndMaps(fldPath, v.structural, obj)...)
-	if v.cel != nil {
-		if hasBlockingErr(errs) {
-			errs = append(errs, field.Invalid(fldPath, field.OmitValueType{},
-				"some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"))
-		} else {
-			celErrs, _ := v.cel.Validate(ctx, fldPath, v.structural, obj, nil, celconfig.RuntimeCELCostBudget)
-			errs = append(errs, celErrs...)
-		}
-	}
-
 	reported := make(map[string]bool, len(errs))
 	for _, e := range errs {
 		reported[e.Field] = true
@@ -171,60 +72,6 @@ func ValidateSpec(ctx context.Context, kind string, spec []byte, fldPath *field.
 		}
 	}
 	return errs
-}
-
-// rootMetaFields returns the fields apiVersion, kind and metadata of obj that
-// s does not define. The pruning algorithm drops them at the root without
-// reporting them, since at the root of a resource they are handled elsewhere;
-// in a spec they are just unknown fields.
-func rootMetaFields(obj map[string]any, s *structuralschema.Structural) []string {
-	if s.XPreserveUnknownFields || s.AdditionalProperties != nil {
-		return nil
-	}
-	var unknown []string
-	for _, k := range []string{"apiVersion", "kind", "metadata"} {
-		if _, defined := s.Properties[k]; !defined {
-			if _, present := obj[k]; present {
-				unknown = append(unknown, k)
-			}
-		}
-	}
-	return unknown
-}
-
-// hasBlockingErr reports whether errs contains an error after which the CEL
-// rules cannot be evaluated meaningfully (the API server's criterion).
-func hasBlockingErr(errs field.ErrorList) bool {
-	for _, e := range errs {
-		switch e.Type {
-		case field.ErrorTypeNotSupported, field.ErrorTypeRequired, field.ErrorTypeTooLong, field.ErrorTypeTooMany, field.ErrorTypeTypeInvalid:
-			return true
-		}
-	}
-	return false
-}
-
-// childPath appends rel, a path such as "http[0].route" relative to base, to base.
-func childPath(base *field.Path, rel string) *field.Path {
-	if rel == "" {
-		return base
-	}
-	return base.Child(rel)
-}
-
-func jsonTypeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case []any:
-		return "an array"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	default:
-		return "a number"
-	}
 }
 
 // Portico's own checks. Istio's schemas accept any uint32 as a port and any

@@ -167,18 +167,13 @@ func TestKindsMatchGeneratedSchemas(t *testing.T) {
 		t.Fatalf("generated schemas for %v, Kinds is %v", got, want)
 	}
 	for _, k := range Kinds {
-		v := validators[k]
-		v.compile()
-		if v.err != nil {
-			t.Errorf("%s: %v", k, v.err)
-		}
-		if v.structural == nil || v.schema == nil {
-			t.Errorf("%s: not compiled", k)
+		if err := validators[k].Compile(); err != nil {
+			t.Errorf("%s: %v", k, err)
 		}
 	}
 	// Every one of the schemas has x-kubernetes-validations rules.
 	for _, k := range Kinds {
-		if validators[k].cel == nil {
+		if !validators[k].HasCEL() {
 			t.Errorf("%s: no CEL validator compiled", k)
 		}
 	}

@@ -236,7 +236,7 @@ func (f *Federation) startMembers(ctx context.Context) error {
 	for _, z := range Zones {
 		dir := filepath.Join(f.Dir, z.Cluster)
 		mc, err := localfed.StartMemberCluster(ctx, localfed.MemberClusterOptions{Dir: dir, Name: z.Cluster, Detach: f.Detach,
-			BinDir: f.BinDir, GatewayAddresses: z.GatewayAddresses()})
+			BinDir: f.BinDir, GatewayAddresses: z.GatewayAddresses(), GatewayAPICRDs: true})
 		if err != nil {
 			return err
 		}

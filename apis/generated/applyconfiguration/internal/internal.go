@@ -458,6 +458,9 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: gateway
       type:
         namedType: dev.portico.traffic.v1alpha1.JSONObject
+    - name: gatewayAPI
+      type:
+        namedType: dev.portico.traffic.v1alpha1.GatewayAPITemplate
     - name: requestAuthentications
       type:
         list:
@@ -635,6 +638,9 @@ var schemaYAML = typed.YAMLObject(`types:
       type:
         namedType: dev.portico.traffic.v1alpha1.GatewayStatus
       default: {}
+    - name: gatewayAPI
+      type:
+        namedType: dev.portico.traffic.v1alpha1.GatewayAPIStatus
     - name: objects
       type:
         list:
@@ -672,6 +678,9 @@ var schemaYAML = typed.YAMLObject(`types:
 - name: dev.portico.traffic.v1alpha1.ClusterStatus
   map:
     fields:
+    - name: gatewayAPI
+      type:
+        namedType: dev.portico.traffic.v1alpha1.GatewayAPIStatus
     - name: gatewayEndpoints
       type:
         scalar: numeric
@@ -894,6 +903,157 @@ var schemaYAML = typed.YAMLObject(`types:
     - name: propagated
       type:
         scalar: boolean
+- name: dev.portico.traffic.v1alpha1.GatewayAPIGatewayStatus
+  map:
+    fields:
+    - name: addresses
+      type:
+        list:
+          elementType:
+            scalar: string
+          elementRelationship: atomic
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: generation
+      type:
+        scalar: numeric
+    - name: listeners
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.GatewayAPIListenerStatus
+          elementRelationship: associative
+          keys:
+          - name
+    - name: name
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.traffic.v1alpha1.GatewayAPIListenerStatus
+  map:
+    fields:
+    - name: attachedRoutes
+      type:
+        scalar: numeric
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: name
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.traffic.v1alpha1.GatewayAPIRouteParentStatus
+  map:
+    fields:
+    - name: conditions
+      type:
+        list:
+          elementType:
+            namedType: io.k8s.apimachinery.pkg.apis.meta.v1.Condition
+          elementRelationship: associative
+          keys:
+          - type
+    - name: controllerName
+      type:
+        scalar: string
+    - name: parentRef
+      type:
+        scalar: string
+      default: ""
+- name: dev.portico.traffic.v1alpha1.GatewayAPIRouteStatus
+  map:
+    fields:
+    - name: generation
+      type:
+        scalar: numeric
+    - name: kind
+      type:
+        scalar: string
+      default: ""
+    - name: name
+      type:
+        scalar: string
+      default: ""
+    - name: parents
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.GatewayAPIRouteParentStatus
+          elementRelationship: atomic
+- name: dev.portico.traffic.v1alpha1.GatewayAPIStatus
+  map:
+    fields:
+    - name: gateways
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.GatewayAPIGatewayStatus
+          elementRelationship: associative
+          keys:
+          - name
+    - name: routes
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.GatewayAPIRouteStatus
+          elementRelationship: associative
+          keys:
+          - kind
+          - name
+- name: dev.portico.traffic.v1alpha1.GatewayAPITemplate
+  map:
+    fields:
+    - name: gateways
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
+    - name: grpcRoutes
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
+    - name: httpRoutes
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
+    - name: tcpRoutes
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
+    - name: tlsRoutes
+      type:
+        list:
+          elementType:
+            namedType: dev.portico.traffic.v1alpha1.NamedTemplate
+          elementRelationship: associative
+          keys:
+          - name
 - name: dev.portico.traffic.v1alpha1.GatewayEndpoint
   map:
     fields:

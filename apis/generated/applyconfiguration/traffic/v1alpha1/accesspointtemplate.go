@@ -58,6 +58,11 @@ type AccessPointTemplateApplyConfiguration struct {
 	// telemetries are Istio Telemetries (telemetry.istio.io/v1), scoped to the
 	// gateway workload like authorizationPolicies.
 	Telemetries []NamedTemplateApplyConfiguration `json:"telemetries,omitempty"`
+	// gatewayAPI holds Kubernetes Gateway API objects
+	// (gateway.networking.k8s.io/v1) for the access point's gateway, in place
+	// of gateway and virtualServices: an access point uses Istio networking or
+	// the Gateway API for its gateway, not both.
+	GatewayAPI *GatewayAPITemplateApplyConfiguration `json:"gatewayAPI,omitempty"`
 }
 
 // AccessPointTemplateApplyConfiguration constructs a declarative configuration of the AccessPointTemplate type for use with
@@ -175,5 +180,13 @@ func (b *AccessPointTemplateApplyConfiguration) WithTelemetries(values ...*Named
 		}
 		b.Telemetries = append(b.Telemetries, *values[i])
 	}
+	return b
+}
+
+// WithGatewayAPI sets the GatewayAPI field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the GatewayAPI field is set to the value of the last call.
+func (b *AccessPointTemplateApplyConfiguration) WithGatewayAPI(value *GatewayAPITemplateApplyConfiguration) *AccessPointTemplateApplyConfiguration {
+	b.GatewayAPI = value
 	return b
 }

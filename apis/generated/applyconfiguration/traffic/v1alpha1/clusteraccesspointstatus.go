@@ -35,6 +35,9 @@ type ClusterAccessPointStatusApplyConfiguration struct {
 	Objects []ObjectStatusApplyConfiguration `json:"objects,omitempty"`
 	// gateway lists the gateway endpoints serving the access point in the cluster.
 	Gateway *GatewayStatusApplyConfiguration `json:"gateway,omitempty"`
+	// gatewayAPI is the status the gateway implementation wrote on the
+	// cluster's Gateway API objects of the access point.
+	GatewayAPI *GatewayAPIStatusApplyConfiguration `json:"gatewayAPI,omitempty"`
 	// conditions: Applied, Degraded.
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
@@ -79,6 +82,14 @@ func (b *ClusterAccessPointStatusApplyConfiguration) WithObjects(values ...*Obje
 // If called multiple times, the Gateway field is set to the value of the last call.
 func (b *ClusterAccessPointStatusApplyConfiguration) WithGateway(value *GatewayStatusApplyConfiguration) *ClusterAccessPointStatusApplyConfiguration {
 	b.Gateway = value
+	return b
+}
+
+// WithGatewayAPI sets the GatewayAPI field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the GatewayAPI field is set to the value of the last call.
+func (b *ClusterAccessPointStatusApplyConfiguration) WithGatewayAPI(value *GatewayAPIStatusApplyConfiguration) *ClusterAccessPointStatusApplyConfiguration {
+	b.GatewayAPI = value
 	return b
 }
 

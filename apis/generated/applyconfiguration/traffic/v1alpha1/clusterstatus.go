@@ -48,6 +48,10 @@ type ClusterStatusApplyConfiguration struct {
 	Objects *ObjectCountsApplyConfiguration `json:"objects,omitempty"`
 	// gatewayEndpoints is the number of ready gateway endpoints serving it.
 	GatewayEndpoints *int32 `json:"gatewayEndpoints,omitempty"`
+	// gatewayAPI is what the gateway implementation reports on the cluster's
+	// Gateway API objects (access points with spec.template.gatewayAPI), as
+	// the cluster's agent read it.
+	GatewayAPI *GatewayAPIStatusApplyConfiguration `json:"gatewayAPI,omitempty"`
 	// message explains the phase.
 	Message *string `json:"message,omitempty"`
 	// lastTransitionTime is when the phase last changed.
@@ -113,6 +117,14 @@ func (b *ClusterStatusApplyConfiguration) WithObjects(value *ObjectCountsApplyCo
 // If called multiple times, the GatewayEndpoints field is set to the value of the last call.
 func (b *ClusterStatusApplyConfiguration) WithGatewayEndpoints(value int32) *ClusterStatusApplyConfiguration {
 	b.GatewayEndpoints = &value
+	return b
+}
+
+// WithGatewayAPI sets the GatewayAPI field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the GatewayAPI field is set to the value of the last call.
+func (b *ClusterStatusApplyConfiguration) WithGatewayAPI(value *GatewayAPIStatusApplyConfiguration) *ClusterStatusApplyConfiguration {
+	b.GatewayAPI = value
 	return b
 }
 

@@ -44,8 +44,9 @@ type FederatedAccessPointStatusApplyConfiguration struct {
 	// rollout is the progress of the current revision through the stages.
 	Rollout *RolloutStatusApplyConfiguration `json:"rollout,omitempty"`
 	// conditions: Placed, VIPAllocated, Applied, LoadBalancerReady, CertificateReady,
-	// DNSReady, RolledOut and Ready (all that apply are true; RolledOut does not
-	// hold Ready back).
+	// DNSReady, GatewayReady (with spec.template.gatewayAPI: what the gateway
+	// implementation reports), RolledOut and Ready (all that apply are true;
+	// RolledOut does not hold Ready back).
 	Conditions []v1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 }
 

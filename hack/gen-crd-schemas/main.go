@@ -1,12 +1,20 @@
-// Command gen-istio-schemas extracts the spec schemas of the Istio kinds
-// Portico embeds (networking, security and telemetry) from Istio's published CRDs (istio.io/api, at the version
-// pinned in go.mod) and writes them as a Go source file, so that
-// registry/traffic/istioschema can validate Istio specs without reading any file
-// at run time.
+// Command gen-crd-schemas extracts the spec schemas of the kinds Portico
+// embeds in its templates from the CRDs published in a pinned Go module, and
+// writes them as a Go source file, so that the validators of
+// registry/traffic/istioschema and registry/traffic/gatewayapischema work
+// without reading any file at run time. Sources:
+//
+//   - istio: the Istio kinds (networking, security and telemetry.istio.io/v1)
+//     of istio.io/api's kubernetes/customresourcedefinitions.gen.yaml;
+//   - gateway-api: the Gateway API kinds (gateway.networking.k8s.io/v1) of
+//     sigs.k8s.io/gateway-api's standard-channel CRDs (config/crd/standard).
+//
+// The module's version is the one go.mod pins.
 //
 // Usage (from the module root):
 //
-//	go run ./hack/gen-istio-schemas -out registry/traffic/istioschema/zz_generated.schemas.go
+//	go run ./hack/gen-crd-schemas -source istio -out registry/traffic/istioschema/zz_generated.schemas.go
+//	go run ./hack/gen-crd-schemas -source gateway-api -out registry/traffic/gatewayapischema/zz_generated.schemas.go
 package main
 
 import (
@@ -21,9 +29,9 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -34,66 +42,114 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const (
-	istioModule = "istio.io/api"
-	crdFile     = "kubernetes/customresourcedefinitions.gen.yaml"
-	version     = "v1"
-)
+// version is the CRD version whose spec schemas are extracted.
+const version = "v1"
 
-// kinds are the Istio kinds whose spec schemas are extracted, with their API
-// group. Kinds are unique across these groups.
-var kinds = map[string]string{
-	"Gateway":               "networking.istio.io",
-	"VirtualService":        "networking.istio.io",
-	"DestinationRule":       "networking.istio.io",
-	"ServiceEntry":          "networking.istio.io",
-	"WorkloadEntry":         "networking.istio.io",
-	"WorkloadGroup":         "networking.istio.io",
-	"AuthorizationPolicy":   "security.istio.io",
-	"RequestAuthentication": "security.istio.io",
-	"Telemetry":             "telemetry.istio.io",
+// source is a module's CRDs and the kinds taken from them.
+type source struct {
+	// module is the Go module path; files are its CRD files (paths in the module).
+	module string
+	files  []string
+	// kinds maps each kind to its API group; kinds are unique within a source.
+	kinds map[string]string
+	// pkg is the package of the generated file; versionConst the constant
+	// holding the module's version there; what says what specSchemas maps.
+	pkg, versionConst, what string
+	// channel, when set, is the gateway.networking.k8s.io/channel annotation
+	// every CRD must carry.
+	channel string
+}
+
+const gatewayAPIGroup = "gateway.networking.k8s.io"
+
+var sources = map[string]source{
+	"istio": {
+		module: "istio.io/api",
+		files:  []string{"kubernetes/customresourcedefinitions.gen.yaml"},
+		kinds: map[string]string{
+			"Gateway":               "networking.istio.io",
+			"VirtualService":        "networking.istio.io",
+			"DestinationRule":       "networking.istio.io",
+			"ServiceEntry":          "networking.istio.io",
+			"WorkloadEntry":         "networking.istio.io",
+			"WorkloadGroup":         "networking.istio.io",
+			"AuthorizationPolicy":   "security.istio.io",
+			"RequestAuthentication": "security.istio.io",
+			"Telemetry":             "telemetry.istio.io",
+		},
+		pkg: "istioschema", versionConst: "istioAPIVersion",
+		what: "an Istio kind (networking, security or telemetry.istio.io/" + version + ")",
+	},
+	"gateway-api": {
+		module: "sigs.k8s.io/gateway-api",
+		files: []string{
+			"config/crd/standard/gateway.networking.k8s.io_gateways.yaml",
+			"config/crd/standard/gateway.networking.k8s.io_httproutes.yaml",
+			"config/crd/standard/gateway.networking.k8s.io_grpcroutes.yaml",
+			"config/crd/standard/gateway.networking.k8s.io_tlsroutes.yaml",
+			"config/crd/standard/gateway.networking.k8s.io_tcproutes.yaml",
+		},
+		kinds: map[string]string{
+			"Gateway":   gatewayAPIGroup,
+			"HTTPRoute": gatewayAPIGroup,
+			"GRPCRoute": gatewayAPIGroup,
+			"TLSRoute":  gatewayAPIGroup,
+			"TCPRoute":  gatewayAPIGroup,
+		},
+		pkg: "gatewayapischema", versionConst: "gatewayAPIVersion",
+		what:    "a Gateway API kind (" + gatewayAPIGroup + "/" + version + ", standard channel)",
+		channel: "standard",
+	},
 }
 
 func main() {
 	out := flag.String("out", "", "path of the Go file to write (required)")
-	pkg := flag.String("package", "istioschema", "package name of the generated file")
-	moduleDir := flag.String("istio-api-dir", "", "directory of the istio.io/api module (default: located with the go command)")
+	name := flag.String("source", "", "the CRDs to read: istio or gateway-api (required)")
+	moduleDir := flag.String("module-dir", "", "directory of the source's module (default: located with the go command)")
 	keepDescriptions := flag.Bool("keep-descriptions", false, "keep the description fields of the schemas (they are not needed for validation)")
 	flag.Parse()
-	if *out == "" || flag.NArg() != 0 {
+	src, ok := sources[*name]
+	if *out == "" || !ok || flag.NArg() != 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*out, *pkg, *moduleDir, *keepDescriptions); err != nil {
-		fmt.Fprintln(os.Stderr, "gen-istio-schemas:", err)
+	if err := run(src, *out, *moduleDir, *keepDescriptions); err != nil {
+		fmt.Fprintln(os.Stderr, "gen-crd-schemas:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, pkg, dir string, keepDescriptions bool) error {
-	modVersion := "(directory given with -istio-api-dir)"
+func run(src source, out, dir string, keepDescriptions bool) error {
+	modVersion := "(directory given with -module-dir)"
 	if dir == "" {
 		var err error
-		if dir, modVersion, err = locateModule(istioModule); err != nil {
+		if dir, modVersion, err = locateModule(src.module); err != nil {
 			return err
 		}
 	}
-	data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(crdFile)))
+	schemas := map[string][]byte{}
+	for _, f := range src.files {
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f)))
+		if err != nil {
+			return err
+		}
+		if err := extractSpecSchemas(src, f, data, keepDescriptions, schemas); err != nil {
+			return err
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(src.kinds)) {
+		if schemas[k] == nil {
+			return fmt.Errorf("%s: no CRD for %s.%s in %v", src.module, k, src.kinds[k], src.files)
+		}
+	}
+	code, err := render(src, modVersion, schemas, keepDescriptions)
 	if err != nil {
 		return err
 	}
-	schemas, err := extractSpecSchemas(data, keepDescriptions)
-	if err != nil {
-		return err
-	}
-	src, err := render(pkg, modVersion, schemas, keepDescriptions)
-	if err != nil {
-		return err
-	}
-	if cur, err := os.ReadFile(out); err == nil && bytes.Equal(cur, src) {
+	if cur, err := os.ReadFile(out); err == nil && bytes.Equal(cur, code) {
 		return nil // up to date; leave the file (and its mtime) alone
 	}
-	return os.WriteFile(out, src, 0o644)
+	return os.WriteFile(out, code, 0o644)
 }
 
 // goModule is the subset of `go list -m -json` / `go mod download -json` output used here.
@@ -149,60 +205,57 @@ func goJSON(v any, args ...string) error {
 	return nil
 }
 
-// extractSpecSchemas returns, for each of kinds, the JSON of the spec schema of
-// its CRD's version v1. It fails if a kind is missing or its schema is not
-// structural, so that a broken Istio release is caught when generating rather
-// than when validating.
-func extractSpecSchemas(data []byte, keepDescriptions bool) (map[string][]byte, error) {
-	schemas := make(map[string][]byte, len(kinds))
+// extractSpecSchemas adds to schemas, for each of the source's kinds found in
+// file, the JSON of the spec schema of its CRD's version v1. It fails if a
+// kind is found twice, lacks the source's channel or its schema is not
+// structural, so that a broken release is caught when generating rather than
+// when validating.
+func extractSpecSchemas(src source, file string, data []byte, keepDescriptions bool, schemas map[string][]byte) error {
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for {
 		doc, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", crdFile, err)
+			return fmt.Errorf("%s: %w", file, err)
 		}
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
 		}
 		var crd apiextensionsv1.CustomResourceDefinition
 		if err := yaml.Unmarshal(doc, &crd); err != nil {
-			return nil, fmt.Errorf("%s: %w", crdFile, err)
+			return fmt.Errorf("%s: %w", file, err)
 		}
 		kind := crd.Spec.Names.Kind
-		if crd.Kind != "CustomResourceDefinition" || crd.Spec.Group != kinds[kind] {
+		if crd.Kind != "CustomResourceDefinition" || crd.Spec.Group != src.kinds[kind] {
 			continue
 		}
 		if _, dup := schemas[kind]; dup {
-			return nil, fmt.Errorf("%s: CRD for %s.%s found twice", crdFile, kind, kinds[kind])
+			return fmt.Errorf("%s: CRD for %s.%s found twice", file, kind, src.kinds[kind])
+		}
+		if ch := crd.Annotations[gatewayAPIGroup+"/channel"]; src.channel != "" && ch != src.channel {
+			return fmt.Errorf("%s: CRD %s is of channel %q, want %q", file, crd.Name, ch, src.channel)
 		}
 		spec, err := specSchema(&crd)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !keepDescriptions {
 			stripDescriptions(spec)
 		}
 		if err := checkStructural(kind, spec); err != nil {
-			return nil, err
+			return err
 		}
 		var b bytes.Buffer
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false) // keep CEL rules such as "a && b" readable
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(spec); err != nil {
-			return nil, fmt.Errorf("%s: %w", kind, err)
+			return fmt.Errorf("%s: %w", kind, err)
 		}
 		schemas[kind] = bytes.TrimSpace(b.Bytes())
 	}
-	for _, k := range slices.Sorted(maps.Keys(kinds)) {
-		if schemas[k] == nil {
-			return nil, fmt.Errorf("%s: no CRD for %s.%s", crdFile, k, kinds[k])
-		}
-	}
-	return schemas, nil
 }
 
 func specSchema(crd *apiextensionsv1.CustomResourceDefinition) (*apiextensionsv1.JSONSchemaProps, error) {
@@ -284,19 +337,18 @@ func checkStructural(kind string, s *apiextensionsv1.JSONSchemaProps) error {
 	return nil
 }
 
-func render(pkg, modVersion string, schemas map[string][]byte, keepDescriptions bool) ([]byte, error) {
-	names := make([]string, 0, len(schemas))
-	for k := range schemas {
-		names = append(names, k)
+func render(src source, modVersion string, schemas map[string][]byte, keepDescriptions bool) ([]byte, error) {
+	names := slices.Sorted(maps.Keys(schemas))
+	files := strings.Join(src.files, " ")
+	if len(src.files) > 1 {
+		files = path.Dir(src.files[0])
 	}
-	sort.Strings(names)
-
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "// Code generated by hack/gen-istio-schemas from %s@%s %s. DO NOT EDIT.\n\n", istioModule, modVersion, crdFile)
-	fmt.Fprintf(&b, "package %s\n\n", pkg)
-	fmt.Fprintf(&b, "// istioAPIVersion is the version of %s the schemas were extracted from.\n", istioModule)
-	fmt.Fprintf(&b, "const istioAPIVersion = %s\n\n", strconv.Quote(modVersion))
-	fmt.Fprintf(&b, "// specSchemas maps an Istio kind (networking, security or telemetry.istio.io/%s)\n", version)
+	fmt.Fprintf(&b, "// Code generated by hack/gen-crd-schemas from %s@%s %s. DO NOT EDIT.\n\n", src.module, modVersion, files)
+	fmt.Fprintf(&b, "package %s\n\n", src.pkg)
+	fmt.Fprintf(&b, "// %s is the version of %s the schemas were extracted from.\n", src.versionConst, src.module)
+	fmt.Fprintf(&b, "const %s = %s\n\n", src.versionConst, strconv.Quote(modVersion))
+	fmt.Fprintf(&b, "// specSchemas maps %s\n", src.what)
 	b.WriteString("// to the OpenAPI v3 schema (JSON) of its spec,\n")
 	if keepDescriptions {
 		b.WriteString("// as published in its CustomResourceDefinition.\n")
@@ -308,11 +360,11 @@ func render(pkg, modVersion string, schemas map[string][]byte, keepDescriptions 
 		fmt.Fprintf(&b, "%s: %s,\n", strconv.Quote(k), rawString(string(schemas[k])))
 	}
 	b.WriteString("}\n")
-	src, err := format.Source(b.Bytes())
+	code, err := format.Source(b.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("formatting generated source: %w", err)
 	}
-	return src, nil
+	return code, nil
 }
 
 // rawString returns s as a Go raw string literal, splicing in any backquotes.
