@@ -109,7 +109,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"On SIGTERM the agent withdraws every route, then keeps serving for this long while routers converge, then exits. "+
 			"IPVS is left programmed, so a restarted agent takes over without breaking connections.")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod,
-		"How often the whole desired state is applied again, repairing changes made to IPVS behind the agent's back.")
+		"How often the whole desired state is applied again (IPVS, BGP announcements, the node's status). "+
+			"IPVS itself is read back from the kernel only every --ipvs-verify-interval.")
 	fs.DurationVar(&o.LeaseDuration, "lease-duration", o.LeaseDuration,
 		"Duration of the node's Lease (lb-agent-<node-name> in --lease-namespace of the hub cluster), renewed every quarter of it.")
 	fs.StringVar(&o.SystemNamespace, "system-namespace", o.SystemNamespace,
@@ -117,9 +118,13 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaseNamespace, "lease-namespace", o.LeaseNamespace,
 		"Hub cluster namespace of the node's Lease lb-agent-<node-name> (kubectl portico join-edge creates it and lets the node renew only it).")
 	fs.StringVar(&o.ListenAddress, "listen-address", o.ListenAddress, "Address serving /healthz and /metrics.")
-	fs.IntVar(&o.IPVSWorkers, "ipvs-workers", o.IPVSWorkers, "Netlink sockets used in parallel to program IPVS.")
+	fs.IntVar(&o.IPVSWorkers, "ipvs-workers", o.IPVSWorkers,
+		"IPVS kernel handles (netlink sockets) used in parallel to read and program IPVS; the writes go in batches over them.")
 	fs.DurationVar(&o.IPVSVerifyInterval, "ipvs-verify-interval", o.IPVSVerifyInterval,
-		"At least this often every IPVS destination is read back and repaired; in between, only services whose desired state changed are read.")
+		"How often the agent reads every IPVS service, destination and bound VIP back from the kernel and repairs what differs: "+
+			"drift made behind the agent's back (ipvsadm, another tool) is repaired within this interval, at the agent's next synchronization after it "+
+			"(see --resync-period). In between, the agent applies only what its desired state changed, from its own record of what it programmed, "+
+			"without reading the kernel. 0 reads everything back on every synchronization.")
 	fs.StringVar(&o.StateDir, "state-dir", o.StateDir,
 		"Directory (created with mode 0700) of the node's state file <node-name>.json: the last desired state received from the hub "+
 			"(the LoadBalancerGroup, its VirtualIPs and the BGP passwords of its peers; mode 0600), replaced atomically whenever it changes. "+

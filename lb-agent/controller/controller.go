@@ -1,9 +1,12 @@
 // Package controller is the lb-agent's reconciler. It watches the hub for the
 // VirtualIPs of its group and for the LoadBalancerGroup, and on every change (and
-// every resync period, which repairs drift) it builds the desired state
+// every resync period) it builds the desired state
 // (lb-agent/model) with the health checks' verdicts, applies it to the dataplane
 // in one declarative call, announces over BGP the VIPs the dataplane serves that
-// have a healthy backend, and reports the node's status when it changed.
+// have a healthy backend, and reports the node's status when it changed. A
+// change on the hub rebuilds only the desired state of the VirtualIPs that
+// changed, so that it reaches the kernel quickly among thousands; a health
+// verdict change, and every resync period, rebuild all of them.
 //
 // While the hub is unreachable the informers keep their last contents, so the
 // node keeps serving and announcing what it last knew. Every desired state
@@ -25,6 +28,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -73,7 +77,8 @@ type Options struct {
 	Address netip.Addr
 	// DataplaneType is reported in the status (ipvs).
 	DataplaneType string
-	// ResyncPeriod: every period the whole state is applied again (drift repair).
+	// ResyncPeriod: every period the whole state is applied again (the IPVS
+	// dataplane reads the kernel back on its own, slower, interval).
 	ResyncPeriod time.Duration
 	// SystemNamespace of the hub cluster holds the BGP password Secrets.
 	SystemNamespace string
@@ -113,6 +118,12 @@ type Controller struct {
 	disk      *hubState                                       // loaded from the state file, served until the caches sync
 	saved     *statefile.State                                // last written to (or read from) the state file
 	served    hubState                                        // what the last synchronization served
+	// model rebuilds only the VirtualIPs that changed since the last
+	// synchronization; every VirtualIP after lastRebuild+ResyncPeriod and
+	// when rebuild is set (a health verdict changed, Enqueue).
+	model       model.Builder
+	lastRebuild time.Time
+	rebuild     atomic.Bool
 
 	guard *withdrawGuard
 
@@ -150,18 +161,28 @@ func New(opts Options, portico versioned.Interface, kube kubernetes.Interface,
 			groupFactory.Start(stop)
 		},
 	}
+	// The model sees for itself which VirtualIPs changed: a hub event does
+	// not rebuild the others.
 	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { c.Enqueue() },
-		UpdateFunc: func(any, any) { c.Enqueue() },
-		DeleteFunc: func(any) { c.Enqueue() },
+		AddFunc:    func(any) { c.requeue() },
+		UpdateFunc: func(any, any) { c.requeue() },
+		DeleteFunc: func(any) { c.requeue() },
 	}
 	_, _ = vips.Informer().AddEventHandler(handler)
 	_, _ = groups.Informer().AddEventHandler(handler)
 	return c
 }
 
-// Enqueue asks for a synchronization.
-func (c *Controller) Enqueue() { c.queue.Add(c.opts.Node) }
+// Enqueue asks for a synchronization that builds the desired state of every
+// VirtualIP anew.
+func (c *Controller) Enqueue() {
+	c.rebuild.Store(true)
+	c.requeue()
+}
+
+// requeue asks for a synchronization that rebuilds only the desired state of
+// the VirtualIPs that changed.
+func (c *Controller) requeue() { c.queue.Add(c.opts.Node) }
 
 // HealthChanged is the health checker's callback.
 func (c *Controller) HealthChanged(p model.Probe, v model.Verdict) {
@@ -292,11 +313,12 @@ func (c *Controller) sync(ctx context.Context) error {
 	}
 	c.served = in
 	state, obs := c.desired(in.group, in.vips)
-	obs.vips, obs.hold = vipHealth(state), c.guard.current()
-	c.health.Set(state.Probes())
+	// The dataplane first: what follows does not change what it serves.
 	dpStart := time.Now()
 	obs.dataplane, obs.dataplaneErr = c.dataplane.Set(ctx, state.Services())
 	metrics.DataplaneSyncDuration.Observe(time.Since(dpStart).Seconds())
+	c.health.Set(state.Probes())
+	obs.vips, obs.hold = vipHealth(state), c.guard.current()
 	metrics.Services.Set(float64(obs.dataplane.Services))
 	metrics.Destinations.Set(float64(obs.dataplane.Destinations))
 	obs.bgpErr = c.announce(ctx, in.group, intersect(state.Announced(), obs.dataplane.Ready))
@@ -392,7 +414,11 @@ func (c *Controller) desired(group *clusterv1alpha1.LoadBalancerGroup, vips []*t
 		return model.State{}, observed{groupMissing: true}
 	}
 	node := model.Node{Group: c.opts.Group, Zone: group.Spec.Zone}
-	state, err := model.For(vips, node, c.health.Verdict)
+	if c.rebuild.Swap(false) || c.now().Sub(c.lastRebuild) >= c.opts.ResyncPeriod {
+		c.model.Reset()
+		c.lastRebuild = c.now()
+	}
+	state, err := c.model.For(vips, node, c.health.Verdict)
 	metrics.InvalidVirtualIPs.Set(float64(countJoined(err)))
 	if err != nil {
 		klog.ErrorS(err, "Some VirtualIPs are invalid and not served")
@@ -448,9 +474,13 @@ func countJoined(err error) int {
 }
 
 func intersect(a, b []netip.Addr) []netip.Addr {
+	in := make(map[netip.Addr]bool, len(b))
+	for _, x := range b {
+		in[x] = true
+	}
 	var out []netip.Addr
 	for _, x := range a {
-		if slices.Contains(b, x) {
+		if in[x] {
 			out = append(out, x)
 		}
 	}

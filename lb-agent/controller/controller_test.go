@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -72,6 +73,7 @@ type fakeHealth struct {
 	mu       sync.Mutex
 	verdicts map[netip.Addr]model.Verdict
 	probes   []model.Probe
+	reads    int
 }
 
 func (h *fakeHealth) Set(p []model.Probe) {
@@ -83,7 +85,17 @@ func (h *fakeHealth) Set(p []model.Probe) {
 func (h *fakeHealth) Verdict(p model.Probe) model.Verdict {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.reads++
 	return h.verdicts[p.Backend.Addr()]
+}
+
+// takeReads returns how many verdicts were read since the last call.
+func (h *fakeHealth) takeReads() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := h.reads
+	h.reads = 0
+	return n
 }
 
 func (h *fakeHealth) set(addr string, v model.Verdict) {
@@ -293,6 +305,49 @@ func TestStatusIsWrittenOnlyOnChange(t *testing.T) {
 	}
 	if got := e.statusWrites(); got != writes {
 		t.Errorf("%d status writes for syncs that changed nothing", got-writes)
+	}
+}
+
+// TestHubChangeRebuildsOneVirtualIP: a VirtualIP changed on the hub rebuilds
+// the desired state of that VirtualIP alone (only its backends' verdicts are
+// read); a health verdict change rebuilds every VirtualIP.
+func TestHubChangeRebuildsOneVirtualIP(t *testing.T) {
+	objs := []runtime.Object{group()}
+	for i := range 20 {
+		objs = append(objs, virtualIP(fmt.Sprintf("203.0.113.%d", 10+i), "zone-a"))
+	}
+	e := start(t, objs...)
+	weights := func(vip string) []int {
+		for _, s := range e.dp.Services() {
+			if s.VIP.String() == vip {
+				return []int{s.Destinations[0].Weight, s.Destinations[1].Weight}
+			}
+		}
+		return nil
+	}
+	eventually(t, "the first synchronization", func() bool { return len(e.dp.Services()) == 20 })
+	e.health.takeReads()
+
+	v, err := e.portico.TrafficV1alpha1().VirtualIPs().Get(context.Background(), "203.0.113.15", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Spec.Backends[1].Drained = true
+	if _, err := e.portico.TrafficV1alpha1().VirtualIPs().Update(context.Background(), v, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the drained backend's weight 0", func() bool { return slices.Equal(weights("203.0.113.15"), []int{99, 0}) })
+	if n := e.health.takeReads(); n != 2 {
+		t.Errorf("a change of one VirtualIP read %d verdicts, want 2 (its two backends)", n)
+	}
+
+	e.health.set("10.0.0.10", model.Unhealthy)
+	e.c.HealthChanged(model.Probe{}, model.Unhealthy)
+	eventually(t, "weight 0 for the unhealthy backend in every service", func() bool {
+		return slices.Equal(weights("203.0.113.10"), []int{0, 1}) && slices.Equal(weights("203.0.113.29"), []int{0, 1})
+	})
+	if n := e.health.takeReads(); n < 40 {
+		t.Errorf("a verdict change read %d verdicts, want every VirtualIP's (40)", n)
 	}
 }
 

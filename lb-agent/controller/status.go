@@ -98,7 +98,7 @@ func (c *Controller) report(ctx context.Context, obs observed) error {
 		return fmt.Errorf("registering LoadBalancerNode %s: %w", c.opts.Node, err)
 	}
 	if c.guard.learn(node.Annotations[clusterv1alpha1.AnnotationHubIdentity]) {
-		c.Enqueue() // to keep the identity in the state file
+		c.requeue() // to keep the identity in the state file
 	}
 	status := c.nodeStatus(node, obs)
 	if apiequality.Semantic.DeepEqual(status, node.Status) {

@@ -26,23 +26,79 @@ type Node struct {
 // VirtualIP is left out and reported in the returned error; the others are served.
 // health gives the verdict of each probe.
 func For(vips []*trafficv1alpha1.VirtualIP, node Node, health HealthFunc) (State, error) {
+	return forEach(vips, node, func(obj *trafficv1alpha1.VirtualIP) (VIP, error) { return buildOne(obj, node, health) })
+}
+
+// Builder builds desired states as For does, and remembers the VIP it built
+// from each VirtualIP: the next build reuses it while the VirtualIP is the same
+// object, so that a change of one VirtualIP among thousands rebuilds one.
+// Informers replace an object that changed (and nothing mutates theirs). A
+// VIP depends on the health verdicts of its backends too: after a verdict
+// changed, Reset before the next build. The zero Builder is ready to use; it
+// is not safe for concurrent use.
+type Builder struct {
+	node  Node
+	built map[*trafficv1alpha1.VirtualIP]builtVIP
+}
+
+type builtVIP struct {
+	vip VIP
+	err error
+}
+
+// Reset forgets every VIP built: the next build reads every verdict again.
+func (b *Builder) Reset() { b.built = nil }
+
+// For is For, rebuilding only the VirtualIPs that are not the objects of the
+// previous build (or all, after Reset or when node changed). The VIPs of the
+// state it returns share their services with those of earlier states: never
+// modify them.
+func (b *Builder) For(vips []*trafficv1alpha1.VirtualIP, node Node, health HealthFunc) (State, error) {
+	prev := b.built
+	if node != b.node {
+		prev = nil
+	}
+	b.node, b.built = node, make(map[*trafficv1alpha1.VirtualIP]builtVIP, len(vips))
+	return forEach(vips, node, func(obj *trafficv1alpha1.VirtualIP) (VIP, error) {
+		r, ok := prev[obj]
+		if !ok {
+			r.vip, r.err = buildOne(obj, node, health)
+		}
+		b.built[obj] = r
+		return r.vip, r.err
+	})
+}
+
+// buildOne builds the VIP of one VirtualIP naming node's group.
+func buildOne(obj *trafficv1alpha1.VirtualIP, node Node, health HealthFunc) (VIP, error) {
+	spec, err := parse(obj, node)
+	if err != nil {
+		return VIP{}, err
+	}
+	return spec.build(health), nil
+}
+
+// forEach builds the state from the VIP build gives for each VirtualIP naming
+// node's group and not being deleted, in name order: of two claiming the same
+// address, the first is served.
+func forEach(vips []*trafficv1alpha1.VirtualIP, node Node, build func(*trafficv1alpha1.VirtualIP) (VIP, error)) (State, error) {
 	var state State
 	var errs []error
-	seen := map[netip.Addr]string{}
+	seen := make(map[netip.Addr]string, len(vips))
 	for _, obj := range sortedByName(vips) {
 		if !slices.Contains(obj.Spec.Groups, node.Group) || obj.DeletionTimestamp != nil {
 			continue
 		}
-		spec, err := parse(obj, node)
-		if err == nil && seen[spec.address] != "" {
-			err = fmt.Errorf("address %s is also claimed by VirtualIP %s", spec.address, seen[spec.address])
+		vip, err := build(obj)
+		if err == nil && seen[vip.Address] != "" {
+			err = fmt.Errorf("address %s is also claimed by VirtualIP %s", vip.Address, seen[vip.Address])
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("VirtualIP %s: %w", obj.Name, err))
 			continue
 		}
-		seen[spec.address] = obj.Name
-		state.VIPs = append(state.VIPs, spec.build(health))
+		seen[vip.Address] = obj.Name
+		state.VIPs = append(state.VIPs, vip)
 	}
 	slices.SortFunc(state.VIPs, func(a, b VIP) int { return a.Address.Compare(b.Address) })
 	return state, errors.Join(errs...)
@@ -184,9 +240,9 @@ func parseBackends(spec trafficv1alpha1.VirtualIPSpec, zone string) ([]backend, 
 	var out []backend
 	seen := map[netip.Addr]bool{}
 	for i, b := range spec.Backends {
-		addr, err := parseIPv4(fmt.Sprintf("backends[%d].address", i), b.Address)
-		if err != nil {
-			return nil, err
+		addr, err := parseIPv4("address", b.Address)
+		if err != nil { // the field's name only now: this runs for every backend of every VIP
+			return nil, fmt.Errorf("backends[%d].%w", i, err)
 		}
 		if seen[addr] {
 			return nil, fmt.Errorf("backends[%d]: duplicate address %s", i, addr)

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -292,4 +293,46 @@ func TestAddressClaimedTwice(t *testing.T) {
 	if len(state.VIPs) != 1 {
 		t.Errorf("VIPs %+v", state.VIPs)
 	}
+}
+
+// TestBuilderRebuildsOnlyWhatChanged: a Builder gives what For gives, reads
+// the verdicts only of the VirtualIPs that are new objects, and of all after
+// Reset or a change of zone.
+func TestBuilderRebuildsOnlyWhatChanged(t *testing.T) {
+	vips := []*trafficv1alpha1.VirtualIP{vip("203.0.113.10"), vip("203.0.113.11"), vip("203.0.113.12"),
+		vip("203.0.113.10", func(s *trafficv1alpha1.VirtualIPSpec) {}), // the same address under another name
+	}
+	vips[3].Name = "zzz"
+	var reads []string
+	verdicts := map[netip.Addr]Verdict{}
+	health := func(p Probe) Verdict {
+		reads = append(reads, p.Backend.Addr().String())
+		return verdicts[p.Backend.Addr()]
+	}
+	var b Builder
+	check := func(step string, node Node, wantReads int) {
+		t.Helper()
+		reads = nil
+		got, gotErr := b.For(vips, node, health)
+		n := len(reads)
+		want, wantErr := For(vips, node, health)
+		if diff := cmp.Diff(want, got, equateAddrs); diff != "" || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Errorf("%s: the Builder's state differs from For's (-For +Builder):\n%s\nerrors %v, %v", step, diff, wantErr, gotErr)
+		}
+		if n != wantReads {
+			t.Errorf("%s: %d verdicts read, want %d", step, n, wantReads)
+		}
+	}
+	check("first build", nodeA, 8) // 4 VirtualIPs of 2 backends
+	check("nothing changed", nodeA, 0)
+	changed := vips[1].DeepCopy()
+	changed.Spec.Backends[0].Drained = true
+	vips[1] = changed
+	check("one VirtualIP replaced", nodeA, 2)
+	vips = vips[1:]
+	check("one VirtualIP removed", nodeA, 0)
+	verdicts[addr("10.0.0.2")] = Unhealthy
+	b.Reset()
+	check("after Reset", nodeA, 6)
+	check("another zone", Node{Group: "zone-a", Zone: "zone-b"}, 6)
 }

@@ -4,6 +4,7 @@ package vm
 
 import (
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,6 +100,43 @@ func TestTwoDirectorsAgree(t *testing.T) {
 		t.Errorf("%d of %d flows went to another backend through the second director", differ, flows)
 	}
 	t.Logf("%d UDP flows through two directors: %d differ; spread %v", flows, differ, count(first))
+}
+
+// TestAgentTablesMatchIpvsadmRestore: the dataplane creates a service
+// round-robin, adds its destinations and switches it to Maglev (one table
+// build); ipvsadm -R creates it Maglev and builds the table on every
+// destination added. Two directors programmed from the same state, one each
+// way, must list the same services and send every flow to the same backend:
+// their Maglev tables are the same.
+func TestAgentTablesMatchIpvsadmRestore(t *testing.T) {
+	requireVM(t)
+	const flows = 1000
+	d := newDSR(t, 2, 4)
+	services := d.services(map[string]int{"be0": 5, "be1": 1, "be2": 3, "be3": 2})
+	set(t, newDataplane(t, d.directors[0]), services)
+	if err := bindAll(d.lab, d.directors[1], services); err != nil {
+		t.Fatal(err)
+	}
+	d.mustRun(d.directors[1], restoreRules(services, "mh"), "ipvsadm", "-R")
+	agent, restored := ipvsTable(d.lab, d.directors[0]), ipvsTable(d.lab, d.directors[1])
+	if !slices.Equal(agent, restored) {
+		t.Fatalf("the agent's services differ from ipvsadm -R's:\n%s", diffLines(agent, restored))
+	}
+	f := d.udpFlows(t, flows)
+	d.via(0)
+	first := f.backends(t)
+	d.via(1)
+	second := f.backends(t)
+	differ := 0
+	for i := range first {
+		if first[i] != second[i] {
+			differ++
+		}
+	}
+	if differ != 0 {
+		t.Errorf("%d of %d flows went to another backend through the director programmed by ipvsadm -R", differ, flows)
+	}
+	t.Logf("%d UDP flows through the agent's director and ipvsadm -R's: %d differ; spread %v (weights 5/1/3/2)", flows, differ, count(first))
 }
 
 // TestRemovingOneOfNMovesOneNth measures Maglev's disruption: the same flows

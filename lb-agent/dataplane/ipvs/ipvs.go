@@ -3,9 +3,9 @@
 // mh-fallback) and IPIP (tunnel) destinations, and every VIP bound as a /32 on a
 // dummy interface (portico0 by default).
 //
-// Set is declarative: it reads the kernel's services, computes the difference
-// with the desired ones and applies only that. It never flushes, on start-up or
-// otherwise, so established connections survive an agent restart.
+// Set is declarative: it makes the kernel serve exactly the desired services and
+// applies only the difference. It never flushes, on start-up or otherwise, so
+// established connections survive an agent restart.
 //
 // Ownership: the VIPs bound on the dummy interface are the ledger of what this
 // dataplane owns. A VIP is bound before its first service is created and unbound
@@ -14,18 +14,41 @@
 // or desired; every other service (kube-proxy's, an operator's, fwmark services)
 // is left alone. A service on a desired VIP:port:protocol is taken over.
 //
-// Drift repair: every Set compares the kernel's services (one netlink dump) with
-// the desired ones. Destinations of a service are read back when the service
-// changed since the last Set, and for all services at least every
-// Options.VerifyInterval, so a destination changed behind the agent's back is
-// repaired by the next Set after that interval.
+// Reads: the dataplane keeps a record of what the kernel holds for it: the VIPs
+// bound, and each owned service with its scheduler, flags and destinations. The
+// first Set reads everything back (the bound addresses, the services, the
+// destinations of every owned service: from /proc/net/ip_vs in one read, which
+// shows no connection thresholds, else with a netlink dump per service) and
+// repairs any difference. Later Sets
+// diff the desired state against the record and issue only the kernel operations
+// for the difference, without reading: a change of one backend's weight is one
+// netlink operation. The full read-back happens again on the first Set at least
+// Options.VerifyInterval after the last one: drift made behind the agent's back
+// (a weight edited with ipvsadm, a service or an address deleted) is repaired
+// within that interval, on the agent's next synchronization after it. A service
+// whose operation fails is read back and retried once in the same Set (its record
+// may be stale: it was changed behind the agent's back), and read back on every
+// following Set until it is programmed.
+//
+// Writes: a netlink round trip costs more than the kernel's work for most
+// IPVS writes, so the writes of a Set go in batches (up to 256 netlink
+// messages in one sendmsg, only the last acknowledged: kernel.go), each
+// service's writes in one batch; the reads go through moby/ipvs.
+//
+// Creating services: the kernel's Maglev scheduler rebuilds its whole lookup
+// table (ip_vs_mh_reassign: 4093 slots with Debian's kernel) for every
+// destination added, changed or removed, so a service created with N
+// destinations, as ipvsadm-restore does it, builds the table N times. A new
+// service with two destinations or more is therefore created without a
+// scheduler, given its destinations, and switched to mh with one update, which
+// builds the table once (see createOps).
 package ipvs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -38,15 +61,6 @@ import (
 	"github.com/portico-dev/portico/lb-agent/model"
 )
 
-// Service flags of the mh scheduler (include/uapi/linux/ip_vs.h IP_VS_SVC_F_SCHED1
-// and _SCHED2, named mh-fallback and mh-port by ipvsadm), and the flag the kernel
-// sets on every hashed service.
-const (
-	FlagMHFallback = 0x08
-	FlagMHPort     = 0x10
-	flagHashed     = 0x02
-)
-
 // Defaults.
 const (
 	DefaultInterface      = "portico0"
@@ -54,16 +68,16 @@ const (
 	DefaultVerifyInterval = time.Minute
 )
 
-// Kernel is the part of IPVS the dataplane uses; *libipvs.Handle implements it.
+// Kernel is the part of IPVS the dataplane uses. The dataplane's kernel reads
+// through moby/ipvs and writes through a netlink socket of its own, which
+// sends many writes in one round trip.
 type Kernel interface {
 	GetServices() ([]*libipvs.Service, error)
-	NewService(*libipvs.Service) error
-	UpdateService(*libipvs.Service) error
-	DelService(*libipvs.Service) error
+	GetService(*libipvs.Service) (*libipvs.Service, error)
 	GetDestinations(*libipvs.Service) ([]*libipvs.Destination, error)
-	NewDestination(*libipvs.Service, *libipvs.Destination) error
-	UpdateDestination(*libipvs.Service, *libipvs.Destination) error
-	DelDestination(*libipvs.Service, *libipvs.Destination) error
+	// Write issues ops in order and returns each one's error (nil: done); a
+	// failed op does not stop the next ones.
+	Write(ops []Op) []error
 }
 
 // Addresses binds VIPs locally. What it lists is what the dataplane owns.
@@ -80,11 +94,15 @@ type Options struct {
 	// Netns is the path of the network namespace to program; empty for the
 	// agent's own.
 	Netns string
-	// Workers is the number of netlink sockets used in parallel.
+	// Workers is the number of kernel handles used in parallel.
 	Workers int
-	// VerifyInterval bounds how long a destination changed outside the agent can
-	// go unrepaired; 0 reads every destination back on every Set.
+	// VerifyInterval is how often everything is read back from the kernel and
+	// drift repaired (see the package documentation); 0 reads everything back
+	// on every Set.
 	VerifyInterval time.Duration
+	// WrapKernel, when set, wraps each kernel handle (benchmarks count and
+	// time the operations with it).
+	WrapKernel func(Kernel) Kernel
 }
 
 // Dataplane programs IPVS.
@@ -92,16 +110,25 @@ type Dataplane struct {
 	kernels        []Kernel
 	addrs          Addresses
 	verifyInterval time.Duration
+	now            func() time.Time
 	close          func()
 
 	mu sync.Mutex
-	// programmed holds the destinations of each service as last set successfully.
-	programmed map[model.Key][]model.Destination
-	lastVerify time.Time
+	// rec is what the kernel holds for this dataplane; nil before the first
+	// read-back.
+	rec      *record
+	lastRead time.Time
+	// createSched is the scheduler services are created with before they
+	// are switched to mh: CreateScheduler, or mh on a kernel refusing it.
+	createSched string
+	// table reads every service's destinations at once (readTable); nil, or
+	// failing, the read-back reads them service by service.
+	table func() (map[recKey][]*libipvs.Destination, error)
 }
 
-// New opens Options.Workers IPVS netlink sockets and a netlink handle for the
-// interface in the namespace of opts.
+// New opens Options.Workers IPVS kernel handles (each a netlink socket to
+// read and one to write) and a netlink handle for the interface in the
+// namespace of opts.
 func New(opts Options) (*Dataplane, error) {
 	if opts.Interface == "" {
 		opts.Interface = DefaultInterface
@@ -113,34 +140,39 @@ func New(opts Options) (*Dataplane, error) {
 	if err != nil {
 		return nil, err
 	}
-	handles := make([]*libipvs.Handle, 0, opts.Workers)
+	handles := make([]*handle, 0, opts.Workers)
 	closeAll := func() {
 		for _, h := range handles {
-			h.Close()
+			h.close()
 		}
 		addrs.close()
 	}
 	for range opts.Workers {
-		h, err := libipvs.New(opts.Netns)
+		h, err := newHandle(opts.Netns)
 		if err != nil {
 			closeAll()
-			return nil, fmt.Errorf("opening IPVS netlink socket (is the ip_vs module available?): %w", err)
+			return nil, fmt.Errorf("opening IPVS netlink sockets (is the ip_vs module available?): %w", err)
 		}
 		handles = append(handles, h)
 	}
 	kernels := make([]Kernel, len(handles))
 	for i, h := range handles {
 		kernels[i] = h
+		if opts.WrapKernel != nil {
+			kernels[i] = opts.WrapKernel(h)
+		}
 	}
 	d := NewWith(kernels, addrs, opts.VerifyInterval)
 	d.close = closeAll
+	d.table = func() (map[recKey][]*libipvs.Destination, error) { return readTable(opts.Netns) }
 	return d, nil
 }
 
 // NewWith returns a dataplane on the given kernel handles (used in parallel) and
 // addresses.
 func NewWith(kernels []Kernel, addrs Addresses, verifyInterval time.Duration) *Dataplane {
-	return &Dataplane{kernels: kernels, addrs: addrs, verifyInterval: verifyInterval, close: func() {}}
+	return &Dataplane{kernels: kernels, addrs: addrs, verifyInterval: verifyInterval, now: time.Now, close: func() {},
+		createSched: CreateScheduler}
 }
 
 // Close releases the netlink sockets. The kernel state stays.
@@ -149,151 +181,372 @@ func (d *Dataplane) Close() { d.close() }
 var _ dataplane.Dataplane = (*Dataplane)(nil)
 
 // Set makes IPVS serve exactly services and binds their VIPs; see the package
-// documentation for what it touches.
+// documentation for what it touches and what it reads.
 func (d *Dataplane) Set(ctx context.Context, services []model.Service) (dataplane.Status, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	desired := index(services)
-	bound, err := d.addrs.List()
-	if err != nil {
-		return dataplane.Status{}, fmt.Errorf("listing the VIPs bound locally: %w", err)
-	}
+	desired := newDesired(services)
 	res := newResults()
-	own := d.bind(desired, bound, res)
-	have, err := d.kernels[0].GetServices()
-	if err != nil {
-		return dataplane.Status{}, fmt.Errorf("listing IPVS services: %w", err)
+	if d.rec == nil || d.now().Sub(d.lastRead) >= d.verifyInterval {
+		start := d.now()
+		rec, err := d.readAll(ctx, desired, res)
+		if err != nil {
+			return dataplane.Status{}, err
+		}
+		d.rec, d.lastRead = rec, start
 	}
-	verify := d.verifyInterval <= 0 || time.Since(d.lastVerify) >= d.verifyInterval
-	d.run(ctx, d.plan(desired, own, have, verify), desired, res)
-	d.unbind(desired, bound, res)
-	if verify && len(res.errs) == 0 {
-		d.lastVerify = time.Now()
+	bound := d.bind(desired, res)
+	d.run(ctx, d.plan(desired), res)
+	if len(d.rec.bound) > bound {
+		d.unbind(desired, res)
 	}
-	return res.status(desired), errors.Join(res.errs...)
+	return d.status(desired, res), errors.Join(res.errs...)
 }
 
-// desiredState indexes the desired services.
+// desiredState is the desired services, sorted by VIP, with the indexes that
+// only some Sets need built on first use: a Set that changes one service among
+// thousands should cost little more than one comparison per service.
 type desiredState struct {
-	services map[model.Key]model.Service
-	vips     []netip.Addr
+	services []model.Service // sorted by VIP
+	vips     []netip.Addr    // distinct, sorted
+	// bound tells, for each of vips, whether it is bound (set by bind).
+	bound  []bool
+	keys   map[model.Key]bool
+	vipSet map[netip.Addr]bool
 }
 
-func index(services []model.Service) desiredState {
-	s := desiredState{services: make(map[model.Key]model.Service, len(services))}
-	for _, svc := range services {
-		s.services[svc.Key] = svc
-		if !slices.Contains(s.vips, svc.VIP) {
+func newDesired(services []model.Service) *desiredState {
+	byVIP := func(a, b model.Service) int { return a.VIP.Compare(b.VIP) }
+	if !slices.IsSortedFunc(services, byVIP) {
+		services = slices.Clone(services)
+		slices.SortFunc(services, byVIP)
+	}
+	s := &desiredState{services: services, vips: make([]netip.Addr, 0, len(services))}
+	for i, svc := range services {
+		if i == 0 || svc.VIP != services[i-1].VIP {
 			s.vips = append(s.vips, svc.VIP)
 		}
 	}
-	slices.SortFunc(s.vips, netip.Addr.Compare)
 	return s
 }
 
-// bind binds new VIPs before their services exist and returns the VIPs owned:
-// those bound. A VIP that cannot be bound gets no service (it would not be
-// owned, so it could not be cleaned up later).
-func (d *Dataplane) bind(desired desiredState, bound []netip.Addr, res *results) map[netip.Addr]bool {
-	own := make(map[netip.Addr]bool, len(bound)+len(desired.vips))
-	for _, vip := range bound {
-		own[vip] = true
+// eachService calls fn with each desired service and whether its VIP is
+// bound.
+func (s *desiredState) eachService(fn func(svc *model.Service, first, bound bool)) {
+	v := -1
+	for i := range s.services {
+		first := i == 0 || s.services[i].VIP != s.services[i-1].VIP
+		if first {
+			v++
+		}
+		fn(&s.services[i], first, s.bound[v])
 	}
-	for _, vip := range desired.vips {
-		if own[vip] {
+}
+
+func (s *desiredState) hasKey(k model.Key) bool {
+	if s.keys == nil {
+		s.keys = make(map[model.Key]bool, len(s.services))
+		for _, svc := range s.services {
+			s.keys[svc.Key] = true
+		}
+	}
+	return s.keys[k]
+}
+
+func (s *desiredState) hasVIP(vip netip.Addr) bool {
+	if s.vipSet == nil {
+		s.vipSet = make(map[netip.Addr]bool, len(s.vips))
+		for _, v := range s.vips {
+			s.vipSet[v] = true
+		}
+	}
+	return s.vipSet[vip]
+}
+
+// readAll reads back the bound VIPs, the services and the destinations of those
+// on VIPs bound or desired. A service whose destinations cannot be read is left
+// stale (read back again by the next Set) and its VIP reported failed.
+func (d *Dataplane) readAll(ctx context.Context, desired *desiredState, res *results) (*record, error) {
+	bound, err := d.addrs.List()
+	if err != nil {
+		return nil, fmt.Errorf("listing the VIPs bound locally: %w", err)
+	}
+	have, err := d.kernels[0].GetServices()
+	if err != nil {
+		return nil, fmt.Errorf("listing IPVS services: %w", err)
+	}
+	rec := newRecord()
+	for _, vip := range bound {
+		rec.setBound(vip)
+	}
+	var keys []model.Key
+	var svcs []*libipvs.Service
+	for _, svc := range have {
+		if key, ok := keyOf(svc); ok && (rec.isBound(key.VIP) || desired.hasVIP(key.VIP)) {
+			keys, svcs = append(keys, key), append(svcs, svc)
+		}
+	}
+	read := make([]*service, len(keys))
+	var table map[recKey][]*libipvs.Destination
+	if d.table != nil {
+		table, _ = d.table() // without it, service by service
+	}
+	var each []int // services to read the destinations of one by one
+	for i, key := range keys {
+		if dests, ok := table[keyFor(key)]; ok {
+			read[i] = fromKernel(svcs[i], dests)
+		} else {
+			each = append(each, i)
+		}
+	}
+	errs := make([]error, len(keys))
+	eachErrs := d.parallel(ctx, len(each), func(k Kernel, e int) error {
+		i := each[e]
+		dests, err := k.GetDestinations(svcs[i])
+		read[i] = fromKernel(svcs[i], dests)
+		return wrap(err, "reading the destinations of %s", keyString(keys[i]))
+	})
+	for e, i := range each {
+		errs[i] = eachErrs[e]
+	}
+	for i, key := range keys {
+		if errs[i] != nil {
+			rec.setStale(key)
+			if errors.Is(errs[i], errNotStarted) {
+				errs[i] = ctx.Err()
+			}
+			res.record(key.VIP, errs[i])
 			continue
 		}
-		err := d.addrs.Add(vip)
-		res.record(vip, wrap(err, "binding %s", vip))
-		own[vip] = err == nil
+		rec.set(key, read[i])
 	}
-	return own
+	return rec, nil
+}
+
+// bind binds the desired VIPs not bound yet, before their services are
+// created, and returns how many desired VIPs are bound. A VIP that cannot be
+// bound gets no service (it would not be owned, so it could not be cleaned up
+// later).
+func (d *Dataplane) bind(desired *desiredState, res *results) int {
+	bound := 0
+	desired.bound = make([]bool, len(desired.vips))
+	for i, vip := range desired.vips {
+		ok := d.rec.isBound(vip)
+		if !ok {
+			err := d.addrs.Add(vip)
+			res.record(vip, wrap(err, "binding %s", vip))
+			if ok = err == nil; ok {
+				d.rec.setBound(vip)
+			}
+		}
+		if desired.bound[i] = ok; ok {
+			bound++
+		}
+	}
+	return bound
 }
 
 // unbind releases VIPs no longer desired once none of their services is left.
-func (d *Dataplane) unbind(desired desiredState, bound []netip.Addr, res *results) {
-	for _, vip := range bound {
-		if !slices.Contains(desired.vips, vip) && !res.failed[vip] {
-			res.record(vip, wrap(d.addrs.Del(vip), "unbinding %s", vip))
+func (d *Dataplane) unbind(desired *desiredState, res *results) {
+	inUse := map[netip.Addr]bool{}
+	services, stale := d.rec.keys()
+	for _, key := range append(services, stale...) {
+		inUse[key.VIP] = true
+	}
+	var release []netip.Addr
+	for _, vip := range d.rec.boundVIPs() {
+		if !desired.hasVIP(vip) && !res.failed[vip] && !inUse[vip] {
+			release = append(release, vip)
+		}
+	}
+	slices.SortFunc(release, netip.Addr.Compare)
+	for _, vip := range release {
+		err := d.addrs.Del(vip)
+		res.record(vip, wrap(err, "unbinding %s", vip))
+		if err == nil {
+			d.rec.setUnbound(vip)
 		}
 	}
 }
 
-// job is one service's reconciliation on one kernel handle.
+// job makes one owned service as desired: want nil deletes it. have is the
+// record's service (nil: none); read says the record is stale and the kernel
+// is read first.
 type job struct {
-	vip netip.Addr
-	key model.Key
-	run func(Kernel) error
+	key  model.Key
+	have *service
+	read bool
+	want *model.Service
+
+	ops []Op     // the writes from the record
+	got *service // what the kernel holds after them
+	// failed is the first op that failed, and its error.
+	failed    Op
+	failedErr error
 }
 
-// plan lists the work: delete owned services not desired, create missing ones,
-// reconcile existing ones (their destinations unless known to match).
-func (d *Dataplane) plan(desired desiredState, own map[netip.Addr]bool, have []*libipvs.Service, verify bool) []job {
+// plan lists the work on owned VIPs: services read back after a failure,
+// services created, changed and deleted.
+func (d *Dataplane) plan(desired *desiredState) []job {
 	var jobs []job
-	seen := map[model.Key]bool{}
-	for _, svc := range have {
-		key, ok := keyOf(svc)
-		if !ok || !own[key.VIP] {
-			continue
+	known, stale := 0, 0
+	desired.eachService(func(want *model.Service, _, bound bool) {
+		if !bound {
+			return
 		}
-		seen[key] = true
-		want, ok := desired.services[key]
+		have, ok := d.rec.service(want.Key)
 		switch {
+		case d.rec.isStale(want.Key):
+			stale++
+			jobs = append(jobs, job{key: want.Key, read: true, want: want})
 		case !ok:
-			jobs = append(jobs, job{key.VIP, key, func(k Kernel) error { return deleteService(k, svc) }})
-		case verify || !sameService(svc, want) || !slices.Equal(d.programmed[key], want.Destinations):
-			jobs = append(jobs, job{key.VIP, key, func(k Kernel) error { return reconcile(k, svc, want) }})
+			jobs = append(jobs, job{key: want.Key, want: want})
+		case !have.programmedAs(*want):
+			jobs = append(jobs, job{key: want.Key, have: have, want: want})
 		}
-	}
-	for key, want := range desired.services {
-		if !seen[key] && own[key.VIP] {
-			jobs = append(jobs, job{key.VIP, key, func(k Kernel) error { return create(k, want) }})
+		if ok {
+			known++
+		}
+	})
+	// Owned services that are not desired: few Sets have any.
+	if known < len(d.rec.services) || stale < len(d.rec.stale) {
+		services, staleKeys := d.rec.keys()
+		for _, key := range services {
+			if d.rec.isBound(key.VIP) && !desired.hasKey(key) {
+				have, _ := d.rec.service(key)
+				jobs = append(jobs, job{key: key, have: have})
+			}
+		}
+		for _, key := range staleKeys {
+			if d.rec.isBound(key.VIP) && !desired.hasKey(key) {
+				jobs = append(jobs, job{key: key, read: true})
+			}
 		}
 	}
 	slices.SortFunc(jobs, func(a, b job) int { return model.CompareKeys(a.key, b.key) })
 	return jobs
 }
 
-// run executes jobs on all kernel handles in parallel and records which
-// services are now programmed as desired.
-func (d *Dataplane) run(ctx context.Context, jobs []job, desired desiredState, res *results) {
-	if d.programmed == nil {
-		d.programmed = map[model.Key][]model.Destination{}
+// run executes jobs on the kernel handles in parallel and records what the
+// kernel holds after them. The writes of the jobs known from the record go
+// in batches (few netlink round trips); a job with a failed write, the record
+// being stale perhaps (the service changed behind the agent's back) or the
+// failure transient, is read back and applied once more alone, as is a job on
+// a stale record.
+func (d *Dataplane) run(ctx context.Context, jobs []job, res *results) {
+	errs := make([]error, len(jobs))
+	var batches [][]int
+	var reread []int
+	size := 0
+	for i := range jobs {
+		j := &jobs[i]
+		if j.read {
+			reread = append(reread, i)
+			continue
+		}
+		j.ops, j.got = opsFor(j.key, j.have, j.want, d.createSched)
+		if len(batches) == 0 || size+len(j.ops) > maxBatchOps {
+			batches, size = append(batches, nil), 0
+		}
+		batches[len(batches)-1] = append(batches[len(batches)-1], i)
+		size += len(j.ops)
 	}
-	done := make([]bool, len(jobs))
+	started := d.parallel(ctx, len(batches), func(k Kernel, b int) error {
+		var ops []Op
+		for _, i := range batches[b] {
+			ops = append(ops, jobs[i].ops...)
+		}
+		opErrs := k.Write(ops)
+		for _, i := range batches[b] {
+			for o, err := range opErrs[:len(jobs[i].ops)] {
+				if err != nil && errs[i] == nil {
+					jobs[i].failed, jobs[i].failedErr = jobs[i].ops[o], err
+					errs[i] = fmt.Errorf("%s: %w", jobs[i].ops[o], err)
+				}
+			}
+			opErrs = opErrs[len(jobs[i].ops):]
+		}
+		return nil
+	})
+	for b, err := range started {
+		for _, i := range batches[b] {
+			if err != nil {
+				errs[i] = err
+			} else if errs[i] != nil {
+				reread = append(reread, i)
+				d.noticeNoneRefused(jobs[i])
+			}
+		}
+	}
+	createSched := d.createSched
+	rerr := d.parallel(ctx, len(reread), func(k Kernel, r int) error {
+		j := &jobs[reread[r]]
+		have, err := readService(k, j.key)
+		if err != nil {
+			return err
+		}
+		var ops []Op
+		ops, j.got = opsFor(j.key, have, j.want, createSched)
+		for o, err := range k.Write(ops) {
+			if err != nil {
+				return fmt.Errorf("%s: %w", ops[o], err)
+			}
+		}
+		return nil
+	})
+	for r, i := range reread {
+		errs[i] = rerr[r]
+	}
+	for i, j := range jobs {
+		switch {
+		case errors.Is(errs[i], errNotStarted):
+			res.record(j.key.VIP, ctx.Err())
+		case errs[i] != nil:
+			res.record(j.key.VIP, fmt.Errorf("service %s: %w", keyString(j.key), errs[i]))
+			d.rec.setStale(j.key)
+		default:
+			d.rec.set(j.key, j.got)
+		}
+	}
+}
+
+// noticeNoneRefused switches to creating services as mh when the kernel
+// refused one without a scheduler.
+func (d *Dataplane) noticeNoneRefused(j job) {
+	if j.failed.Kind == NewService && j.failed.Service.SchedName == CreateScheduler && errors.Is(j.failedErr, syscall.ENOENT) {
+		d.createSched = model.Scheduler
+	}
+}
+
+var errNotStarted = errors.New("not started")
+
+// parallel calls fn for 0..n-1 on the kernel handles in parallel and returns
+// its errors; once ctx is done the calls not started fail with errNotStarted.
+func (d *Dataplane) parallel(ctx context.Context, n int, fn func(k Kernel, i int) error) []error {
+	errs := make([]error, n)
 	ch := make(chan int)
 	var wg sync.WaitGroup
-	for _, k := range d.kernels {
+	for _, k := range d.kernels[:min(len(d.kernels), max(n, 1))] {
 		wg.Go(func() {
 			for i := range ch {
-				err := jobs[i].run(k)
-				res.record(jobs[i].vip, wrap(err, "service %s", keyString(jobs[i].key)))
-				done[i] = err == nil
+				errs[i] = fn(k, i)
 			}
 		})
 	}
-	for i, j := range jobs {
-		if err := ctx.Err(); err != nil {
-			res.record(j.vip, err)
+	for i := range n {
+		if ctx.Err() != nil {
+			errs[i] = errNotStarted
 			continue
 		}
 		ch <- i
 	}
 	close(ch)
 	wg.Wait()
-	for i, j := range jobs {
-		want, ok := desired.services[j.key]
-		if done[i] && ok {
-			d.programmed[j.key] = want.Destinations
-		} else {
-			delete(d.programmed, j.key)
-		}
-	}
+	return errs
 }
 
-// results collects errors per VIP; safe for concurrent use.
+// results collects errors per VIP.
 type results struct {
-	mu     sync.Mutex
 	errs   []error
 	failed map[netip.Addr]bool
 }
@@ -304,25 +557,26 @@ func (r *results) record(vip netip.Addr, err error) {
 	if err == nil {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.errs = append(r.errs, err)
 	r.failed[vip] = true
 }
 
-func (r *results) status(desired desiredState) dataplane.Status {
+// status reports the desired services programmed: those of VIPs bound and
+// without a failure.
+func (d *Dataplane) status(desired *desiredState, res *results) dataplane.Status {
 	var st dataplane.Status
-	for _, svc := range desired.services {
-		if !r.failed[svc.VIP] {
+	ok := false
+	desired.eachService(func(svc *model.Service, first, bound bool) {
+		if first {
+			if ok = bound && (len(res.failed) == 0 || !res.failed[svc.VIP]); ok {
+				st.Ready = append(st.Ready, svc.VIP)
+			}
+		}
+		if ok {
 			st.Services++
 			st.Destinations += len(svc.Destinations)
 		}
-	}
-	for _, vip := range desired.vips {
-		if !r.failed[vip] {
-			st.Ready = append(st.Ready, vip)
-		}
-	}
+	})
 	return st
 }
 
@@ -337,115 +591,6 @@ func keyString(k model.Key) string {
 	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(k.VIP, k.Port), k.Protocol)
 }
 
-// keyOf identifies a kernel service; false for services the model cannot
-// describe (fwmark, IPv6, other protocols).
-func keyOf(svc *libipvs.Service) (model.Key, bool) {
-	addr, ok := netip.AddrFromSlice(svc.Address)
-	if !ok || svc.FWMark != 0 || svc.AddressFamily != syscall.AF_INET {
-		return model.Key{}, false
-	}
-	var proto model.Protocol
-	switch svc.Protocol {
-	case syscall.IPPROTO_TCP:
-		proto = model.TCP
-	case syscall.IPPROTO_UDP:
-		proto = model.UDP
-	default:
-		return model.Key{}, false
-	}
-	return model.Key{VIP: addr.Unmap(), Port: svc.Port, Protocol: proto}, true
-}
-
-// toService is the kernel form of a desired service.
-func toService(s model.Service) *libipvs.Service {
-	proto := uint16(syscall.IPPROTO_TCP)
-	if s.Protocol == model.UDP {
-		proto = syscall.IPPROTO_UDP
-	}
-	return &libipvs.Service{
-		AddressFamily: syscall.AF_INET,
-		Address:       net.IP(s.VIP.AsSlice()),
-		Protocol:      proto,
-		Port:          s.Port,
-		SchedName:     model.Scheduler,
-		Flags:         FlagMHFallback | FlagMHPort,
-		Netmask:       0xffffffff,
-	}
-}
-
-func toDestination(d model.Destination, port uint16) *libipvs.Destination {
-	return &libipvs.Destination{
-		AddressFamily:   syscall.AF_INET,
-		Address:         net.IP(d.Address.AsSlice()),
-		Port:            port,
-		Weight:          d.Weight,
-		ConnectionFlags: libipvs.ConnectionFlagTunnel,
-	}
-}
-
-func sameService(have *libipvs.Service, want model.Service) bool {
-	return have.SchedName == model.Scheduler && have.Flags&^flagHashed == FlagMHFallback|FlagMHPort &&
-		have.Timeout == 0
-}
-
-func create(k Kernel, want model.Service) error {
-	svc := toService(want)
-	if err := k.NewService(svc); err != nil {
-		return err
-	}
-	for _, d := range want.Destinations {
-		if err := k.NewDestination(svc, toDestination(d, want.Port)); err != nil {
-			return fmt.Errorf("adding destination %s: %w", d.Address, err)
-		}
-	}
-	return nil
-}
-
-func deleteService(k Kernel, svc *libipvs.Service) error {
-	return k.DelService(svc)
-}
-
-// reconcile fixes a service's scheduler and destinations.
-func reconcile(k Kernel, have *libipvs.Service, want model.Service) error {
-	svc := toService(want)
-	if !sameService(have, want) {
-		if err := k.UpdateService(svc); err != nil {
-			return err
-		}
-	}
-	dests, err := k.GetDestinations(svc)
-	if err != nil {
-		return fmt.Errorf("listing destinations: %w", err)
-	}
-	return syncDestinations(k, svc, want, dests)
-}
-
-func syncDestinations(k Kernel, svc *libipvs.Service, want model.Service, have []*libipvs.Destination) error {
-	current := make(map[netip.AddrPort]*libipvs.Destination, len(have))
-	for _, d := range have {
-		if a, ok := netip.AddrFromSlice(d.Address); ok {
-			current[netip.AddrPortFrom(a.Unmap(), d.Port)] = d
-		}
-	}
-	for _, w := range want.Destinations {
-		ap := netip.AddrPortFrom(w.Address, want.Port)
-		h, ok := current[ap]
-		delete(current, ap)
-		var err error
-		switch {
-		case !ok:
-			err = k.NewDestination(svc, toDestination(w, want.Port))
-		case h.Weight != w.Weight || h.ConnectionFlags&libipvs.ConnectionFlagFwdMask != libipvs.ConnectionFlagTunnel:
-			err = k.UpdateDestination(svc, toDestination(w, want.Port))
-		}
-		if err != nil {
-			return fmt.Errorf("destination %s: %w", w.Address, err)
-		}
-	}
-	for ap, d := range current {
-		if err := k.DelDestination(svc, d); err != nil {
-			return fmt.Errorf("deleting destination %s: %w", ap, err)
-		}
-	}
-	return nil
+func compareAddrPorts(a, b netip.AddrPort) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Port(), b.Port()))
 }

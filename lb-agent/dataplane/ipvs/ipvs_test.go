@@ -19,13 +19,20 @@ import (
 )
 
 // fakeKernel is an in-memory IPVS that behaves like the kernel for the calls the
-// dataplane makes (EEXIST/ENOENT, the hashed flag) and counts writes.
+// dataplane makes (ESRCH for a missing service, EEXIST/ENOENT for destinations,
+// the hashed flag), records every read and write, and counts the builds of the
+// Maglev table: one per destination added, changed or deleted on an mh service,
+// and one per switch of a service with destinations to mh (ip_vs_mh).
 type fakeKernel struct {
 	mu       sync.Mutex
 	services map[string]*fakeService
 	writes   []string
-	reads    int
+	reads    []string
+	builds   int
+	batches  int    // Write calls: netlink round trips of the real kernel
 	failOn   string // a write whose description contains this fails
+	failOnce string // as failOn, once
+	noNone   bool   // an old kernel: creating a service without a scheduler fails
 }
 
 type fakeService struct {
@@ -43,16 +50,45 @@ func destID(d *libipvs.Destination) string { return fmt.Sprintf("%s:%d", d.Addre
 
 func (k *fakeKernel) write(op string) error {
 	k.writes = append(k.writes, op)
+	if k.failOnce != "" && strings.Contains(op, k.failOnce) {
+		k.failOnce = ""
+		return syscall.EIO
+	}
 	if k.failOn != "" && strings.Contains(op, k.failOn) {
 		return syscall.EINVAL
 	}
 	return nil
 }
 
+// Write applies ops one by one, as the kernel does with a batch.
+func (k *fakeKernel) Write(ops []Op) []error {
+	k.mu.Lock()
+	k.batches++
+	k.mu.Unlock()
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		switch op.Kind {
+		case NewService:
+			errs[i] = k.NewService(op.Service)
+		case UpdateService:
+			errs[i] = k.UpdateService(op.Service)
+		case DelService:
+			errs[i] = k.DelService(op.Service)
+		case NewDestination:
+			errs[i] = k.NewDestination(op.Service, op.Destination)
+		case UpdateDestination:
+			errs[i] = k.UpdateDestination(op.Service, op.Destination)
+		case DelDestination:
+			errs[i] = k.DelDestination(op.Service, op.Destination)
+		}
+	}
+	return errs
+}
+
 func (k *fakeKernel) GetServices() ([]*libipvs.Service, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.reads++
+	k.reads = append(k.reads, "get-services")
 	var out []*libipvs.Service
 	for _, s := range k.services {
 		c := s.svc
@@ -62,11 +98,27 @@ func (k *fakeKernel) GetServices() ([]*libipvs.Service, error) {
 	return out, nil
 }
 
+func (k *fakeKernel) GetService(s *libipvs.Service) (*libipvs.Service, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.reads = append(k.reads, "get-service "+svcID(s))
+	cur := k.services[svcID(s)]
+	if cur == nil {
+		return nil, syscall.ESRCH
+	}
+	c := cur.svc
+	c.Flags |= flagHashed
+	return &c, nil
+}
+
 func (k *fakeKernel) NewService(s *libipvs.Service) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.write("new-service " + svcID(s)); err != nil {
+	if err := k.write("new-service " + svcID(s) + " " + s.SchedName); err != nil {
 		return err
+	}
+	if k.noNone && s.SchedName == "none" {
+		return syscall.ENOENT
 	}
 	if k.services[svcID(s)] != nil {
 		return syscall.EEXIST
@@ -78,12 +130,15 @@ func (k *fakeKernel) NewService(s *libipvs.Service) error {
 func (k *fakeKernel) UpdateService(s *libipvs.Service) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if err := k.write("update-service " + svcID(s)); err != nil {
+	if err := k.write("update-service " + svcID(s) + " " + s.SchedName); err != nil {
 		return err
 	}
 	cur := k.services[svcID(s)]
 	if cur == nil {
-		return syscall.ENOENT
+		return syscall.ESRCH
+	}
+	if cur.svc.SchedName != "mh" && s.SchedName == "mh" && len(cur.dests) > 0 {
+		k.builds++
 	}
 	cur.svc = *s
 	return nil
@@ -96,7 +151,7 @@ func (k *fakeKernel) DelService(s *libipvs.Service) error {
 		return err
 	}
 	if k.services[svcID(s)] == nil {
-		return syscall.ENOENT
+		return syscall.ESRCH
 	}
 	delete(k.services, svcID(s))
 	return nil
@@ -105,10 +160,10 @@ func (k *fakeKernel) DelService(s *libipvs.Service) error {
 func (k *fakeKernel) GetDestinations(s *libipvs.Service) ([]*libipvs.Destination, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.reads++
+	k.reads = append(k.reads, "get-dests "+svcID(s))
 	cur := k.services[svcID(s)]
 	if cur == nil {
-		return nil, syscall.ENOENT
+		return nil, syscall.ESRCH
 	}
 	var out []*libipvs.Destination
 	for _, d := range cur.dests {
@@ -126,9 +181,13 @@ func (k *fakeKernel) destOp(op string, s *libipvs.Service, d *libipvs.Destinatio
 	}
 	cur := k.services[svcID(s)]
 	if cur == nil {
-		return syscall.ENOENT
+		return syscall.ESRCH
 	}
-	return apply(cur)
+	err := apply(cur)
+	if err == nil && cur.svc.SchedName == "mh" {
+		k.builds++
+	}
+	return err
 }
 
 func (k *fakeKernel) NewDestination(s *libipvs.Service, d *libipvs.Destination) error {
@@ -167,7 +226,7 @@ func (k *fakeKernel) dump() []string {
 	defer k.mu.Unlock()
 	var out []string
 	for id, s := range k.services {
-		out = append(out, fmt.Sprintf("%s %s flags=%#x", id, s.svc.SchedName, s.svc.Flags))
+		out = append(out, fmt.Sprintf("%s %s flags=%#x", id, s.svc.SchedName, s.svc.Flags|flagHashed))
 		for did, d := range s.dests {
 			out = append(out, fmt.Sprintf("%s -> %s w=%d fwd=%d", id, did, d.Weight, d.ConnectionFlags))
 		}
@@ -176,30 +235,42 @@ func (k *fakeKernel) dump() []string {
 	return out
 }
 
-func (k *fakeKernel) takeWrites() []string {
+// take returns the writes and reads since the last take, sorted, and the
+// Maglev table builds.
+func (k *fakeKernel) take() (writes, reads []string, builds int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	w := k.writes
-	k.writes = nil
-	slices.Sort(w)
+	writes, reads, builds = k.writes, k.reads, k.builds
+	k.writes, k.reads, k.builds, k.batches = nil, nil, 0, 0
+	slices.Sort(writes)
+	slices.Sort(reads)
+	return writes, reads, builds
+}
+
+func (k *fakeKernel) takeWrites() []string {
+	w, _, _ := k.take()
 	return w
 }
 
+// fakeAddrs binds addresses in memory and records the calls.
 type fakeAddrs struct {
 	mu    sync.Mutex
 	addrs []netip.Addr
+	calls []string
 	fail  netip.Addr
 }
 
 func (f *fakeAddrs) List() ([]netip.Addr, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls = append(f.calls, "list")
 	return slices.Clone(f.addrs), nil
 }
 
 func (f *fakeAddrs) Add(a netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls = append(f.calls, "add "+a.String())
 	if a == f.fail {
 		return syscall.EPERM
 	}
@@ -212,6 +283,7 @@ func (f *fakeAddrs) Add(a netip.Addr) error {
 func (f *fakeAddrs) Del(a netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls = append(f.calls, "del "+a.String())
 	f.addrs = slices.DeleteFunc(f.addrs, func(x netip.Addr) bool { return x == a })
 	return nil
 }
@@ -227,6 +299,14 @@ func (f *fakeAddrs) sorted() []string {
 	return out
 }
 
+func (f *fakeAddrs) takeCalls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.calls
+	f.calls = nil
+	return c
+}
+
 func svc(vip string, port uint16, dests ...string) model.Service {
 	s := model.Service{Key: model.Key{VIP: netip.MustParseAddr(vip), Port: port, Protocol: model.TCP}}
 	for _, d := range dests {
@@ -237,6 +317,26 @@ func svc(vip string, port uint16, dests ...string) model.Service {
 	}
 	return s
 }
+
+// many is n services (203.0.x.y:80) of 8 destinations each.
+func many(n int) []model.Service {
+	var out []model.Service
+	for i := range n {
+		s := model.Service{Key: model.Key{VIP: netip.AddrFrom4([4]byte{203, 0, byte(i / 250), byte(i%250 + 1)}), Port: 80, Protocol: model.TCP}}
+		for j := range 8 {
+			s.Destinations = append(s.Destinations, model.Destination{Address: netip.AddrFrom4([4]byte{10, 1, 0, byte(j + 1)}), Weight: 1})
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// clock is a fake time for the verify interval.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time                   { return c.t }
+func (c *clock) advance(d time.Duration)          { c.t = c.t.Add(d) }
+func withClock(d *Dataplane, c *clock) *Dataplane { d.now = c.now; return d }
 
 func newTest(verify time.Duration) (*Dataplane, *fakeKernel, *fakeAddrs) {
 	k, a := newFakeKernel(), &fakeAddrs{}
@@ -269,13 +369,8 @@ func TestSetFromEmpty(t *testing.T) {
 		"6/203.0.113.10:80/fw0 -> 10.1.0.2:80 w=1 fwd=2",
 		"6/203.0.113.11:80/fw0 mh flags=0x1a",
 	}
-	// The fake stores what it was given: 0x18 plus the hashed bit on reads.
-	got := k.dump()
-	for i := range got {
-		got[i] = strings.Replace(got[i], "flags=0x18", "flags=0x1a", 1)
-	}
 	slices.Sort(want)
-	if !slices.Equal(got, want) {
+	if got := k.dump(); !slices.Equal(got, want) {
 		t.Errorf("kernel:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if got := a.sorted(); !slices.Equal(got, []string{"203.0.113.10", "203.0.113.11"}) {
@@ -286,43 +381,161 @@ func TestSetFromEmpty(t *testing.T) {
 	}
 }
 
-func TestSetIsIdempotentAndRestartSafe(t *testing.T) {
-	desired := []model.Service{svc("203.0.113.10", 80, "10.0.0.2=99", "10.1.0.2=1")}
-	d, k, a := newTest(time.Hour)
-	mustSet(t, d, desired...)
-	k.takeWrites()
-	mustSet(t, d, desired...)
-	if w := k.takeWrites(); len(w) != 0 {
-		t.Errorf("second Set wrote %v", w)
+// TestNewServiceBuildsTheMaglevTableOnce: a new service with several
+// destinations is created without a scheduler, given its destinations and
+// switched to mh: one table build instead of one per destination.
+func TestNewServiceBuildsTheMaglevTableOnce(t *testing.T) {
+	d, k, _ := newTest(time.Hour)
+	mustSet(t, d, svc("203.0.113.10", 80, "10.0.0.1=1", "10.0.0.2=1", "10.0.0.3=1"), svc("203.0.113.11", 80, "10.0.0.1=1"))
+	writes, _, builds := k.take()
+	want := []string{
+		"new-dest 6/203.0.113.10:80/fw0 10.0.0.1:80",
+		"new-dest 6/203.0.113.10:80/fw0 10.0.0.2:80",
+		"new-dest 6/203.0.113.10:80/fw0 10.0.0.3:80",
+		"new-dest 6/203.0.113.11:80/fw0 10.0.0.1:80",
+		"new-service 6/203.0.113.10:80/fw0 none",
+		"new-service 6/203.0.113.11:80/fw0 mh",
+		"update-service 6/203.0.113.10:80/fw0 mh",
 	}
-	// A new agent (fresh dataplane on the same kernel) reads everything back and
-	// writes nothing: no flush, no re-creation.
-	restarted := NewWith([]Kernel{k}, a, time.Hour)
-	mustSet(t, restarted, desired...)
-	if w := k.takeWrites(); len(w) != 0 {
-		t.Errorf("Set after a restart wrote %v", w)
+	if !slices.Equal(writes, want) {
+		t.Errorf("writes:\n%s\nwant:\n%s", strings.Join(writes, "\n"), strings.Join(want, "\n"))
+	}
+	if builds != 2 {
+		t.Errorf("%d Maglev table builds for two new services, want 2 (one each)", builds)
+	}
+	for _, line := range k.dump() {
+		if strings.Contains(line, " none ") {
+			t.Errorf("a service was left without a scheduler: %s", line)
+		}
+	}
+}
+
+// TestNewServiceOnAKernelWithoutNoneScheduler: a kernel that refuses a
+// service without a scheduler gets the service created as mh, and the
+// services created after it too.
+func TestNewServiceOnAKernelWithoutNoneScheduler(t *testing.T) {
+	d, k, _ := newTest(time.Hour)
+	k.noNone = true
+	first := svc("203.0.113.10", 80, "10.0.0.1=1", "10.0.0.2=1")
+	mustSet(t, d, first)
+	writes, _, builds := k.take()
+	want := []string{
+		// The batch: the creation fails (ENOENT), the writes after it too.
+		"new-dest 6/203.0.113.10:80/fw0 10.0.0.1:80",
+		"new-dest 6/203.0.113.10:80/fw0 10.0.0.2:80",
+		"new-service 6/203.0.113.10:80/fw0 none",
+		"update-service 6/203.0.113.10:80/fw0 mh",
+		// Read back (absent) and created as mh.
+		"new-dest 6/203.0.113.10:80/fw0 10.0.0.1:80",
+		"new-dest 6/203.0.113.10:80/fw0 10.0.0.2:80",
+		"new-service 6/203.0.113.10:80/fw0 mh",
+	}
+	slices.Sort(want)
+	if !slices.Equal(writes, want) || builds != 2 {
+		t.Errorf("writes:\n%s\nwant:\n%s\n%d table builds, want 2", strings.Join(writes, "\n"), strings.Join(want, "\n"), builds)
+	}
+	mustSet(t, d, first, svc("203.0.113.11", 80, "10.0.0.1=1", "10.0.0.2=1"))
+	if writes := k.takeWrites(); len(writes) != 3 || !slices.Contains(writes, "new-service 6/203.0.113.11:80/fw0 mh") {
+		t.Errorf("the next creation: %v, want it as mh directly", writes)
+	}
+}
+
+// TestCreationIsBatched: creating 100 services of 8 destinations takes 1000
+// writes (each created without a scheduler, given its destinations, switched
+// to mh) in batches of at most maxBatchOps, each service's in one batch.
+func TestCreationIsBatched(t *testing.T) {
+	d, k, _ := newTest(time.Hour)
+	mustSet(t, d, many(100)...)
+	batches := k.batches
+	if writes, _, builds := k.take(); len(writes) != 1000 || batches != 4 || builds != 100 {
+		t.Errorf("%d writes in %d batches, %d Maglev table builds; want 1000 in 4 (25 services of 10 writes each), 100", len(writes), batches, builds)
+	}
+}
+
+// TestOneBackendChangeIsOneKernelOperation: once the dataplane has read the
+// kernel back, changing one backend's weight among 200 services of 8 backends
+// issues exactly one kernel operation, and reads nothing.
+func TestOneBackendChangeIsOneKernelOperation(t *testing.T) {
+	d, k, a := newTest(time.Hour)
+	services := many(200)
+	mustSet(t, d, services...)
+	k.take()
+	a.takeCalls()
+
+	services[123].Destinations = slices.Clone(services[123].Destinations)
+	services[123].Destinations[5].Weight = 0
+	st, err := d.Set(context.Background(), services)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := k.batches
+	writes, reads, builds := k.take()
+	if want := []string{"update-dest 6/203.0.0.124:80/fw0 10.1.0.6:80"}; !slices.Equal(writes, want) || batches != 1 {
+		t.Errorf("kernel writes %v in %d batches, want %v in one", writes, batches, want)
+	}
+	if len(reads) != 0 || builds != 1 {
+		t.Errorf("kernel reads %v (want none), Maglev table builds %d (want 1)", reads, builds)
+	}
+	if calls := a.takeCalls(); len(calls) != 0 {
+		t.Errorf("address calls %v, want none", calls)
+	}
+	if st.Services != 200 || st.Destinations != 1600 || len(st.Ready) != 200 {
+		t.Errorf("status: %d services, %d destinations, %d ready", st.Services, st.Destinations, len(st.Ready))
+	}
+}
+
+// TestRestartWithNothingChangedWritesNothing: a new dataplane on a kernel that
+// already serves the desired state (an agent restart) reads everything back
+// once and writes nothing; its next Set reads nothing either.
+func TestRestartWithNothingChangedWritesNothing(t *testing.T) {
+	services := many(50)
+	d, k, a := newTest(time.Hour)
+	mustSet(t, d, services...)
+	k.take()
+	a.takeCalls()
+
+	restarted := NewWith([]Kernel{k, k}, a, time.Hour)
+	st, err := restarted.Set(context.Background(), services)
+	if err != nil || len(st.Ready) != 50 {
+		t.Fatalf("Set after a restart: %+v %v", st, err)
+	}
+	writes, reads, _ := k.take()
+	if len(writes) != 0 {
+		t.Errorf("Set after a restart wrote %v", writes)
+	}
+	// One service dump and the destinations of each service.
+	if len(reads) != 51 || reads[50] != "get-services" {
+		t.Errorf("Set after a restart read %d times (%v...), want 51", len(reads), reads[:min(3, len(reads))])
+	}
+	if calls := a.takeCalls(); !slices.Equal(calls, []string{"list"}) {
+		t.Errorf("address calls %v, want [list]", calls)
+	}
+	mustSet(t, restarted, services...)
+	if writes, reads, _ := k.take(); len(writes)+len(reads) != 0 {
+		t.Errorf("second Set: writes %v, reads %v", writes, reads)
 	}
 }
 
 func TestChangesAreMinimal(t *testing.T) {
 	d, k, _ := newTest(time.Hour)
 	mustSet(t, d, svc("203.0.113.10", 80, "10.0.0.2=99", "10.1.0.2=1", "10.2.0.2=1"))
-	k.takeWrites()
+	k.take()
 	mustSet(t, d, svc("203.0.113.10", 80, "10.0.0.2=0", "10.1.0.2=1", "10.3.0.2=1"))
 	want := []string{
 		"del-dest 6/203.0.113.10:80/fw0 10.2.0.2:80",
 		"new-dest 6/203.0.113.10:80/fw0 10.3.0.2:80",
 		"update-dest 6/203.0.113.10:80/fw0 10.0.0.2:80",
 	}
-	if w := k.takeWrites(); !slices.Equal(w, want) {
-		t.Errorf("writes %v, want %v", w, want)
+	if w, r, _ := k.take(); !slices.Equal(w, want) || len(r) != 0 {
+		t.Errorf("writes %v, want %v; reads %v, want none", w, want, r)
 	}
 }
 
 func TestRemovalUnbindsAfterServicesAreGone(t *testing.T) {
 	d, k, a := newTest(time.Hour)
 	mustSet(t, d, svc("203.0.113.10", 80, "10.0.0.2=1"), svc("203.0.113.10", 443), svc("203.0.113.11", 80))
-	k.takeWrites()
+	k.take()
+	a.takeCalls()
 	mustSet(t, d, svc("203.0.113.10", 80, "10.0.0.2=1"))
 	want := []string{"del-service 6/203.0.113.10:443/fw0", "del-service 6/203.0.113.11:80/fw0"}
 	if w := k.takeWrites(); !slices.Equal(w, want) {
@@ -330,6 +543,9 @@ func TestRemovalUnbindsAfterServicesAreGone(t *testing.T) {
 	}
 	if got := a.sorted(); !slices.Equal(got, []string{"203.0.113.10"}) {
 		t.Errorf("bound %v", got)
+	}
+	if calls := a.takeCalls(); !slices.Equal(calls, []string{"del 203.0.113.11"}) {
+		t.Errorf("address calls %v", calls)
 	}
 	mustSet(t, d)
 	if len(k.dump()) != 0 || len(a.sorted()) != 0 {
@@ -352,13 +568,16 @@ func TestForeignServicesAreLeftAlone(t *testing.T) {
 		}
 	}
 	k.NewDestination(foreign, &libipvs.Destination{Address: net.ParseIP("10.0.0.9").To4(), Port: 443, Weight: 1})
-	k.takeWrites()
+	k.take()
 	mustSet(t, d)
 	if w := k.takeWrites(); len(w) != 0 {
 		t.Errorf("Set(nothing) touched foreign services: %v", w)
 	}
+	// The VIP was neither bound nor desired when the kernel was read back: the
+	// creation fails (EEXIST), the service is read back and taken over.
 	mustSet(t, d, svc("203.0.113.10", 80, "10.0.0.2=1"))
-	want := []string{"new-dest 6/203.0.113.10:80/fw0 10.0.0.2:80", "update-service 6/203.0.113.10:80/fw0"}
+	want := []string{"new-dest 6/203.0.113.10:80/fw0 10.0.0.2:80", "new-service 6/203.0.113.10:80/fw0 mh",
+		"update-service 6/203.0.113.10:80/fw0 mh"}
 	if w := k.takeWrites(); !slices.Equal(w, want) {
 		t.Errorf("writes %v, want %v", w, want)
 	}
@@ -368,45 +587,140 @@ func TestForeignServicesAreLeftAlone(t *testing.T) {
 	}
 }
 
-func TestDriftRepair(t *testing.T) {
-	desired := []model.Service{svc("203.0.113.10", 80, "10.0.0.2=99", "10.1.0.2=1"), svc("203.0.113.10", 443)}
-	d, k, _ := newTest(0)
-	mustSet(t, d, desired...)
-	// Someone changes a weight, adds a destination and deletes a service.
-	s80 := toService(desired[0])
-	k.UpdateDestination(s80, &libipvs.Destination{Address: net.ParseIP("10.0.0.2").To4(), Port: 80, Weight: 5, ConnectionFlags: libipvs.ConnectionFlagTunnel})
-	k.NewDestination(s80, &libipvs.Destination{Address: net.ParseIP("10.9.9.9").To4(), Port: 80, Weight: 5})
-	k.DelService(toService(desired[1]))
-	before := k.dump()
-	k.takeWrites()
-	mustSet(t, d, desired...)
+// TestServiceFoundOnANewlyDesiredVIPIsTakenOver: a service someone created on
+// a VIP the dataplane did not serve when it read the kernel back is taken over
+// when that VIP becomes desired: the creation fails (EEXIST), the service is
+// read back and changed.
+func TestServiceFoundOnANewlyDesiredVIPIsTakenOver(t *testing.T) {
+	d, k, _ := newTest(time.Hour)
+	mustSet(t, d, svc("203.0.113.10", 80, "10.0.0.2=1"))
+	takeover := &libipvs.Service{AddressFamily: syscall.AF_INET, Protocol: syscall.IPPROTO_TCP,
+		Address: net.ParseIP("203.0.113.11").To4(), Port: 80, SchedName: "rr"}
+	k.NewService(takeover)
+	k.NewDestination(takeover, &libipvs.Destination{Address: net.ParseIP("10.9.9.9").To4(), Port: 80, Weight: 1})
+	k.take()
+	mustSet(t, d, svc("203.0.113.10", 80, "10.0.0.2=1"), svc("203.0.113.11", 80, "10.0.0.2=1", "10.0.0.3=1"))
+	writes, reads, _ := k.take()
 	want := []string{
-		"del-dest 6/203.0.113.10:80/fw0 10.9.9.9:80",
-		"new-service 6/203.0.113.10:443/fw0",
-		"update-dest 6/203.0.113.10:80/fw0 10.0.0.2:80",
+		"del-dest 6/203.0.113.11:80/fw0 10.9.9.9:80",
+		"new-dest 6/203.0.113.11:80/fw0 10.0.0.2:80",
+		"new-dest 6/203.0.113.11:80/fw0 10.0.0.3:80",
+		"new-service 6/203.0.113.11:80/fw0 none", // EEXIST
+		"update-service 6/203.0.113.11:80/fw0 mh",
 	}
-	if w := k.takeWrites(); !slices.Equal(w, want) {
-		t.Errorf("repair writes %v, want %v (kernel before: %v)", w, want, before)
+	if !slices.Equal(writes, want) {
+		t.Errorf("writes:\n%s\nwant:\n%s", strings.Join(writes, "\n"), strings.Join(want, "\n"))
+	}
+	if want := []string{"get-dests 6/203.0.113.11:80/fw0", "get-service 6/203.0.113.11:80/fw0"}; !slices.Equal(reads, want) {
+		t.Errorf("reads %v, want %v", reads, want)
 	}
 }
 
-func TestVerifyIntervalSkipsReadsOfUnchangedServices(t *testing.T) {
+// TestVerifyIntervalRepairsDrift: drift made behind the dataplane's back is
+// not seen by Sets within the verify interval (they read nothing), and is
+// repaired by the first Set after it, which reads everything back.
+func TestVerifyIntervalRepairsDrift(t *testing.T) {
+	desired := []model.Service{svc("203.0.113.10", 80, "10.0.0.2=99", "10.1.0.2=1"), svc("203.0.113.10", 443), svc("203.0.113.11", 80)}
+	c := &clock{t: time.Unix(1000, 0)}
+	d, k, a := newTest(time.Minute)
+	withClock(d, c)
+	mustSet(t, d, desired...)
+	// Someone changes a weight, adds a destination, deletes a service and
+	// unbinds a VIP.
+	s80 := toService(desired[0].Key)
+	k.UpdateDestination(s80, &libipvs.Destination{Address: net.ParseIP("10.0.0.2").To4(), Port: 80, Weight: 5, ConnectionFlags: libipvs.ConnectionFlagTunnel})
+	k.NewDestination(s80, &libipvs.Destination{Address: net.ParseIP("10.9.9.9").To4(), Port: 80, Weight: 5})
+	k.DelService(toService(desired[1].Key))
+	a.Del(netip.MustParseAddr("203.0.113.11"))
+	k.take()
+	a.takeCalls()
+
+	c.advance(59 * time.Second)
+	mustSet(t, d, desired...)
+	if w, r, _ := k.take(); len(w)+len(r) != 0 {
+		t.Errorf("Set within the verify interval: writes %v, reads %v; want none", w, r)
+	}
+	c.advance(time.Second)
+	mustSet(t, d, desired...)
+	writes, reads, _ := k.take()
+	want := []string{
+		"del-dest 6/203.0.113.10:80/fw0 10.9.9.9:80",
+		"new-service 6/203.0.113.10:443/fw0 mh",
+		"update-dest 6/203.0.113.10:80/fw0 10.0.0.2:80",
+	}
+	if !slices.Equal(writes, want) {
+		t.Errorf("repair writes %v, want %v", writes, want)
+	}
+	if len(reads) != 3 { // the dump, the destinations of the two services left
+		t.Errorf("reads %v, want 3", reads)
+	}
+	if calls := a.takeCalls(); !slices.Equal(calls, []string{"list", "add 203.0.113.11"}) {
+		t.Errorf("address calls %v, want the list and the VIP bound again", calls)
+	}
+	// The next read-back is an interval later.
+	c.advance(59 * time.Second)
+	mustSet(t, d, desired...)
+	if w, r, _ := k.take(); len(w)+len(r) != 0 {
+		t.Errorf("Set after the repair: writes %v, reads %v; want none", w, r)
+	}
+}
+
+// TestZeroVerifyIntervalReadsEverySet: with VerifyInterval 0 every Set reads
+// everything back and repairs drift.
+func TestZeroVerifyIntervalReadsEverySet(t *testing.T) {
+	desired := []model.Service{svc("203.0.113.10", 80, "10.0.0.2=99", "10.1.0.2=1")}
+	d, k, _ := newTest(0)
+	mustSet(t, d, desired...)
+	k.UpdateDestination(toService(desired[0].Key), &libipvs.Destination{Address: net.ParseIP("10.1.0.2").To4(), Port: 80, Weight: 7, ConnectionFlags: libipvs.ConnectionFlagTunnel})
+	k.take()
+	mustSet(t, d, desired...)
+	writes, reads, _ := k.take()
+	if want := []string{"update-dest 6/203.0.113.10:80/fw0 10.1.0.2:80"}; !slices.Equal(writes, want) {
+		t.Errorf("writes %v, want %v", writes, want)
+	}
+	if len(reads) != 2 {
+		t.Errorf("reads %v, want the dump and one service's destinations", reads)
+	}
+}
+
+// TestFailedOperationIsReadBackAndRetried: a failed operation makes the
+// dataplane read that service back and retry once in the same Set; while it
+// keeps failing, every following Set reads the service back first.
+func TestFailedOperationIsReadBackAndRetried(t *testing.T) {
+	desired := many(10)
 	d, k, _ := newTest(time.Hour)
-	var desired []model.Service
-	for i := range 50 {
-		desired = append(desired, svc(fmt.Sprintf("203.0.113.%d", i+1), 80, "10.0.0.2=1"))
-	}
 	mustSet(t, d, desired...)
-	k.reads = 0
-	k.takeWrites()
-	desired[7] = svc("203.0.113.8", 80, "10.0.0.2=0")
+	desired[3].Destinations = slices.Clone(desired[3].Destinations)
+	desired[3].Destinations[0].Weight = 5
+	k.take()
+
+	k.failOnce = "update-dest"
 	mustSet(t, d, desired...)
-	// One service dump and one destination read (the changed service).
-	if k.reads != 2 {
-		t.Errorf("reads after one change: %d, want 2", k.reads)
+	writes, reads, _ := k.take()
+	want := []string{"update-dest 6/203.0.0.4:80/fw0 10.1.0.1:80", "update-dest 6/203.0.0.4:80/fw0 10.1.0.1:80"}
+	if !slices.Equal(writes, want) || !slices.Equal(reads, []string{"get-dests 6/203.0.0.4:80/fw0", "get-service 6/203.0.0.4:80/fw0"}) {
+		t.Errorf("a transient failure: writes %v, reads %v; want the write, a read back and the write again", writes, reads)
 	}
-	if w := k.takeWrites(); !slices.Equal(w, []string{"update-dest 6/203.0.113.8:80/fw0 10.0.0.2:80"}) {
-		t.Errorf("writes %v", w)
+
+	desired[3].Destinations[0].Weight = 6
+	k.failOn = "update-dest"
+	st, err := d.Set(context.Background(), desired)
+	if err == nil || len(st.Ready) != 9 || slices.Contains(st.Ready, desired[3].VIP) {
+		t.Errorf("a persistent failure: ready %v, error %v; want the 9 others ready and an error", st.Ready, err)
+	}
+	k.take()
+	k.failOn = ""
+	st, err = d.Set(context.Background(), desired)
+	if err != nil || len(st.Ready) != 10 {
+		t.Errorf("after recovery: %+v %v", st, err)
+	}
+	writes, reads, _ = k.take()
+	if !slices.Equal(writes, []string{"update-dest 6/203.0.0.4:80/fw0 10.1.0.1:80"}) ||
+		!slices.Equal(reads, []string{"get-dests 6/203.0.0.4:80/fw0", "get-service 6/203.0.0.4:80/fw0"}) {
+		t.Errorf("the Set after a failure: writes %v, reads %v; want the service read back, then the write", writes, reads)
+	}
+	if got := k.dump(); !slices.Contains(got, "6/203.0.0.4:80/fw0 -> 10.1.0.1:80 w=6 fwd=2") {
+		t.Errorf("kernel %v", got)
 	}
 }
 
@@ -440,6 +754,9 @@ func TestFailuresAreReportedPerVIP(t *testing.T) {
 	})
 	if err != nil || len(st.Ready) != 3 {
 		t.Errorf("after recovery: %+v %v", st, err)
+	}
+	if got := k.dump(); !slices.Contains(got, "6/203.0.113.11:80/fw0 -> 10.6.6.6:80 w=1 fwd=2") {
+		t.Errorf("kernel %v", got)
 	}
 }
 

@@ -12,10 +12,13 @@ import (
 )
 
 // linkAddresses binds VIPs as /32 addresses of a dummy interface, created (and set
-// up) when missing.
+// up) when missing. List looks the interface up (and repairs it); Add and Del
+// use the interface last looked up, and look it up again when it is gone.
 type linkAddresses struct {
 	h    *netlink.Handle
 	name string
+	// cached is the interface last looked up; nil before the first.
+	cached netlink.Link
 }
 
 func newLinkAddresses(name, nsPath string) (*linkAddresses, error) {
@@ -63,7 +66,25 @@ func (l *linkAddresses) link() (netlink.Link, error) {
 			return nil, fmt.Errorf("setting %s up: %w", l.name, err)
 		}
 	}
+	l.cached = link
 	return link, nil
+}
+
+// withLink calls fn with the interface last looked up, and once more with the
+// interface looked up again when there was none or it is gone (deleted, or
+// replaced, behind the agent's back).
+func (l *linkAddresses) withLink(fn func(netlink.Link) error) error {
+	if l.cached != nil {
+		err := fn(l.cached)
+		if !errors.Is(err, unix.ENODEV) {
+			return err
+		}
+	}
+	link, err := l.link()
+	if err != nil {
+		return err
+	}
+	return fn(link)
 }
 
 // List returns the /32 IPv4 addresses of the interface.
@@ -89,28 +110,24 @@ func (l *linkAddresses) List() ([]netip.Addr, error) {
 
 // Add binds vip.
 func (l *linkAddresses) Add(vip netip.Addr) error {
-	link, err := l.link()
-	if err != nil {
+	return l.withLink(func(link netlink.Link) error {
+		err := l.h.AddrAdd(link, hostAddr(vip))
+		if errors.Is(err, unix.EEXIST) {
+			return nil
+		}
 		return err
-	}
-	err = l.h.AddrAdd(link, hostAddr(vip))
-	if errors.Is(err, unix.EEXIST) {
-		return nil
-	}
-	return err
+	})
 }
 
 // Del unbinds vip.
 func (l *linkAddresses) Del(vip netip.Addr) error {
-	link, err := l.link()
-	if err != nil {
+	return l.withLink(func(link netlink.Link) error {
+		err := l.h.AddrDel(link, hostAddr(vip))
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			return nil
+		}
 		return err
-	}
-	err = l.h.AddrDel(link, hostAddr(vip))
-	if errors.Is(err, unix.EADDRNOTAVAIL) {
-		return nil
-	}
-	return err
+	})
 }
 
 func hostAddr(a netip.Addr) *netlink.Addr {
