@@ -78,7 +78,7 @@ type Options struct {
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
-	return &Options{GatewayNamespace: "istio-system", MetricsBindAddress: ":8080", HeartbeatInterval: 10 * time.Second, Resync: 10 * time.Minute, Workers: 4,
+	return &Options{GatewayNamespace: "istio-system", MetricsBindAddress: ":8080", HeartbeatInterval: 10 * time.Second, Resync: 10 * time.Minute, Workers: 16,
 		HubQPS: 200, MemberQPS: 500,
 		HubTokenRenewFraction: hubtoken.DefaultRenewFraction, RemovalHoldFraction: 0.5, RemovalHoldMin: 3}
 }
@@ -103,7 +103,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Also serve Go's runtime profiles under /debug/pprof/ on --metrics-bind-address (CPU, heap, goroutines: 'go tool pprof http://ADDRESS/debug/pprof/heap').")
 	fs.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "How often the agent renews its Lease on the hub.")
 	fs.DurationVar(&o.Resync, "resync", o.Resync, "How often every ClusterAccessPoint is reconciled even without changes.")
-	fs.IntVar(&o.Workers, "workers", o.Workers, "Concurrent ClusterAccessPoint reconciles.")
+	fs.IntVar(&o.Workers, "workers", o.Workers,
+		"Concurrent ClusterAccessPoint reconciles. Each waits on the member cluster for most of its time (one request per object), so this, more than CPU, bounds how fast many access points are applied.")
 	fs.Float32Var(&o.HubQPS, "hub-qps", o.HubQPS,
 		"Requests per second the agent may send to the hub (burst: twice that); the hub is shared by every cluster's agent.")
 	fs.Float32Var(&o.MemberQPS, "member-qps", o.MemberQPS,
@@ -310,8 +311,11 @@ func (o *Options) Run(ctx context.Context) error {
 		if err := inf.SetTransform(stripManagedFields); err != nil {
 			return err
 		}
+		if err := inf.AddIndexers(apply.AccessPointIndexers); err != nil {
+			return err
+		}
 		_, _ = inf.AddEventHandler(drift)
-		stores[gvr], appliedSynced = inf.GetStore(), append(appliedSynced, inf.HasSynced)
+		stores[gvr], appliedSynced = inf.GetIndexer(), append(appliedSynced, inf.HasSynced)
 	}
 	// Pruning reads what was applied from these caches instead of listing every kind.
 	applier.UseCache(&apply.Cache{Stores: stores, Synced: func() bool {

@@ -79,9 +79,27 @@ func (a *Client) checkNamespace(ref Ref) error {
 // Cache lists labelled objects from metadata informers instead of the API, and
 // tells whose a labelled object is without asking the API.
 type Cache struct {
+	// Stores are the informers' stores; an Indexer with the index
+	// IndexAccessPoint (AccessPointIndexers) lists one access point's objects
+	// without scanning the others.
 	Stores map[schema.GroupVersionResource]cache.Store
 	Synced func() bool
 }
+
+// IndexAccessPoint indexes cached objects by their Label value.
+const IndexAccessPoint = "portico.dev/access-point"
+
+// AccessPointIndexers are the indexers Cache stores should have.
+var AccessPointIndexers = cache.Indexers{IndexAccessPoint: func(obj any) ([]string, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, nil
+	}
+	if v, ok := m.GetLabels()[Label]; ok {
+		return []string{v}, nil
+	}
+	return nil, nil
+}}
 
 // UseCache makes List and the ownership check of Apply read from informer
 // caches once they have synced.
@@ -235,7 +253,16 @@ func (c *Cache) list(accessPoint string) []Labelled {
 		if store == nil {
 			continue
 		}
-		for _, item := range store.List() {
+		items := store.List
+		if indexer, ok := store.(cache.Indexer); ok && accessPoint != "" {
+			if _, indexed := indexer.GetIndexers()[IndexAccessPoint]; indexed {
+				items = func() []any {
+					byIndex, _ := indexer.ByIndex(IndexAccessPoint, LabelValue(accessPoint))
+					return byIndex
+				}
+			}
+		}
+		for _, item := range items() {
 			m, ok := item.(metav1.Object)
 			if !ok {
 				continue

@@ -202,6 +202,35 @@ func TestApplyChecksOwnersInTheCache(t *testing.T) {
 	}
 }
 
+// scanFails is an indexed store whose full listing fails the test.
+type scanFails struct {
+	cache.Indexer
+	t *testing.T
+}
+
+func (s scanFails) List() []any {
+	s.t.Error("listing one access point's objects scanned the whole store")
+	return s.Indexer.List()
+}
+
+// TestCacheListsOneAccessPointByIndex: with AccessPointIndexers, the objects of
+// one access point come from the index, without reading every cached object
+// (a ClusterAccessPoint's sync costs what it owns, not what the cluster holds).
+func TestCacheListsOneAccessPointByIndex(t *testing.T) {
+	f := newFakeMember(t)
+	gvr := schema.GroupVersionResource{Group: istioGroup, Version: "v1", Resource: "gateways"}
+	indexer := cache.NewIndexer(cache.MetaNamespaceKeyFunc, AccessPointIndexers)
+	for _, ap := range []string{"shop.web", "shop.api", "shop.cart"} {
+		name := strings.TrimPrefix(ap, "shop.")
+		_ = indexer.Add(existingObject("networking.istio.io/v1", "Gateway", "shop", name, map[string]string{Label: LabelValue(ap)}, nil))
+	}
+	f.client.UseCache(&Cache{Stores: map[schema.GroupVersionResource]cache.Store{gvr: scanFails{indexer, t}}, Synced: func() bool { return true }})
+	l, err := f.client.List(context.Background(), "shop.api")
+	if err != nil || len(l) != 1 || l[0].Name != "api" || l[0].AccessPoint != "shop.api" {
+		t.Fatalf("List(shop.api) = %+v, %v", l, err)
+	}
+}
+
 // TestSecretsOnlyInTheGatewayNamespace: with RestrictSecrets, a Secret outside
 // the gateway namespace is refused without a write, listing reads Secrets of
 // the gateway namespace only, and such a Secret is never deleted.

@@ -247,13 +247,9 @@ func (r *Reconciler) sweep(ctx context.Context, accessPoint string) error {
 	if err != nil {
 		return err
 	}
-	caps, err := r.lister.List(labels.Everything())
+	uids, names, err := r.live(accessPoint)
 	if err != nil {
 		return err
-	}
-	uids, names := map[string]bool{}, map[string]bool{}
-	for _, c := range caps {
-		uids[string(c.UID)], names[apply.LabelValue(c.Name)] = true, true
 	}
 	orphaned := func(e apply.Labelled) bool {
 		live := names[e.AccessPoint]
@@ -263,10 +259,22 @@ func (r *Reconciler) sweep(ctx context.Context, accessPoint string) error {
 		return !live && apply.Prunable(e.GVK.GroupKind())
 	}
 	var orphans []apply.Labelled
-	for _, e := range existing {
-		if orphaned(e) {
-			orphans = append(orphans, e)
+	findOrphans := func() {
+		orphans = orphans[:0]
+		for _, e := range existing {
+			if orphaned(e) {
+				orphans = append(orphans, e)
+			}
 		}
+	}
+	findOrphans()
+	if len(orphans) > 0 && accessPoint != "" {
+		// An object may belong to another live ClusterAccessPoint by its
+		// owner UID: look at all of them before removing anything.
+		if uids, names, err = r.live(""); err != nil {
+			return err
+		}
+		findOrphans()
 	}
 	if len(orphans) == 0 {
 		if accessPoint == "" {
@@ -303,6 +311,32 @@ func (r *Reconciler) sweep(ctx context.Context, accessPoint string) error {
 		klog.FromContext(ctx).Info("Removed orphan", "object", e.Ref.String(), "accessPoint", e.AccessPoint, "ownerUID", e.OwnerUID)
 	}
 	return nil
+}
+
+// live returns the UIDs and label values of the ClusterAccessPoints that
+// objects labelled for accessPoint ("": any) may belong to: only that one
+// when named, so that a ClusterAccessPoint's sync does not read all of them.
+func (r *Reconciler) live(accessPoint string) (uids, names map[string]bool, err error) {
+	uids, names = map[string]bool{}, map[string]bool{}
+	var caps []*trafficv1alpha1.ClusterAccessPoint
+	if accessPoint == "" {
+		if caps, err = r.lister.List(labels.Everything()); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		cap, err := r.lister.Get(accessPoint)
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return nil, nil, err
+		default:
+			caps = append(caps, cap)
+		}
+	}
+	for _, c := range caps {
+		uids[string(c.UID)], names[apply.LabelValue(c.Name)] = true, true
+	}
+	return uids, names, nil
 }
 
 // accessPoints are the access points (label values) that objects belong to.
