@@ -65,7 +65,7 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{Controllers: []string{"*"}, ClusterLeaseGrace: 40 * time.Second, LeaderElect: true,
-		LeaderElectionNamespace: "portico-system", Workers: 4, QPS: 100, KubefedNamespace: kubefed.DefaultNamespace}
+		LeaderElectionNamespace: "portico-system", Workers: 16, QPS: 100, KubefedNamespace: kubefed.DefaultNamespace}
 }
 
 // AddFlags adds the controller flags.
@@ -78,7 +78,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Run the controllers only in the replica holding the Lease portico-hub in --leader-election-namespace of the hub cluster.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
 		"Hub cluster namespace of the leader election Lease.")
-	fs.IntVar(&o.Workers, "controller-workers", o.Workers, "Concurrent reconciles per controller.")
+	fs.IntVar(&o.Workers, "controller-workers", o.Workers,
+		"Concurrent reconciles per controller. A reconcile mostly waits on its writes (an access point's first sync writes its revision, VIP, ClusterAccessPoints and status one after another), so this bounds how fast a burst of changes converges.")
 	fs.StringVar(&o.KubefedNamespace, "kubefed-namespace", o.KubefedNamespace,
 		"Hub cluster namespace of kubefed's KubeFedClusters (kubefed's system namespace), for access points whose spec.placement.follow names a kubefed federated object.")
 	fs.Float32Var(&o.QPS, "controller-qps", o.QPS, "Requests per second the controllers may send to the hub cluster (burst: twice that). Their requests to portico-hub itself are not limited on the client side.")
