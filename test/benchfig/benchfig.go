@@ -14,9 +14,18 @@ import (
 	"math"
 	"os"
 	"slices"
-	"testing"
 	"time"
 )
+
+// TB is what Report needs of a testing.TB (this package does not import
+// testing: hack/bench-report reads its figures).
+type TB interface {
+	Helper()
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
 
 // Marker starts the line a figure is printed on.
 const Marker = "PORTICO-BENCH "
@@ -113,7 +122,7 @@ func quantile(sorted []float64, q float64) float64 {
 
 // Report logs f and prints it for hack/bench-report. A figure from fewer than
 // MinSamples samples fails tb.
-func Report(tb testing.TB, f Figure) {
+func Report(tb TB, f Figure) {
 	tb.Helper()
 	if f.Samples < MinSamples {
 		tb.Errorf("figure %s: %d samples, want at least %d", f.Name, f.Samples, MinSamples)
@@ -144,7 +153,7 @@ func goalText(f Figure) string {
 }
 
 // Durations reports samples as durations in unit: "s", "ms" or "µs".
-func Durations(tb testing.TB, name, unit string, goal Goal, stat Stat, d []time.Duration, includes string) Figure {
+func Durations(tb TB, name, unit string, goal Goal, stat Stat, d []time.Duration, includes string) Figure {
 	tb.Helper()
 	per := map[string]time.Duration{"s": time.Second, "ms": time.Millisecond, "µs": time.Microsecond}[unit]
 	if per == 0 {
@@ -160,7 +169,7 @@ func Durations(tb testing.TB, name, unit string, goal Goal, stat Stat, d []time.
 }
 
 // Values reports samples in unit.
-func Values(tb testing.TB, name, unit string, goal Goal, stat Stat, samples []float64, includes string) Figure {
+func Values(tb TB, name, unit string, goal Goal, stat Stat, samples []float64, includes string) Figure {
 	tb.Helper()
 	f := New(name, unit, goal, stat, samples, includes)
 	Report(tb, f)
