@@ -61,25 +61,7 @@ func BenchmarkHub(b *testing.B) {
 	pid := portico.Process.PID
 	rssIdle := float64(rssKiB(b, pid)) / 1024
 
-	stopSampling := make(chan struct{})
-	var rssMu sync.Mutex
-	var rss []float64
-	go func() {
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-t.C:
-				if v := fbStatusKiB(pid, "VmRSS:"); v > 0 {
-					rssMu.Lock()
-					rss = append(rss, float64(v)/1024)
-					rssMu.Unlock()
-				}
-			}
-		}
-	}()
+	rssSampler := sampleRSS(pid)
 
 	create := run(b, clients, n, func(j int) error {
 		_, err := faps.Create(ctx, benchFAP(j), metav1.CreateOptions{})
@@ -131,11 +113,8 @@ func BenchmarkHub(b *testing.B) {
 			b.Fatalf("list returned %d access points, want %d", items, n)
 		}
 	}
-	close(stopSampling)
 	peak := float64(hwmKiB(b, pid)) / 1024
-	rssMu.Lock()
-	rssSamples := slices.Clone(rss)
-	rssMu.Unlock()
+	rssSamples := rssSampler()
 
 	what := fmt.Sprintf("through the hub cluster's kube-apiserver (aggregation) to portico-hub (embedded etcd, no controllers), %d concurrent clients", clients)
 	benchfig.Durations(b, "hub/create-access-point", "ms", benchfig.AtMost(100), benchfig.P99, create,

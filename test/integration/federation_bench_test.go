@@ -161,25 +161,7 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	pid, apiPID := ph.Process.PID, hub.APIServerPID
 
 	// portico-hub's RSS, sampled every 500ms from here on.
-	stopSampling := make(chan struct{})
-	var samplesMu sync.Mutex
-	var rss []float64
-	go func() {
-		t := time.NewTicker(500 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-t.C:
-				s := fbProcSample(pid)
-				samplesMu.Lock()
-				rss = append(rss, float64(s.rssKiB)/1024)
-				samplesMu.Unlock()
-			}
-		}
-	}()
-	defer close(stopSampling)
+	rssSampler := sampleRSS(pid)
 
 	var idleCPU []float64
 	for range 5 {
@@ -308,9 +290,7 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 		"one access point of a burst, from its create to Applied on all its clusters; "+what)
 	benchfig.Durations(b, prefix+"update-to-applied", "ms", benchfig.AtMost(150), benchfig.P99, updates,
 		"one access point's VirtualService changed on the loaded hub, until its status shows the new generation Applied on its clusters; one at a time; "+what)
-	samplesMu.Lock()
-	rssSamples := slices.Clone(rss)
-	samplesMu.Unlock()
+	rssSamples := rssSampler()
 	benchfig.Values(b, prefix+"hub-rss", "MiB", benchfig.None, benchfig.Max, rssSamples,
 		fmt.Sprintf("portico-hub's RSS (embedded etcd included), every 500 ms through the bursts and updates; %d access points at the end", total))
 	benchfig.Values(b, prefix+"requests-per-access-point", "requests", benchfig.None, benchfig.Median, perAP,
@@ -328,6 +308,32 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 }
 
 func fbSimName(burst, i int) string { return fmt.Sprintf("b%d-ap-%04d", burst, i) }
+
+// sampleRSS samples a process's RSS (MiB) every 500 ms until the returned
+// function is called; it returns the samples.
+func sampleRSS(pid int) func() []float64 {
+	stop, done := make(chan struct{}), make(chan []float64)
+	go func() {
+		var rss []float64
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- rss
+				return
+			case <-t.C:
+				if v := fbStatusKiB(pid, "VmRSS:"); v > 0 {
+					rss = append(rss, float64(v)/1024)
+				}
+			}
+		}
+	}()
+	return func() []float64 {
+		close(stop)
+		return <-done
+	}
+}
 
 // fbCPU is a process's CPU use (cores) over d.
 func fbCPU(pid int, d time.Duration) float64 {
