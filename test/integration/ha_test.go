@@ -44,6 +44,15 @@ func TestHAHub(t *testing.T) {
 	ha := framework.NewHAHub(t, hub, 3, 2, framework.PorticoHubOptions{})
 	replicas := []versioned.Interface{replicaClient(t, hub, ha.Replicas[0]), replicaClient(t, hub, ha.Replicas[1])}
 	ctx := context.Background()
+	// A replica serves through the hub cluster (front-proxy certificates)
+	// before it has loaded the hub's client CA, which this test's direct
+	// client certificates need: until then it sees them as anonymous.
+	for i, c := range replicas {
+		framework.Eventually(t, 30*time.Second, fmt.Sprintf("replica %d authenticates client certificates", i), func() (bool, string) {
+			_, err := c.TrafficV1alpha1().VIPPools().List(ctx, metav1.ListOptions{Limit: 1})
+			return err == nil, fmt.Sprint(err)
+		})
+	}
 
 	pool := func(name string, cidrs ...string) *trafficv1alpha1.VIPPool {
 		return &trafficv1alpha1.VIPPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: trafficv1alpha1.VIPPoolSpec{CIDRs: cidrs}}
