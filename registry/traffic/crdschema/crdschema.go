@@ -188,3 +188,33 @@ func jsonTypeName(v any) string {
 		return "a number"
 	}
 }
+
+// Set validates the specs of several kinds, each against its own schema.
+type Set struct {
+	validators map[string]*Validator
+	kinds      []string
+}
+
+// NewSet builds a validator for each kind from schemas (kind -> the CRD's
+// spec schema). The kinds are copied: changing the caller's slice later
+// changes nothing here.
+func NewSet(kinds []string, schemas map[string]string) *Set {
+	s := &Set{validators: make(map[string]*Validator, len(kinds)), kinds: append([]string(nil), kinds...)}
+	for _, k := range kinds {
+		s.validators[k] = New(k, schemas[k])
+	}
+	return s
+}
+
+// Validate validates one spec of kind (see Validator.Validate); a kind
+// outside the set is NotSupported at fldPath.
+func (s *Set) Validate(ctx context.Context, kind string, spec []byte, fldPath *field.Path) (map[string]any, field.ErrorList) {
+	v, ok := s.validators[kind]
+	if !ok {
+		return nil, field.ErrorList{field.NotSupported(fldPath, kind, s.kinds)}
+	}
+	return v.Validate(ctx, spec, fldPath)
+}
+
+// Kind returns the validator of kind, nil outside the set.
+func (s *Set) Kind(kind string) *Validator { return s.validators[kind] }

@@ -23,17 +23,8 @@ import (
 // Kinds lists the supported kinds.
 var Kinds = []string{"Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute"}
 
-// validators is keyed by kind, built from a private copy of Kinds.
-var validators = func() map[string]*crdschema.Validator {
-	m := make(map[string]*crdschema.Validator, len(Kinds))
-	for _, k := range Kinds {
-		m[k] = crdschema.New(k, specSchemas[k])
-	}
-	return m
-}()
-
-// supportedKinds is the list reported in NotSupported errors.
-var supportedKinds = append([]string(nil), Kinds...)
+// validators validates each kind against its CRD schema.
+var validators = crdschema.NewSet(Kinds, specSchemas)
 
 // ValidateSpec validates one Gateway API spec (JSON object bytes) of the
 // given kind. fldPath is the path of the spec inside the Portico object, e.g.
@@ -41,10 +32,6 @@ var supportedKinds = append([]string(nil), Kinds...)
 // errors carry full paths below it, e.g.
 // spec.template.gatewayAPI.httpRoutes[0].spec.rules[0].matches[0].path.type.
 func ValidateSpec(ctx context.Context, kind string, spec []byte, fldPath *field.Path) field.ErrorList {
-	v, ok := validators[kind]
-	if !ok {
-		return field.ErrorList{field.NotSupported(fldPath, kind, supportedKinds)}
-	}
-	_, errs := v.Validate(ctx, spec, fldPath)
+	_, errs := validators.Validate(ctx, kind, spec, fldPath)
 	return errs
 }

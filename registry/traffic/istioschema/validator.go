@@ -31,18 +31,8 @@ import (
 var Kinds = []string{"Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "WorkloadEntry", "WorkloadGroup",
 	"AuthorizationPolicy", "RequestAuthentication", "Telemetry"}
 
-// validators is keyed by kind. It is built from a private copy of Kinds so that
-// callers modifying the exported slice cannot change what is supported.
-var validators = func() map[string]*crdschema.Validator {
-	m := make(map[string]*crdschema.Validator, len(Kinds))
-	for _, k := range Kinds {
-		m[k] = crdschema.New(k, specSchemas[k])
-	}
-	return m
-}()
-
-// supportedKinds is the list reported in NotSupported errors.
-var supportedKinds = append([]string(nil), Kinds...)
+// validators validates each kind against its CRD schema.
+var validators = crdschema.NewSet(Kinds, specSchemas)
 
 // ValidateSpec validates one Istio spec (JSON object bytes) of the given kind. fldPath is the path of the
 // spec inside the Portico object, e.g. field.NewPath("spec","template","virtualServices").Index(0).Child("spec").
@@ -54,11 +44,7 @@ var supportedKinds = append([]string(nil), Kinds...)
 // checks (ports, hosts) follow; they only report fields the schema checks have
 // not already reported.
 func ValidateSpec(ctx context.Context, kind string, spec []byte, fldPath *field.Path) field.ErrorList {
-	v, ok := validators[kind]
-	if !ok {
-		return field.ErrorList{field.NotSupported(fldPath, kind, supportedKinds)}
-	}
-	obj, errs := v.Validate(ctx, spec, fldPath)
+	obj, errs := validators.Validate(ctx, kind, spec, fldPath)
 	if obj == nil {
 		return errs
 	}

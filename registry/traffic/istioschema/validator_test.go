@@ -167,13 +167,13 @@ func TestKindsMatchGeneratedSchemas(t *testing.T) {
 		t.Fatalf("generated schemas for %v, Kinds is %v", got, want)
 	}
 	for _, k := range Kinds {
-		if err := validators[k].Compile(); err != nil {
+		if err := validators.Kind(k).Compile(); err != nil {
 			t.Errorf("%s: %v", k, err)
 		}
 	}
 	// Every one of the schemas has x-kubernetes-validations rules.
 	for _, k := range Kinds {
-		if !validators[k].HasCEL() {
+		if !validators.Kind(k).HasCEL() {
 			t.Errorf("%s: no CEL validator compiled", k)
 		}
 	}
