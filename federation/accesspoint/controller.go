@@ -6,6 +6,7 @@ package accesspoint
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -79,6 +80,14 @@ type Controller struct {
 	queue    workqueue.TypedRateLimitingInterface[string]
 	synced   []cache.InformerSynced
 	now      func() time.Time
+
+	// started is when the controller was made: the hub's controllers run
+	// on the leader alone and are made when it starts leading.
+	started time.Time
+	// written holds, by access point key, the resourceVersion of this
+	// controller's last write of the access point (its finalizer, its
+	// status), to tell whether the cache holds that write (cacheIsFresh).
+	written sync.Map
 }
 
 // NewController wires the controller to its informers.
@@ -94,7 +103,7 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 		client: client, faps: inf.AccessPoints.Lister(), fapIndex: inf.AccessPoints.Informer().GetIndexer(), follower: inf.Follower, revs: inf.Revisions.Informer().GetIndexer(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
 		vips: inf.VirtualIPs.Lister(), clusters: inf.MemberClusters.Lister(), nodes: inf.Nodes.Lister(),
 		names: inf.NameServices.Lister(),
-		alloc: alloc, events: events, now: time.Now,
+		alloc: alloc, events: events, now: time.Now, started: time.Now(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "federatedaccesspoints"}),
 	}
@@ -350,6 +359,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	}
 	fap, err := c.faps.FederatedAccessPoints(ns).Get(name)
 	if apierrors.IsNotFound(err) {
+		c.written.Delete(key)
 		return 0, nil
 	}
 	if err != nil {
@@ -358,7 +368,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if fap.DeletionTimestamp != nil {
 		return 0, c.cleanup(ctx, fap)
 	}
-	if rolloutInFlight(fap) {
+	if rolloutInFlight(fap) && !c.cacheIsFresh(key, fap) {
 		// The rollout decides from what its last sync recorded (a halt is
 		// final): read that from the API server, not from a cache that may
 		// not have seen this controller's last status write yet.
@@ -373,6 +383,26 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 		return 0, err
 	}
 	return c.reconcile(ctx, fap)
+}
+
+// cacheIsFresh tells whether the cached access point holds every write of
+// this controller to it: the cache shows the resourceVersion of the last one.
+// An access point this controller never wrote is fresh in the cache when it
+// was created after the controller started (no other controller writes it:
+// a previous leader stopped before this one started).
+func (c *Controller) cacheIsFresh(key string, cached *trafficv1alpha1.FederatedAccessPoint) bool {
+	if rv, ok := c.written.Load(key); ok {
+		return rv != "" && rv == cached.ResourceVersion
+	}
+	return cached.CreationTimestamp.Time.After(c.started)
+}
+
+// wrote records the resourceVersion of the access point this controller wrote.
+func (c *Controller) wrote(fap *trafficv1alpha1.FederatedAccessPoint) {
+	key, err := cache.MetaNamespaceKeyFunc(fap)
+	if err == nil {
+		c.written.Store(key, fap.ResourceVersion)
+	}
 }
 
 // rolloutInFlight tells whether the access point's status may record a

@@ -99,10 +99,11 @@ func (c *Controller) updateStatus(ctx context.Context, fap *trafficv1alpha1.Fede
 	status.Conditions = conds
 	status.Rollout = &p.rollout.status
 	wasReady := meta.IsStatusConditionTrue(fap.Status.Conditions, trafficv1alpha1.ConditionReady)
-	wrote, err := statusPart.Write(ctx, c.client, fap, status, c.now())
-	if err != nil || !wrote {
+	written, err := statusPart.Write(ctx, c.client, fap, status, c.now())
+	if err != nil || written == nil {
 		return err
 	}
+	c.wrote(written)
 	c.recordTransition(fap, wasReady, ready)
 	c.recordRollout(fap, p.rollout)
 	return nil

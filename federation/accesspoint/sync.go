@@ -468,7 +468,10 @@ func (c *Controller) setFinalizer(ctx context.Context, fap *trafficv1alpha1.Fede
 	if present {
 		fap.Finalizers = append(fap.Finalizers, Finalizer)
 	}
-	_, err := c.client.TrafficV1alpha1().FederatedAccessPoints(fap.Namespace).Update(ctx, fap, metav1.UpdateOptions{})
+	updated, err := c.client.TrafficV1alpha1().FederatedAccessPoints(fap.Namespace).Update(ctx, fap, metav1.UpdateOptions{})
+	if err == nil {
+		c.wrote(updated)
+	}
 	return err
 }
 

@@ -56,12 +56,12 @@ func (p Part) Merge(cur *trafficv1alpha1.FederatedAccessPointStatus, desired *tr
 }
 
 // Write applies desired's part of the status when it differs from fap's,
-// and tells whether it wrote.
+// and returns the access point as written (nil when it did not write).
 func (p Part) Write(ctx context.Context, client versioned.Interface, fap *trafficv1alpha1.FederatedAccessPoint,
-	desired *trafficv1alpha1.FederatedAccessPointStatus, now time.Time) (bool, error) {
+	desired *trafficv1alpha1.FederatedAccessPointStatus, now time.Time) (*trafficv1alpha1.FederatedAccessPoint, error) {
 	merged := p.Merge(&fap.Status, desired, now)
 	if apiequality.Semantic.DeepEqual(merged, &fap.Status) {
-		return false, nil
+		return nil, nil
 	}
 	mine := &trafficv1alpha1.FederatedAccessPointStatus{}
 	if p.Fields != nil {
@@ -74,15 +74,15 @@ func (p Part) Write(ctx context.Context, client versioned.Interface, fap *traffi
 	}
 	status, err := applyConfiguration(mine)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	ac := applytraffic.FederatedAccessPoint(fap.Name, fap.Namespace).WithStatus(status)
-	_, err = client.TrafficV1alpha1().FederatedAccessPoints(fap.Namespace).ApplyStatus(ctx, ac,
+	written, err := client.TrafficV1alpha1().FederatedAccessPoints(fap.Namespace).ApplyStatus(ctx, ac,
 		metav1.ApplyOptions{FieldManager: p.Manager, Force: true})
 	if err != nil {
-		return false, fmt.Errorf("writing the %s part of %s/%s status: %w", p.Manager, fap.Namespace, fap.Name, err)
+		return nil, fmt.Errorf("writing the %s part of %s/%s status: %w", p.Manager, fap.Namespace, fap.Name, err)
 	}
-	return true, nil
+	return written, nil
 }
 
 // applyConfiguration converts a typed status (only what is set) to its apply

@@ -30,7 +30,9 @@ func (a *Allocator) allocateLowest(ctx context.Context, fap *trafficv1alpha1.Fed
 		case apierrors.IsAlreadyExists(err):
 			a.markTaken(x)
 		default:
-			a.unclaim(x)
+			// The create may have landed all the same (a timeout): the
+			// claim stays, so that the next call reads the address back
+			// (uncached) instead of giving the access point another.
 			return nil, nil, err
 		}
 	}
@@ -56,8 +58,7 @@ func (a *Allocator) allocateAddress(ctx context.Context, fap *trafficv1alpha1.Fe
 		a.markTaken(x)
 		return a.existing(ctx, fap, pool, spec)
 	default:
-		a.unclaim(x)
-		return nil, nil, err
+		return nil, nil, err // the claim stays, as in allocateLowest
 	}
 }
 

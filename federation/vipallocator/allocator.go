@@ -8,6 +8,7 @@ package vipallocator
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -53,6 +54,11 @@ type Allocator struct {
 	vips   trafficlisters.VirtualIPLister
 	groups clusterlisters.LoadBalancerGroupLister
 	now    func() time.Time
+	// started is when the allocator was made. The hub's controllers run on
+	// the leader alone and make their allocator when they start, so the
+	// VirtualIPs of an access point created after started can only be this
+	// allocator's: those its cache does not show yet are among its claims.
+	started time.Time
 
 	// mu guards claims: addresses handed out by this allocator that the cache may
 	// not show yet, so that concurrent workers pick distinct addresses.
@@ -64,7 +70,8 @@ type Allocator struct {
 // from the listers and writes VirtualIPs with client.
 func New(client versioned.Interface, pools trafficlisters.VIPPoolLister, vips trafficlisters.VirtualIPLister,
 	groups clusterlisters.LoadBalancerGroupLister) *Allocator {
-	return &Allocator{client: client, pools: pools, vips: vips, groups: groups, now: time.Now, claims: map[uint32]claim{}}
+	return &Allocator{client: client, pools: pools, vips: vips, groups: groups, now: time.Now, started: time.Now(),
+		claims: map[uint32]claim{}}
 }
 
 // Ensure returns the access point's VirtualIP, allocating one from
@@ -175,15 +182,15 @@ func (a *Allocator) Owned(fap *trafficv1alpha1.FederatedAccessPoint) *trafficv1a
 
 // current finds the VirtualIP the access point owns that still fits its
 // spec.loadBalancer, and deletes the ones that no longer do. When the cache shows
-// none that fits, it asks the API server, so that a lagging cache never makes the
-// access point a second VirtualIP.
+// none that fits, it asks the API server (uncached), so that a lagging cache
+// never makes the access point a second VirtualIP.
 func (a *Allocator) current(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) (*trafficv1alpha1.VirtualIP, error) {
 	if keep := a.cachedKeeper(fap); keep != nil {
 		return keep, nil
 	}
 	keep, stale := choose(a.cachedOwned(fap), fap.Spec.LoadBalancer)
 	if keep == nil {
-		live, err := a.listOwned(ctx, fap)
+		live, err := a.uncached(ctx, fap)
 		if err != nil {
 			return nil, err
 		}
@@ -250,6 +257,47 @@ func (a *Allocator) cachedOwned(fap *trafficv1alpha1.FederatedAccessPoint) []*tr
 	}
 	sort.Slice(owned, func(i, j int) bool { return owned[i].Name < owned[j].Name })
 	return owned
+}
+
+// uncached returns the access point's VirtualIPs as the API server holds them,
+// for when the cache shows none that fits. For an access point created after
+// the allocator started, only this allocator can have given it one, and one its
+// cache does not show yet is among its claims: each claimed address is read by
+// name (none, usually: a new access point costs no request here). For an older
+// access point, another allocator (a previous leader) may have: the API server
+// is listed (a request whose cost grows with all VirtualIPs).
+//
+// A claim of the access point whose VirtualIP the API server does not hold
+// (its creation failed) is forgotten, so that the address can be given again.
+func (a *Allocator) uncached(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint) ([]*trafficv1alpha1.VirtualIP, error) {
+	if !fap.CreationTimestamp.Time.After(a.started) {
+		owned, err := a.listOwned(ctx, fap)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range a.claimedBy(fap.UID) {
+			if !slices.ContainsFunc(owned, func(v *trafficv1alpha1.VirtualIP) bool { return v.Name == fromUint32(x).String() }) {
+				a.unclaim(x)
+			}
+		}
+		return owned, nil
+	}
+	var owned []*trafficv1alpha1.VirtualIP
+	for _, x := range a.claimedBy(fap.UID) {
+		vip, err := a.client.TrafficV1alpha1().VirtualIPs().Get(ctx, fromUint32(x).String(), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			a.unclaim(x) // its creation failed after all
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading VirtualIP %s of %s/%s: %w", fromUint32(x), fap.Namespace, fap.Name, err)
+		}
+		if ownedBy(vip, fap) {
+			owned = append(owned, vip)
+		}
+	}
+	sort.Slice(owned, func(i, j int) bool { return owned[i].Name < owned[j].Name })
+	return owned, nil
 }
 
 // listOwned lists the API server's VirtualIPs owned by the access point, by name.

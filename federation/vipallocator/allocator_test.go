@@ -518,3 +518,61 @@ func TestAllocatedAccessPointIsFoundWithoutListing(t *testing.T) {
 		t.Fatalf("other took %s from its status", got.Name)
 	}
 }
+
+func TestNewAccessPointAllocatesWithoutListing(t *testing.T) {
+	// An access point created after the allocator started can only hold a
+	// VirtualIP this allocator created: none is listed from the API server,
+	// and one the cache does not show yet is read back by name.
+	f := newFixture(t, []*trafficv1alpha1.VIPPool{newPool("edge", false, "192.0.2.0/29")})
+	fap := newFAP("web", "edge", "")
+	fap.CreationTimestamp = metav1.NewTime(f.alloc.started.Add(time.Second))
+	first := f.mustAllocate(fap)
+	// The cache still lags: the same VirtualIP, read by name.
+	again := f.mustAllocate(fap)
+	if again.Name != first.Name {
+		t.Fatalf("second Ensure with a lagging cache got %s, want %s", again.Name, first.Name)
+	}
+	if creates, lists, gets := f.count("create"), f.count("list"), f.count("get"); creates != 1 || lists != 0 || gets != 1 {
+		t.Fatalf("%d creates, %d lists, %d gets: want 1, 0 and 1", creates, lists, gets)
+	}
+	// Once the cache shows it, no request at all.
+	f.syncCache()
+	before := len(f.client.Actions())
+	if vip := f.mustAllocate(fap); vip.Name != first.Name {
+		t.Fatalf("got %s, want %s", vip.Name, first.Name)
+	}
+	for _, a := range f.client.Actions()[before:] {
+		if a.GetVerb() != "update" { // the spec is written only when it differs
+			t.Errorf("unexpected %s of %s once the cache caught up", a.GetVerb(), a.GetResource().Resource)
+		}
+	}
+	// An older access point (a previous leader may have given it one) is
+	// still looked up with a list.
+	old, lists := newFAP("old", "edge", ""), f.count("list") // syncCache listed
+	f.mustAllocate(old)
+	if lists := f.count("list") - lists; lists != 1 {
+		t.Fatalf("%d lists for an access point older than the allocator, want 1", lists)
+	}
+}
+
+func TestCreateTimeoutKeepsTheAddressForItsAccessPoint(t *testing.T) {
+	// A create that failed but landed (a timeout) is read back, not
+	// allocated twice.
+	f := newFixture(t, []*trafficv1alpha1.VIPPool{newPool("edge", false, "192.0.2.0/29")})
+	fap := newFAP("web", "edge", "")
+	fap.CreationTimestamp = metav1.NewTime(f.alloc.started.Add(time.Second))
+	f.client.PrependReactor("create", "virtualips", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		obj := a.(k8stesting.CreateAction).GetObject()
+		if err := f.client.Tracker().Create(a.GetResource(), obj, ""); err != nil {
+			return true, nil, err
+		}
+		return true, nil, apierrors.NewTimeoutError("the request timed out", 1)
+	})
+	if _, _, err := f.alloc.Ensure(f.ctx, fap, nil); err == nil {
+		t.Fatal("Ensure should report the timeout")
+	}
+	vip := f.mustAllocate(fap)
+	if vip.Name != "192.0.2.0" || len(f.liveAddresses()) != 1 {
+		t.Fatalf("got %s with %v held: want 192.0.2.0 alone", vip.Name, f.liveAddresses())
+	}
+}

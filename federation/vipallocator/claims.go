@@ -1,6 +1,7 @@
 package vipallocator
 
 import (
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -46,6 +47,20 @@ func (a *Allocator) markTaken(x uint32) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.claimLocked(x, "", "")
+}
+
+// claimedBy returns the addresses claimed for the access point uid, lowest first.
+func (a *Allocator) claimedBy(uid types.UID) []uint32 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []uint32
+	for x, c := range a.claims {
+		if c.uid == uid {
+			out = append(out, x)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // unclaim forgets x, after a failed creation or a deletion.

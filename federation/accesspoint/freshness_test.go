@@ -1,0 +1,64 @@
+package accesspoint
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestMidRolloutReadsTheAPIServerOnlyWhenTheCacheMayLag: an access point whose
+// rollout is in flight is decided from the API server unless the cache holds
+// this controller's last write of it, or the access point was created after
+// the controller started and it never wrote it (no other writer exists then).
+func TestMidRolloutReadsTheAPIServerOnlyWhenTheCacheMayLag(t *testing.T) {
+	f := newFixture(t, memberCluster("a", true),
+		newAccessPoint("old", "old.example.com", t0, "a"),
+		newAccessPoint("new", "new.example.com", time.Now().Add(time.Hour), "a"))
+	gets := func(name string, cache func()) int {
+		t.Helper()
+		f.refresh()
+		if cache != nil {
+			cache()
+		}
+		before := len(f.pc.Actions())
+		if _, err := f.c.sync(context.Background(), "shop/"+name); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, a := range f.pc.Actions()[before:] {
+			if a.GetVerb() == "get" && a.GetResource().Resource == "federatedaccesspoints" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := gets("old", nil); n != 1 {
+		t.Errorf("an access point created before the controller started, never written by it: %d GETs, want 1", n)
+	}
+	if n := gets("new", nil); n != 0 {
+		t.Errorf("an access point created after the controller started, never written by it: %d GETs, want 0", n)
+	}
+
+	// The cache shows the controller's last write: no GET. It shows an
+	// older version: a GET.
+	setCached := func(name, rv string) func() {
+		return func() {
+			fap := f.accessPoint(name).DeepCopy()
+			fap.ResourceVersion = rv
+			f.check(f.factory.Traffic().V1alpha1().FederatedAccessPoints().Informer().GetIndexer().Update(fap))
+		}
+	}
+	for _, name := range []string{"old", "new"} {
+		if !rolloutInFlight(f.accessPoint(name)) {
+			t.Fatalf("%s: the rollout should still be in flight (nothing applied)", name)
+		}
+		f.c.written.Store("shop/"+name, "42")
+		if n := gets(name, setCached(name, "42")); n != 0 {
+			t.Errorf("%s: the cache holds the last write: %d GETs, want 0", name, n)
+		}
+		f.c.written.Store("shop/"+name, "43")
+		if n := gets(name, setCached(name, "42")); n != 1 {
+			t.Errorf("%s: the cache lags behind the last write: %d GETs, want 1", name, n)
+		}
+	}
+}
