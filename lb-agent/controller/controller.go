@@ -3,10 +3,21 @@
 // every resync period) it builds the desired state
 // (lb-agent/model) with the health checks' verdicts, applies it to the dataplane
 // in one declarative call, announces over BGP the VIPs the dataplane serves that
-// have a healthy backend, and reports the node's status when it changed. A
-// change on the hub rebuilds only the desired state of the VirtualIPs that
-// changed, so that it reaches the kernel quickly among thousands; a health
-// verdict change, and every resync period, rebuild all of them.
+// have a healthy backend, and reports the node's status when it changed.
+//
+// A change of VirtualIPs on the hub costs what those VirtualIPs cost, however
+// many the node serves, so that it reaches the kernel quickly among
+// thousands: the informer's handlers note the names of the VirtualIPs that
+// changed, and the next synchronization reads those from the cache, rebuilds
+// their VIPs alone and hands the dataplane the services of the VIPs that
+// changed (dataplane.Update); the probes, the announcements and the status
+// follow from the VIPs that changed, and the state file is written
+// afterwards, off the synchronization path. Everything is synchronized
+// (listed, built and applied with dataplane.Set) at start, on a change of
+// the group, after a health verdict changed (which rebuilds every VIP),
+// after a synchronization failed, when changes withdraw a VIP (the
+// withdrawal guard looks at the whole cache), while a withdrawal is held and
+// every resync period.
 //
 // While the hub is unreachable the informers keep their last contents, so the
 // node keeps serving and announcing what it last knew. Every desired state
@@ -25,6 +36,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -53,7 +65,6 @@ import (
 	"github.com/portico-dev/portico/lb-agent/dataplane"
 	"github.com/portico-dev/portico/lb-agent/metrics"
 	"github.com/portico-dev/portico/lb-agent/model"
-	"github.com/portico-dev/portico/lb-agent/statefile"
 )
 
 // Speaker announces VIPs; *bgp.Speaker implements it.
@@ -112,24 +123,54 @@ type Controller struct {
 	now       func() time.Time
 
 	// Owned by the worker.
-	draining  bool
+	draining bool
+	// announced is sorted; replaced, never modified (the status writer
+	// reads it).
 	announced []netip.Addr
 	passwords map[clusterv1alpha1.SecretKeyReference]password // last read
 	disk      *hubState                                       // loaded from the state file, served until the caches sync
-	saved     *statefile.State                                // last written to (or read from) the state file
-	served    hubState                                        // what the last synchronization served
-	// model rebuilds only the VirtualIPs that changed since the last
-	// synchronization; every VirtualIP after lastRebuild+ResyncPeriod and
-	// when rebuild is set (a health verdict changed, Enqueue).
-	model       model.Builder
+	// served is what the last synchronization served, its VirtualIPs those
+	// of byName while that is set.
+	served hubState
+	// byName holds, while the node serves the hub's VirtualIPs as they are
+	// (its group exists, no withdrawal held), those it serves by name, and
+	// addrs counts them by address: what the withdrawal guard of a change
+	// looks at.
+	byName map[string]*trafficv1alpha1.VirtualIP
+	addrs  map[string]int
+	// model rebuilds only the VirtualIPs whose spec changed; every VirtualIP
+	// after lastRebuild+ResyncPeriod and when rebuild is set (a health
+	// verdict changed, Enqueue).
+	model       model.Index
 	lastRebuild time.Time
 	rebuild     atomic.Bool
+	// relist is set when the group changed: the next synchronization is a
+	// full one.
+	relist atomic.Bool
+	// changed holds the names of the VirtualIPs changed on the hub since the
+	// last synchronization; incremental tells whether the next one may apply
+	// them alone: the last one served the hub's state (byName is set)
+	// without an error.
+	changed     changeSet
+	incremental bool
+	// probes counts the VIPs served that run each probe.
+	probes map[model.Probe]int
+	// vipStatus is the status of each VIP served, sorted by address;
+	// replaced, never modified (the status writer reads it).
+	vipStatus []*vipStatus
+	// programmed counts what the dataplane serves.
+	programmed dataplane.Status
+
+	saver *saver // nil without a state file
 
 	guard *withdrawGuard
 
-	// latest is the newest observation for the status writer, which owns node.
-	latest chan observed
-	node   *clusterv1alpha1.LoadBalancerNode // as last read or written
+	// latest is the newest observation for the status writer, which owns node
+	// and the announcements as strings.
+	latest       chan observed
+	node         *clusterv1alpha1.LoadBalancerNode // as last read or written
+	announcedFor []netip.Addr                      // the announcements announcedStr are of
+	announcedStr []string
 
 	mu       sync.Mutex
 	lastSync time.Time // end of the last sync attempt, for /healthz
@@ -161,27 +202,66 @@ func New(opts Options, portico versioned.Interface, kube kubernetes.Interface,
 			groupFactory.Start(stop)
 		},
 	}
-	// The model sees for itself which VirtualIPs changed: a hub event does
-	// not rebuild the others.
-	handler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { c.requeue() },
-		UpdateFunc: func(any, any) { c.requeue() },
-		DeleteFunc: func(any) { c.requeue() },
+	if opts.StateFile != "" {
+		c.saver = newSaver(opts.StateFile, opts.Group, func() time.Time { return c.now() })
 	}
-	_, _ = vips.Informer().AddEventHandler(handler)
-	_, _ = groups.Informer().AddEventHandler(handler)
+	// A change of VirtualIPs is synchronized alone; a change of the group,
+	// in full.
+	vipChanged := func(obj any) {
+		if name, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			c.changed.add(name)
+		}
+		c.requeue()
+	}
+	_, _ = vips.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    vipChanged,
+		UpdateFunc: func(_, obj any) { vipChanged(obj) },
+		DeleteFunc: vipChanged,
+	})
+	groupChanged := func(any) {
+		c.relist.Store(true)
+		c.requeue()
+	}
+	_, _ = groups.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    groupChanged,
+		UpdateFunc: func(_, obj any) { groupChanged(obj) },
+		DeleteFunc: groupChanged,
+	})
 	return c
 }
 
-// Enqueue asks for a synchronization that builds the desired state of every
-// VirtualIP anew.
+// changeSet is a set of VirtualIP names, added to by the informer's handlers.
+type changeSet struct {
+	mu    sync.Mutex
+	names map[string]struct{}
+}
+
+func (s *changeSet) add(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.names == nil {
+		s.names = map[string]struct{}{}
+	}
+	s.names[name] = struct{}{}
+}
+
+// take empties the set and returns what it held.
+func (s *changeSet) take() map[string]struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := s.names
+	s.names = nil
+	return names
+}
+
+// Enqueue asks for a full synchronization that builds the desired state of
+// every VirtualIP anew.
 func (c *Controller) Enqueue() {
 	c.rebuild.Store(true)
 	c.requeue()
 }
 
-// requeue asks for a synchronization that rebuilds only the desired state of
-// the VirtualIPs that changed.
+// requeue asks for a synchronization.
 func (c *Controller) requeue() { c.queue.Add(c.opts.Node) }
 
 // HealthChanged is the health checker's callback.
@@ -226,12 +306,19 @@ func (c *Controller) Run(ctx context.Context, drain time.Duration) {
 		defer close(written)
 		c.writeStatus(ctx)
 	}()
+	stopSaving, saved := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(saved)
+		c.saver.run(stopSaving)
+	}()
 	// One worker; the caches have synced already, or the state file stands in
 	// for them. Run returns once the worker stopped, so the withdrawal below
 	// does not race with a synchronization.
 	runqueue.Run(ctx, c.queue, nil, 1, "node", c.syncNode)
+	close(stopSaving) // the state file is written a last time if it has to
 	<-written
 	c.withdraw(drain)
+	<-saved
 }
 
 // syncNode synchronizes the node (the queue holds one key, the node's name) and
@@ -292,60 +379,220 @@ type observed struct {
 	sessions         []bgp.Session
 	announced        []netip.Addr
 	draining         bool
-	vips             []clusterv1alpha1.VIPHealth
+	vips             []*vipStatus
 	hold             *withdrawHold
 }
 
-// sync applies the desired state to the dataplane and BGP, then hands what it
-// observed to the status writer and, when it came from the hub, saves it in the
-// state file. It never waits for the hub: the listers serve the last state
-// known, and before they have synced the state file does. (Only a withdrawal
-// reads the node from the hub first, see guardWithdrawals.)
+// vipStatus is the node's view of one VIP, for the hub; never modified.
+type vipStatus struct {
+	address netip.Addr
+	health  clusterv1alpha1.VIPHealth
+}
+
+// sync applies the changes of VirtualIPs noted since the last
+// synchronization alone when it can (syncChanges), and else the whole desired
+// state (syncAll).
 func (c *Controller) sync(ctx context.Context) error {
 	start := c.now()
 	defer func() { metrics.SyncDuration.Observe(time.Since(start).Seconds()) }()
+	names := c.changed.take() // before the full synchronization lists them
+	if c.incremental && !c.rebuild.Load() && !c.relist.Load() && c.now().Sub(c.lastRebuild) < c.opts.ResyncPeriod {
+		if done, err := c.syncChanges(ctx, names); done {
+			return err
+		}
+	}
+	return c.syncAll(ctx)
+}
+
+// syncAll applies the whole desired state to the dataplane and BGP, then
+// hands what it observed to the status writer and, when it came from the hub,
+// to the state file's writer. It never waits for the hub: the listers serve
+// the last state known, and before they have synced the state file does.
+// (Only a withdrawal reads the node from the hub first, see
+// guardWithdrawals.)
+func (c *Controller) syncAll(ctx context.Context) error {
+	start := c.now()
+	c.relist.Store(false)
+	c.incremental = false
 	in, fromHub, err := c.source()
 	if err != nil {
 		return err
 	}
+	held := false
 	if fromHub {
-		in = c.guardWithdrawals(ctx, in)
+		in, held = c.guardWithdrawals(ctx, in)
 	}
-	c.served = in
+	c.serve(in, fromHub && !held)
 	state, obs := c.desired(in.group, in.vips)
 	// The dataplane first: what follows does not change what it serves.
 	dpStart := time.Now()
 	obs.dataplane, obs.dataplaneErr = c.dataplane.Set(ctx, state.Services())
 	metrics.DataplaneSyncDuration.Observe(time.Since(dpStart).Seconds())
+	c.programmed = dataplane.Status{Services: obs.dataplane.Services, Destinations: obs.dataplane.Destinations}
 	c.health.Set(state.Probes())
-	obs.vips, obs.hold = vipHealth(state), c.guard.current()
+	c.probes = countProbes(state)
+	c.vipStatus = vipHealth(state)
+	obs.vips, obs.hold = c.vipStatus, c.guard.current()
 	metrics.Services.Set(float64(obs.dataplane.Services))
 	metrics.Destinations.Set(float64(obs.dataplane.Destinations))
 	obs.bgpErr = c.announce(ctx, in.group, intersect(state.Announced(), obs.dataplane.Ready))
-	obs.sessions, obs.announced = c.speaker.Sessions(), slices.Clone(c.announced)
-	recordSessions(obs.sessions)
-	countErrors(obs)
-	c.publish(obs)
+	c.conclude(obs)
 	if fromHub {
-		c.save(in)
+		c.saver.replace(in, c.groupPasswords(in.group), c.guard.identity())
 	}
+	c.incremental = c.byName != nil && obs.dataplaneErr == nil && obs.bgpErr == nil
 	klog.V(4).InfoS("Synchronized", "vips", len(state.VIPs), "services", obs.dataplane.Services,
 		"announced", len(c.announced), "fromHub", fromHub, "duration", time.Since(start))
 	return errors.Join(obs.dataplaneErr, obs.bgpErr)
 }
 
-// vipHealth is the node's view of each VIP's backends, for the hub: how many
-// are healthy, and the weights it programs for them.
-func vipHealth(state model.State) []clusterv1alpha1.VIPHealth {
-	out := make([]clusterv1alpha1.VIPHealth, 0, len(state.VIPs))
-	for _, v := range state.VIPs {
-		h := clusterv1alpha1.VIPHealth{Address: v.Address.String(), HealthyBackends: int32(v.Healthy)}
-		if len(v.Services) > 0 { // every service of a VIP has the same destinations
-			h.Weights = backendWeights(v.Services[0].Destinations)
+// syncChanges applies the changes of the VirtualIPs named (the hub's state
+// otherwise served as it is) at the cost of those VirtualIPs: it rebuilds
+// their VIPs alone and hands the dataplane, the health checks, BGP, the
+// status and the state file only what changed. It returns false, having
+// changed nothing, when the changes withdraw a VIP: a full synchronization
+// then checks the withdrawal (serveChanges).
+func (c *Controller) syncChanges(ctx context.Context, names map[string]struct{}) (bool, error) {
+	start := c.now()
+	vips := make(map[string]*trafficv1alpha1.VirtualIP, len(names))
+	for name := range names {
+		v, err := c.vips.Get(name)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return false, nil
 		}
-		out = append(out, h)
+		if err == nil && c.servedByNode(v) {
+			vips[name] = v
+		} else {
+			vips[name] = nil
+		}
+	}
+	if !c.serveChanges(vips) {
+		return false, nil
+	}
+	before := c.model.Err()
+	changes := c.model.Update(vips, c.health.Verdict)
+	c.saver.update(vips, c.guard.identity())
+	obs := observed{modelErr: c.model.Err()}
+	if len(changes) == 0 && obs.modelErr == before {
+		return true, nil
+	}
+	metrics.InvalidVirtualIPs.Set(float64(countJoined(obs.modelErr)))
+	if len(changes) == 0 { // only the errors of VirtualIPs not served changed
+		obs.dataplane = c.programmed
+	} else {
+		addrs, services := make([]netip.Addr, len(changes)), []model.Service(nil)
+		for i, ch := range changes {
+			addrs[i] = ch.Address
+			if ch.New != nil {
+				services = append(services, ch.New.Services...)
+			}
+		}
+		dpStart := time.Now()
+		obs.dataplane, obs.dataplaneErr = c.dataplane.Update(ctx, addrs, services)
+		metrics.DataplaneSyncDuration.Observe(time.Since(dpStart).Seconds())
+		c.programmed = dataplane.Status{Services: obs.dataplane.Services, Destinations: obs.dataplane.Destinations}
+		c.updateProbes(changes)
+		c.vipStatus = patch(c.vipStatus, func(v *vipStatus) netip.Addr { return v.address }, changes,
+			func(ch model.Change) (*vipStatus, bool) {
+				if ch.New == nil {
+					return nil, false
+				}
+				return &vipStatus{address: ch.Address, health: healthOf(*ch.New)}, true
+			})
+		obs.bgpErr = c.announceChanges(ctx, changes, obs.dataplane.Ready)
+	}
+	obs.vips, obs.hold = c.vipStatus, c.guard.current()
+	metrics.Services.Set(float64(obs.dataplane.Services))
+	metrics.Destinations.Set(float64(obs.dataplane.Destinations))
+	c.conclude(obs)
+	c.incremental = obs.dataplaneErr == nil && obs.bgpErr == nil
+	klog.V(4).InfoS("Synchronized changes", "virtualIPs", len(vips), "changedVIPs", len(changes),
+		"services", obs.dataplane.Services, "announced", len(c.announced), "duration", time.Since(start))
+	return true, errors.Join(obs.dataplaneErr, obs.bgpErr)
+}
+
+// conclude completes obs with BGP's sessions and the announcements, records
+// them in the metrics and hands obs to the status writer.
+func (c *Controller) conclude(obs observed) {
+	obs.sessions, obs.announced = c.speaker.Sessions(), c.announced
+	recordSessions(obs.sessions)
+	countErrors(obs)
+	c.publish(obs)
+}
+
+// updateProbes has the health checks run the probes of the VIPs served, when
+// changes changed them.
+func (c *Controller) updateProbes(changes []model.Change) {
+	changed := false
+	for _, ch := range changes { // the new probes first: a probe kept is not stopped
+		if ch.New != nil {
+			for _, p := range ch.New.Probes {
+				changed = changed || c.probes[p] == 0
+				c.probes[p]++
+			}
+		}
+	}
+	for _, ch := range changes {
+		if ch.Old != nil {
+			for _, p := range ch.Old.Probes {
+				if c.probes[p]--; c.probes[p] <= 0 {
+					delete(c.probes, p)
+					changed = true
+				}
+			}
+		}
+	}
+	if changed {
+		c.health.Set(slices.Collect(maps.Keys(c.probes)))
+	}
+}
+
+// countProbes counts the VIPs of state that run each probe.
+func countProbes(state model.State) map[model.Probe]int {
+	out := map[model.Probe]int{}
+	for _, v := range state.VIPs {
+		for _, p := range v.Probes {
+			out[p]++
+		}
 	}
 	return out
+}
+
+// vipHealth is the node's view of each VIP's backends, for the hub: how many
+// are healthy, and the weights it programs for them.
+func vipHealth(state model.State) []*vipStatus {
+	out := make([]*vipStatus, 0, len(state.VIPs))
+	for _, v := range state.VIPs {
+		out = append(out, &vipStatus{address: v.Address, health: healthOf(v)})
+	}
+	return out
+}
+
+func healthOf(v model.VIP) clusterv1alpha1.VIPHealth {
+	h := clusterv1alpha1.VIPHealth{Address: v.Address.String(), HealthyBackends: int32(v.Healthy)}
+	if len(v.Services) > 0 { // every service of a VIP has the same destinations
+		h.Weights = backendWeights(v.Services[0].Destinations)
+	}
+	return h
+}
+
+// patch returns a copy of sorted (by address) with the entries of the
+// addresses of changes (sorted by address) replaced by their value, or removed
+// when they have none. sorted is not modified.
+func patch[T any](sorted []T, addr func(T) netip.Addr, changes []model.Change, value func(model.Change) (T, bool)) []T {
+	out := make([]T, 0, len(sorted)+len(changes))
+	i := 0
+	for _, ch := range changes {
+		j, found := slices.BinarySearchFunc(sorted[i:], ch.Address, func(e T, a netip.Addr) int { return addr(e).Compare(a) })
+		out = append(out, sorted[i:i+j]...)
+		if i += j; found {
+			i++
+		}
+		if v, ok := value(ch); ok {
+			out = append(out, v)
+		}
+	}
+	return append(out, sorted[i:]...)
 }
 
 // backendWeights groups destinations by weight, highest first.
@@ -414,11 +661,11 @@ func (c *Controller) desired(group *clusterv1alpha1.LoadBalancerGroup, vips []*t
 		return model.State{}, observed{groupMissing: true}
 	}
 	node := model.Node{Group: c.opts.Group, Zone: group.Spec.Zone}
+	reuse := true
 	if c.rebuild.Swap(false) || c.now().Sub(c.lastRebuild) >= c.opts.ResyncPeriod {
-		c.model.Reset()
-		c.lastRebuild = c.now()
+		reuse, c.lastRebuild = false, c.now()
 	}
-	state, err := c.model.For(vips, node, c.health.Verdict)
+	state, err := c.model.Build(vips, node, c.health.Verdict, reuse)
 	metrics.InvalidVirtualIPs.Set(float64(countJoined(err)))
 	if err != nil {
 		klog.ErrorS(err, "Some VirtualIPs are invalid and not served")
@@ -441,6 +688,35 @@ func (c *Controller) announce(ctx context.Context, group *clusterv1alpha1.LoadBa
 		metrics.Announced.Set(float64(len(vips)))
 	}
 	return errors.Join(cfgErr, err)
+}
+
+// announceChanges announces the VIPs that changes made announceable (those
+// ready of them, and with a healthy backend) and withdraws those they made
+// not, when any did. BGP's configuration did not change.
+func (c *Controller) announceChanges(ctx context.Context, changes []model.Change, ready []netip.Addr) error {
+	isReady := make(map[netip.Addr]bool, len(ready))
+	for _, a := range ready {
+		isReady[a] = true
+	}
+	announce := func(ch model.Change) (netip.Addr, bool) {
+		return ch.Address, !c.draining && ch.New != nil && ch.New.Announce && isReady[ch.Address]
+	}
+	same := true
+	for _, ch := range changes {
+		_, was := slices.BinarySearchFunc(c.announced, ch.Address, netip.Addr.Compare)
+		_, is := announce(ch)
+		same = same && was == is
+	}
+	if same {
+		return nil
+	}
+	vips := patch(c.announced, func(a netip.Addr) netip.Addr { return a }, changes, announce)
+	if err := c.speaker.Set(ctx, vips); err != nil {
+		return err
+	}
+	c.announced = vips
+	metrics.Announced.Set(float64(len(vips)))
+	return nil
 }
 
 func recordSessions(sessions []bgp.Session) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,13 @@ func (s *fakeSpeaker) Sessions() []bgp.Session {
 	return out
 }
 
+// calls returns how many times Set was called.
+func (s *fakeSpeaker) calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sets
+}
+
 func (s *fakeSpeaker) state() ([]netip.Addr, bgp.Config) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -74,12 +82,21 @@ type fakeHealth struct {
 	verdicts map[netip.Addr]model.Verdict
 	probes   []model.Probe
 	reads    int
+	sets     int
 }
 
 func (h *fakeHealth) Set(p []model.Probe) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.probes = p
+	h.sets++
+}
+
+// state returns the probes set and how many times they were.
+func (h *fakeHealth) state() ([]model.Probe, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.probes), h.sets
 }
 
 func (h *fakeHealth) Verdict(p model.Probe) model.Verdict {
@@ -348,6 +365,123 @@ func TestHubChangeRebuildsOneVirtualIP(t *testing.T) {
 	})
 	if n := e.health.takeReads(); n < 40 {
 		t.Errorf("a verdict change read %d verdicts, want every VirtualIP's (40)", n)
+	}
+}
+
+// TestHubChangeIsAppliedAlone: with many VirtualIPs served, a change of one
+// costs what one costs. A backend drained on one VirtualIP hands the dataplane
+// that VIP's services alone (an Update, no Set), reads only its backends'
+// verdicts, neither announces again nor touches the probes, and reaches the
+// status and the state file; a VirtualIP whose metadata only changed (its
+// status on the hub) is neither rebuilt nor programmed. A VirtualIP added is
+// programmed, announced and probed alone too.
+func TestHubChangeIsAppliedAlone(t *testing.T) {
+	const n = 50
+	path := filepath.Join(t.TempDir(), "edge-a-1.json")
+	objs := []runtime.Object{group()}
+	for i := range n {
+		objs = append(objs, virtualIP(fmt.Sprintf("203.0.113.%d", 10+i), "zone-a"))
+	}
+	e := startWith(t, withStateFile(path), false, objs...)
+	e.health.set("10.0.0.10", model.Healthy)
+	e.c.Enqueue()
+	e.waitAnnounced(t, n)
+	eventually(t, "every VIP in the state file", func() bool {
+		st, _, ok := loadState(t, path)
+		return ok && len(st.VirtualIPs) == n
+	})
+	calls, speakerSets := e.dp.Calls(), e.speaker.calls()
+	_, healthSets := e.health.state()
+	e.dp.TakeUpdates()
+	e.health.takeReads()
+
+	// Another VirtualIP's metadata changes first: its event comes before the
+	// drain's, so the drain's synchronization has seen it, at the latest.
+	update := func(name string, change func(*trafficv1alpha1.VirtualIP)) {
+		t.Helper()
+		v, err := e.portico.TrafficV1alpha1().VirtualIPs().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(v)
+		if _, err := e.portico.TrafficV1alpha1().VirtualIPs().Update(context.Background(), v, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update("203.0.113.30", func(v *trafficv1alpha1.VirtualIP) { v.Labels = map[string]string{"seen": "yes"} })
+	update("203.0.113.25", func(v *trafficv1alpha1.VirtualIP) { v.Spec.Backends[1].Drained = true })
+	var updates []fake.Update
+	eventually(t, "the drain in the dataplane", func() bool {
+		updates = append(updates, e.dp.TakeUpdates()...)
+		return len(updates) > 0
+	})
+	want := model.Service{Key: model.Key{VIP: netip.MustParseAddr("203.0.113.25"), Port: 443, Protocol: model.TCP},
+		Destinations: []model.Destination{{Address: netip.MustParseAddr("10.0.0.10"), Weight: 99},
+			{Address: netip.MustParseAddr("10.1.0.10"), Weight: 0}}}
+	if len(updates) != 1 || !slices.Equal(updates[0].VIPs, addrs("203.0.113.25")) || len(updates[0].Services) != 1 ||
+		updates[0].Services[0].Key != want.Key || !slices.Equal(updates[0].Services[0].Destinations, want.Destinations) {
+		t.Errorf("dataplane updates %+v, want one of 203.0.113.25 with %+v", updates, want)
+	}
+	if got := e.dp.Calls(); got != calls+1 {
+		t.Errorf("%d dataplane calls for one change, want 1 (an Update)", got-calls)
+	}
+	if reads := e.health.takeReads(); reads != 2 {
+		t.Errorf("%d verdicts read, want 2 (the drained VirtualIP's backends)", reads)
+	}
+	if got := e.speaker.calls(); got != speakerSets {
+		t.Errorf("%d announcements for a change that announces the same VIPs", got-speakerSets)
+	}
+	if _, sets := e.health.state(); sets != healthSets {
+		t.Errorf("%d changes of the probes for a change that runs the same probes", sets-healthSets)
+	}
+	if a, _ := e.speaker.state(); len(a) != n || len(e.dp.Services()) != n {
+		t.Errorf("after the change: %d VIPs announced, %d services programmed; want %d", len(a), len(e.dp.Services()), n)
+	}
+	eventually(t, "the drain in the state file and the status", func() bool {
+		st, _, ok := loadState(t, path)
+		i := slices.IndexFunc(st.VirtualIPs, func(v trafficv1alpha1.VirtualIP) bool { return v.Name == "203.0.113.25" })
+		n := e.node(t)
+		return ok && i >= 0 && st.VirtualIPs[i].Spec.Backends[1].Drained && n != nil && len(n.Status.VIPs) == 50 &&
+			len(n.Status.VIPs[15].Weights) == 2 && n.Status.VIPs[15].Weights[1].Weight == 0
+	})
+
+	// A VirtualIP added, with a backend of its own.
+	added := virtualIP("203.0.113.200", "zone-a")
+	added.Spec.Backends = append(added.Spec.Backends, trafficv1alpha1.Backend{Address: "10.0.0.11", Zone: "zone-a"})
+	e.health.set("10.0.0.11", model.Healthy)
+	if _, err := e.portico.TrafficV1alpha1().VirtualIPs().Create(context.Background(), added, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitAnnounced(t, n+1)
+	if updates := e.dp.TakeUpdates(); len(updates) != 1 || !slices.Equal(updates[0].VIPs, addrs("203.0.113.200")) ||
+		len(updates[0].Services) != 1 {
+		t.Errorf("dataplane updates %+v, want one of 203.0.113.200", updates)
+	}
+	if reads := e.health.takeReads(); reads != 3 {
+		t.Errorf("%d verdicts read, want 3 (the new VirtualIP's backends)", reads)
+	}
+	probes, sets := e.health.state()
+	if sets != healthSets+1 || !slices.ContainsFunc(probes, func(p model.Probe) bool { return p.Backend.Addr() == netip.MustParseAddr("10.0.0.11") }) {
+		t.Errorf("probes after the new backend (%d changes): %+v", sets-healthSets, probes)
+	}
+	if got := e.dp.Calls(); got != calls+2 {
+		t.Errorf("%d dataplane calls for two changes, want 2 (Updates)", got-calls)
+	}
+}
+
+// TestWithdrawalIsSynchronizedInFull: a change that withdraws a VIP is
+// checked by a full synchronization (the withdrawal guard looks at the whole
+// cache), which the dataplane sees as a Set.
+func TestWithdrawalIsSynchronizedInFull(t *testing.T) {
+	e := startServing(t, 4, func(o *Options) { o.ResyncPeriod = time.Hour })
+	calls := e.dp.Calls()
+	e.dp.TakeUpdates()
+	if err := e.portico.TrafficV1alpha1().VirtualIPs().Delete(context.Background(), vipAddr(4), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitAnnounced(t, 3)
+	if updates := e.dp.TakeUpdates(); len(updates) != 0 || e.dp.Calls() == calls {
+		t.Errorf("a withdrawal: updates %+v, %d dataplane calls; want a Set", updates, e.dp.Calls()-calls)
 	}
 }
 

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -179,4 +180,66 @@ func TestUnusableStateFileIsIgnored(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestSaverWritesWhatChanged: the state file is written when what it keeps
+// changed (a VirtualIP's spec, one added or gone, the hub identity), and not
+// for a VirtualIP whose metadata only changed nor for the same state handed
+// over again; a write that failed is retried with nothing new handed over.
+func TestSaverWritesWhatChanged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state", "edge-a-1.json")
+	if err := os.WriteFile(filepath.Join(dir, "state"), nil, 0o600); err != nil { // a file where the directory goes
+		t.Fatal(err)
+	}
+	clock := time.Unix(1700000000, 0)
+	s := newSaver(path, "zone-a", func() time.Time { clock = clock.Add(time.Second); return clock })
+	var vips []*trafficv1alpha1.VirtualIP
+	for i := range 100 {
+		vips = append(vips, virtualIP(fmt.Sprintf("203.0.113.%d", i), "zone-a"))
+	}
+	vips = append(vips, virtualIP("203.0.113.200", "zone-b"))
+	last := time.Time{}
+	step := func(what string, written bool, check func(statefile.State) bool) {
+		t.Helper()
+		s.save()
+		st, saved, ok := loadState(t, path)
+		switch {
+		case !ok && written:
+			t.Fatalf("%s: no state file", what)
+		case written && !saved.After(last):
+			t.Errorf("%s: the state file was not written", what)
+		case !written && !saved.Equal(last):
+			t.Errorf("%s: the state file was written", what)
+		case !check(st):
+			t.Errorf("%s: the state file holds %+v", what, st)
+		}
+		last = saved
+	}
+	s.replace(hubState{group: group(), vips: vips}, nil, "hub-1")
+	s.save() // fails: the directory cannot be made
+	if _, _, ok := loadState(t, path); ok {
+		t.Fatal("a state file was written where none can be")
+	}
+	if err := os.Remove(filepath.Join(dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	step("retried", true, func(st statefile.State) bool {
+		return len(st.VirtualIPs) == 100 && st.HubIdentity == "hub-1" && st.LoadBalancerGroup.Spec.Zone == "zone-a"
+	})
+	relabeled := vips[5].DeepCopy()
+	relabeled.Labels = map[string]string{"a": "b"}
+	s.update(map[string]*trafficv1alpha1.VirtualIP{relabeled.Name: relabeled}, "hub-1")
+	step("metadata only", false, func(statefile.State) bool { return true })
+	s.replace(hubState{group: group(), vips: slices.Clone(vips)}, nil, "hub-1")
+	step("the same state again", false, func(statefile.State) bool { return true })
+	drained := vips[7].DeepCopy()
+	drained.Spec.Backends[0].Drained = true
+	s.update(map[string]*trafficv1alpha1.VirtualIP{drained.Name: drained, vips[9].Name: nil}, "hub-1")
+	step("a drain and a VirtualIP gone", true, func(st statefile.State) bool {
+		i := slices.IndexFunc(st.VirtualIPs, func(v trafficv1alpha1.VirtualIP) bool { return v.Name == drained.Name })
+		return len(st.VirtualIPs) == 99 && i >= 0 && st.VirtualIPs[i].Spec.Backends[0].Drained
+	})
+	s.update(nil, "hub-2")
+	step("another identity", true, func(st statefile.State) bool { return st.HubIdentity == "hub-2" && len(st.VirtualIPs) == 99 })
 }

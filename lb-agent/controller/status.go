@@ -101,12 +101,14 @@ func (c *Controller) report(ctx context.Context, obs observed) error {
 		c.requeue() // to keep the identity in the state file
 	}
 	status := c.nodeStatus(node, obs)
-	if apiequality.Semantic.DeepEqual(status, node.Status) {
+	if statusEqual(status, node.Status) {
 		return nil
 	}
-	updated := node.DeepCopy()
+	updated := *node
+	updated.Status = clusterv1alpha1.LoadBalancerNodeStatus{} // replaced: not worth a copy
+	updated = *updated.DeepCopy()
 	updated.Status = status
-	res, err := c.portico.ClusterV1alpha1().LoadBalancerNodes().UpdateStatus(ctx, updated,
+	res, err := c.portico.ClusterV1alpha1().LoadBalancerNodes().UpdateStatus(ctx, &updated,
 		metav1.UpdateOptions{FieldManager: fieldManager})
 	if err != nil {
 		c.node = nil // read it again next time
@@ -148,13 +150,17 @@ func (c *Controller) ensureNode(ctx context.Context) (*clusterv1alpha1.LoadBalan
 
 // nodeStatus computes the status from what the last synchronization observed.
 func (c *Controller) nodeStatus(node *clusterv1alpha1.LoadBalancerNode, obs observed) clusterv1alpha1.LoadBalancerNodeStatus {
-	st := *node.Status.DeepCopy()
+	cur := node.Status
+	cur.VIPs = nil // replaced: not worth a copy
+	st := *cur.DeepCopy()
 	st.ObservedGeneration = node.Generation
 	st.BGP.Sessions = toSessions(obs.sessions)
-	st.Announced = toStrings(obs.announced)
-	st.VIPs = obs.vips
-	if len(st.VIPs) == 0 {
-		st.VIPs = nil
+	st.Announced = c.announcedStrings(obs.announced)
+	if len(obs.vips) > 0 {
+		st.VIPs = make([]clusterv1alpha1.VIPHealth, len(obs.vips))
+		for i, v := range obs.vips {
+			st.VIPs[i] = v.health
+		}
 	}
 	if !obs.dataplaneSkipped {
 		st.Dataplane = c.dataplaneStatus(st.Dataplane, obs)
@@ -250,6 +256,34 @@ func readyCondition(conds []metav1.Condition, draining bool) metav1.Condition {
 		}
 	}
 	return cond
+}
+
+// statusEqual tells whether a and b are the same status. The VIPs, which are
+// most of it with thousands of VIPs, are compared field by field.
+func statusEqual(a, b clusterv1alpha1.LoadBalancerNodeStatus) bool {
+	if !slices.EqualFunc(a.VIPs, b.VIPs, vipHealthEqual) {
+		return false
+	}
+	a.VIPs, b.VIPs = nil, nil
+	return apiequality.Semantic.DeepEqual(a, b)
+}
+
+// vipHealthEqual compares every field of VIPHealth (TestVIPHealthEqualKnowsEveryField).
+func vipHealthEqual(a, b clusterv1alpha1.VIPHealth) bool {
+	return a.Address == b.Address && a.HealthyBackends == b.HealthyBackends &&
+		slices.EqualFunc(a.Weights, b.Weights, func(x, y clusterv1alpha1.BackendWeight) bool {
+			return x.Weight == y.Weight && slices.Equal(x.Backends, y.Backends)
+		})
+}
+
+// announcedStrings is toStrings(announced), remembered for the slice last
+// given: the controller replaces it only when the announcements change. The
+// strings are shared with the statuses written: never modified.
+func (c *Controller) announcedStrings(announced []netip.Addr) []string {
+	if len(announced) != len(c.announcedFor) || (len(announced) > 0 && &announced[0] != &c.announcedFor[0]) {
+		c.announcedFor, c.announcedStr = announced, toStrings(announced)
+	}
+	return c.announcedStr
 }
 
 func toSessions(in []bgp.Session) []clusterv1alpha1.BGPSession {

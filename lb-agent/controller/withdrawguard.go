@@ -169,30 +169,20 @@ func (g *withdrawGuard) current() *withdrawHold {
 	return g.hold
 }
 
-// guardWithdrawals returns the state to serve for the hub's state in: in
-// itself, or while a withdrawal is held, in with the held VIPs (and the group,
-// when it is gone) as they were last served.
-func (c *Controller) guardWithdrawals(ctx context.Context, in hubState) hubState {
-	before := c.guard.current()
-	defer c.reportHold(before)
-	served, kept := c.groupVIPs(c.served), c.groupVIPs(in)
+// guardWithdrawals returns the state to serve for the hub's state in, and
+// whether a withdrawal is held: in itself, or while a withdrawal is held, in
+// with the held VIPs (and the group, when it is gone) as they were last
+// served.
+func (c *Controller) guardWithdrawals(ctx context.Context, in hubState) (hubState, bool) {
+	served, kept := c.servedVIPs(), c.groupVIPs(in)
 	var gone []string
 	for addr := range served {
 		if kept[addr] == nil {
 			gone = append(gone, addr)
 		}
 	}
-	if len(gone) == 0 {
-		c.guard.settle()
-		return in
-	}
-	c.readNode(ctx) // the hub's identity and a confirmation, now
-	why := "the hub no longer lists them for LoadBalancerGroup " + c.opts.Group
-	if in.group == nil {
-		why = "the LoadBalancerGroup " + c.opts.Group + " no longer exists"
-	}
-	if c.guard.check(gone, len(served), why, in.group == nil) {
-		return in
+	if c.allowWithdrawal(ctx, gone, len(served), in.group == nil) {
+		return in, false
 	}
 	out := hubState{group: cmp.Or(in.group, c.served.group)}
 	for _, v := range in.vips {
@@ -202,6 +192,90 @@ func (c *Controller) guardWithdrawals(ctx context.Context, in hubState) hubState
 	}
 	for _, addr := range gone {
 		out.vips = append(out.vips, served[addr])
+	}
+	return out, true
+}
+
+// serveChanges records the VirtualIPs changed (by name, nil: no longer
+// served) as served, the rest of the hub's state served as it is, and reports
+// true, unless they withdraw a VIP: it then records nothing and reports
+// false. A withdrawal is checked by a full synchronization, against the
+// informer's whole cache: a relist of a hub that lost its data reaches the
+// cache at once, while the informer notes the names changed one by one, so
+// a change applied alone would see only the first few VIPs of a mass
+// withdrawal (and let them go).
+func (c *Controller) serveChanges(changed map[string]*trafficv1alpha1.VirtualIP) bool {
+	delta := map[string]int{}
+	for name, v := range changed {
+		if old := c.byName[name]; old != nil {
+			delta[old.Spec.Address]--
+		}
+		if v != nil {
+			delta[v.Spec.Address]++
+		}
+	}
+	for addr, d := range delta {
+		if d < 0 && c.addrs[addr]+d == 0 {
+			return false
+		}
+	}
+	for name, v := range changed {
+		if v == nil {
+			delete(c.byName, name)
+		} else {
+			c.byName[name] = v
+		}
+	}
+	for addr, d := range delta {
+		if c.addrs[addr] += d; c.addrs[addr] <= 0 {
+			delete(c.addrs, addr)
+		}
+	}
+	return true
+}
+
+// allowWithdrawal reports whether the VIPs gone (addresses) of served may be
+// withdrawn (see withdrawGuard); groupGone tells that the group is gone.
+func (c *Controller) allowWithdrawal(ctx context.Context, gone []string, served int, groupGone bool) bool {
+	before := c.guard.current()
+	defer c.reportHold(before)
+	if len(gone) == 0 {
+		c.guard.settle()
+		return true
+	}
+	c.readNode(ctx) // the hub's identity and a confirmation, now
+	why := "the hub no longer lists them for LoadBalancerGroup " + c.opts.Group
+	if groupGone {
+		why = "the LoadBalancerGroup " + c.opts.Group + " no longer exists"
+	}
+	return c.guard.check(gone, served, why, groupGone)
+}
+
+// serve records in as served: indexed by name when it is the hub's state as
+// it is (indexed) and its group exists.
+func (c *Controller) serve(in hubState, indexed bool) {
+	c.served, c.byName, c.addrs = in, nil, nil
+	if !indexed || in.group == nil {
+		return
+	}
+	c.served.vips = nil
+	c.byName, c.addrs = map[string]*trafficv1alpha1.VirtualIP{}, map[string]int{}
+	for _, v := range in.vips {
+		if c.servedByNode(v) {
+			c.byName[v.Name] = v
+			c.addrs[v.Spec.Address]++
+		}
+	}
+}
+
+// servedVIPs are the VirtualIPs the node serves, by address.
+func (c *Controller) servedVIPs() map[string]*trafficv1alpha1.VirtualIP {
+	if c.byName == nil {
+		return c.groupVIPs(c.served)
+	}
+	out := make(map[string]*trafficv1alpha1.VirtualIP, len(c.byName))
+	for _, v := range c.byName {
+		out[v.Spec.Address] = v
 	}
 	return out
 }
@@ -213,11 +287,17 @@ func (c *Controller) groupVIPs(st hubState) map[string]*trafficv1alpha1.VirtualI
 		return out
 	}
 	for _, v := range st.vips {
-		if v.DeletionTimestamp == nil && slices.Contains(v.Spec.Groups, c.opts.Group) {
+		if c.servedByNode(v) {
 			out[v.Spec.Address] = v
 		}
 	}
 	return out
+}
+
+// servedByNode tells whether v names the node's group and is not being
+// deleted.
+func (c *Controller) servedByNode(v *trafficv1alpha1.VirtualIP) bool {
+	return v.DeletionTimestamp == nil && slices.Contains(v.Spec.Groups, c.opts.Group)
 }
 
 // readNode reads the hub identity and a confirmation from the node's

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -111,7 +112,11 @@ func (e *env) waitAnnounced(t *testing.T, n int) {
 	})
 }
 
-// deleteVIPs deletes VIPs from..to on the hub, seen by one synchronization.
+// deleteVIPs deletes VIPs from..to on the hub, seen by one synchronization:
+// the informer's cache has them all deleted before the synchronization that
+// waits in the dataplane goes on. (The hub's watch delivers the deletions one
+// by one: without waiting for the cache, the next synchronization could see
+// some of them only, and let a mass withdrawal go as several small ones.)
 func (e *env) deleteVIPs(t *testing.T, from, to int) {
 	t.Helper()
 	e.batch(t, func() {
@@ -120,6 +125,14 @@ func (e *env) deleteVIPs(t *testing.T, from, to int) {
 				t.Fatal(err)
 			}
 		}
+		eventually(t, "the deletions in the informer's cache", func() bool {
+			for i := from; i <= to; i++ {
+				if _, err := e.c.vips.Get(vipAddr(i)); !apierrors.IsNotFound(err) {
+					return false
+				}
+			}
+			return true
+		})
 	})
 }
 

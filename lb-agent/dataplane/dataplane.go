@@ -1,7 +1,9 @@
 // Package dataplane defines what the lb-agent needs from a dataplane: one
-// declarative call that makes it serve exactly the desired services. The IPVS
-// implementation is in dataplane/ipvs; dataplane/fake keeps the state in memory for
-// tests and for the BGP peer tier (whose kernel has no IPVS).
+// declarative call that makes it serve exactly the desired services, and the
+// same for some VIPs only, so that a change of one VIP among thousands costs
+// what that VIP costs. The IPVS implementation is in dataplane/ipvs;
+// dataplane/fake keeps the state in memory for tests and for the BGP peer tier
+// (whose kernel has no IPVS).
 package dataplane
 
 import (
@@ -17,6 +19,12 @@ type Dataplane interface {
 	// them bound locally) and leaves what it does not own alone. It reports what is
 	// programmed even when it fails part-way.
 	Set(ctx context.Context, services []model.Service) (Status, error)
+	// Update is Set for the VIPs of vips only: it makes the dataplane serve
+	// on each of them exactly the services of services on it (sorted by key),
+	// none releasing the VIP, and leaves every other VIP as it is. Its Status
+	// counts every service and destination programmed, and lists as Ready
+	// those of vips only. A Set comes first.
+	Update(ctx context.Context, vips []netip.Addr, services []model.Service) (Status, error)
 }
 
 // Status is what a dataplane serves after a Set.

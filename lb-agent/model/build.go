@@ -29,44 +29,10 @@ func For(vips []*trafficv1alpha1.VirtualIP, node Node, health HealthFunc) (State
 	return forEach(vips, node, func(obj *trafficv1alpha1.VirtualIP) (VIP, error) { return buildOne(obj, node, health) })
 }
 
-// Builder builds desired states as For does, and remembers the VIP it built
-// from each VirtualIP: the next build reuses it while the VirtualIP is the same
-// object, so that a change of one VirtualIP among thousands rebuilds one.
-// Informers replace an object that changed (and nothing mutates theirs). A
-// VIP depends on the health verdicts of its backends too: after a verdict
-// changed, Reset before the next build. The zero Builder is ready to use; it
-// is not safe for concurrent use.
-type Builder struct {
-	node  Node
-	built map[*trafficv1alpha1.VirtualIP]builtVIP
-}
-
-type builtVIP struct {
-	vip VIP
-	err error
-}
-
-// Reset forgets every VIP built: the next build reads every verdict again.
-func (b *Builder) Reset() { b.built = nil }
-
-// For is For, rebuilding only the VirtualIPs that are not the objects of the
-// previous build (or all, after Reset or when node changed). The VIPs of the
-// state it returns share their services with those of earlier states: never
-// modify them.
-func (b *Builder) For(vips []*trafficv1alpha1.VirtualIP, node Node, health HealthFunc) (State, error) {
-	prev := b.built
-	if node != b.node {
-		prev = nil
-	}
-	b.node, b.built = node, make(map[*trafficv1alpha1.VirtualIP]builtVIP, len(vips))
-	return forEach(vips, node, func(obj *trafficv1alpha1.VirtualIP) (VIP, error) {
-		r, ok := prev[obj]
-		if !ok {
-			r.vip, r.err = buildOne(obj, node, health)
-		}
-		b.built[obj] = r
-		return r.vip, r.err
-	})
+// serves tells whether the node serves obj: it names the node's group and
+// is not being deleted.
+func (n Node) serves(obj *trafficv1alpha1.VirtualIP) bool {
+	return obj.DeletionTimestamp == nil && slices.Contains(obj.Spec.Groups, n.Group)
 }
 
 // buildOne builds the VIP of one VirtualIP naming node's group.
@@ -86,7 +52,7 @@ func forEach(vips []*trafficv1alpha1.VirtualIP, node Node, build func(*trafficv1
 	var errs []error
 	seen := make(map[netip.Addr]string, len(vips))
 	for _, obj := range sortedByName(vips) {
-		if !slices.Contains(obj.Spec.Groups, node.Group) || obj.DeletionTimestamp != nil {
+		if !node.serves(obj) {
 			continue
 		}
 		vip, err := build(obj)

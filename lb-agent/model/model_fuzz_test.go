@@ -19,7 +19,8 @@ import (
 // destinations sorted and unique; weights the configured local or remote
 // weight, or 0 for an unhealthy or drained backend; Healthy and Announce as
 // the verdicts say (a healthy drained backend keeps its VIP announced);
-// probes that can run.
+// probes that can run. An Index gives the same state, built at once or
+// through Updates.
 func FuzzFor(f *testing.F) {
 	two := `[{"metadata":{"name":"a"},"spec":{"address":"203.0.113.10","groups":["g"],"ports":[{"port":443},{"port":443,"protocol":"UDP"}],
 	  "backends":[{"address":"10.1.0.2","zone":"z2"},{"address":"10.0.0.2","zone":"z1"},{"address":"10.2.0.2","zone":"z3"}],
@@ -54,6 +55,7 @@ func FuzzFor(f *testing.F) {
 		if !reflect.DeepEqual(state, again) || fmt.Sprint(err) != fmt.Sprint(errAgain) {
 			t.Fatalf("the state depends on the order of the VirtualIPs:\n%+v, %v\n%+v, %v", state, err, again, errAgain)
 		}
+		checkIndex(t, vips, node, health, state, err)
 		if served, reported := len(state.VIPs), countErrors(err); served+reported != relevant(vips, node) {
 			t.Fatalf("%d VirtualIPs of group g, %d served, %d reported", relevant(vips, node), served, reported)
 		}
@@ -64,6 +66,40 @@ func FuzzFor(f *testing.F) {
 			checkVIP(t, v, specOf(vips, node, v.Address), node, health)
 		}
 	})
+}
+
+// checkIndex checks that an Index gives state and err for vips: built from
+// them, and built from their first half, then updated with the second, with
+// the first removed, and with the first added back.
+func checkIndex(t *testing.T, vips []*trafficv1alpha1.VirtualIP, node Node, health HealthFunc, state State, err error) {
+	t.Helper()
+	same := func(step string, got State, gotErr error) {
+		t.Helper()
+		if !reflect.DeepEqual(state, got) || fmt.Sprint(err) != fmt.Sprint(gotErr) {
+			t.Fatalf("%s: the Index's state differs from For's:\n%+v, %v\n%+v, %v", step, state, err, got, gotErr)
+		}
+	}
+	var x Index
+	got, gotErr := x.Build(vips, node, health, false)
+	same("built at once", got, gotErr)
+	half := len(vips) / 2
+	byName := func(vips []*trafficv1alpha1.VirtualIP, gone bool) map[string]*trafficv1alpha1.VirtualIP {
+		out := map[string]*trafficv1alpha1.VirtualIP{}
+		for _, v := range vips {
+			out[v.Name] = v
+			if gone {
+				out[v.Name] = nil
+			}
+		}
+		return out
+	}
+	var y Index
+	_, _ = y.Build(vips[:half], node, health, false)
+	y.Update(byName(vips[half:], false), health)
+	same("through an Update", y.State(), y.Err())
+	y.Update(byName(vips[:half], true), health)
+	y.Update(byName(vips[:half], false), health)
+	same("with half removed and added back", y.State(), y.Err())
 }
 
 func countErrors(err error) int {

@@ -295,44 +295,100 @@ func TestAddressClaimedTwice(t *testing.T) {
 	}
 }
 
-// TestBuilderRebuildsOnlyWhatChanged: a Builder gives what For gives, reads
-// the verdicts only of the VirtualIPs that are new objects, and of all after
-// Reset or a change of zone.
-func TestBuilderRebuildsOnlyWhatChanged(t *testing.T) {
-	vips := []*trafficv1alpha1.VirtualIP{vip("203.0.113.10"), vip("203.0.113.11"), vip("203.0.113.12"),
-		vip("203.0.113.10", func(s *trafficv1alpha1.VirtualIPSpec) {}), // the same address under another name
+// TestIndexRebuildsOnlyWhatChanged: an Index gives what For gives, after a
+// Build and after each Update; it reads the verdicts only of the VirtualIPs
+// whose spec changed, and of all after a Build without reuse or for another
+// zone; an Update reports the VIPs served that changed.
+func TestIndexRebuildsOnlyWhatChanged(t *testing.T) {
+	vips := map[string]*trafficv1alpha1.VirtualIP{}
+	for _, v := range []*trafficv1alpha1.VirtualIP{vip("203.0.113.10"), vip("203.0.113.11"), vip("203.0.113.12")} {
+		vips[v.Name] = v
 	}
-	vips[3].Name = "zzz"
+	other := vip("203.0.113.10") // the same address under another name
+	other.Name = "zzz"
+	vips[other.Name] = other
+	list := func() []*trafficv1alpha1.VirtualIP {
+		var out []*trafficv1alpha1.VirtualIP
+		for _, v := range vips {
+			out = append(out, v)
+		}
+		return out
+	}
 	var reads []string
 	verdicts := map[netip.Addr]Verdict{}
 	health := func(p Probe) Verdict {
 		reads = append(reads, p.Backend.Addr().String())
 		return verdicts[p.Backend.Addr()]
 	}
-	var b Builder
-	check := func(step string, node Node, wantReads int) {
+	var x Index
+	same := func(step string, node Node, got State, gotErr error) {
 		t.Helper()
-		reads = nil
-		got, gotErr := b.For(vips, node, health)
-		n := len(reads)
-		want, wantErr := For(vips, node, health)
+		want, wantErr := For(list(), node, func(p Probe) Verdict { return verdicts[p.Backend.Addr()] })
 		if diff := cmp.Diff(want, got, equateAddrs); diff != "" || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-			t.Errorf("%s: the Builder's state differs from For's (-For +Builder):\n%s\nerrors %v, %v", step, diff, wantErr, gotErr)
-		}
-		if n != wantReads {
-			t.Errorf("%s: %d verdicts read, want %d", step, n, wantReads)
+			t.Errorf("%s: the Index's state differs from For's (-For +Index):\n%s\nerrors %v, %v", step, diff, wantErr, gotErr)
 		}
 	}
-	check("first build", nodeA, 8) // 4 VirtualIPs of 2 backends
-	check("nothing changed", nodeA, 0)
-	changed := vips[1].DeepCopy()
-	changed.Spec.Backends[0].Drained = true
-	vips[1] = changed
-	check("one VirtualIP replaced", nodeA, 2)
-	vips = vips[1:]
-	check("one VirtualIP removed", nodeA, 0)
+	build := func(step string, node Node, reuse bool, wantReads int) {
+		t.Helper()
+		reads = nil
+		got, err := x.Build(list(), node, health, reuse)
+		if len(reads) != wantReads {
+			t.Errorf("%s: %d verdicts read, want %d", step, len(reads), wantReads)
+		}
+		same(step, node, got, err)
+	}
+	update := func(step string, changed map[string]*trafficv1alpha1.VirtualIP, wantReads int, want ...string) {
+		t.Helper()
+		for name, v := range changed {
+			if v == nil {
+				delete(vips, name)
+			} else {
+				vips[name] = v
+			}
+		}
+		reads = nil
+		var got []string
+		for _, c := range x.Update(changed, health) {
+			got = append(got, fmt.Sprintf("%s %v->%v", c.Address, c.Old != nil, c.New != nil))
+			if served := slices.IndexFunc(x.State().VIPs, func(v VIP) bool { return v.Address == c.Address }); (served >= 0) != (c.New != nil) {
+				t.Errorf("%s: change %s, served %v", step, got[len(got)-1], served >= 0)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: changes %v, want %v", step, got, want)
+		}
+		if len(reads) != wantReads {
+			t.Errorf("%s: %d verdicts read, want %d", step, len(reads), wantReads)
+		}
+		same(step, nodeA, x.State(), x.Err())
+	}
+	build("first build", nodeA, true, 8) // 4 VirtualIPs of 2 backends
+	build("nothing changed", nodeA, true, 0)
+
+	drained := vips["203.0.113.11"].DeepCopy()
+	drained.Spec.Backends[0].Drained = true
+	update("one backend drained", map[string]*trafficv1alpha1.VirtualIP{drained.Name: drained}, 2, "203.0.113.11 true->true")
+	relabeled := drained.DeepCopy()
+	relabeled.Labels = map[string]string{"a": "b"}
+	update("the same spec", map[string]*trafficv1alpha1.VirtualIP{relabeled.Name: relabeled}, 0)
+	update("the served claim of an address removed", map[string]*trafficv1alpha1.VirtualIP{"203.0.113.10": nil}, 0,
+		"203.0.113.10 true->true") // zzz served now
+	invalid := vip("203.0.113.13", func(s *trafficv1alpha1.VirtualIPSpec) { s.Ports = nil })
+	update("an invalid VirtualIP added", map[string]*trafficv1alpha1.VirtualIP{invalid.Name: invalid}, 0)
+	if err := x.Err(); err == nil || !strings.Contains(err.Error(), "VirtualIP 203.0.113.13: no ports") {
+		t.Errorf("errors %v", err)
+	}
+	moved := vips["203.0.113.12"].DeepCopy()
+	moved.Spec.Address = "203.0.113.14"
+	left := vips["zzz"].DeepCopy()
+	left.Spec.Groups = []string{"zone-b"}
+	added := vip("203.0.113.15")
+	added.Name = "new"
+	update("a VirtualIP moved, one left the group, one came and one went",
+		map[string]*trafficv1alpha1.VirtualIP{moved.Name: moved, left.Name: left, added.Name: added, "gone": nil}, 4,
+		"203.0.113.10 true->false", "203.0.113.12 true->false", "203.0.113.14 false->true", "203.0.113.15 false->true")
+
 	verdicts[addr("10.0.0.2")] = Unhealthy
-	b.Reset()
-	check("after Reset", nodeA, 6)
-	check("another zone", Node{Group: "zone-a", Zone: "zone-b"}, 6)
+	build("without reuse", nodeA, false, 6)
+	build("another zone", Node{Group: "zone-a", Zone: "zone-b"}, true, 6)
 }

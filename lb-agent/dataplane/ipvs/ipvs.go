@@ -5,7 +5,10 @@
 //
 // Set is declarative: it makes the kernel serve exactly the desired services and
 // applies only the difference. It never flushes, on start-up or otherwise, so
-// established connections survive an agent restart.
+// established connections survive an agent restart. Update is Set for some
+// VIPs: it makes the kernel serve exactly the desired services on those VIPs
+// and costs what they cost, however many VIPs the dataplane serves; the
+// services of other VIPs stay as the last Set or Update left them.
 //
 // Ownership: the VIPs bound on the dummy interface are the ledger of what this
 // dataplane owns. A VIP is bound before its first service is created and unbound
@@ -19,16 +22,17 @@
 // first Set reads everything back (the bound addresses, the services, the
 // destinations of every owned service: from /proc/net/ip_vs in one read, which
 // shows no connection thresholds, else with a netlink dump per service) and
-// repairs any difference. Later Sets
+// repairs any difference. Later Sets and Updates
 // diff the desired state against the record and issue only the kernel operations
 // for the difference, without reading: a change of one backend's weight is one
-// netlink operation. The full read-back happens again on the first Set at least
-// Options.VerifyInterval after the last one: drift made behind the agent's back
-// (a weight edited with ipvsadm, a service or an address deleted) is repaired
-// within that interval, on the agent's next synchronization after it. A service
-// whose operation fails is read back and retried once in the same Set (its record
-// may be stale: it was changed behind the agent's back), and read back on every
-// following Set until it is programmed.
+// netlink operation. The full read-back happens again on the first Set (never an
+// Update) at least Options.VerifyInterval after the last one: drift made behind
+// the agent's back (a weight edited with ipvsadm, a service or an address
+// deleted) is repaired within that interval, on the agent's next full
+// synchronization after it. A service whose operation fails is read back and
+// retried once in the same Set or Update (its record may be stale: it was
+// changed behind the agent's back), and read back on every following Set, and
+// Update of its VIP, until it is programmed.
 //
 // Writes: a netlink round trip costs more than the kernel's work for most
 // IPVS writes, so the writes of a Set go in batches (up to 256 netlink
@@ -124,7 +128,15 @@ type Dataplane struct {
 	// table reads every service's destinations at once (readTable); nil, or
 	// failing, the read-back reads them service by service.
 	table func() (map[recKey][]*libipvs.Destination, error)
+	// served counts the services and destinations of each desired VIP
+	// programmed (by the last Set and the Updates since), total all of
+	// them: the status of an Update.
+	served map[uint32]counts
+	total  counts
 }
+
+// counts counts services and destinations.
+type counts struct{ services, destinations int }
 
 // New opens Options.Workers IPVS kernel handles (each a netlink socket to
 // read and one to write) and a netlink handle for the interface in the
@@ -198,9 +210,40 @@ func (d *Dataplane) Set(ctx context.Context, services []model.Service) (dataplan
 	bound := d.bind(desired, res)
 	d.run(ctx, d.plan(desired), res)
 	if len(d.rec.bound) > bound {
-		d.unbind(desired, res)
+		d.unbind(desired, d.rec.boundVIPs(), res)
 	}
-	return d.status(desired, res), errors.Join(res.errs...)
+	d.served = map[uint32]counts{}
+	d.total = counts{}
+	return d.status(desired, nil, res), errors.Join(res.errs...)
+}
+
+// Update makes IPVS serve, on each VIP of vips, exactly the services of
+// services on it, and leaves the other VIPs as they are: it looks at and
+// writes to the services of those VIPs only, and never reads the kernel back
+// but for a service whose last operation failed (see the package
+// documentation).
+func (d *Dataplane) Update(ctx context.Context, vips []netip.Addr, services []model.Service) (dataplane.Status, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.rec == nil {
+		return dataplane.Status{}, errors.New("an Update before the first Set: the kernel was not read back yet")
+	}
+	desired := newDesired(services)
+	scope := slices.Clone(vips)
+	inScope := make(map[netip.Addr]bool, len(vips))
+	for _, vip := range vips {
+		inScope[vip] = true
+	}
+	for _, vip := range desired.vips {
+		if !inScope[vip] {
+			scope = append(scope, vip)
+		}
+	}
+	res := newResults()
+	d.bind(desired, res)
+	d.run(ctx, d.planVIPs(desired, scope), res)
+	d.unbind(desired, scope, res)
+	return d.status(desired, scope, res), errors.Join(res.errs...)
 }
 
 // desiredState is the desired services, sorted by VIP, with the indexes that
@@ -346,16 +389,12 @@ func (d *Dataplane) bind(desired *desiredState, res *results) int {
 	return bound
 }
 
-// unbind releases VIPs no longer desired once none of their services is left.
-func (d *Dataplane) unbind(desired *desiredState, res *results) {
-	inUse := map[netip.Addr]bool{}
-	services, stale := d.rec.keys()
-	for _, key := range append(services, stale...) {
-		inUse[key.VIP] = true
-	}
+// unbind releases the VIPs of candidates that are no longer desired, once
+// none of their services is left.
+func (d *Dataplane) unbind(desired *desiredState, candidates []netip.Addr, res *results) {
 	var release []netip.Addr
-	for _, vip := range d.rec.boundVIPs() {
-		if !desired.hasVIP(vip) && !res.failed[vip] && !inUse[vip] {
+	for _, vip := range candidates {
+		if d.rec.isBound(vip) && !desired.hasVIP(vip) && !res.failed[vip] && !d.rec.inUse(vip) {
 			release = append(release, vip)
 		}
 	}
@@ -388,8 +427,29 @@ type job struct {
 // plan lists the work on owned VIPs: services read back after a failure,
 // services created, changed and deleted.
 func (d *Dataplane) plan(desired *desiredState) []job {
-	var jobs []job
-	known, stale := 0, 0
+	jobs, known, stale := d.planDesired(desired)
+	// Owned services that are not desired: few Sets have any.
+	if known < len(d.rec.services) || stale < len(d.rec.stale) {
+		services, staleKeys := d.rec.keys()
+		jobs = d.planUndesired(jobs, desired, append(services, staleKeys...))
+	}
+	slices.SortFunc(jobs, func(a, b job) int { return model.CompareKeys(a.key, b.key) })
+	return jobs
+}
+
+// planVIPs is plan for the services of vips only.
+func (d *Dataplane) planVIPs(desired *desiredState, vips []netip.Addr) []job {
+	jobs, _, _ := d.planDesired(desired)
+	for _, vip := range vips {
+		jobs = d.planUndesired(jobs, desired, d.rec.vipKeys(vip))
+	}
+	slices.SortFunc(jobs, func(a, b job) int { return model.CompareKeys(a.key, b.key) })
+	return jobs
+}
+
+// planDesired lists the work on the desired services of bound VIPs, and
+// counts those the record knows and those that are stale.
+func (d *Dataplane) planDesired(desired *desiredState) (jobs []job, known, stale int) {
 	desired.eachService(func(want *model.Service, _, bound bool) {
 		if !bound {
 			return
@@ -408,22 +468,22 @@ func (d *Dataplane) plan(desired *desiredState) []job {
 			known++
 		}
 	})
-	// Owned services that are not desired: few Sets have any.
-	if known < len(d.rec.services) || stale < len(d.rec.stale) {
-		services, staleKeys := d.rec.keys()
-		for _, key := range services {
-			if d.rec.isBound(key.VIP) && !desired.hasKey(key) {
-				have, _ := d.rec.service(key)
-				jobs = append(jobs, job{key: key, have: have})
-			}
+	return jobs, known, stale
+}
+
+// planUndesired adds to jobs the deletion of the owned services of keys (on
+// bound VIPs) that are not desired, stale ones read back first.
+func (d *Dataplane) planUndesired(jobs []job, desired *desiredState, keys []model.Key) []job {
+	for _, key := range keys {
+		if !d.rec.isBound(key.VIP) || desired.hasKey(key) {
+			continue
 		}
-		for _, key := range staleKeys {
-			if d.rec.isBound(key.VIP) && !desired.hasKey(key) {
-				jobs = append(jobs, job{key: key, read: true})
-			}
+		if have, ok := d.rec.service(key); ok {
+			jobs = append(jobs, job{key: key, have: have})
+		} else {
+			jobs = append(jobs, job{key: key, read: true})
 		}
 	}
-	slices.SortFunc(jobs, func(a, b job) int { return model.CompareKeys(a.key, b.key) })
 	return jobs
 }
 
@@ -561,22 +621,44 @@ func (r *results) record(vip netip.Addr, err error) {
 	r.failed[vip] = true
 }
 
-// status reports the desired services programmed: those of VIPs bound and
-// without a failure.
-func (d *Dataplane) status(desired *desiredState, res *results) dataplane.Status {
+// status records the desired VIPs programmed, those bound and without a
+// failure, with their services and destinations, in place of what it had for
+// the VIPs of scope (nil: after a Set, which starts from nothing). It reports
+// the totals, and the VIPs of desired that are programmed.
+func (d *Dataplane) status(desired *desiredState, scope []netip.Addr, res *results) dataplane.Status {
+	for _, vip := range scope {
+		if old, ok := d.served[v4(vip)]; ok {
+			d.total.services -= old.services
+			d.total.destinations -= old.destinations
+			delete(d.served, v4(vip))
+		}
+	}
 	var st dataplane.Status
+	var vip netip.Addr
+	var cur counts
 	ok := false
+	flush := func() {
+		if ok {
+			d.served[v4(vip)] = cur
+			d.total.services += cur.services
+			d.total.destinations += cur.destinations
+		}
+	}
 	desired.eachService(func(svc *model.Service, first, bound bool) {
 		if first {
-			if ok = bound && (len(res.failed) == 0 || !res.failed[svc.VIP]); ok {
-				st.Ready = append(st.Ready, svc.VIP)
+			flush()
+			vip, cur = svc.VIP, counts{}
+			if ok = bound && (len(res.failed) == 0 || !res.failed[vip]); ok {
+				st.Ready = append(st.Ready, vip)
 			}
 		}
 		if ok {
-			st.Services++
-			st.Destinations += len(svc.Destinations)
+			cur.services++
+			cur.destinations += len(svc.Destinations)
 		}
 	})
+	flush()
+	st.Services, st.Destinations = d.total.services, d.total.destinations
 	return st
 }
 

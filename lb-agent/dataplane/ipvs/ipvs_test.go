@@ -769,3 +769,102 @@ func TestCancelledSetReportsIt(t *testing.T) {
 		t.Errorf("cancelled Set: %+v %v", st, err)
 	}
 }
+
+// TestUpdateTouchesItsVIPsOnly: among 200 services of 8 backends, an Update
+// changing one backend's weight issues that one kernel operation and reads
+// nothing; one removing a VIP deletes its service and unbinds it; one adding
+// a VIP binds it and creates its service. Each reports the totals of every VIP
+// and its own VIPs ready; what the kernel holds after them is what a Set of
+// the same services would have made (a restarted dataplane's Set writes
+// nothing).
+func TestUpdateTouchesItsVIPsOnly(t *testing.T) {
+	d, k, a := newTest(time.Hour)
+	services := many(200)
+	mustSet(t, d, services...)
+	k.take()
+	a.takeCalls()
+	update := func(step string, vips []netip.Addr, svcs []model.Service, wantWrites, wantAddrs []string, wantServices, wantReady int) {
+		t.Helper()
+		st, err := d.Update(context.Background(), vips, svcs)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		writes, reads, _ := k.take()
+		if !slices.Equal(writes, wantWrites) || len(reads) != 0 {
+			t.Errorf("%s: kernel writes %v, reads %v; want writes %v and no read", step, writes, reads, wantWrites)
+		}
+		if calls := a.takeCalls(); !slices.Equal(calls, wantAddrs) {
+			t.Errorf("%s: address calls %v, want %v", step, calls, wantAddrs)
+		}
+		if st.Services != wantServices || st.Destinations != 8*wantServices || len(st.Ready) != wantReady {
+			t.Errorf("%s: status %d services, %d destinations, ready %v; want %d services, %d ready",
+				step, st.Services, st.Destinations, st.Ready, wantServices, wantReady)
+		}
+	}
+
+	changed := services[123]
+	changed.Destinations = slices.Clone(changed.Destinations)
+	changed.Destinations[5].Weight = 0
+	services[123] = changed
+	update("one weight", []netip.Addr{changed.VIP}, []model.Service{changed},
+		[]string{"update-dest 6/203.0.0.124:80/fw0 10.1.0.6:80"}, nil, 200, 1)
+
+	gone := services[7].VIP
+	services = slices.Delete(services, 7, 8)
+	update("one VIP gone", []netip.Addr{gone}, nil, []string{"del-service 6/203.0.0.8:80/fw0"}, []string{"del 203.0.0.8"}, 199, 0)
+
+	added := many(201)[200]
+	services = append(services, added)
+	update("one VIP added", []netip.Addr{added.VIP}, []model.Service{added}, []string{
+		"new-dest 6/203.0.0.201:80/fw0 10.1.0.1:80", "new-dest 6/203.0.0.201:80/fw0 10.1.0.2:80",
+		"new-dest 6/203.0.0.201:80/fw0 10.1.0.3:80", "new-dest 6/203.0.0.201:80/fw0 10.1.0.4:80",
+		"new-dest 6/203.0.0.201:80/fw0 10.1.0.5:80", "new-dest 6/203.0.0.201:80/fw0 10.1.0.6:80",
+		"new-dest 6/203.0.0.201:80/fw0 10.1.0.7:80", "new-dest 6/203.0.0.201:80/fw0 10.1.0.8:80",
+		"new-service 6/203.0.0.201:80/fw0 none", "update-service 6/203.0.0.201:80/fw0 mh",
+	}, []string{"add 203.0.0.201"}, 200, 1)
+
+	restarted := NewWith([]Kernel{k}, a, time.Hour)
+	mustSet(t, restarted, services...)
+	if writes, _, _ := k.take(); len(writes) != 0 {
+		t.Errorf("a Set of the services the Updates made wrote %v", writes)
+	}
+}
+
+// TestUpdateRetriesAFailedService: as in a Set, a failed operation of an
+// Update is read back and retried once; while it keeps failing its VIP is not
+// ready, and the next Update of the VIP reads it back first.
+func TestUpdateRetriesAFailedService(t *testing.T) {
+	d, k, _ := newTest(time.Hour)
+	services := many(10)
+	mustSet(t, d, services...)
+	k.take()
+	changed := services[3]
+	changed.Destinations = slices.Clone(changed.Destinations)
+	changed.Destinations[0].Weight = 5
+	k.failOn = "update-dest"
+	st, err := d.Update(context.Background(), []netip.Addr{changed.VIP}, []model.Service{changed})
+	if err == nil || len(st.Ready) != 0 || st.Services != 9 {
+		t.Errorf("a persistent failure: %+v, %v; want an error, the VIP not ready and 9 services programmed", st, err)
+	}
+	k.take()
+	k.failOn = ""
+	st, err = d.Update(context.Background(), []netip.Addr{changed.VIP}, []model.Service{changed})
+	if err != nil || !slices.Equal(st.Ready, []netip.Addr{changed.VIP}) || st.Services != 10 {
+		t.Errorf("after recovery: %+v %v", st, err)
+	}
+	writes, reads, _ := k.take()
+	if !slices.Equal(writes, []string{"update-dest 6/203.0.0.4:80/fw0 10.1.0.1:80"}) ||
+		!slices.Equal(reads, []string{"get-dests 6/203.0.0.4:80/fw0", "get-service 6/203.0.0.4:80/fw0"}) {
+		t.Errorf("the Update after a failure: writes %v, reads %v; want the service read back, then the write", writes, reads)
+	}
+}
+
+func TestUpdateBeforeSetFails(t *testing.T) {
+	d, k, _ := newTest(time.Hour)
+	if _, err := d.Update(context.Background(), nil, []model.Service{svc("203.0.113.10", 80)}); err == nil {
+		t.Error("an Update before the first Set did not fail")
+	}
+	if w, r, _ := k.take(); len(w)+len(r) != 0 {
+		t.Errorf("an Update before the first Set: writes %v, reads %v", w, r)
+	}
+}

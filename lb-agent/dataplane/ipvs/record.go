@@ -3,6 +3,7 @@ package ipvs
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 
 	"github.com/portico-dev/portico/lb-agent/model"
 )
@@ -18,10 +19,14 @@ type record struct {
 	// stale services are read back before they are changed again: an
 	// operation on them failed, what the kernel holds is not known.
 	stale map[recKey]bool
+	// byVIP lists, for each VIP, the keys of its services and stale ones:
+	// an Update looks at the VIPs it changes only.
+	byVIP map[uint32][]recKey
 }
 
 func newRecord() *record {
-	return &record{bound: map[uint32]bool{}, services: map[recKey]*service{}, stale: map[recKey]bool{}}
+	return &record{bound: map[uint32]bool{}, services: map[recKey]*service{}, stale: map[recKey]bool{},
+		byVIP: map[uint32][]recKey{}}
 }
 
 // v4 is an IPv4 address as a number. The model serves IPv4 only, and the
@@ -77,6 +82,20 @@ func (r *record) service(k model.Key) (*service, bool) {
 	return s, ok
 }
 
+// vipKeys lists the keys of the services recorded, and of the stale ones,
+// on vip.
+func (r *record) vipKeys(vip netip.Addr) []model.Key {
+	rks := r.byVIP[v4(vip)]
+	out := make([]model.Key, len(rks))
+	for i, rk := range rks {
+		out[i] = rk.key()
+	}
+	return out
+}
+
+// inUse tells whether a service of vip is recorded or stale.
+func (r *record) inUse(vip netip.Addr) bool { return len(r.byVIP[v4(vip)]) > 0 }
+
 func (r *record) isStale(k model.Key) bool {
 	return len(r.stale) > 0 && r.stale[keyFor(k)]
 }
@@ -87,8 +106,10 @@ func (r *record) set(k model.Key, s *service) {
 	delete(r.stale, rk)
 	if s == nil {
 		delete(r.services, rk)
+		r.forget(rk)
 	} else {
 		r.services[rk] = s
+		r.index(rk)
 	}
 }
 
@@ -97,6 +118,26 @@ func (r *record) setStale(k model.Key) {
 	rk := keyFor(k)
 	delete(r.services, rk)
 	r.stale[rk] = true
+	r.index(rk)
+}
+
+// index adds rk to byVIP.
+func (r *record) index(rk recKey) {
+	vip := uint32(rk >> 32)
+	if keys := r.byVIP[vip]; !slices.Contains(keys, rk) {
+		r.byVIP[vip] = append(keys, rk)
+	}
+}
+
+// forget removes rk from byVIP.
+func (r *record) forget(rk recKey) {
+	vip := uint32(rk >> 32)
+	keys := slices.DeleteFunc(r.byVIP[vip], func(k recKey) bool { return k == rk })
+	if len(keys) == 0 {
+		delete(r.byVIP, vip)
+	} else {
+		r.byVIP[vip] = keys
+	}
 }
 
 // keys lists the keys of the services recorded and of the stale ones.
