@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	traffic "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/test/framework"
@@ -123,12 +124,17 @@ func TestHostGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 	updateFAP(t, pc, "team-b", "shop", func(f *traffic.FederatedAccessPoint) { setVSTimeout(f, "2s") })
-	cur, err := getFAP(pc, "team-b", "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur.Spec.Hosts = append(cur.Spec.Hosts, "www.b.example.test")
-	_, err = pc.TrafficV1alpha1().FederatedAccessPoints("team-b").Update(ctx, cur, metav1.UpdateOptions{})
+	// The controllers write the access point's status meanwhile: a
+	// conflict is retried, the answer that counts is the last one.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := getFAP(pc, "team-b", "shop")
+		if err != nil {
+			return err
+		}
+		cur.Spec.Hosts = append(cur.Spec.Hosts, "www.b.example.test")
+		_, err = pc.TrafficV1alpha1().FederatedAccessPoints("team-b").Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
 	expectForbiddenHost(err, "www.b.example.test", "team-b")
 	if _, stderr, err := framework.Kubectl(t, hub.KubeconfigPath, "get", "hostgrants"); err != nil {
 		t.Fatalf("kubectl get hostgrants: %v\n%s", err, stderr)
