@@ -17,7 +17,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		applyLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "portico_member_agent_apply_duration_seconds", Help: "Latency of server-side apply of one object in the member cluster.",
+			Name: "portico_member_agent_apply_duration_seconds", Help: "Latency of applying one object to the member cluster (server-side apply; an object applied before and unchanged since, by anyone, is not sent again and takes microseconds).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}, []string{"kind"}),
 		applyErrors: prometheus.NewCounterVec(prometheus.CounterOpts{

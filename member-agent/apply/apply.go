@@ -1,6 +1,10 @@
 // Package apply applies the manifests of a ClusterAccessPoint to a member cluster
-// with server-side apply (field manager "portico"): Istio kinds through
-// istio.io/client-go's typed clientset, core kinds through client-go.
+// with server-side apply (field manager "portico"). A manifest is applied as
+// the JSON it is, through the metadata client, so only the object's metadata
+// comes back; the Gateway API kinds whose status Portico reports through the
+// dynamic client, whose reply carries it. The member cluster validates every
+// object against its own schema: the agent needs no Go types, clientsets or
+// schemes of Istio or the Gateway API.
 //
 // Every applied object carries the label portico.dev/access-point=<namespace>.<name>,
 // which is how pruning and drift repair find them, and the annotation
@@ -11,6 +15,15 @@
 // ConflictError. Objects written by an agent that predates the annotation (the
 // label of the same ClusterAccessPoint, no owner annotation) count as owned, so
 // an upgraded agent keeps managing them and annotates them on its next apply.
+//
+// With a Cache, Client judges the object in the way from the informers' copy,
+// and with a Complete one it knows without a read that there is none: an
+// object someone else created an instant before, not in the cache yet, is
+// taken over, as it could be between a read and the apply. An object the
+// agent applied, with the same manifest, is not sent again while the cache
+// shows the resource version that apply gave it (any change since, by anyone,
+// changed that version), but for the kinds whose status Portico reports: each
+// apply of those reads their status back.
 package apply
 
 import (

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 )
 
 var owner = Owner{Name: "shop.web", UID: "uid-web"}
@@ -41,6 +43,16 @@ func TestParse(t *testing.T) {
 	for _, bad := range []string{`[1]`, `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"x"}}`, `{"apiVersion":"a/b/c","kind":"X"}`} {
 		if _, err := Parse([]byte(bad), owner); err == nil {
 			t.Errorf("Parse(%s) succeeded", bad)
+		}
+	}
+}
+
+// TestIsLabelValue: isLabelValue agrees with the API's validation.
+func TestIsLabelValue(t *testing.T) {
+	for _, s := range []string{"", "a", "shop.web", "shop.web-1_x", "-a", "a-", ".a", "a.", "_a", "a_", "a b", "a/b", "ä",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), "A.Z-0_9"} {
+		if got, want := isLabelValue(s), len(utilvalidation.IsValidLabelValue(s)) == 0; got != want {
+			t.Errorf("isLabelValue(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

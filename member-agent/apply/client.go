@@ -5,28 +5,46 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"sync"
 
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/tools/cache"
-	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+	"k8s.io/utils/ptr"
 )
 
 // LabelValue is the access point label's value for a ClusterAccessPoint name: the
 // name itself, or, when it is too long for a label value, a prefix and a hash.
 func LabelValue(accessPoint string) string {
-	if len(utilvalidation.IsValidLabelValue(accessPoint)) == 0 {
+	if isLabelValue(accessPoint) {
 		return accessPoint
 	}
 	sum := sha256.Sum256([]byte(accessPoint))
 	return accessPoint[:50] + "-" + hex.EncodeToString(sum[:])[:12]
+}
+
+// isLabelValue tells whether s is a valid label value (what
+// validation.IsValidLabelValue checks, without its regular expression: this
+// runs for every object of a sync): at most 63 characters, alphanumerics and
+// '-', '_' or '.' between alphanumerics.
+func isLabelValue(s string) bool {
+	if len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || i == len(s)-1 || (c != '-' && c != '_' && c != '.')) {
+			return false
+		}
+	}
+	return true
 }
 
 // Labelled is an object found by its access point label, or one found by name.
@@ -37,17 +55,22 @@ type Labelled struct {
 	// OwnerUID is the owner annotation's value: empty on objects Portico did not
 	// create and on those of an agent that predates the annotation.
 	OwnerUID string
+	// ResourceVersion is the object's, when it was read.
+	ResourceVersion string
 }
 
 // labelled describes an object from its metadata.
 func labelled(ref Ref, m metav1.Object) Labelled {
-	return Labelled{Ref: ref, AccessPoint: m.GetLabels()[Label], OwnerUID: m.GetAnnotations()[OwnerAnnotation]}
+	return Labelled{Ref: ref, AccessPoint: m.GetLabels()[Label], OwnerUID: m.GetAnnotations()[OwnerAnnotation], ResourceVersion: m.GetResourceVersion()}
 }
 
 // Client is the Applier of a real member cluster.
 type Client struct {
-	c    clients
-	meta metadata.Interface
+	kube kubernetes.Interface
+	// meta applies, reads, lists and deletes; dynamic applies the observed
+	// kinds, whose status the reply must carry.
+	meta    metadata.Interface
+	dynamic dynamic.Interface
 	// namespaces already known to exist.
 	namespaces sync.Map
 	// cache, when set and synced, answers List from informers.
@@ -56,9 +79,17 @@ type Client struct {
 	// applied, listed and pruned (the agent's RBAC allows no other).
 	secretNamespace string
 	// observed holds, by Ref, the Observed of the last apply of each object
-	// of a kind in observers.
+	// of an observed kind.
 	observed sync.Map
+	// applied remembers, by object (refSum), what the agent applied last
+	// and the resource version the member cluster gave the object then.
+	appliedMu sync.Mutex
+	applied   map[uint64]appliedRecord
 }
+
+// appliedRecord is what the agent applied last to an object: hashes of the
+// manifest and of the resource version the object had after that apply.
+type appliedRecord struct{ manifest, resourceVersion uint64 }
 
 // RestrictSecrets confines the Secrets the client applies, lists and prunes to
 // namespace ns: the member cluster's gateway namespace, the only one where the
@@ -76,42 +107,23 @@ func (a *Client) checkNamespace(ref Ref) error {
 	return nil
 }
 
-// Cache lists labelled objects from metadata informers instead of the API, and
-// tells whose a labelled object is without asking the API.
-type Cache struct {
-	// Stores are the informers' stores; an Indexer with the index
-	// IndexAccessPoint (AccessPointIndexers) lists one access point's objects
-	// without scanning the others.
-	Stores map[schema.GroupVersionResource]cache.Store
-	Synced func() bool
-}
-
-// IndexAccessPoint indexes cached objects by their Label value.
-const IndexAccessPoint = "portico.dev/access-point"
-
-// AccessPointIndexers are the indexers Cache stores should have.
-var AccessPointIndexers = cache.Indexers{IndexAccessPoint: func(obj any) ([]string, error) {
-	m, ok := obj.(metav1.Object)
-	if !ok {
-		return nil, nil
-	}
-	if v, ok := m.GetLabels()[Label]; ok {
-		return []string{v}, nil
-	}
-	return nil, nil
-}}
-
 // UseCache makes List and the ownership check of Apply read from informer
 // caches once they have synced.
 func (a *Client) UseCache(c *Cache) { a.cache = c }
 
 var _ Applier = &Client{}
 
-// NewClient applies with the typed clients and lists and deletes through the
-// metadata client (only object metadata crosses the wire).
-func NewClient(kube kubernetes.Interface, istio istioclient.Interface, gateway gatewayclient.Interface, meta metadata.Interface) *Client {
-	return &Client{c: clients{istio: istio, kube: kube, gateway: gateway}, meta: meta}
+// NewClient applies and deletes through the metadata client (only object
+// metadata comes back), except the kinds whose status Portico reports, which it
+// applies with the dynamic client; it creates namespaces with kube.
+func NewClient(kube kubernetes.Interface, dyn dynamic.Interface, meta metadata.Interface) *Client {
+	return &Client{kube: kube, dynamic: dyn, meta: meta}
 }
+
+// applyOptions apply as the field manager "portico", taking the fields over
+// from other managers. Fields the member cluster's schema does not know are
+// dropped without a warning.
+var applyOptions = metav1.PatchOptions{FieldManager: FieldManager, Force: ptr.To(true), FieldValidation: metav1.FieldValidationIgnore}
 
 // Apply applies one object with server-side apply, forcing ownership of its
 // fields, when the object does not exist yet or is obj's owner's; an object of
@@ -127,17 +139,101 @@ func (a *Client) Apply(ctx context.Context, obj Object) error {
 	if err := Check(obj, existing); err != nil {
 		return err
 	}
-	opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: true}
-	applied, err := kinds[obj.GVK.GroupKind()].apply(ctx, a.c, obj.Namespace, obj.Raw, opts)
-	a.forgetNamespace(err, obj.Namespace)
-	if observe := observers[obj.GVK.GroupKind()]; err == nil && observe != nil {
-		if o, ok := observe(applied); ok {
-			a.observed.Store(obj.Ref, o)
-		} else {
-			a.observed.Delete(obj.Ref)
-		}
+	gk := obj.GVK.GroupKind()
+	// An observed kind's apply reads its status back: it is applied every time.
+	if existing != nil && !kinds[gk].observed && a.unchanged(obj, existing.ResourceVersion) {
+		return nil
 	}
-	return err
+	if !kinds[gk].observed {
+		applied, err := a.resource(obj.Ref).Patch(ctx, obj.Name, types.ApplyPatchType, obj.Raw, applyOptions)
+		a.forgetNamespace(err, obj.Namespace)
+		if err != nil {
+			return err
+		}
+		a.remember(obj, applied.GetResourceVersion())
+		return nil
+	}
+	var r dynamic.ResourceInterface = a.dynamic.Resource(gvrOf(gk))
+	if obj.Namespace != "" {
+		r = r.(dynamic.NamespaceableResourceInterface).Namespace(obj.Namespace)
+	}
+	applied, err := r.Patch(ctx, obj.Name, types.ApplyPatchType, obj.Raw, applyOptions)
+	a.forgetNamespace(err, obj.Namespace)
+	if err != nil {
+		return err
+	}
+	if o, ok := observe(applied); ok {
+		a.observed.Store(obj.Ref, o)
+	} else {
+		a.observed.Delete(obj.Ref)
+	}
+	a.remember(obj, applied.GetResourceVersion())
+	return nil
+}
+
+// sumSeed seeds the hashes of applied objects.
+var sumSeed = maphash.MakeSeed()
+
+// refSum identifies an object in Client.applied.
+func refSum(r Ref) uint64 {
+	var h maphash.Hash
+	h.SetSeed(sumSeed)
+	for _, s := range []string{r.GVK.Group, r.GVK.Kind, r.Namespace, r.Name} {
+		_, _ = h.WriteString(s)
+		_ = h.WriteByte(0)
+	}
+	return h.Sum64()
+}
+
+// unchanged tells whether applying obj again would change nothing: the agent
+// applied that same manifest last, and the object still has the resource
+// version that apply gave it. Any change to the object since, by anyone,
+// changed its resource version, and the object is applied again.
+func (a *Client) unchanged(obj Object, resourceVersion string) bool {
+	if resourceVersion == "" {
+		return false
+	}
+	a.appliedMu.Lock()
+	defer a.appliedMu.Unlock()
+	rec, ok := a.applied[refSum(obj.Ref)]
+	return ok && rec == appliedRecord{manifest: maphash.Bytes(sumSeed, obj.Raw), resourceVersion: maphash.String(sumSeed, resourceVersion)}
+}
+
+// Echo tells whether a cached object of resource gvr (a Cached) is as the
+// agent's own last apply left it: its watch event is the echo of that write,
+// with nothing to repair.
+func (a *Client) Echo(gvr schema.GroupVersionResource, obj any) bool {
+	c, ok := obj.(*Cached)
+	gk, known := kindOf[gvr.GroupResource()]
+	if !ok || !known || c.ResourceVersion == "" {
+		return false
+	}
+	ref := Ref{GVK: gk.WithVersion("v1"), Namespace: c.Namespace, Name: c.Name}
+	a.appliedMu.Lock()
+	defer a.appliedMu.Unlock()
+	rec, ok := a.applied[refSum(ref)]
+	return ok && rec.resourceVersion == maphash.String(sumSeed, c.ResourceVersion)
+}
+
+// remember records that obj was applied and has resourceVersion now.
+func (a *Client) remember(obj Object, resourceVersion string) {
+	a.appliedMu.Lock()
+	defer a.appliedMu.Unlock()
+	if resourceVersion == "" {
+		delete(a.applied, refSum(obj.Ref))
+		return
+	}
+	if a.applied == nil {
+		a.applied = map[uint64]appliedRecord{}
+	}
+	a.applied[refSum(obj.Ref)] = appliedRecord{manifest: maphash.Bytes(sumSeed, obj.Raw), resourceVersion: maphash.String(sumSeed, resourceVersion)}
+}
+
+// forget drops what was remembered of an object.
+func (a *Client) forget(ref Ref) {
+	a.appliedMu.Lock()
+	defer a.appliedMu.Unlock()
+	delete(a.applied, refSum(ref))
 }
 
 // Observed returns the generation and status the member cluster returned
@@ -153,12 +249,12 @@ func (a *Client) Observed(ref Ref) (Observed, bool) {
 	return o.(Observed), true
 }
 
-// get returns the existing object of ref, nil when there is none. A labelled
-// object comes from the cache; any other is read from the API, since the cache
-// holds only labelled objects.
+// get returns the existing object of ref, nil when there is none: from the
+// cache when it has the object, or knows that there is none (Cache.Complete);
+// from the API otherwise.
 func (a *Client) get(ctx context.Context, ref Ref) (*Labelled, error) {
 	if a.cache != nil && a.cache.Synced() {
-		if l := a.cache.get(ref); l != nil {
+		if l, known := a.cache.get(ref); known {
 			return l, nil
 		}
 	}
@@ -193,10 +289,10 @@ func (a *Client) EnsureNamespace(ctx context.Context, name string) error {
 	if _, known := a.namespaces.Load(name); known {
 		return nil
 	}
-	_, err := a.c.kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	_, err := a.kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/managed-by": "portico"}}}
-		_, err = a.c.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+		_, err = a.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			err = nil
 		}
@@ -246,59 +342,6 @@ func (a *Client) List(ctx context.Context, accessPoint string) ([]Labelled, erro
 	return out, nil
 }
 
-func (c *Cache) list(accessPoint string) []Labelled {
-	var out []Labelled
-	for gk := range kinds {
-		store := c.Stores[gvrOf(gk)]
-		if store == nil {
-			continue
-		}
-		items := store.List
-		if indexer, ok := store.(cache.Indexer); ok && accessPoint != "" {
-			if _, indexed := indexer.GetIndexers()[IndexAccessPoint]; indexed {
-				items = func() []any {
-					byIndex, _ := indexer.ByIndex(IndexAccessPoint, LabelValue(accessPoint))
-					return byIndex
-				}
-			}
-		}
-		for _, item := range items() {
-			m, ok := item.(metav1.Object)
-			if !ok {
-				continue
-			}
-			value, isLabelled := m.GetLabels()[Label]
-			if !isLabelled || (accessPoint != "" && value != LabelValue(accessPoint)) {
-				continue
-			}
-			out = append(out, labelled(Ref{GVK: gk.WithVersion("v1"), Namespace: m.GetNamespace(), Name: m.GetName()}, m))
-		}
-	}
-	return out
-}
-
-// get returns the cached labelled object of ref, nil when the cache has none.
-func (c *Cache) get(ref Ref) *Labelled {
-	store := c.Stores[gvrOf(ref.GVK.GroupKind())]
-	if store == nil {
-		return nil
-	}
-	key := ref.Name
-	if ref.Namespace != "" {
-		key = ref.Namespace + "/" + ref.Name
-	}
-	item, exists, err := store.GetByKey(key)
-	if err != nil || !exists {
-		return nil
-	}
-	m, ok := item.(metav1.Object)
-	if !ok {
-		return nil
-	}
-	l := labelled(ref, m)
-	return &l
-}
-
 // Delete deletes an object; a missing one is not an error.
 func (a *Client) Delete(ctx context.Context, ref Ref) error {
 	if err := a.checkNamespace(ref); err != nil {
@@ -307,6 +350,7 @@ func (a *Client) Delete(ctx context.Context, ref Ref) error {
 	err := a.resource(ref).Delete(ctx, ref.Name, metav1.DeleteOptions{})
 	if err == nil || apierrors.IsNotFound(err) {
 		a.observed.Delete(ref)
+		a.forget(ref)
 		return nil
 	}
 	return err

@@ -3,19 +3,20 @@ package apply
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
-	istiofake "istio.io/client-go/pkg/clientset/versioned/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayfake "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/fake"
 
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
@@ -60,7 +61,8 @@ func TestConflictMessages(t *testing.T) {
 }
 
 // fakeMember is a member cluster for Client: metadata through a fake metadata
-// client, typed applies recorded (and accepted) by fake clientsets.
+// client, applies recorded (and accepted) by it, and by a fake dynamic client
+// for the kinds whose status Portico reports.
 type fakeMember struct {
 	client  *Client
 	meta    *metadatafake.FakeMetadataClient
@@ -78,44 +80,43 @@ func newFakeMember(t *testing.T, existing ...*metav1.PartialObjectMetadata) *fak
 		objs = append(objs, o)
 	}
 	f := &fakeMember{meta: metadatafake.NewSimpleMetadataClient(scheme, objs...)}
-	record := func(a k8stesting.Action) (bool, runtime.Object, error) {
-		f.applied = append(f.applied, a.GetResource().Resource+" "+a.GetNamespace()+"/"+a.(k8stesting.PatchAction).GetName())
-		return true, nil, nil
+	record := func(a k8stesting.Action) k8stesting.PatchAction {
+		p := a.(k8stesting.PatchAction)
+		if p.GetPatchType() != types.ApplyPatchType {
+			t.Errorf("%s %s/%s: patch type %s, want a server-side apply", a.GetResource().Resource, a.GetNamespace(), p.GetName(), p.GetPatchType())
+		}
+		f.applied = append(f.applied, a.GetResource().Resource+" "+a.GetNamespace()+"/"+p.GetName())
+		return p
 	}
-	istio, kube := istiofake.NewSimpleClientset(), kubefake.NewSimpleClientset() //nolint:staticcheck // applies are only recorded.
-	gateway := gatewayfake.NewSimpleClientset()                                  //nolint:staticcheck // applies are only recorded.
-	istio.PrependReactor("patch", "*", record)
-	kube.PrependReactor("patch", "*", record)
-	gateway.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		record(a)
-		return true, f.gatewayReply(a), nil
+	f.meta.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := record(a)
+		// Each apply gives the object a new resource version.
+		rv := strconv.Itoa(len(f.applied))
+		return true, &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: p.GetNamespace(), Name: p.GetName(), ResourceVersion: rv}}, nil
 	})
-	f.client = NewClient(kube, istio, gateway, f.meta)
+	dyn := dynamicfake.NewSimpleDynamicClient(runtime.NewScheme())
+	dyn.PrependReactor("patch", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, f.gatewayReply(record(a)), nil
+	})
+	f.client = NewClient(kubefake.NewClientset(), dyn, f.meta)
 	return f
 }
 
 // gatewayReply is what the fake member cluster returns for an apply of a
-// Gateway API object: a Gateway with an implementation's status, the other
-// kinds without status.
-func (f *fakeMember) gatewayReply(a k8stesting.Action) runtime.Object {
-	meta := metav1.ObjectMeta{Namespace: a.GetNamespace(), Name: a.(k8stesting.PatchAction).GetName(), Generation: 4}
-	switch a.GetResource().Resource {
-	case "gateways":
-		return &gatewayv1.Gateway{ObjectMeta: meta, Status: gatewayv1.GatewayStatus{Conditions: []metav1.Condition{
-			{Type: "Programmed", Status: metav1.ConditionFalse, Reason: "AddressNotUsable", ObservedGeneration: 4},
-		}}}
-	case "httproutes":
-		return &gatewayv1.HTTPRoute{ObjectMeta: meta}
-	case "grpcroutes":
-		return &gatewayv1.GRPCRoute{ObjectMeta: meta}
-	case "tlsroutes":
-		return &gatewayv1.TLSRoute{ObjectMeta: meta}
-	case "tcproutes":
-		return &gatewayv1.TCPRoute{ObjectMeta: meta}
-	case "referencegrants":
-		return &gatewayv1.ReferenceGrant{ObjectMeta: meta}
+// Gateway API object: a Gateway with an implementation's status, a route
+// without.
+func (f *fakeMember) gatewayReply(a k8stesting.PatchAction) runtime.Object {
+	u := &unstructured.Unstructured{Object: map[string]any{"apiVersion": gatewayAPIGroup + "/v1", "kind": "Unknown"}}
+	u.SetNamespace(a.GetNamespace())
+	u.SetName(a.GetName())
+	u.SetGeneration(4)
+	u.SetResourceVersion(strconv.Itoa(len(f.applied)))
+	if a.GetResource().Resource == "gateways" {
+		u.SetKind("Gateway")
+		u.Object["status"] = map[string]any{"conditions": []any{map[string]any{
+			"type": "Programmed", "status": "False", "reason": "AddressNotUsable", "observedGeneration": int64(4)}}}
 	}
-	return nil
+	return u
 }
 
 // existingObject is the metadata of an object in the member cluster.
@@ -202,6 +203,81 @@ func TestApplyChecksOwnersInTheCache(t *testing.T) {
 	}
 }
 
+// TestApplySkipsUnchanged: an object is not applied again with the manifest
+// the agent applied last while the cache shows the resource version that
+// apply gave it; it is once the object changed (another resource version,
+// by anyone) or the manifest did.
+func TestApplySkipsUnchanged(t *testing.T) {
+	f := newFakeMember(t)
+	gvr := schema.GroupVersionResource{Group: istioGroup, Version: "v1", Resource: "gateways"}
+	store := cache.NewStore(cache.MetaNamespaceKeyFunc)
+	f.client.UseCache(&Cache{Stores: map[schema.GroupVersionResource]cache.Store{gvr: store}, Synced: func() bool { return true }})
+	ctx := context.Background()
+	gateway := func(hosts string) Object {
+		return mustParse(t, `{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"web","namespace":"shop"},"spec":{"servers":[{"hosts":[`+hosts+`]}]}}`)
+	}
+	// What the cache holds once the member cluster reports the object.
+	cached := func(rv string) {
+		_ = store.Add(&Cached{Namespace: "shop", Name: "web", AccessPoint: "shop.web", OwnerUID: "uid-web", ResourceVersion: rv})
+	}
+	steps := []struct {
+		what    string
+		cached  string // resource version in the cache before the apply; "" none
+		hosts   string
+		applied int
+	}{
+		{"a new object", "", `"a"`, 1},
+		{"the same manifest before the cache caught up", "0", `"a"`, 2},
+		{"the same manifest, the object as the agent left it", "2", `"a"`, 2},
+		{"the same manifest again", "2", `"a"`, 2},
+		{"the object changed since", "7", `"a"`, 3},
+		{"another manifest", "3", `"b"`, 4},
+	}
+	for _, s := range steps {
+		if s.cached != "" {
+			cached(s.cached)
+		}
+		if err := f.client.Apply(ctx, gateway(s.hosts)); err != nil {
+			t.Fatalf("%s: %v", s.what, err)
+		}
+		if len(f.applied) != s.applied {
+			t.Fatalf("%s: %d applies in all, want %d", s.what, len(f.applied), s.applied)
+		}
+	}
+	// The cache's copy of the object as the last apply (resource version 4)
+	// left it is the echo of that apply; another version is not.
+	if !f.client.Echo(gvr, &Cached{Namespace: "shop", Name: "web", ResourceVersion: "4"}) ||
+		f.client.Echo(gvr, &Cached{Namespace: "shop", Name: "web", ResourceVersion: "3"}) ||
+		f.client.Echo(gvr, &Cached{Namespace: "shop", Name: "other", ResourceVersion: "4"}) {
+		t.Errorf("Echo does not tell the last apply's version 4 of Gateway shop/web from others")
+	}
+	if err := f.client.Delete(ctx, gateway(`"b"`).Ref); err != nil {
+		t.Fatal(err)
+	}
+	if f.client.Echo(gvr, &Cached{Namespace: "shop", Name: "web", ResourceVersion: "4"}) {
+		t.Errorf("a deleted object's last apply is still remembered")
+	}
+	cached("4")
+	if err := f.client.Apply(ctx, gateway(`"b"`)); err != nil || len(f.applied) != 5 {
+		t.Fatalf("apply after a delete: %v, %d applies in all, want 5", err, len(f.applied))
+	}
+
+	// A Gateway API Gateway's apply reads its status back: it is never skipped.
+	kgvr := schema.GroupVersionResource{Group: gatewayAPIGroup, Version: "v1", Resource: "gateways"}
+	kstore := cache.NewStore(cache.MetaNamespaceKeyFunc)
+	f.client.UseCache(&Cache{Stores: map[schema.GroupVersionResource]cache.Store{kgvr: kstore}, Synced: func() bool { return true }})
+	kgw := mustParse(t, `{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"web","namespace":"shop"},"spec":{}}`)
+	for i := range 2 {
+		if err := f.client.Apply(ctx, kgw); err != nil {
+			t.Fatal(err)
+		}
+		_ = kstore.Add(&Cached{Namespace: "shop", Name: "web", AccessPoint: "shop.web", OwnerUID: "uid-web", ResourceVersion: strconv.Itoa(len(f.applied))})
+		if len(f.applied) != 6+i {
+			t.Fatalf("Gateway API Gateway applied %d times, want %d", len(f.applied)-5, 1+i)
+		}
+	}
+}
+
 // scanFails is an indexed store whose full listing fails the test.
 type scanFails struct {
 	cache.Indexer
@@ -275,8 +351,7 @@ func TestSecretsOnlyInTheGatewayNamespace(t *testing.T) {
 }
 
 // TestAppliesEveryTemplateKind: every kind an access point's template may
-// carry is parsed, applied with its typed client (its spec decoded into the
-// kind's apply configuration) and watched for drift.
+// carry is parsed, applied with server-side apply and watched for drift.
 func TestAppliesEveryTemplateKind(t *testing.T) {
 	specs := map[string]string{
 		"AuthorizationPolicy":   `{"selector":{"matchLabels":{"istio":"ingressgateway"}},"action":"DENY","rules":[{"to":[{"operation":{"paths":["/admin/*"]}}]}]}`,
@@ -310,9 +385,8 @@ func TestAppliesEveryTemplateKind(t *testing.T) {
 }
 
 // TestAppliesGatewayAPIKinds: the Gateway API kinds of a template, and the
-// ReferenceGrant rendered with them, are applied with the Gateway API typed
-// client (their specs decoded into its apply configurations) and watched for
-// drift; the ReferenceGrant goes before the objects that rely on it. What
+// ReferenceGrant rendered with them, are applied with server-side apply and
+// watched for drift; the ReferenceGrant goes before the objects that rely on it. What
 // the member cluster returns for a Gateway or a route, its generation and
 // its status, is kept until the object is deleted.
 func TestAppliesGatewayAPIKinds(t *testing.T) {

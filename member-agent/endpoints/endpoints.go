@@ -14,7 +14,9 @@ package endpoints
 import (
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
@@ -103,4 +105,35 @@ func Serves(serviceSelector, gatewaySelector map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// Transform (a cache.TransformFunc for the Services and EndpointSlices
+// informers) keeps of each Service and EndpointSlice only what Resolver reads:
+// names, a Service's selector, a slice's Service label and its endpoints'
+// addresses and readiness. The agent watches every Service and EndpointSlice
+// of its cluster; the rest of them (ports, topology, pod references, managed
+// fields) would be most of its memory in a large cluster.
+func Transform(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		return &corev1.Service{ObjectMeta: trimmedMeta(o.ObjectMeta, ""), Spec: corev1.ServiceSpec{Selector: o.Spec.Selector}}, nil
+	case *discoveryv1.EndpointSlice:
+		out := &discoveryv1.EndpointSlice{ObjectMeta: trimmedMeta(o.ObjectMeta, discoveryv1.LabelServiceName), AddressType: o.AddressType}
+		for _, ep := range o.Endpoints {
+			out.Endpoints = append(out.Endpoints, discoveryv1.Endpoint{Addresses: ep.Addresses,
+				Conditions: discoveryv1.EndpointConditions{Ready: ep.Conditions.Ready}})
+		}
+		return out, nil
+	}
+	return obj, nil
+}
+
+// trimmedMeta keeps an object's name, namespace, resource version and, when
+// label is not empty and set, that label.
+func trimmedMeta(m metav1.ObjectMeta, label string) metav1.ObjectMeta {
+	out := metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion}
+	if v, ok := m.Labels[label]; ok && label != "" {
+		out.Labels = map[string]string{label: v}
+	}
+	return out
 }

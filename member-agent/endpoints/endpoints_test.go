@@ -49,6 +49,8 @@ func TestResolverFor(t *testing.T) {
 	}
 	f := informers.NewSharedInformerFactory(fake.NewSimpleClientset(), 0) //nolint:staticcheck
 	for _, o := range objs {
+		// What the agent's informers keep.
+		o, _ = Transform(o)
 		switch o := o.(type) {
 		case *corev1.Service:
 			_ = f.Core().V1().Services().Informer().GetIndexer().Add(o)
@@ -63,5 +65,33 @@ func TestResolverFor(t *testing.T) {
 	}
 	if len(eps) != 2 || eps[0].Address != "10.1.0.10" || !eps[0].Ready || eps[1].Address != "10.1.0.11" || eps[1].Ready {
 		t.Fatalf("endpoints = %+v", eps)
+	}
+	if eps, err := r.ForService("istio-system", "other"); err != nil || len(eps) != 1 || eps[0].Address != "10.9.9.9" {
+		t.Fatalf("endpoints of Service other = %+v, %v", eps, err)
+	}
+}
+
+// TestTransformTrims: the informers keep no more of a Service or an
+// EndpointSlice than Resolver reads.
+func TestTransformTrims(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "gw", Namespace: "istio-system", Labels: map[string]string{"app": "gw"},
+		Annotations: map[string]string{"a": "b"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"istio": "ingressgateway"}, Ports: []corev1.ServicePort{{Port: 80}}}}
+	got, _ := Transform(svc)
+	s := got.(*corev1.Service)
+	if s.Name != "gw" || s.Namespace != "istio-system" || s.Spec.Selector["istio"] != "ingressgateway" ||
+		s.Labels != nil || s.Annotations != nil || s.ManagedFields != nil || s.Spec.Ports != nil {
+		t.Errorf("trimmed Service %+v", s)
+	}
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "gw-1", Namespace: "istio-system",
+		Labels: map[string]string{discoveryv1.LabelServiceName: "gw", "other": "x"}},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.1.0.10"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+			TargetRef: &corev1.ObjectReference{Name: "pod"}}},
+		Ports: []discoveryv1.EndpointPort{{Port: ptr.To[int32](80)}}}
+	got, _ = Transform(slice)
+	es := got.(*discoveryv1.EndpointSlice)
+	if len(es.Labels) != 1 || es.Labels[discoveryv1.LabelServiceName] != "gw" || es.Ports != nil || len(es.Endpoints) != 1 ||
+		es.Endpoints[0].TargetRef != nil || es.Endpoints[0].Addresses[0] != "10.1.0.10" || !*es.Endpoints[0].Conditions.Ready {
+		t.Errorf("trimmed EndpointSlice %+v", es)
 	}
 }

@@ -54,7 +54,7 @@ func TestReportsGatewayAPIStatus(t *testing.T) {
 	if err := e.r.reconcile(context.Background(), "shop.web"); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(e.applier.applied, ","); got != "ReferenceGrant/shop.web-tls,Gateway/web,HTTPRoute/web,TCPRoute/legacy" {
+	if got := inOrder(e.applier.applied, 1); got != "ReferenceGrant/shop.web-tls,Gateway/web,HTTPRoute/web,TCPRoute/legacy" {
 		t.Errorf("applied %s, want the ReferenceGrant first", got)
 	}
 	st := e.status(t, "shop.web")

@@ -17,6 +17,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -163,8 +164,9 @@ func inConflict(o trafficv1alpha1.ObjectStatus) bool {
 }
 
 // applyAll applies the manifests in order (namespaces, then what Istio objects
-// refer to, then Istio objects). A refused object (an invalid one, or one whose
-// name an object of someone else holds: a conflict) does not stop the others.
+// refer to, then Istio objects), the objects of one place in that order at
+// once. A refused object (an invalid one, or one whose name an object of
+// someone else holds: a conflict) does not stop the others.
 func (r *Reconciler) applyAll(ctx context.Context, cap *trafficv1alpha1.ClusterAccessPoint) ([]trafficv1alpha1.ObjectStatus, []apply.Object) {
 	statuses := make([]trafficv1alpha1.ObjectStatus, len(cap.Spec.Manifests))
 	owner := apply.Owner{Name: cap.Name, UID: cap.UID}
@@ -184,16 +186,26 @@ func (r *Reconciler) applyAll(ctx context.Context, cap *trafficv1alpha1.ClusterA
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortStableFunc(idx, func(a, b int) int {
-		return apply.Order(objects[a].GVK.GroupKind()) - apply.Order(objects[b].GVK.GroupKind())
-	})
-	for _, i := range idx {
-		st := &statuses[order[i]]
-		err := r.applyOne(ctx, objects[i])
-		st.Applied = err == nil
-		if err != nil {
-			st.Message = err.Error()
+	place := func(i int) int { return apply.Order(objects[i].GVK.GroupKind()) }
+	slices.SortStableFunc(idx, func(a, b int) int { return place(a) - place(b) })
+	for len(idx) > 0 {
+		n := 1
+		for n < len(idx) && place(idx[n]) == place(idx[0]) {
+			n++
 		}
+		var wg sync.WaitGroup
+		for _, i := range idx[:n] {
+			wg.Go(func() {
+				st := &statuses[order[i]]
+				err := r.applyOne(ctx, objects[i])
+				st.Applied = err == nil
+				if err != nil {
+					st.Message = err.Error()
+				}
+			})
+		}
+		wg.Wait()
+		idx = idx[n:]
 	}
 	return statuses, objects
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -89,6 +90,8 @@ func ref(kind, name string) apply.Ref {
 }
 
 func (f *fakeApplier) EnsureNamespace(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.nsCreate = append(f.nsCreate, name)
 	return nil
 }
@@ -110,6 +113,12 @@ func (f *fakeApplier) Delete(_ context.Context, ref apply.Ref) error {
 	defer f.mu.Unlock()
 	delete(f.objects, key(ref))
 	return nil
+}
+
+// inOrder is what was applied, in order, the objects after the first first
+// ones sorted: those are applied at once, in any order.
+func inOrder(applied []string, first int) string {
+	return strings.Join(append(slices.Clone(applied[:first]), slices.Sorted(slices.Values(applied[first:]))...), ",")
 }
 
 type noMetrics struct{}
@@ -176,7 +185,7 @@ func TestAppliesInOrderAndReportsStatus(t *testing.T) {
 	if err := e.r.reconcile(context.Background(), "shop.web"); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(e.applier.applied, ","); got != "Secret/web-cert,VirtualService/web,Gateway/web" {
+	if got := inOrder(e.applier.applied, 1); got != "Secret/web-cert,Gateway/web,VirtualService/web" {
 		t.Fatalf("apply order = %s, want the Secret before Istio objects", got)
 	}
 	st := e.status(t, "shop.web")
@@ -189,6 +198,47 @@ func TestAppliesInOrderAndReportsStatus(t *testing.T) {
 	}
 	if len(st.Gateway.Endpoints) != 1 || st.Gateway.Endpoints[0].Address != "10.0.0.10" {
 		t.Fatalf("gateway endpoints = %+v", st.Gateway.Endpoints)
+	}
+}
+
+// barrierApplier holds the apply of every object at order place 2 until
+// all of them have begun.
+type barrierApplier struct {
+	*fakeApplier
+	waiting sync.WaitGroup
+}
+
+func (b *barrierApplier) Apply(ctx context.Context, obj apply.Object) error {
+	if apply.Order(obj.GVK.GroupKind()) == 2 {
+		b.waiting.Done()
+		done := make(chan struct{})
+		go func() { b.waiting.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("%s applied alone", obj.Ref)
+		}
+	}
+	return b.fakeApplier.Apply(ctx, obj)
+}
+
+// TestAppliesOnePlaceAtOnce: the objects of one place in the apply order (an
+// access point's Istio objects) are applied at once, not one after the other,
+// and each gets its own status.
+func TestAppliesOnePlaceAtOnce(t *testing.T) {
+	cap := newCAP("shop.web", "rev1", manifest("VirtualService", "web"), manifest("Gateway", "web"), manifest("DestinationRule", "web"))
+	e := newEnv(t, cap)
+	b := &barrierApplier{fakeApplier: e.applier}
+	b.waiting.Add(3)
+	e.r.applier = b
+	if err := e.r.reconcile(context.Background(), "shop.web"); err != nil {
+		t.Fatal(err)
+	}
+	st := e.status(t, "shop.web")
+	for i, kind := range []string{"VirtualService", "Gateway", "DestinationRule"} {
+		if o := st.Objects[i]; o.Kind != kind || !o.Applied {
+			t.Errorf("object %d: %+v, want %s applied", i, o, kind)
+		}
 	}
 }
 

@@ -182,9 +182,11 @@ func TestGatewayAPI(t *testing.T) {
 	writeRouteStatus(t, f.members["zone-a-1"], ns, "shop", "web")
 	writeGatewayStatus(t, f.members["zone-b-1"], ns, "web", metav1.ConditionFalse, "AddressNotUsable", "")
 	writeRouteStatus(t, f.members["zone-b-1"], ns, "shop", "web")
+	// The Gateway's and the route's statuses may reach the hub in two
+	// reports: wait for both.
 	fap = waitFAP(t, f.pc, ns, name, 60*time.Second, "the implementation's status in the per-cluster status", func(fap *traffic.FederatedAccessPoint) bool {
 		a, b := clusterOf(fap, "zone-a-1"), clusterOf(fap, "zone-b-1")
-		return programmedIs(a, metav1.ConditionTrue) && programmedIs(b, metav1.ConditionFalse) &&
+		return programmedIs(a, metav1.ConditionTrue) && programmedIs(b, metav1.ConditionFalse) && routeParents(a) == 1 &&
 			condOf(fap, traffic.AccessPointGatewayReady).Status == metav1.ConditionFalse
 	})
 	a := clusterOf(fap, "zone-a-1").GatewayAPI
@@ -240,6 +242,14 @@ func clusterOf(fap *traffic.FederatedAccessPoint, name string) traffic.ClusterSt
 		}
 	}
 	return traffic.ClusterStatus{}
+}
+
+// routeParents is how many parents a cluster reports for its first route.
+func routeParents(s traffic.ClusterStatus) int {
+	if s.GatewayAPI == nil || len(s.GatewayAPI.Routes) == 0 {
+		return 0
+	}
+	return len(s.GatewayAPI.Routes[0].Parents)
 }
 
 // programmedIs tells whether a cluster reports its Gateway's Programmed

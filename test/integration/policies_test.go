@@ -32,10 +32,9 @@ const (
 	policyDenyAdmin = `{"action":"DENY","rules":[{"to":[{"operation":{"hosts":["api.gwpolicy.example.com"],"paths":["/admin/*"]}}]}]}`
 	policyJWT       = `{"jwtRules":[{"issuer":"https://issuer.gwpolicy.example.com","jwksUri":"https://issuer.gwpolicy.example.com/keys","forwardOriginalToken":true}]}`
 	policyLogs      = `{"accessLogging":[{"providers":[{"name":"envoy"}]}],"tracing":[{"randomSamplingPercentage":10}]}`
-	policyAppOnly   = `{"selector":{"matchLabels":{"app":"api"}},"action":"ALLOW","rules":[{"from":[{"source":{"namespaces":["istio-system"]}}]}]}`
-	// The member-agent's typed client sends a spec as protobuf JSON, which
-	// leaves out fields at their default: action ALLOW is Istio's default.
-	policyAppOnlyApplied = `{"selector":{"matchLabels":{"app":"api"}},"rules":[{"from":[{"source":{"namespaces":["istio-system"]}}]}]}`
+	// The member-agent applies a spec as the template writes it: action
+	// ALLOW, Istio's default, included.
+	policyAppOnly = `{"selector":{"matchLabels":{"app":"api"}},"action":"ALLOW","rules":[{"from":[{"source":{"namespaces":["istio-system"]}}]}]}`
 	// The gateway workload's labels in the member clusters (the default
 	// Gateway selector istio: ingressgateway).
 	gatewayMatchLabels = `{"matchLabels":{"istio":"ingressgateway"}}`
@@ -65,7 +64,7 @@ var (
 		{apGVR, localfed.IstioNamespace, "gwpolicy.api.deny-admin", withGatewaySelector(policyDenyAdmin), []string{"action"}, "AUDIT"},
 		{raGVR, localfed.IstioNamespace, "gwpolicy.api.jwt", withGatewaySelector(policyJWT), []string{"selector", "matchLabels", "istio"}, "other"},
 		{telGVR, localfed.IstioNamespace, "gwpolicy.api.logs", withGatewaySelector(policyLogs), []string{"tracing"}, []any{}},
-		{apGVR, "gwpolicy", "app-only", policyAppOnlyApplied, []string{"selector", "matchLabels", "app"}, "other"},
+		{apGVR, "gwpolicy", "app-only", policyAppOnly, []string{"selector", "matchLabels", "app"}, "other"},
 	}
 )
 
