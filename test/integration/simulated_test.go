@@ -45,17 +45,14 @@ import (
 // hub clientset per cluster). Only the member cluster is in memory.
 //
 // Why an in-memory apply.Applier and not apply.NewClient over client-go fakes:
-// apply.NewClient applies Istio kinds with the typed Apply of
-// istio.io/client-go, whose fake (v1.31) only has NewSimpleClientset. Its
-// object tracker handles an apply patch as "get, then strategic-merge": an
-// object that does not exist yet fails with NotFound, so nothing can ever be
-// created by Apply. (client-go's kubernetes/fake.NewClientset does support
-// server-side apply, but only for core kinds.) apply.NewClient also lists and
-// deletes through the metadata client, and k8s.io/client-go/metadata/fake
-// keeps its own tracker, separate from the typed fakes: pruning would never
-// see what was applied. simApplier below is the replacement: it keeps the
-// applied objects by kind, namespace and name with their access point label,
-// which is everything the reconciler's apply/prune/sweep logic relies on.
+// apply.NewClient applies every kind with a server-side apply patch through
+// the metadata and dynamic clients, and reads and prunes through metadata
+// informers. client-go's metadata and dynamic fakes each keep their own
+// object tracker: what one applied the other never sees, so pruning and the
+// caches would not work. simApplier below is the replacement: it
+// keeps the applied objects by kind, namespace and name with their access
+// point label, which is everything the reconciler's apply/prune/sweep logic
+// relies on.
 
 // simCluster is one simulated member cluster.
 type simCluster struct {
