@@ -82,7 +82,10 @@ func (f *fixture) capGeneration(action k8stesting.Action) (bool, runtime.Object,
 func (f *fixture) wire() {
 	f.factory = externalversions.NewSharedInformerFactory(f.pc, 0)
 	traffic, cluster := f.factory.Traffic().V1alpha1(), f.factory.Cluster().V1alpha1()
-	alloc := vipallocator.New(f.pc, traffic.VIPPools().Lister(), traffic.VirtualIPs().Lister(), cluster.LoadBalancerGroups().Lister())
+	alloc, err := vipallocator.New(f.pc, traffic.VIPPools().Lister(), traffic.VirtualIPs().Informer().GetIndexer(), cluster.LoadBalancerGroups().Lister())
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	f.c = NewController(f.pc, Informers{
 		AccessPoints: traffic.FederatedAccessPoints(), Revisions: traffic.AccessPointRevisions(), ClusterAccessPoints: traffic.ClusterAccessPoints(),
 		VirtualIPs: traffic.VirtualIPs(), MemberClusters: cluster.MemberClusters(), Nodes: cluster.LoadBalancerNodes(),

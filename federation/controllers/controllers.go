@@ -171,9 +171,12 @@ func (o *Options) runLeading(ctx context.Context, kube kubernetes.Interface, run
 }
 
 func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube kubernetes.Interface, dyn dynamic.Interface,
-	f externalversions.SharedInformerFactory, secrets coreinformers.SecretInformer) func() {
+	f externalversions.SharedInformerFactory, secrets coreinformers.SecretInformer) (func(), error) {
 	traffic, cluster := f.Traffic().V1alpha1(), f.Cluster().V1alpha1()
-	alloc := vipallocator.New(pc, traffic.VIPPools().Lister(), traffic.VirtualIPs().Lister(), cluster.LoadBalancerGroups().Lister())
+	alloc, err := vipallocator.New(pc, traffic.VIPPools().Lister(), traffic.VirtualIPs().Informer().GetIndexer(), cluster.LoadBalancerGroups().Lister())
+	if err != nil {
+		return nil, err
+	}
 	// The kubefed objects access points follow, watched once followed.
 	var c *accesspoint.Controller
 	follower := kubefed.NewWatcher(dyn, kube.Discovery(), o.KubefedNamespace, func(gk schema.GroupKind, ns, name string) {
@@ -187,7 +190,7 @@ func (o *Options) accessPoints(ctx context.Context, pc versioned.Interface, kube
 		// The allocator reads pools and groups from these caches.
 		Pools: traffic.VIPPools(), Groups: cluster.LoadBalancerGroups(),
 	}, alloc, eventRecorder(ctx, kube))
-	return func() { c.Run(ctx, o.Workers) }
+	return func() { c.Run(ctx, o.Workers) }, nil
 }
 
 // eventRecorder records Events in the hub cluster, in the namespace of the object.
@@ -233,7 +236,12 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 		informers.WithTransform(cachetrim.StripManagedFields), informers.WithNamespace(certsecret.SecretNamespace))
 	secrets := systemInformers.Core().V1().Secrets()
 	if o.Enabled("accesspoint") {
-		runs = append(runs, o.accessPoints(ctx, pc, kube, dyn, porticoInformers, secrets))
+		run, err := o.accessPoints(ctx, pc, kube, dyn, porticoInformers, secrets)
+		if err != nil {
+			klog.ErrorS(err, "Not starting the accesspoint controller")
+		} else {
+			runs = append(runs, run)
+		}
 	}
 	if o.Enabled("certificate") {
 		traffic := porticoInformers.Traffic().V1alpha1()

@@ -6,7 +6,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
@@ -18,7 +17,10 @@ func (a *Allocator) allocateLowest(ctx context.Context, fap *trafficv1alpha1.Fed
 	spec *trafficv1alpha1.VirtualIPSpec) (*trafficv1alpha1.VirtualIP, *Failure, error) {
 	as := poolAddresses(pool)
 	for range maxAttempts {
-		x, ok := a.reserveLowest(as, fap)
+		x, ok, err := a.reserveLowest(as, fap)
+		if err != nil {
+			return nil, nil, err
+		}
 		if !ok {
 			return nil, &Failure{Reason: ReasonExhausted,
 				Message: fmt.Sprintf("VIPPool %s has no free address (%d in all)", pool.Name, as.capacity)}, nil
@@ -96,37 +98,15 @@ func addressTaken(address, holder string) *Failure {
 
 // reserveLowest claims the lowest address of the pool that neither the cache nor
 // a claim shows taken.
-func (a *Allocator) reserveLowest(as addresses, fap *trafficv1alpha1.FederatedAccessPoint) (uint32, bool) {
+func (a *Allocator) reserveLowest(as addresses, fap *trafficv1alpha1.FederatedAccessPoint) (uint32, bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.pruneLocked()
-	taken := a.takenLocked(as)
-	if int64(len(taken)) >= as.capacity {
-		return 0, false
-	}
-	x, ok := as.lowestFree(taken)
+	x, ok, err := a.lowestFreeLocked(as)
 	if ok {
 		a.claimLocked(x, fap.UID, fap.Namespace+"/"+fap.Name)
 	}
-	return x, ok
-}
-
-// takenLocked is the set of the pool's allocatable addresses that VirtualIPs in
-// the cache or claims hold. a.mu must be held.
-func (a *Allocator) takenLocked(as addresses) map[uint32]bool {
-	vips, _ := a.vips.List(labels.Everything())
-	taken := make(map[uint32]bool, min(int64(len(vips)+len(a.claims)), as.capacity))
-	for _, vip := range vips {
-		if x, ok := parseIPv4(vip.Name); ok && as.allocatable(x) {
-			taken[x] = true
-		}
-	}
-	for x := range a.claims {
-		if as.allocatable(x) {
-			taken[x] = true
-		}
-	}
-	return taken
+	return x, ok, err
 }
 
 // reserveAddress claims x for the access point unless the cache or a claim shows
@@ -135,8 +115,8 @@ func (a *Allocator) reserveAddress(x uint32, fap *trafficv1alpha1.FederatedAcces
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.pruneLocked()
-	if vip, err := a.vips.Get(fromUint32(x).String()); err == nil && !ownedBy(vip, fap) {
-		return holderOf(vip), true
+	if obj, exists, _ := a.vips.GetByKey(fromUint32(x).String()); exists && !ownedBy(obj.(*trafficv1alpha1.VirtualIP), fap) {
+		return holderOf(obj.(*trafficv1alpha1.VirtualIP)), true
 	}
 	if c, ok := a.claims[x]; ok && c.uid != "" && c.uid != fap.UID {
 		return c.holder, true

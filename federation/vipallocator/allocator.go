@@ -16,7 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
@@ -51,7 +51,7 @@ type Failure struct {
 type Allocator struct {
 	client versioned.Interface
 	pools  trafficlisters.VIPPoolLister
-	vips   trafficlisters.VirtualIPLister
+	vips   cache.Indexer // VirtualIPs, with Indexers
 	groups clusterlisters.LoadBalancerGroupLister
 	now    func() time.Time
 	// started is when the allocator was made. The hub's controllers run on
@@ -66,12 +66,18 @@ type Allocator struct {
 	claims map[uint32]claim
 }
 
-// New returns an Allocator that reads pools, VirtualIPs and LoadBalancerGroups
-// from the listers and writes VirtualIPs with client.
-func New(client versioned.Interface, pools trafficlisters.VIPPoolLister, vips trafficlisters.VirtualIPLister,
-	groups clusterlisters.LoadBalancerGroupLister) *Allocator {
+// New returns an Allocator that reads pools and LoadBalancerGroups from the
+// listers and VirtualIPs from the cache vips (an informer's indexer, to which it
+// adds its Indexers), and writes VirtualIPs with client.
+func New(client versioned.Interface, pools trafficlisters.VIPPoolLister, vips cache.Indexer,
+	groups clusterlisters.LoadBalancerGroupLister) (*Allocator, error) {
+	if _, ok := vips.GetIndexers()[byOwner]; !ok {
+		if err := vips.AddIndexers(Indexers()); err != nil {
+			return nil, fmt.Errorf("indexing VirtualIPs: %w", err)
+		}
+	}
 	return &Allocator{client: client, pools: pools, vips: vips, groups: groups, now: time.Now, started: time.Now(),
-		claims: map[uint32]claim{}}
+		claims: map[uint32]claim{}}, nil
 }
 
 // Ensure returns the access point's VirtualIP, allocating one from
@@ -220,7 +226,8 @@ func (a *Allocator) cachedKeeper(fap *trafficv1alpha1.FederatedAccessPoint) *tra
 		if name == "" {
 			continue
 		}
-		if vip, err := a.vips.Get(name); err == nil && ownedBy(vip, fap) {
+		if obj, exists, _ := a.vips.GetByKey(name); exists && ownedBy(obj.(*trafficv1alpha1.VirtualIP), fap) {
+			vip := obj.(*trafficv1alpha1.VirtualIP)
 			if keep, _ := choose([]*trafficv1alpha1.VirtualIP{vip}, lb); keep != nil {
 				return keep
 			}
@@ -243,15 +250,12 @@ func choose(owned []*trafficv1alpha1.VirtualIP, lb *trafficv1alpha1.LoadBalancer
 	return keep, stale
 }
 
-// cachedOwned lists the cache's VirtualIPs owned by the access point, by name.
+// cachedOwned returns the cache's VirtualIPs owned by the access point, by name.
 func (a *Allocator) cachedOwned(fap *trafficv1alpha1.FederatedAccessPoint) []*trafficv1alpha1.VirtualIP {
-	all, err := a.vips.List(labels.Everything())
-	if err != nil {
-		return nil
-	}
-	var owned []*trafficv1alpha1.VirtualIP
-	for _, vip := range all {
-		if ownedBy(vip, fap) {
+	objs, _ := a.vips.ByIndex(byOwner, string(fap.UID)) // New added the index
+	owned := make([]*trafficv1alpha1.VirtualIP, 0, len(objs))
+	for _, obj := range objs {
+		if vip := obj.(*trafficv1alpha1.VirtualIP); ownedBy(vip, fap) {
 			owned = append(owned, vip)
 		}
 	}

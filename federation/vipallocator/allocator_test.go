@@ -2,6 +2,7 @@ package vipallocator
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,12 +11,11 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 
-	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
 
@@ -419,7 +419,10 @@ func TestConcurrentEnsureWithConflictingAllocators(t *testing.T) {
 	// Two allocators (as two hub processes) over one API server and caches that
 	// never catch up: AlreadyExists alone keeps the addresses distinct.
 	f := newFixture(t, []*trafficv1alpha1.VIPPool{newPool("edge", false, "10.1.0.0/27")})
-	other := New(f.client, f.alloc.pools, f.alloc.vips, f.alloc.groups)
+	other, err := New(f.client, f.alloc.pools, f.alloc.vips, f.alloc.groups)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for i := range 32 {
@@ -483,15 +486,28 @@ func TestRefusedAddressesAreForgottenAfterTTL(t *testing.T) {
 	}
 }
 
-// countingLister counts full listings of the VirtualIP cache.
-type countingLister struct {
-	trafficlisters.VirtualIPLister
-	lists atomic.Int64
+// countingIndexer counts the reads of the VirtualIP cache that return many
+// objects: listings and index lookups.
+type countingIndexer struct {
+	cache.Indexer
+	lists atomic.Int64 // all of the below
+	full  atomic.Int64 // List alone
 }
 
-func (l *countingLister) List(selector labels.Selector) ([]*trafficv1alpha1.VirtualIP, error) {
-	l.lists.Add(1)
-	return l.VirtualIPLister.List(selector)
+func (c *countingIndexer) List() []any {
+	c.lists.Add(1)
+	c.full.Add(1)
+	return c.Indexer.List()
+}
+
+func (c *countingIndexer) ByIndex(name, value string) ([]any, error) {
+	c.lists.Add(1)
+	return c.Indexer.ByIndex(name, value)
+}
+
+func (c *countingIndexer) IndexKeys(name, value string) ([]string, error) {
+	c.lists.Add(1)
+	return c.Indexer.IndexKeys(name, value)
 }
 
 func TestAllocatedAccessPointIsFoundWithoutListing(t *testing.T) {
@@ -499,7 +515,7 @@ func TestAllocatedAccessPointIsFoundWithoutListing(t *testing.T) {
 	fap := newFAP("web", "edge", "")
 	vip := f.mustAllocate(fap)
 	f.syncCache()
-	counting := &countingLister{VirtualIPLister: f.alloc.vips}
+	counting := &countingIndexer{Indexer: f.alloc.vips}
 	f.alloc.vips = counting
 	fap.Status.VIP = &trafficv1alpha1.VIPStatus{Address: vip.Name, Pool: "edge"}
 	if got := f.mustAllocate(fap); got.Name != vip.Name {
@@ -574,5 +590,88 @@ func TestCreateTimeoutKeepsTheAddressForItsAccessPoint(t *testing.T) {
 	vip := f.mustAllocate(fap)
 	if vip.Name != "192.0.2.0" || len(f.liveAddresses()) != 1 {
 		t.Fatalf("got %s with %v held: want 192.0.2.0 alone", vip.Name, f.liveAddresses())
+	}
+}
+
+// naiveLowestFree is the allocator's rule written plainly: the lowest
+// allocatable address, in the order of the ranges, held by neither a cached
+// VirtualIP nor a claim.
+func naiveLowestFree(as addresses, held map[uint32]bool) (uint32, bool) {
+	for _, s := range as.spans {
+		for x := uint64(s.first); x <= uint64(s.last); x++ {
+			if !(as.avoidBuggy && buggy(uint32(x))) && !held[uint32(x)] {
+				return uint32(x), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func TestLowestFreeMatchesTheRuleAcrossBlocks(t *testing.T) {
+	// Ranges that start and end inside /24s and span whole ones, with
+	// VirtualIPs at .0 and .255, outside the pool in the same /24s, and claims.
+	pools := []*trafficv1alpha1.VIPPool{
+		newPool("a", true, "10.0.0.0/22"),
+		newPool("b", false, "10.0.0.0/22"),
+		newPool("c", true, "10.0.0.250-10.0.2.5", "10.0.5.0/24"),
+		newPool("d", false, "10.0.1.128/25", "10.0.0.0-10.0.1.3"),
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 400 {
+		pool := pools[round%len(pools)]
+		f := newFixture(t, []*trafficv1alpha1.VIPPool{pool})
+		as := poolAddresses(pool)
+		held := map[uint32]bool{}
+		// Fill a prefix densely, then scatter: the first free address is
+		// sometimes deep in, sometimes a hole in a full-looking /24.
+		dense := rng.IntN(1100)
+		for i := range dense {
+			if rng.IntN(100) < 99 {
+				held[0x0a000000+uint32(i)] = true
+			}
+		}
+		for range rng.IntN(50) {
+			held[0x0a000000+uint32(rng.IntN(1536))] = true
+		}
+		for x := range held {
+			if rng.IntN(10) == 0 {
+				f.alloc.claims[x] = claim{at: f.alloc.now()}
+				continue
+			}
+			address := fromUint32(x).String()
+			mustAdd(t, f.vips, &trafficv1alpha1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: address},
+				Spec: trafficv1alpha1.VirtualIPSpec{Address: address, Pool: pool.Name}})
+		}
+		want, wantOK := naiveLowestFree(as, held)
+		got, ok, err := f.alloc.lowestFreeLocked(as)
+		if err != nil || ok != wantOK || got != want {
+			t.Fatalf("round %d, pool %s %v, %d held: lowestFree = %s, %v, %v; want %s, %v",
+				round, pool.Name, pool.Spec.CIDRs, len(held), fromUint32(got), ok, err, fromUint32(want), wantOK)
+		}
+	}
+}
+
+func TestAllocationDoesNotListTheCache(t *testing.T) {
+	// 2000 addresses held: a new access point's allocation reads its own
+	// VirtualIPs and the /24s below its address by index, never all of them.
+	f := newFixture(t, []*trafficv1alpha1.VIPPool{newPool("big", true, "10.0.0.0/16")})
+	for i := range 2000 {
+		address := fromUint32(0x0a000001 + uint32(i)).String()
+		mustAdd(t, f.vips, &trafficv1alpha1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: address},
+			Spec: trafficv1alpha1.VirtualIPSpec{Address: address, Pool: "big"}})
+	}
+	counting := &countingIndexer{Indexer: f.alloc.vips}
+	f.alloc.vips = counting
+	vip := f.mustAllocate(newFAP("web", "big", ""))
+	// 10.0.0.1-10.0.7.208 are held.
+	if vip.Name != "10.0.7.209" {
+		t.Errorf("allocated %s, want 10.0.7.209", vip.Name)
+	}
+	if n := counting.full.Load(); n != 0 {
+		t.Errorf("%d full listings of the cache", n)
+	}
+	// One lookup of the owner's VirtualIPs, one per /24 up to the address.
+	if n := counting.lists.Load(); n > 1+8 {
+		t.Errorf("%d index reads for an address in the 8th /24", n)
 	}
 }

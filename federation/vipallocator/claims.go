@@ -30,7 +30,7 @@ func (a *Allocator) pruneLocked() {
 			delete(a.claims, x)
 			continue
 		}
-		if _, err := a.vips.Get(fromUint32(x).String()); err == nil {
+		if _, exists, _ := a.vips.GetByKey(fromUint32(x).String()); exists {
 			delete(a.claims, x)
 		}
 	}

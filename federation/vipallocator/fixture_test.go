@@ -39,8 +39,12 @@ func newFixture(t testing.TB, pools []*trafficv1alpha1.VIPPool, groups ...*clust
 	for _, g := range groups {
 		mustAdd(t, groupIndexer, g)
 	}
-	f.alloc = New(f.client, trafficlisters.NewVIPPoolLister(f.pools), trafficlisters.NewVirtualIPLister(f.vips),
+	alloc, err := New(f.client, trafficlisters.NewVIPPoolLister(f.pools), f.vips,
 		clusterlisters.NewLoadBalancerGroupLister(groupIndexer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.alloc = alloc
 	return f
 }
 

@@ -58,20 +58,6 @@ func (as addresses) allocatable(x uint32) bool {
 	return false
 }
 
-// lowestFree returns the lowest allocatable address, in the order of the ranges,
-// that taken does not hold.
-func (as addresses) lowestFree(taken map[uint32]bool) (uint32, bool) {
-	for _, s := range as.spans {
-		for x := uint64(s.first); x <= uint64(s.last); x++ {
-			if as.avoidBuggy && buggy(uint32(x)) || taken[uint32(x)] {
-				continue
-			}
-			return uint32(x), true
-		}
-	}
-	return 0, false
-}
-
 // count is the number of addresses in the span, less .0 and .255 if avoidBuggy.
 func (s span) count(avoidBuggy bool) int64 {
 	n := int64(s.last) - int64(s.first) + 1
