@@ -38,6 +38,7 @@ external etcd cluster (--etcd-servers) when several replicas run.`,
 			if err := co.Validate(); err != nil {
 				return err
 			}
+			o.AccessPointFinalizer = co.Enabled("accesspoint")
 			return o.Run(cmd.Context())
 		},
 	}

@@ -35,7 +35,7 @@ import (
 
 // Finalizer keeps an access point until its ClusterAccessPoints are gone and its
 // VIP is back in the pool.
-const Finalizer = "traffic.portico.dev/cleanup"
+const Finalizer = trafficv1alpha1.AccessPointFinalizer
 
 // Informers the controller watches.
 type Informers struct {

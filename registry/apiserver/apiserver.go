@@ -37,6 +37,9 @@ type Config struct {
 	// HubIdentity is set on every MemberCluster and LoadBalancerNode written
 	// (see EnsureHubIdentity).
 	HubIdentity string
+	// AccessPointFinalizer: the access point controller runs beside this
+	// server, so new access points get its finalizer when they are created.
+	AccessPointFinalizer bool
 }
 
 // CompletedConfig is a Config with its defaults filled in.
@@ -44,6 +47,8 @@ type CompletedConfig struct {
 	GenericConfig genericapiserver.CompletedConfig
 	HostGrants    string
 	HubIdentity   string
+	// AccessPointFinalizer as in Config.
+	AccessPointFinalizer bool
 }
 
 // Server is portico-hub's API server.
@@ -53,7 +58,8 @@ type Server struct {
 
 // Complete fills in the defaults.
 func (c *Config) Complete() CompletedConfig {
-	return CompletedConfig{GenericConfig: c.GenericConfig.Complete(), HostGrants: c.HostGrants, HubIdentity: c.HubIdentity}
+	return CompletedConfig{GenericConfig: c.GenericConfig.Complete(), HostGrants: c.HostGrants, HubIdentity: c.HubIdentity,
+		AccessPointFinalizer: c.AccessPointFinalizer}
 }
 
 // New builds the server with both API groups installed.
@@ -85,6 +91,9 @@ func (c CompletedConfig) New() (*Server, error) {
 		}
 		checker := hostgrant.NewChecker(grants, namespaces)
 		fapKind, nsKind = federatedaccesspoint.WithHostGrants(checker, claims), nameservice.WithHostGrants(checker)
+	}
+	if c.AccessPointFinalizer {
+		fapKind = federatedaccesspoint.WithFinalizer(fapKind)
 	}
 	trafficStorage, err := storageMap(optsGetter, map[string]storageFunc{
 		"clusteraccesspoints":  kindStorage(clusteraccesspoint.Kind),

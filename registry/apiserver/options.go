@@ -36,6 +36,9 @@ type Options struct {
 	// RunControllers, when set, runs beside the API server once it serves: portico
 	// reaches the server itself, hub the hub cluster.
 	RunControllers func(ctx context.Context, portico, hub *rest.Config) error
+	// AccessPointFinalizer: RunControllers runs the access point controller
+	// (see Config.AccessPointFinalizer).
+	AccessPointFinalizer bool
 
 	embedded *EmbeddedEtcd
 }
@@ -148,7 +151,8 @@ func (o *Options) Config() (*Config, error) {
 		o.stopStorage()
 		return nil, err
 	}
-	return &Config{GenericConfig: serverConfig, HostGrants: o.HostGrants, HubIdentity: identity}, nil
+	return &Config{GenericConfig: serverConfig, HostGrants: o.HostGrants, HubIdentity: identity,
+		AccessPointFinalizer: o.RunControllers != nil && o.AccessPointFinalizer}, nil
 }
 
 func (o *Options) stopStorage() {

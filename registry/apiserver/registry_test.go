@@ -7,6 +7,7 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/portico-dev/portico/apis/cluster"
 	"github.com/portico-dev/portico/apis/traffic"
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/registry/cluster/membercluster"
 	"github.com/portico-dev/portico/registry/store"
 	"github.com/portico-dev/portico/registry/traffic/federatedaccesspoint"
@@ -326,4 +328,46 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
+}
+
+// TestAccessPointFinalizerAtCreation: a hub that runs the access point
+// controller gives a new access point the controller's finalizer at creation
+// (one update less per access point); an update that removes it is kept, and
+// a hub without the controller adds none.
+func TestAccessPointFinalizerAtCreation(t *testing.T) {
+	getter := newOptsGetter(t)
+	ctx := ctxIn("shop")
+	r, _, err := store.New(Scheme, getter, federatedaccesspoint.WithFinalizer(federatedaccesspoint.Kind))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := newFAP("web", validVS)
+	in.Finalizers = []string{"example.com/other"}
+	out, err := create(t, r, ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fap := out.(*traffic.FederatedAccessPoint)
+	if want := []string{"example.com/other", trafficv1alpha1.AccessPointFinalizer}; !slices.Equal(fap.Finalizers, want) {
+		t.Fatalf("finalizers %v, want %v", fap.Finalizers, want)
+	}
+	edit := fap.DeepCopy()
+	edit.Finalizers = nil
+	if out, err = update(ctx, r, edit, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if f := out.(*traffic.FederatedAccessPoint).Finalizers; len(f) != 0 {
+		t.Fatalf("an update removing the finalizers left %v", f)
+	}
+
+	plain, _, err := store.New(Scheme, getter, federatedaccesspoint.Kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err = create(t, plain, ctx, newFAP("api", validVS)); err != nil {
+		t.Fatal(err)
+	}
+	if f := out.(*traffic.FederatedAccessPoint).Finalizers; len(f) != 0 {
+		t.Fatalf("a hub without the controller added %v", f)
+	}
 }

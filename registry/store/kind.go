@@ -47,6 +47,8 @@ type Kind[T Object] struct {
 	// Prepare, when set, derives fields on create and update (after status and spec
 	// are reset), e.g. labels from spec.
 	Prepare func(obj T)
+	// PrepareCreate, when set, derives fields on create alone, after Prepare.
+	PrepareCreate func(obj T)
 
 	// Serialized makes the creates and updates of this kind wait for each
 	// other, in every hub replica sharing the etcd (an etcd lock held until the

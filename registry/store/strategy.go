@@ -45,6 +45,9 @@ func (s Strategy[T]) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 	if s.kind.Prepare != nil {
 		s.kind.Prepare(obj.(T))
 	}
+	if s.kind.PrepareCreate != nil {
+		s.kind.PrepareCreate(obj.(T))
+	}
 }
 
 // PrepareForUpdate keeps the old status and bumps the generation when spec changed.

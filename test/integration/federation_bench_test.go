@@ -257,6 +257,8 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	for range 5 {
 		steadyCPU = append(steadyCPU, fbCPU(pid, 4*time.Second)*100)
 	}
+	// What portico-hub's memory holds with every access point applied.
+	saveHubProfile(b, hub, ph, "/debug/pprof/heap", nil, "portico-hub-steady-heap.pb.gz")
 
 	// Updates on the loaded hub, one at a time.
 	total := o.bursts * o.accessPoints

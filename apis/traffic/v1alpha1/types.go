@@ -789,6 +789,10 @@ type HostGrantList struct {
 	Items           []HostGrant `json:"items"`
 }
 
+// AccessPointFinalizer keeps an access point until the hub's controller removed
+// its ClusterAccessPoints and released its VIP.
+const AccessPointFinalizer = "traffic.portico.dev/cleanup"
+
 // RevisionLabel is set on every AccessPointRevision to the name of its access
 // point.
 const RevisionLabel = "traffic.portico.dev/access-point"

@@ -4,6 +4,7 @@ package federatedaccesspoint
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,6 +48,21 @@ var Kind = &store.Kind[*traffic.FederatedAccessPoint]{
 		{Name: "DNS", Type: "string", Priority: 1, Description: "Whether DNS is published."},
 	},
 	Row: row,
+}
+
+// WithFinalizer is kind whose new access points carry the finalizer of the
+// hub's access point controller (v1alpha1.AccessPointFinalizer), for a hub that
+// runs that controller: it would otherwise add the finalizer with an update of
+// every new access point. A hub without the controller must not use it: nothing
+// would remove the finalizer.
+func WithFinalizer(kind *store.Kind[*traffic.FederatedAccessPoint]) *store.Kind[*traffic.FederatedAccessPoint] {
+	k := *kind
+	k.PrepareCreate = func(fap *traffic.FederatedAccessPoint) {
+		if !slices.Contains(fap.Finalizers, v1alpha1.AccessPointFinalizer) {
+			fap.Finalizers = append(fap.Finalizers, v1alpha1.AccessPointFinalizer)
+		}
+	}
+	return &k
 }
 
 func row(fap *traffic.FederatedAccessPoint) []any {
