@@ -238,10 +238,13 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 	if o.Enabled("accesspoint") {
 		run, err := o.accessPoints(ctx, pc, kube, dyn, porticoInformers, secrets)
 		if err != nil {
-			klog.ErrorS(err, "Not starting the accesspoint controller")
-		} else {
-			runs = append(runs, run)
+			// New access points already get this controller's finalizer
+			// (the API server adds it when --controllers enables it):
+			// without the controller, nothing would remove it.
+			klog.ErrorS(err, "Cannot start the accesspoint controller")
+			klog.FlushAndExit(klog.ExitFlushTimeout, 1)
 		}
+		runs = append(runs, run)
 	}
 	if o.Enabled("certificate") {
 		traffic := porticoInformers.Traffic().V1alpha1()

@@ -621,20 +621,42 @@ func TestLowestFreeMatchesTheRuleAcrossBlocks(t *testing.T) {
 		pool := pools[round%len(pools)]
 		f := newFixture(t, []*trafficv1alpha1.VIPPool{pool})
 		as := poolAddresses(pool)
-		held := map[uint32]bool{}
-		// Fill a prefix densely, then scatter: the first free address is
-		// sometimes deep in, sometimes a hole in a full-looking /24.
-		dense := rng.IntN(1100)
-		for i := range dense {
-			if rng.IntN(100) < 99 {
-				held[0x0a000000+uint32(i)] = true
+		held, claimed := map[uint32]bool{}, map[uint32]bool{}
+		// Each /24 of 10.0.0.0-10.0.5.255 is full of VirtualIPs but for
+		// 0-2 gaps (and maybe .0 or .255), dense with claims among its
+		// VirtualIPs, or sparse: the first free address is sometimes deep
+		// in, sometimes a single hole in a /24 that looks full.
+		for block := range uint32(6) {
+			base := 0x0a000000 + block<<8
+			switch mode := rng.IntN(10); {
+			case mode < 6:
+				for i := range uint32(256) {
+					held[base+i] = true
+				}
+				for range rng.IntN(3) {
+					delete(held, base+uint32(rng.IntN(256)))
+				}
+				if rng.IntN(2) == 0 {
+					delete(held, base)
+				}
+				if rng.IntN(2) == 0 {
+					delete(held, base+255)
+				}
+			case mode < 9:
+				for i := range uint32(256) {
+					if rng.IntN(100) < 99 {
+						held[base+i] = true
+						claimed[base+i] = rng.IntN(10) == 0
+					}
+				}
+			default:
+				for range rng.IntN(50) {
+					held[base+uint32(rng.IntN(256))] = true
+				}
 			}
 		}
-		for range rng.IntN(50) {
-			held[0x0a000000+uint32(rng.IntN(1536))] = true
-		}
 		for x := range held {
-			if rng.IntN(10) == 0 {
+			if claimed[x] {
 				f.alloc.claims[x] = claim{at: f.alloc.now()}
 				continue
 			}

@@ -24,15 +24,6 @@ func Indexers() cache.Indexers {
 	return cache.Indexers{byOwner: ownerKeys, byBlock: blockKeys}
 }
 
-// AddIndexers adds Indexers to a VirtualIP informer that has not started; the
-// controllers sharing that informer may each call it.
-func AddIndexers(informer cache.SharedIndexInformer) error {
-	if _, ok := informer.GetIndexer().GetIndexers()[byOwner]; ok {
-		return nil
-	}
-	return informer.AddIndexers(Indexers())
-}
-
 func ownerKeys(obj any) ([]string, error) {
 	vip, ok := obj.(*trafficv1alpha1.VirtualIP)
 	if !ok || vip.Spec.Owner == nil || vip.Spec.Owner.UID == "" {
@@ -85,12 +76,14 @@ func (a *Allocator) freeInLocked(avoidBuggy bool, lo, hi uint32) (uint32, bool, 
 	}
 	if lo&0xff == 0 && hi&0xff == 0xff {
 		// A whole /24: full when its VirtualIPs at allocatable addresses
-		// are as many as its allocatable addresses.
+		// are as many as its allocatable addresses. (Counted from this
+		// one read: the cache may change meanwhile.)
 		allocatable, held := 256, len(vips)
 		if avoidBuggy {
 			allocatable -= 2
-			for _, x := range []uint32{lo, hi} {
-				if _, exists, _ := a.vips.GetByKey(fromUint32(x).String()); exists {
+			first, last := fromUint32(lo).String(), fromUint32(hi).String()
+			for _, obj := range vips {
+				if name := obj.(*trafficv1alpha1.VirtualIP).Name; name == first || name == last {
 					held--
 				}
 			}

@@ -223,13 +223,8 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 		converged = append(converged, d)
 		if delta, total := requestDelta(reqBefore, hubRequests(b, hub, ph)); total > 0 {
 			perAP = append(perAP, total/float64(o.accessPoints))
-			keys := slices.Sorted(maps.Keys(delta))
-			var parts []string
-			for _, k := range keys {
-				parts = append(parts, fmt.Sprintf("%s %.0f", k, delta[k]))
-			}
 			b.Logf("burst %d: portico-hub served %.0f requests (%.1f per access point, watches not counted; the agents' included): %s",
-				burst, total, total/float64(o.accessPoints), strings.Join(parts, ", "))
+				burst, total, total/float64(o.accessPoints), fbRequestList(delta))
 		}
 		secs := after.at.Sub(before.at).Seconds()
 		hubCPU = append(hubCPU, (after.cpu-before.cpu)/secs)
@@ -254,8 +249,16 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	// agents' heartbeats.
 	time.Sleep(5 * time.Second)
 	var steadyCPU []float64
+	steadyReq := hubRequests(b, hub, ph)
+	// Where portico-hub's time goes when nothing but heartbeats changes.
+	profiled.Go(func() {
+		saveHubProfile(b, hub, ph, "/debug/pprof/profile", map[string]string{"seconds": "15"}, "portico-hub-steady-cpu.pb.gz")
+	})
 	for range 5 {
 		steadyCPU = append(steadyCPU, fbCPU(pid, 4*time.Second)*100)
+	}
+	if delta, total := requestDelta(steadyReq, hubRequests(b, hub, ph)); total > 0 {
+		b.Logf("steady state: portico-hub served %.0f requests in 20 s: %s", total, fbRequestList(delta))
 	}
 	// What portico-hub's memory holds with every access point applied.
 	saveHubProfile(b, hub, ph, "/debug/pprof/heap", nil, "portico-hub-steady-heap.pb.gz")
@@ -307,6 +310,15 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 		"the hub cluster's kube-apiserver (aggregation proxy to portico-hub) over a burst")
 	load, _ := os.ReadFile("/proc/loadavg")
 	b.Logf("load average at the end: %s (2 cores, shared)", strings.TrimSpace(string(load)))
+}
+
+// fbRequestList prints request counts by verb and resource, sorted.
+func fbRequestList(counts map[string]float64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s %.0f", k, counts[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func fbSimName(burst, i int) string { return fmt.Sprintf("b%d-ap-%04d", burst, i) }

@@ -54,7 +54,8 @@ var Kind = &store.Kind[*traffic.FederatedAccessPoint]{
 // hub's access point controller (v1alpha1.AccessPointFinalizer), for a hub that
 // runs that controller: it would otherwise add the finalizer with an update of
 // every new access point. A hub without the controller must not use it: nothing
-// would remove the finalizer.
+// would remove the finalizer. The finalizer is added after the field manager
+// ran, so no manager owns it: an apply without it does not remove it.
 func WithFinalizer(kind *store.Kind[*traffic.FederatedAccessPoint]) *store.Kind[*traffic.FederatedAccessPoint] {
 	k := *kind
 	k.PrepareCreate = func(fap *traffic.FederatedAccessPoint) {
