@@ -94,7 +94,7 @@ type Controller struct {
 func NewController(client versioned.Interface, inf Informers, alloc *vipallocator.Allocator, events record.EventRecorder) *Controller {
 	apstatus.AddIndex(inf.ClusterAccessPoints.Informer())
 	if _, ok := inf.AccessPoints.Informer().GetIndexer().GetIndexers()[followsIndex]; !ok {
-		_ = inf.AccessPoints.Informer().AddIndexers(cache.Indexers{followsIndex: followsKeys})
+		_ = inf.AccessPoints.Informer().AddIndexers(cache.Indexers{followsIndex: followsKeys, hostsIndex: hostKeys})
 	}
 	if _, ok := inf.Revisions.Informer().GetIndexer().GetIndexers()[revisionsByAccessPoint]; !ok {
 		_ = inf.Revisions.Informer().AddIndexers(cache.Indexers{revisionsByAccessPoint: revisionKeys})
@@ -315,11 +315,8 @@ func (c *Controller) enqueueSharingHosts(obj any) {
 	if !ok {
 		return
 	}
-	others, _ := c.faps.List(labels.Everything())
-	for _, other := range others {
-		if other.UID != fap.UID && sharedHost(fap.Spec.Hosts, other.Spec.Hosts) != "" {
-			c.enqueueAccessPoint(other)
-		}
+	for _, other := range c.sharingHosts(fap) {
+		c.enqueueAccessPoint(other)
 	}
 }
 

@@ -288,10 +288,10 @@ func (c *Controller) makeBeforeBreak(fap *trafficv1alpha1.FederatedAccessPoint, 
 // claims one of this one's hosts. The older one (by creation, then by name) wins.
 func (c *Controller) hostConflicts(fap *trafficv1alpha1.FederatedAccessPoint, placed, all []*clusterv1alpha1.MemberCluster) map[string]string {
 	out := map[string]string{}
-	others, _ := c.faps.List(labels.Everything())
+	others := c.sharingHosts(fap)
 	sort.Slice(others, func(i, j int) bool { return older(others[i], others[j]) })
 	for _, other := range others {
-		if other.UID == fap.UID || other.DeletionTimestamp != nil || !older(other, fap) {
+		if other.DeletionTimestamp != nil || !older(other, fap) {
 			continue
 		}
 		host := sharedHost(fap.Spec.Hosts, other.Spec.Hosts)
