@@ -2,8 +2,10 @@ package accesspoint
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned/fake"
+	trafficclient "github.com/portico-dev/portico/apis/generated/clientset/versioned/typed/traffic/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/informers/externalversions"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/apstatus"
@@ -731,4 +734,63 @@ func TestRevertedChangeIsNotAppliedUntilReported(t *testing.T) {
 	if s := f.accessPoint("web").Status.Clusters[0]; s.Phase != trafficv1alpha1.ClusterPhaseApplied {
 		t.Errorf("after the agent reported on the current spec: %s, want Applied", s.Phase)
 	}
+}
+
+// TestClusterAccessPointsAreWrittenTogether: one sync writes the clusters'
+// ClusterAccessPoints concurrently. Each create waits until all three are in
+// flight: written one after another, the first would give up waiting.
+func TestClusterAccessPointsAreWrittenTogether(t *testing.T) {
+	fap := newAccessPoint("checkout", "checkout.example.test", t0, "a", "b", "c")
+	f := newFixture(t, fap, memberCluster("a", true), memberCluster("b", true), memberCluster("c", true))
+	var inFlight sync.WaitGroup
+	inFlight.Add(3)
+	all := make(chan struct{})
+	go func() { inFlight.Wait(); close(all) }()
+	// The fake clientset runs one action at a time: wait before it.
+	f.c.client = &barrierClient{Clientset: f.pc, before: func() error {
+		inFlight.Done()
+		select {
+		case <-all:
+			return nil
+		case <-time.After(5 * time.Second):
+			return fmt.Errorf("the other ClusterAccessPoints were not written meanwhile")
+		}
+	}}
+	f.mustSync("checkout")
+	for _, cluster := range []string{"a", "b", "c"} {
+		if f.clusterAccessPoint("checkout", cluster) == nil {
+			t.Fatalf("no ClusterAccessPoint in %s", cluster)
+		}
+	}
+}
+
+// barrierClient calls before ahead of every ClusterAccessPoint create.
+type barrierClient struct {
+	*fake.Clientset
+	before func() error
+}
+
+func (c *barrierClient) TrafficV1alpha1() trafficclient.TrafficV1alpha1Interface {
+	return barrierTraffic{c.Clientset.TrafficV1alpha1(), c.before}
+}
+
+type barrierTraffic struct {
+	trafficclient.TrafficV1alpha1Interface
+	before func() error
+}
+
+func (t barrierTraffic) ClusterAccessPoints(ns string) trafficclient.ClusterAccessPointInterface {
+	return barrierCAPs{t.TrafficV1alpha1Interface.ClusterAccessPoints(ns), t.before}
+}
+
+type barrierCAPs struct {
+	trafficclient.ClusterAccessPointInterface
+	before func() error
+}
+
+func (c barrierCAPs) Create(ctx context.Context, cap *trafficv1alpha1.ClusterAccessPoint, opts metav1.CreateOptions) (*trafficv1alpha1.ClusterAccessPoint, error) {
+	if err := c.before(); err != nil {
+		return nil, err
+	}
+	return c.ClusterAccessPointInterface.Create(ctx, cap, opts)
 }

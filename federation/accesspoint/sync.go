@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -162,14 +163,7 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 			p.assign[cluster] = p.heldRevision(fap, cluster, cap)
 		}
 	} else {
-		for _, mc := range p.placed {
-			if _, conflict := p.conflicts[mc.Name]; conflict || !Available(mc) {
-				continue // unavailable clusters keep what they had
-			}
-			if err := c.writeCAP(ctx, fap, mc.Name, p, existing[mc.Name]); err != nil {
-				p.failures[mc.Name] = err.Error()
-			}
-		}
+		c.writeCAPs(ctx, fap, p, existing)
 		if err := c.pruneCAPs(ctx, fap, p, existing); err != nil {
 			return 0, err
 		}
@@ -189,6 +183,41 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 		return 0, fmt.Errorf("rendering %s/%s: %s", fap.Namespace, fap.Name, joinSorted(p.failures))
 	}
 	return p.rollout.requeue, nil
+}
+
+// capWriters bounds the ClusterAccessPoint writes of one sync in flight at once.
+const capWriters = 8
+
+// writeCAPs writes the ClusterAccessPoints of the placed clusters that can take
+// one (available, no host conflict), several at once: an update reaches every
+// cluster after about one write's time, not one per cluster. Failures are
+// recorded in p.failures.
+func (c *Controller) writeCAPs(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, p *plan,
+	existing map[string]*trafficv1alpha1.ClusterAccessPoint) {
+	var clusters []string
+	for _, mc := range p.placed {
+		if _, conflict := p.conflicts[mc.Name]; conflict || !Available(mc) {
+			continue // unavailable clusters keep what they had
+		}
+		// Render here, one at a time: the writers only read p.
+		p.render(fap, p.assign[mc.Name], mc.Name)
+		clusters = append(clusters, mc.Name)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, capWriters)
+	for _, cluster := range clusters {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := c.writeCAP(ctx, fap, cluster, p, existing[cluster]); err != nil {
+				mu.Lock()
+				p.failures[cluster] = err.Error()
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // writeCAP creates or updates the cluster's ClusterAccessPoint, with the
