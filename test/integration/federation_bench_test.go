@@ -53,6 +53,7 @@ import (
 // updates one at a time. It reports portico-hub's RSS and CPU (from /proc).
 // Agents renew their Lease every PORTICO_BENCH_FED_HEARTBEAT (default 10s,
 // the agent's default); the hub's --cluster-lease-grace is 40s (its default).
+// PORTICO_BENCH_FED_WORKERS sets portico-hub's --controller-workers.
 func BenchmarkFederation(b *testing.B) {
 	samples := fbEnvInt("PORTICO_BENCH_FED_SAMPLES", 50)
 	clusters := fbEnvInt("PORTICO_BENCH_FED_CLUSTERS", 100)
@@ -60,7 +61,7 @@ func BenchmarkFederation(b *testing.B) {
 	b.Run(fmt.Sprintf("simulated-%d-clusters", clusters), func(b *testing.B) {
 		fbSimulated(b, fbSimOptions{clusters: clusters, accessPoints: fbEnvInt("PORTICO_BENCH_FED_ACCESS_POINTS", 1000),
 			placement: fbEnvInt("PORTICO_BENCH_FED_PLACEMENT", 3), creators: fbEnvInt("PORTICO_BENCH_FED_CREATORS", 10),
-			bursts: fbEnvInt("PORTICO_BENCH_FED_BURSTS", 5), samples: samples,
+			bursts: fbEnvInt("PORTICO_BENCH_FED_BURSTS", 5), samples: samples, workers: fbEnvInt("PORTICO_BENCH_FED_WORKERS", 0),
 			heartbeat: fbEnvDuration("PORTICO_BENCH_FED_HEARTBEAT", 10*time.Second)})
 	})
 }
@@ -135,12 +136,17 @@ func fbReal(b *testing.B, samples int) {
 
 type fbSimOptions struct {
 	clusters, accessPoints, placement, creators, bursts, samples int
+	workers                                                      int // portico-hub's --controller-workers; 0: its default
 	heartbeat                                                    time.Duration
 }
 
 func fbSimulated(b *testing.B, o fbSimOptions) {
 	hub := framework.NewHubCluster(b)
-	ph := framework.NewPorticoHub(b, hub, framework.PorticoHubOptions{ExtraArgs: []string{"--cluster-lease-grace=40s"}})
+	args := []string{"--cluster-lease-grace=40s"}
+	if o.workers > 0 {
+		args = append(args, fmt.Sprintf("--controller-workers=%d", o.workers))
+	}
+	ph := framework.NewPorticoHub(b, hub, framework.PorticoHubOptions{ExtraArgs: args})
 	pc := fastClient(hub.RestConfig)
 	zones := map[string]string{}
 	names := make([]string, o.clusters)
