@@ -115,8 +115,8 @@ func (a *Allocator) reserveAddress(x uint32, fap *trafficv1alpha1.FederatedAcces
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.pruneLocked()
-	if obj, exists, _ := a.vips.GetByKey(fromUint32(x).String()); exists && !ownedBy(obj.(*trafficv1alpha1.VirtualIP), fap) {
-		return holderOf(obj.(*trafficv1alpha1.VirtualIP)), true
+	if vip, err := a.vips.Get(fromUint32(x).String()); err == nil && !ownedBy(vip, fap) {
+		return holderOf(vip), true
 	}
 	if c, ok := a.claims[x]; ok && c.uid != "" && c.uid != fap.UID {
 		return c.holder, true

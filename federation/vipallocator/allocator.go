@@ -51,7 +51,9 @@ type Failure struct {
 type Allocator struct {
 	client versioned.Interface
 	pools  trafficlisters.VIPPoolLister
-	vips   cache.Indexer // VirtualIPs, with Indexers
+	vips   trafficlisters.VirtualIPLister
+	// index is the cache vips reads, with Indexers.
+	index  cache.Indexer
 	groups clusterlisters.LoadBalancerGroupLister
 	now    func() time.Time
 	// started is when the allocator was made. The hub's controllers run on
@@ -76,7 +78,8 @@ func New(client versioned.Interface, pools trafficlisters.VIPPoolLister, vips ca
 			return nil, fmt.Errorf("indexing VirtualIPs: %w", err)
 		}
 	}
-	return &Allocator{client: client, pools: pools, vips: vips, groups: groups, now: time.Now, started: time.Now(),
+	return &Allocator{client: client, pools: pools, vips: trafficlisters.NewVirtualIPLister(vips), index: vips, groups: groups,
+		now: time.Now, started: time.Now(),
 		claims: map[uint32]claim{}}, nil
 }
 
@@ -226,8 +229,7 @@ func (a *Allocator) cachedKeeper(fap *trafficv1alpha1.FederatedAccessPoint) *tra
 		if name == "" {
 			continue
 		}
-		if obj, exists, _ := a.vips.GetByKey(name); exists && ownedBy(obj.(*trafficv1alpha1.VirtualIP), fap) {
-			vip := obj.(*trafficv1alpha1.VirtualIP)
+		if vip, err := a.vips.Get(name); err == nil && ownedBy(vip, fap) {
 			if keep, _ := choose([]*trafficv1alpha1.VirtualIP{vip}, lb); keep != nil {
 				return keep
 			}
@@ -252,7 +254,7 @@ func choose(owned []*trafficv1alpha1.VirtualIP, lb *trafficv1alpha1.LoadBalancer
 
 // cachedOwned returns the cache's VirtualIPs owned by the access point, by name.
 func (a *Allocator) cachedOwned(fap *trafficv1alpha1.FederatedAccessPoint) []*trafficv1alpha1.VirtualIP {
-	objs, _ := a.vips.ByIndex(byOwner, string(fap.UID)) // New added the index
+	objs, _ := a.index.ByIndex(byOwner, string(fap.UID)) // New added the index
 	owned := make([]*trafficv1alpha1.VirtualIP, 0, len(objs))
 	for _, obj := range objs {
 		if vip := obj.(*trafficv1alpha1.VirtualIP); ownedBy(vip, fap) {

@@ -16,6 +16,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 
+	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
 
@@ -419,7 +420,7 @@ func TestConcurrentEnsureWithConflictingAllocators(t *testing.T) {
 	// Two allocators (as two hub processes) over one API server and caches that
 	// never catch up: AlreadyExists alone keeps the addresses distinct.
 	f := newFixture(t, []*trafficv1alpha1.VIPPool{newPool("edge", false, "10.1.0.0/27")})
-	other, err := New(f.client, f.alloc.pools, f.alloc.vips, f.alloc.groups)
+	other, err := New(f.client, f.alloc.pools, f.vips, f.alloc.groups)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,6 +495,14 @@ type countingIndexer struct {
 	full  atomic.Int64 // List alone
 }
 
+// countReads makes the allocator read its VirtualIP cache through a
+// countingIndexer, which it returns.
+func (f *fixture) countReads() *countingIndexer {
+	counting := &countingIndexer{Indexer: f.alloc.index}
+	f.alloc.vips, f.alloc.index = trafficlisters.NewVirtualIPLister(counting), counting
+	return counting
+}
+
 func (c *countingIndexer) List() []any {
 	c.lists.Add(1)
 	c.full.Add(1)
@@ -515,8 +524,7 @@ func TestAllocatedAccessPointIsFoundWithoutListing(t *testing.T) {
 	fap := newFAP("web", "edge", "")
 	vip := f.mustAllocate(fap)
 	f.syncCache()
-	counting := &countingIndexer{Indexer: f.alloc.vips}
-	f.alloc.vips = counting
+	counting := f.countReads()
 	fap.Status.VIP = &trafficv1alpha1.VIPStatus{Address: vip.Name, Pool: "edge"}
 	if got := f.mustAllocate(fap); got.Name != vip.Name {
 		t.Fatalf("got %s, want %s", got.Name, vip.Name)
@@ -682,8 +690,7 @@ func TestAllocationDoesNotListTheCache(t *testing.T) {
 		mustAdd(t, f.vips, &trafficv1alpha1.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: address},
 			Spec: trafficv1alpha1.VirtualIPSpec{Address: address, Pool: "big"}})
 	}
-	counting := &countingIndexer{Indexer: f.alloc.vips}
-	f.alloc.vips = counting
+	counting := f.countReads()
 	vip := f.mustAllocate(newFAP("web", "big", ""))
 	// 10.0.0.1-10.0.7.208 are held.
 	if vip.Name != "10.0.7.209" {

@@ -30,7 +30,7 @@ func (a *Allocator) pruneLocked() {
 			delete(a.claims, x)
 			continue
 		}
-		if _, exists, _ := a.vips.GetByKey(fromUint32(x).String()); exists {
+		if _, err := a.vips.Get(fromUint32(x).String()); err == nil {
 			delete(a.claims, x)
 		}
 	}

@@ -50,7 +50,9 @@ func blockKey(x uint32) string { return strconv.FormatUint(uint64(x>>8), 16) }
 // lowestFreeLocked returns the lowest allocatable address of as, in the order
 // of its ranges, that neither the cache nor a claim holds. It reads the cache
 // one /24 at a time and passes over a whole /24 the cache shows full by
-// counting its VirtualIPs, without reading them. a.mu must be held.
+// counting its VirtualIPs (and, in a pool that avoids .0 and .255, looking for
+// those two names among them), without parsing their addresses. a.mu must be
+// held.
 func (a *Allocator) lowestFreeLocked(as addresses) (uint32, bool, error) {
 	for _, s := range as.spans {
 		for lo := uint64(s.first); lo <= uint64(s.last); {
@@ -70,7 +72,7 @@ func (a *Allocator) lowestFreeLocked(as addresses) (uint32, bool, error) {
 // holds. a.mu must be held.
 func (a *Allocator) freeInLocked(avoidBuggy bool, lo, hi uint32) (uint32, bool, error) {
 	// ByIndex, unlike IndexKeys, does not sort.
-	vips, err := a.vips.ByIndex(byBlock, blockKey(lo))
+	vips, err := a.index.ByIndex(byBlock, blockKey(lo))
 	if err != nil {
 		return 0, false, err
 	}
