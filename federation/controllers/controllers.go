@@ -54,6 +54,7 @@ var All = []string{"membercluster", "accesspoint", "vippool", "virtualip", "load
 type Options struct {
 	Controllers             []string
 	ClusterLeaseGrace       time.Duration
+	ClusterHeartbeatCopy    time.Duration
 	LeaderElect             bool
 	LeaderElectionNamespace string
 	Workers                 int
@@ -65,7 +66,7 @@ type Options struct {
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
-	return &Options{Controllers: []string{"*"}, ClusterLeaseGrace: 40 * time.Second, LeaderElect: true,
+	return &Options{Controllers: []string{"*"}, ClusterLeaseGrace: 40 * time.Second, ClusterHeartbeatCopy: 5 * time.Minute, LeaderElect: true,
 		LeaderElectionNamespace: "portico-system", Workers: 16, QPS: 100, KubefedNamespace: kubefed.DefaultNamespace}
 }
 
@@ -75,6 +76,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		fmt.Sprintf("Controllers to run: '*' for all, a name to enable one, '-name' to disable one. All: %s. An empty list runs none (API only).", strings.Join(All, ", ")))
 	fs.DurationVar(&o.ClusterLeaseGrace, "cluster-lease-grace", o.ClusterLeaseGrace,
 		"How long a member-agent's Lease may go unrenewed before its MemberCluster's Available condition becomes Unknown.")
+	fs.DurationVar(&o.ClusterHeartbeatCopy, "cluster-heartbeat-copy-period", o.ClusterHeartbeatCopy,
+		"How often a member-agent's Lease renewal is copied into its MemberCluster's status.agent.lastHeartbeatTime when nothing else in the status changes (any other status write copies it too). Available follows the Lease itself, whatever this is; a shorter period costs one MemberCluster write per cluster per period.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect,
 		"Run the controllers only in the replica holding the Lease portico-hub in --leader-election-namespace of the hub cluster.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
@@ -95,6 +98,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ClusterLeaseGrace <= 0 {
 		return fmt.Errorf("--cluster-lease-grace must be positive")
+	}
+	if o.ClusterHeartbeatCopy <= 0 {
+		return fmt.Errorf("--cluster-heartbeat-copy-period must be positive")
 	}
 	return nil
 }
@@ -221,7 +227,7 @@ func (o *Options) runControllers(ctx context.Context, pc versioned.Interface, ku
 	var runs []func()
 	if o.Enabled("membercluster") {
 		c := membercluster.NewController(pc, kube, porticoInformers.Cluster().V1alpha1().MemberClusters(),
-			leaseInformers.Coordination().V1().Leases(), o.ClusterLeaseGrace)
+			leaseInformers.Coordination().V1().Leases(), o.ClusterLeaseGrace, o.ClusterHeartbeatCopy)
 		runs = append(runs, func() { c.Run(ctx, o.Workers) })
 	}
 

@@ -223,8 +223,8 @@ func matches(values []string, v string) bool {
 
 // TestLeaseRenewalsDoNotRewriteAccessOrStatus: once a cluster has joined, Lease
 // renewals re-apply neither its namespace nor its RBAC, renewals within the
-// grace do not write its status, and the access is re-applied only after
-// accessRefresh.
+// heartbeat copy period do not write its status, and the access is re-applied
+// only after accessRefresh.
 func TestLeaseRenewalsDoNotRewriteAccessOrStatus(t *testing.T) {
 	f := newFixture(t, []*clusterv1alpha1.MemberCluster{newMemberCluster("zone-a-1")})
 	f.run(t)
@@ -237,8 +237,9 @@ func TestLeaseRenewalsDoNotRewriteAccessOrStatus(t *testing.T) {
 	}
 	mark := f.writes.len()
 
-	// Renewals within the grace, then one a grace later that moves the reported
-	// heartbeat: once that is visible, the controller has seen all of them.
+	// Renewals within the heartbeat copy period, then one a period later that
+	// moves the reported heartbeat: once that is visible, the controller has
+	// seen all of them.
 	at := t0
 	for i := 1; i <= 5; i++ {
 		at = t0.Add(time.Duration(i) * 5 * time.Second)
@@ -246,7 +247,7 @@ func TestLeaseRenewalsDoNotRewriteAccessOrStatus(t *testing.T) {
 		f.renewLease(t, "zone-a-1", at)
 		f.waitLeaseSeen(t, "zone-a-1", at)
 	}
-	at = t0.Add(grace)
+	at = t0.Add(heartbeatCopy)
 	f.clock.Set(at)
 	f.renewLease(t, "zone-a-1", at)
 	f.waitHeartbeat(t, "zone-a-1", at)
@@ -254,7 +255,7 @@ func TestLeaseRenewalsDoNotRewriteAccessOrStatus(t *testing.T) {
 		t.Errorf("Lease renewals re-applied access %d times: %v", n, f.writes.since(mark))
 	}
 	if n := f.writes.count(mark, "update memberclusters"); n != 1 {
-		t.Errorf("Lease renewals wrote the MemberCluster %d times, want once (the heartbeat a grace later): %v", n, f.writes.since(mark))
+		t.Errorf("Lease renewals wrote the MemberCluster %d times, want once (the heartbeat a copy period later): %v", n, f.writes.since(mark))
 	}
 
 	// After accessRefresh, the next renewal re-applies everything (repairs hand edits).

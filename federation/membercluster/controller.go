@@ -40,7 +40,10 @@ type Controller struct {
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	grace    time.Duration
-	now      func() time.Time
+	// heartbeatCopy is how often a Lease renewal is copied into
+	// status.agent.lastHeartbeatTime when nothing else in the status changes.
+	heartbeatCopy time.Duration
+	now           func() time.Time
 	// ensured records when each cluster's access was last applied, so Lease
 	// renewals do not re-apply it.
 	ensured sync.Map // name -> ensuredAccess
@@ -57,10 +60,11 @@ const accessRefresh = 10 * time.Minute
 
 // NewController watches MemberClusters and the agents' Leases (an informer limited
 // to Leases named member-agent). grace is how long a Lease may go unrenewed before
-// the cluster is no longer Available.
+// the cluster is no longer Available; heartbeatCopy how often a renewal is
+// copied into the status when nothing else there changes.
 func NewController(portico versioned.Interface, kube kubernetes.Interface,
-	clusters clusterinformers.MemberClusterInformer, leases coordinationinformers.LeaseInformer, grace time.Duration) *Controller {
-	c := newController(portico, kube, clusters.Lister(), leases.Lister(), grace, time.Now)
+	clusters clusterinformers.MemberClusterInformer, leases coordinationinformers.LeaseInformer, grace, heartbeatCopy time.Duration) *Controller {
+	c := newController(portico, kube, clusters.Lister(), leases.Lister(), grace, heartbeatCopy, time.Now)
 	c.synced = []cache.InformerSynced{clusters.Informer().HasSynced, leases.Informer().HasSynced}
 	_, _ = clusters.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueueCluster,
@@ -76,9 +80,9 @@ func NewController(portico versioned.Interface, kube kubernetes.Interface,
 }
 
 func newController(portico versioned.Interface, kube kubernetes.Interface, clusters clusterlisters.MemberClusterLister,
-	leases coordinationlisters.LeaseLister, grace time.Duration, now func() time.Time) *Controller {
+	leases coordinationlisters.LeaseLister, grace, heartbeatCopy time.Duration, now func() time.Time) *Controller {
 	return &Controller{
-		portico: portico, kube: kube, clusters: clusters, leases: leases, grace: grace, now: now,
+		portico: portico, kube: kube, clusters: clusters, leases: leases, grace: grace, heartbeatCopy: heartbeatCopy, now: now,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "memberclusters"}),
 	}

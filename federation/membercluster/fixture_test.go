@@ -27,6 +27,10 @@ import (
 // grace is the Lease grace the tests give the controller (portico-hub's default).
 const grace = 40 * time.Second
 
+// heartbeatCopy is how often the tests' controller copies a Lease renewal
+// into the status on its own (portico-hub's default).
+const heartbeatCopy = 5 * time.Minute
+
 // t0 is when every test starts, on the controller's clock.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
@@ -151,7 +155,7 @@ func newFixture(t *testing.T, clusters []*clusterv1alpha1.MemberCluster, kubeObj
 	f.ctx = ctx
 	pi := externalversions.NewSharedInformerFactory(f.portico, 0)
 	ki := informers.NewSharedInformerFactory(f.kube, 0)
-	f.c = NewController(f.portico, f.kube, pi.Cluster().V1alpha1().MemberClusters(), ki.Coordination().V1().Leases(), grace)
+	f.c = NewController(f.portico, f.kube, pi.Cluster().V1alpha1().MemberClusters(), ki.Coordination().V1().Leases(), grace, heartbeatCopy)
 	f.c.now = f.clock.Now
 	pi.Start(ctx.Done())
 	ki.Start(ctx.Done())

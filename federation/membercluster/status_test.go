@@ -1,6 +1,7 @@
 package membercluster
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	clusterv1alpha1 "github.com/portico-dev/portico/apis/cluster/v1alpha1"
+	"github.com/portico-dev/portico/test/framework"
 )
 
 // TestConditionsFromLease: the agent's Lease, against the controller's clock,
@@ -98,11 +100,11 @@ func checkCondition(t *testing.T, st clusterv1alpha1.MemberClusterStatus, typ st
 	}
 }
 
-// TestHeartbeatRefreshedOncePerGrace: the reported heartbeat follows the Lease
-// only when it moved by a grace or more (or backwards), so renewals do not
-// become status writes.
-func TestHeartbeatRefreshedOncePerGrace(t *testing.T) {
-	c := newController(nil, nil, nil, nil, grace, func() time.Time { return t0 })
+// TestHeartbeatCopiedOncePerPeriod: on its own, the reported heartbeat follows
+// the Lease only when it moved by the copy period or more (or backwards), so
+// renewals do not become status writes.
+func TestHeartbeatCopiedOncePerPeriod(t *testing.T) {
+	c := newController(nil, nil, nil, nil, grace, heartbeatCopy, func() time.Time { return t0 })
 	defer c.queue.ShutDown()
 	for _, tc := range []struct {
 		name     string
@@ -110,25 +112,80 @@ func TestHeartbeatRefreshedOncePerGrace(t *testing.T) {
 		renewed  time.Time
 		want     time.Time
 	}{
-		{"moved less than a grace", t0.Add(-30 * time.Second), t0, t0.Add(-30 * time.Second)},
-		{"moved a grace", t0.Add(-grace), t0, t0},
+		{"moved more than a grace, less than the period", t0.Add(-heartbeatCopy + time.Second), t0, t0.Add(-heartbeatCopy + time.Second)},
+		{"moved the period", t0.Add(-heartbeatCopy), t0, t0},
 		{"moved backwards", t0, t0.Add(-time.Second), t0.Add(-time.Second)},
 	} {
 		leases := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 		_ = leases.Add(newLease("zone-a-1", tc.renewed))
 		c.leases = coordinationlisters.NewLeaseLister(leases)
 		st := &clusterv1alpha1.MemberClusterStatus{Agent: clusterv1alpha1.AgentStatus{LastHeartbeatTime: &metav1.Time{Time: tc.reported}}}
-		c.applyLease(st, "zone-a-1")
+		_, renewed := c.applyLease(st, "zone-a-1")
 		if got := st.Agent.LastHeartbeatTime.Time; !got.Equal(tc.want) {
 			t.Errorf("%s: lastHeartbeatTime = %v, want %v", tc.name, got, tc.want)
 		}
+		if renewed == nil || !renewed.Time.Equal(tc.renewed) {
+			t.Errorf("%s: applyLease returned renewal %v, want %v", tc.name, renewed, tc.renewed)
+		}
+	}
+}
+
+// TestHeartbeatCopyRidesOtherStatusWrites: a renewal within the copy period
+// writes nothing, but a status write for another reason (here a spec change,
+// observedGeneration) carries the latest renewal.
+func TestHeartbeatCopyRidesOtherStatusWrites(t *testing.T) {
+	first, second := t0.Add(-20*time.Second), t0.Add(-5*time.Second)
+	f := newFixture(t, []*clusterv1alpha1.MemberCluster{joined("zone-a-1")}, newLease("zone-a-1", first))
+	statusWrites := func() int { return f.writes.count(0, "update memberclusters/status") }
+	// sync once the controller's cache shows the cluster at generation gen.
+	syncAt := func(gen int64) {
+		t.Helper()
+		framework.Eventually(t, 10*time.Second, fmt.Sprintf("the cache shows generation %d", gen), func() (bool, string) {
+			mc, err := f.c.clusters.Get("zone-a-1")
+			return err == nil && mc.Generation == gen, fmt.Sprintf("%v", err)
+		})
+		if _, err := f.c.sync(f.ctx, "zone-a-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heartbeat := func() time.Time { return f.memberCluster(t, "zone-a-1").Status.Agent.LastHeartbeatTime.Time }
+
+	syncAt(1)
+	if n := statusWrites(); n != 1 || !heartbeat().Equal(first) {
+		t.Fatalf("joining: %d status writes, lastHeartbeatTime %v; want 1 and %v", n, heartbeat(), first)
+	}
+	framework.Eventually(t, 10*time.Second, "the cache shows the status", func() (bool, string) {
+		mc, _ := f.c.clusters.Get("zone-a-1")
+		return mc != nil && mc.Status.Agent.LastHeartbeatTime != nil, "no heartbeat yet"
+	})
+
+	f.renewLease(t, "zone-a-1", second)
+	framework.Eventually(t, 10*time.Second, "the cache shows the renewal", func() (bool, string) {
+		l, err := f.c.leases.Leases(clusterv1alpha1.ClusterNamespace("zone-a-1")).Get(clusterv1alpha1.AgentLease)
+		return err == nil && l.Spec.RenewTime.Time.Equal(second), fmt.Sprintf("%v", err)
+	})
+	syncAt(1)
+	if n := statusWrites(); n != 1 || !heartbeat().Equal(first) {
+		t.Errorf("a renewal within the copy period: %d status writes in all, lastHeartbeatTime %v; want still 1 and %v", n, heartbeat(), first)
+	}
+
+	mc := f.memberCluster(t, "zone-a-1")
+	mc.Generation = 2
+	if _, err := f.portico.ClusterV1alpha1().MemberClusters().Update(f.ctx, mc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	syncAt(2)
+	st := f.memberCluster(t, "zone-a-1").Status
+	if n := statusWrites(); n != 2 || st.ObservedGeneration != 2 || !heartbeat().Equal(second) {
+		t.Errorf("after a spec change: %d status writes in all, observedGeneration %d, lastHeartbeatTime %v; want 2, 2 and the Lease's renewal %v",
+			n, st.ObservedGeneration, heartbeat(), second)
 	}
 }
 
 // TestLeaseEventsEnqueueTheirCluster: a Lease event enqueues the cluster whose
 // hub namespace holds it, also from a tombstone; Leases elsewhere are ignored.
 func TestLeaseEventsEnqueueTheirCluster(t *testing.T) {
-	c := newController(nil, nil, nil, nil, grace, time.Now)
+	c := newController(nil, nil, nil, nil, grace, heartbeatCopy, time.Now)
 	defer c.queue.ShutDown()
 	elsewhere := newLease("x", t0)
 	elsewhere.Namespace = "kube-system"

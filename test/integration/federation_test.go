@@ -48,9 +48,9 @@ import (
 // instead (simulated_test.go: the member-agent's code in the test process).
 
 // newFederationGrace is newFederation with another --cluster-lease-grace. The
-// MemberCluster controller refreshes status.agent.lastHeartbeatTime once per
-// grace, and every MemberCluster update requeues every access point: a long
-// grace keeps that periodic requeue from hiding a missing one.
+// MemberCluster controller rewrites a cluster's status at least when
+// Available changes, and every MemberCluster update requeues every access
+// point: a long grace keeps that from hiding a missing requeue.
 func newFederationGrace(t *testing.T, zones map[string]string, grace time.Duration) *federation {
 	t.Helper()
 	f := &federation{members: map[string]*framework.MemberCluster{}, agents: map[string]*framework.MemberAgent{}}
@@ -1274,7 +1274,7 @@ func TestFederationHeartbeatsDoNotResyncAccessPoints(t *testing.T) {
 		t.Errorf("in 20s with nothing changed, the access point controller queued %.0f reconciles for %d access points. Every "+
 			"MemberCluster update requeues every access point (federation/accesspoint/controller.go: the MemberCluster "+
 			"informer's handler calls enqueueAll), and the MemberCluster controller rewrites each cluster's "+
-			"status.agent.lastHeartbeatTime once per --cluster-lease-grace (%d writes here): with C clusters and A access "+
+			"status.agent.lastHeartbeatTime once per --cluster-heartbeat-copy-period (%d writes here): with C clusters and A access "+
 			"points that is C*A/grace reconciles per second for nothing", a1-a0, n, mcWrites)
 	}
 }
