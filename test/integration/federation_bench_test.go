@@ -271,9 +271,17 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	b.Logf("portico-hub with every access point applied: RSS %d MiB, of which anonymous %d MiB and file-backed %d MiB (embedded etcd's mapped database)",
 		fbStatusKiB(pid, "VmRSS:")/1024, fbStatusKiB(pid, "RssAnon:")/1024, fbStatusKiB(pid, "RssFile:")/1024)
 
-	// Updates on the loaded hub, one at a time.
+	// Updates on the loaded hub, one at a time, each traced.
 	total := o.bursts * o.accessPoints
 	var updates []time.Duration
+	trace := &fbUpdateTrace{}
+	fbTraceUpdates(b, pc, "sim", trace)
+	type traced struct {
+		name   string
+		d      time.Duration
+		events []string
+	}
+	var traces []traced
 	for i := 0; i < o.samples; i++ {
 		j := (i * 7919) % total
 		name := fbSimName(j/o.accessPoints, j%o.accessPoints)
@@ -282,16 +290,28 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 			b.Fatal(err)
 		}
 		setVSTimeout(cur, fmt.Sprintf("%ds", 6+i%20))
+		trace.start(name)
 		t0 := time.Now()
 		updated, err := faps.Update(ctx, cur, metav1.UpdateOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
+		trace.add(name, "update returned")
 		at, err := tr.wait(name, updated.Generation, 2*time.Minute)
 		if err != nil {
 			b.Fatal(err)
 		}
 		updates = append(updates, at.Sub(t0))
+		traces = append(traces, traced{name, at.Sub(t0), trace.stop()})
+	}
+	// Where the slowest updates waited.
+	slices.SortFunc(traces, func(a, b traced) int { return int(b.d - a.d) })
+	for _, t := range traces[:min(3, len(traces))] {
+		b.Logf("update of %s took %v:\n  %s", t.name, t.d.Round(100*time.Microsecond), strings.Join(t.events, "\n  "))
+	}
+	if len(traces) > 0 {
+		t := traces[len(traces)/2]
+		b.Logf("a median update (%s, %v) for comparison:\n  %s", t.name, t.d.Round(100*time.Microsecond), strings.Join(t.events, "\n  "))
 	}
 
 	prefix := fmt.Sprintf("federation/sim-%d/", o.clusters)
@@ -624,4 +644,77 @@ func requestDelta(before, after map[string]float64) (map[string]float64, float64
 		}
 	}
 	return d, total
+}
+
+// fbUpdateTrace records, for the access point being updated, when each of
+// its objects changed as the hub and the agents saw them (the access point
+// and its ClusterAccessPoints, through watches): where a slow update
+// waited.
+type fbUpdateTrace struct {
+	mu     sync.Mutex
+	name   string // "" when not tracing
+	t0     time.Time
+	events []string
+}
+
+func (t *fbUpdateTrace) start(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.name, t.t0, t.events = name, time.Now(), nil
+}
+
+// stop ends the trace and returns its events.
+func (t *fbUpdateTrace) stop() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.name = ""
+	return t.events
+}
+
+func (t *fbUpdateTrace) add(name string, format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.name == "" || name != t.name {
+		return
+	}
+	t.events = append(t.events, fmt.Sprintf("+%5.1fms ", float64(time.Since(t.t0).Microseconds())/1000)+fmt.Sprintf(format, args...))
+}
+
+// fbTraceUpdates watches the namespace's access points and every
+// ClusterAccessPoint into t.
+func fbTraceUpdates(b *testing.B, pc versioned.Interface, ns string, t *fbUpdateTrace) {
+	factory := externalversions.NewSharedInformerFactory(pc, 0)
+	faps := factory.Traffic().V1alpha1().FederatedAccessPoints().Informer()
+	caps := factory.Traffic().V1alpha1().ClusterAccessPoints().Informer()
+	_, _ = faps.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, obj any) {
+		fap := obj.(*traffic.FederatedAccessPoint)
+		if fap.Namespace != ns {
+			return
+		}
+		applied := 0
+		for _, s := range fap.Status.Clusters {
+			if s.Phase == traffic.ClusterPhaseApplied && s.ObservedRevision == fap.Status.Revision {
+				applied++
+			}
+		}
+		t.add(fap.Name, "access point: generation %d, status: observedGeneration %d revision %.8s, %d of %d clusters applied it",
+			fap.Generation, fap.Status.ObservedGeneration, fap.Status.Revision, applied, len(fap.Status.Clusters))
+	}})
+	_, _ = caps.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, obj any) {
+		cap := obj.(*traffic.ClusterAccessPoint)
+		if cap.Spec.AccessPointRef.Namespace != ns {
+			return
+		}
+		t.add(cap.Spec.AccessPointRef.Name, "%s's ClusterAccessPoint: spec.revision %.8s, status.observedRevision %.8s",
+			cap.Namespace, cap.Spec.Revision, cap.Status.ObservedRevision)
+	}})
+	stop := make(chan struct{})
+	factory.Start(stop)
+	b.Cleanup(func() {
+		close(stop)
+		factory.Shutdown()
+	})
+	if !cache.WaitForCacheSync(stop, faps.HasSynced, caps.HasSynced) {
+		b.Fatal("trace informers did not sync")
+	}
 }
