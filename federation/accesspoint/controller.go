@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -383,13 +384,24 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 }
 
 // cacheIsFresh tells whether the cached access point holds every write of
-// this controller to it: the cache shows the resourceVersion of the last one.
-// An access point this controller never wrote is fresh in the cache when it
-// was created after the controller started (no other controller writes it:
-// a previous leader stopped before this one started).
+// this controller to it: the cache shows the resourceVersion of the last one
+// or a later one (a user's edit since: watch events arrive in order, so the
+// cache saw the write before it). resourceVersions of one resource compare
+// as numbers (k8s.io/apimachinery's resourceversion); one that does not is
+// compared for equality only. An access point this controller never wrote
+// is fresh in the cache when it was created after the controller started (no
+// other controller writes it: a previous leader stopped before this one
+// started).
 func (c *Controller) cacheIsFresh(key string, cached *trafficv1alpha1.FederatedAccessPoint) bool {
 	if rv, ok := c.written.Load(key); ok {
-		return rv != "" && rv == cached.ResourceVersion
+		last := rv.(string)
+		if last == "" {
+			return false
+		}
+		if cmp, err := resourceversion.CompareResourceVersion(cached.ResourceVersion, last); err == nil {
+			return cmp >= 0
+		}
+		return last == cached.ResourceVersion
 	}
 	return cached.CreationTimestamp.Time.After(c.started)
 }

@@ -39,8 +39,9 @@ func TestMidRolloutReadsTheAPIServerOnlyWhenTheCacheMayLag(t *testing.T) {
 		t.Errorf("an access point created after the controller started, never written by it: %d GETs, want 0", n)
 	}
 
-	// The cache shows the controller's last write: no GET. It shows an
-	// older version: a GET.
+	// The cache shows the controller's last write, or a later version (an
+	// edit since): no GET. It shows an older version: a GET. A version that
+	// is not a number is fresh only when it is the last write.
 	setCached := func(name, rv string) func() {
 		return func() {
 			fap := f.accessPoint(name).DeepCopy()
@@ -56,9 +57,21 @@ func TestMidRolloutReadsTheAPIServerOnlyWhenTheCacheMayLag(t *testing.T) {
 		if n := gets(name, setCached(name, "42")); n != 0 {
 			t.Errorf("%s: the cache holds the last write: %d GETs, want 0", name, n)
 		}
+		f.c.written.Store("shop/"+name, "42")
+		if n := gets(name, setCached(name, "100")); n != 0 {
+			t.Errorf("%s: the cache holds a later version than the last write: %d GETs, want 0", name, n)
+		}
 		f.c.written.Store("shop/"+name, "43")
 		if n := gets(name, setCached(name, "42")); n != 1 {
 			t.Errorf("%s: the cache lags behind the last write: %d GETs, want 1", name, n)
+		}
+		f.c.written.Store("shop/"+name, "x43")
+		if n := gets(name, setCached(name, "x44")); n != 1 {
+			t.Errorf("%s: versions that are not numbers differ: %d GETs, want 1", name, n)
+		}
+		f.c.written.Store("shop/"+name, "x43")
+		if n := gets(name, setCached(name, "x43")); n != 0 {
+			t.Errorf("%s: versions that are not numbers are equal: %d GETs, want 0", name, n)
 		}
 	}
 }

@@ -692,13 +692,15 @@ func fbTraceUpdates(b *testing.B, pc versioned.Interface, ns string, t *fbUpdate
 			return
 		}
 		applied := 0
+		var clusters []string
 		for _, s := range fap.Status.Clusters {
 			if s.Phase == traffic.ClusterPhaseApplied && s.ObservedRevision == fap.Status.Revision {
 				applied++
 			}
+			clusters = append(clusters, fmt.Sprintf("%s %.8s", s.Phase, s.ObservedRevision))
 		}
-		t.add(fap.Name, "access point: generation %d, status: observedGeneration %d revision %.8s, %d of %d clusters applied it",
-			fap.Generation, fap.Status.ObservedGeneration, fap.Status.Revision, applied, len(fap.Status.Clusters))
+		t.add(fap.Name, "access point: generation %d, status: observedGeneration %d revision %.8s, %d of %d clusters applied it (%s)",
+			fap.Generation, fap.Status.ObservedGeneration, fap.Status.Revision, applied, len(fap.Status.Clusters), strings.Join(clusters, ", "))
 	}})
 	_, _ = caps.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, obj any) {
 		cap := obj.(*traffic.ClusterAccessPoint)
