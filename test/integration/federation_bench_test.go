@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -686,7 +688,7 @@ func fbTraceUpdates(b *testing.B, pc versioned.Interface, ns string, t *fbUpdate
 	factory := externalversions.NewSharedInformerFactory(pc, 0)
 	faps := factory.Traffic().V1alpha1().FederatedAccessPoints().Informer()
 	caps := factory.Traffic().V1alpha1().ClusterAccessPoints().Informer()
-	_, _ = faps.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, obj any) {
+	_, _ = faps.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(old, obj any) {
 		fap := obj.(*traffic.FederatedAccessPoint)
 		if fap.Namespace != ns {
 			return
@@ -699,8 +701,9 @@ func fbTraceUpdates(b *testing.B, pc versioned.Interface, ns string, t *fbUpdate
 			}
 			clusters = append(clusters, fmt.Sprintf("%s %.8s", s.Phase, s.ObservedRevision))
 		}
-		t.add(fap.Name, "access point: generation %d, status: observedGeneration %d revision %.8s, %d of %d clusters applied it (%s)",
-			fap.Generation, fap.Status.ObservedGeneration, fap.Status.Revision, applied, len(fap.Status.Clusters), strings.Join(clusters, ", "))
+		t.add(fap.Name, "access point: generation %d, status: observedGeneration %d revision %.8s, %d of %d clusters applied it (%s); changed: %s",
+			fap.Generation, fap.Status.ObservedGeneration, fap.Status.Revision, applied, len(fap.Status.Clusters), strings.Join(clusters, ", "),
+			statusChanges(old.(*traffic.FederatedAccessPoint), fap))
 	}})
 	_, _ = caps.AddEventHandler(cache.ResourceEventHandlerFuncs{UpdateFunc: func(_, obj any) {
 		cap := obj.(*traffic.ClusterAccessPoint)
@@ -719,4 +722,29 @@ func fbTraceUpdates(b *testing.B, pc versioned.Interface, ns string, t *fbUpdate
 	if !cache.WaitForCacheSync(stop, faps.HasSynced, caps.HasSynced) {
 		b.Fatal("trace informers did not sync")
 	}
+}
+
+// statusChanges names the status fields that differ between two versions of
+// an access point (conditions and clusters by their entries).
+func statusChanges(a, b *traffic.FederatedAccessPoint) string {
+	var out []string
+	if !equality.Semantic.DeepEqual(a.Spec, b.Spec) {
+		out = append(out, "spec")
+	}
+	as, bs := a.Status.DeepCopy(), b.Status.DeepCopy()
+	for _, c := range bs.Conditions {
+		if o := meta.FindStatusCondition(as.Conditions, c.Type); o == nil || !equality.Semantic.DeepEqual(*o, c) {
+			out = append(out, "condition "+c.Type)
+		}
+	}
+	for i, c := range bs.Clusters {
+		if i >= len(as.Clusters) || !equality.Semantic.DeepEqual(as.Clusters[i], c) {
+			out = append(out, "cluster "+c.Name)
+		}
+	}
+	as.Conditions, bs.Conditions, as.Clusters, bs.Clusters = nil, nil, nil, nil
+	if !equality.Semantic.DeepEqual(as, bs) {
+		out = append(out, fmt.Sprintf("other status fields: %s", cmp.Diff(as, bs)))
+	}
+	return strings.Join(out, ", ")
 }
