@@ -794,3 +794,39 @@ func (c barrierCAPs) Create(ctx context.Context, cap *trafficv1alpha1.ClusterAcc
 	}
 	return c.ClusterAccessPointInterface.Create(ctx, cap, opts)
 }
+
+// TestSentUpdateIsNotRewrittenBeforeReports: the sync that sends an update
+// writes the status once; the next sync, which sees the ClusterAccessPoints
+// it wrote but no agent's report yet, writes nothing (the rollout still
+// waits for the same clusters, for the same reason). An extra status write
+// there sat on the path of every update to Applied.
+func TestSentUpdateIsNotRewrittenBeforeReports(t *testing.T) {
+	fap := newAccessPoint("web", "web.example.test", t0, "a", "b")
+	fap.Spec.Template.VirtualServices = []trafficv1alpha1.NamedTemplate{{Name: "web", Spec: vsWithTimeout("1s")}}
+	f := newFixture(t, fap, memberCluster("a", true), memberCluster("b", true))
+	f.mustSync("web")
+	f.healthy("web", "a")
+	f.healthy("web", "b")
+	f.mustSync("web")
+	if got := phases(f.accessPoint("web")); got != "a=Applied,b=Applied" {
+		t.Fatalf("before the update: %s", got)
+	}
+
+	f.editAccessPoint("web", func(fap *trafficv1alpha1.FederatedAccessPoint) {
+		fap.Spec.Template.VirtualServices[0].Spec = vsWithTimeout("2s")
+	})
+	before := len(f.pc.Actions())
+	f.mustSync("web")
+	w := f.writes(before)
+	if n := slices.Index(w, "patch federatedaccesspoints shop"); n < 0 || !slices.Contains(w, "update clusteraccesspoints portico-cluster-a") {
+		t.Fatalf("the sync of the update wrote %v, want the ClusterAccessPoints and the status", w)
+	}
+	before = len(f.pc.Actions())
+	f.mustSync("web")
+	if w := f.writes(before); len(w) > 0 {
+		t.Errorf("the next sync, before any agent reported, wrote %v; want nothing", w)
+	}
+	if m := f.accessPoint("web").Status.Rollout.Message; !strings.Contains(m, "revision 2 not applied yet") {
+		t.Errorf("rollout message %q, want the clusters waited for as not applied yet", m)
+	}
+}

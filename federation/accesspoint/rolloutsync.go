@@ -65,11 +65,13 @@ func (c *Controller) health(fap *trafficv1alpha1.FederatedAccessPoint, p *plan, 
 	switch {
 	case !Available(mc):
 		return Health{Message: "the cluster's agent is not available"}
-	case cap == nil || cap.Spec.Revision != target.hash:
+	case cap == nil || cap.Spec.Revision != target.hash ||
+		cap.Status.ObservedRevision != cap.Spec.Revision || cap.Status.ObservedGeneration != cap.Generation:
 		// A cluster whose ClusterAccessPoint carries what the target renders
-		// for it is on the target, whichever revision last changed that.
-		return Health{Message: fmt.Sprintf("revision %d not sent yet", p.target)}
-	case cap.Status.ObservedRevision != cap.Spec.Revision || cap.Status.ObservedGeneration != cap.Generation:
+		// for it is on the target, whichever revision last changed that. One
+		// message whether or not the ClusterAccessPoint carries it yet: the
+		// sync that decides this writes it, and the next one, which sees the
+		// write, must not rewrite the status only to say so.
 		return Health{Message: fmt.Sprintf("revision %d not applied yet", p.target)}
 	}
 	if d := meta.FindStatusCondition(cap.Status.Conditions, trafficv1alpha1.ClusterAccessPointDegraded); d != nil && d.Status == "True" {
