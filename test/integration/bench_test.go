@@ -42,7 +42,9 @@ func BenchmarkHub(b *testing.B) {
 	}
 	const clients, perAccessPoint, lists = 10, 3, 10
 	hub := framework.NewHubCluster(b)
-	portico := framework.NewPorticoHub(b, hub, framework.PorticoHubOptions{ExtraArgs: []string{"--controllers="}})
+	// --host-grants=enforce, portico-hub's default: every create checks its
+	// host against the HostGrants and the other namespaces' access points.
+	portico := framework.NewPorticoHub(b, hub, framework.PorticoHubOptions{ExtraArgs: []string{"--controllers="}, HostGrants: "enforce"})
 	cfg := *hub.RestConfig
 	cfg.QPS, cfg.Burst = 5000, 10000
 	pc := versioned.NewForConfigOrDie(&cfg)
@@ -56,6 +58,11 @@ func BenchmarkHub(b *testing.B) {
 		if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+	grant := &trafficv1alpha1.HostGrant{ObjectMeta: metav1.ObjectMeta{Name: "bench"},
+		Spec: trafficv1alpha1.HostGrantSpec{Hosts: []string{"*.example.com"}, Namespaces: []string{"bench"}}}
+	if _, err := pc.TrafficV1alpha1().HostGrants().Create(ctx, grant, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
 	}
 	faps := pc.TrafficV1alpha1().FederatedAccessPoints("bench")
 	pid := portico.Process.PID
@@ -116,7 +123,7 @@ func BenchmarkHub(b *testing.B) {
 	peak := float64(hwmKiB(b, pid)) / 1024
 	rssSamples := rssSampler()
 
-	what := fmt.Sprintf("through the hub cluster's kube-apiserver (aggregation) to portico-hub (embedded etcd, no controllers), %d concurrent clients", clients)
+	what := fmt.Sprintf("through the hub cluster's kube-apiserver (aggregation) to portico-hub (embedded etcd, no controllers, --host-grants=enforce), %d concurrent clients", clients)
 	benchfig.Durations(b, "hub/create-access-point", "ms", benchfig.AtMost(100), benchfig.P99, create,
 		fmt.Sprintf("one FederatedAccessPoint create (VirtualService + DestinationRule templates, validated against Istio's schema), %d of them; %s", n, what))
 	benchfig.Durations(b, "hub/create-cluster-access-point", "ms", benchfig.AtMost(100), benchfig.P99, createCAP,

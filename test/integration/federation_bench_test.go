@@ -56,6 +56,8 @@ import (
 // Agents renew their Lease every PORTICO_BENCH_FED_HEARTBEAT (default 10s,
 // the agent's default); the hub's --cluster-lease-grace is 40s (its default).
 // PORTICO_BENCH_FED_WORKERS sets portico-hub's --controller-workers.
+// PORTICO_BENCH_FED_HUB_GOMEMLIMIT sets portico-hub's GOMEMLIMIT (as the manifest does
+// from its memory limit).
 func BenchmarkFederation(b *testing.B) {
 	samples := fbEnvInt("PORTICO_BENCH_FED_SAMPLES", 50)
 	clusters := fbEnvInt("PORTICO_BENCH_FED_CLUSTERS", 100)
@@ -148,7 +150,11 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	if o.workers > 0 {
 		args = append(args, fmt.Sprintf("--controller-workers=%d", o.workers))
 	}
-	ph := framework.NewPorticoHub(b, hub, framework.PorticoHubOptions{ExtraArgs: args})
+	var env []string
+	if limit := os.Getenv("PORTICO_BENCH_FED_HUB_GOMEMLIMIT"); limit != "" {
+		env = append(env, "GOMEMLIMIT="+limit)
+	}
+	ph := framework.NewPorticoHub(b, hub, framework.PorticoHubOptions{ExtraArgs: args, Env: env})
 	pc := fastClient(hub.RestConfig)
 	zones := map[string]string{}
 	names := make([]string, o.clusters)

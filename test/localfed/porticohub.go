@@ -50,6 +50,8 @@ type PorticoHubOptions struct {
 	Port int
 	// ExtraArgs are appended to the command line.
 	ExtraArgs []string
+	// Env is added to its environment (GOMEMLIMIT, for one).
+	Env []string
 	// HostGrants is --host-grants. Empty means off: most tests are about
 	// something else and claim hosts freely; make up and the tests of host
 	// grants run with enforce.
@@ -180,7 +182,7 @@ func StartPorticoHub(ctx context.Context, hub *HubCluster, opts PorticoHubOption
 	args = append(args, "--host-grants="+hostGrants)
 	args = append(args, opts.ExtraArgs...)
 	if p.Process, err = StartProcess(ProcessOptions{
-		Name: "portico-hub", Path: bin, Args: args, Detach: opts.Detach,
+		Name: "portico-hub", Path: bin, Args: args, Env: opts.Env, Detach: opts.Detach,
 		LogPath: filepath.Join(opts.Dir, "portico-hub.log"),
 	}); err != nil {
 		return nil, err
