@@ -72,21 +72,6 @@ func TestSharingHostsFindsEveryOverlap(t *testing.T) {
 	}
 }
 
-func TestDomainsAbove(t *testing.T) {
-	for host, want := range map[string][]string{
-		"a.b.example.com":  {"b.example.com", "example.com", "com"},
-		"*.b.example.com":  {"b.example.com", "example.com", "com"},
-		"localhost":        nil,
-		"trailing.":        nil,
-		"*.example.com":    {"example.com", "com"},
-		"shop.example.com": {"example.com", "com"},
-	} {
-		if got := domainsAbove(host); !slices.Equal(got, want) {
-			t.Errorf("domainsAbove(%q) = %v, want %v", host, got, want)
-		}
-	}
-}
-
 // countingLister counts full listings of the access point cache.
 type countingLister struct {
 	trafficlisters.FederatedAccessPointLister

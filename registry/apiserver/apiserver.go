@@ -112,7 +112,13 @@ func (c CompletedConfig) New() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	claims.SetLister(fap)
+	if c.HostGrants != hostgrant.Off {
+		claims.SetStorage(fap)
+		genericServer.AddPostStartHookOrDie("portico-host-claims-index", func(ctx genericapiserver.PostStartHookContext) error {
+			go claims.Run(ctx)
+			return nil
+		})
+	}
 	trafficStorage["hostgrants"] = grants
 	trafficStorage["federatedaccesspoints"] = fap
 	trafficStorage["federatedaccesspoints/status"] = fapStatus
