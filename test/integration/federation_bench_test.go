@@ -290,6 +290,8 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 		events []string
 	}
 	var traces []traced
+	durBefore := hubRequestMetric(b, hub, ph, "apiserver_request_duration_seconds_sum")
+	countBefore := hubRequestMetric(b, hub, ph, "apiserver_request_duration_seconds_count")
 	for i := 0; i < o.samples; i++ {
 		j := (i * 7919) % total
 		name := fbSimName(j/o.accessPoints, j%o.accessPoints)
@@ -311,6 +313,15 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 		}
 		updates = append(updates, at.Sub(t0))
 		traces = append(traces, traced{name, at.Sub(t0), trace.stop()})
+	}
+	// The time portico-hub took per request during the updates, by kind.
+	if durs, _ := requestDelta(durBefore, hubRequestMetric(b, hub, ph, "apiserver_request_duration_seconds_sum")); len(durs) > 0 {
+		counts, _ := requestDelta(countBefore, hubRequestMetric(b, hub, ph, "apiserver_request_duration_seconds_count"))
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(counts)) {
+			parts = append(parts, fmt.Sprintf("%s %.1f ms (%.0f)", k, durs[k]/counts[k]*1000, counts[k]))
+		}
+		b.Logf("updates: portico-hub's mean time per request (count): %s", strings.Join(parts, ", "))
 	}
 	// Where the slowest updates waited.
 	slices.SortFunc(traces, func(a, b traced) int { return int(b.d - a.d) })
@@ -606,6 +617,12 @@ func saveHubProfile(b *testing.B, hub *framework.HubCluster, ph *framework.Porti
 // hubRequests counts the requests portico-hub served, by verb and resource
 // (its apiserver_request_total).
 func hubRequests(b *testing.B, hub *framework.HubCluster, ph *framework.PorticoHub) map[string]float64 {
+	return hubRequestMetric(b, hub, ph, "apiserver_request_total")
+}
+
+// hubRequestMetric sums one of portico-hub's apiserver_request_* metrics over
+// its labels but verb, resource and subresource, for Portico's resources.
+func hubRequestMetric(b *testing.B, hub *framework.HubCluster, ph *framework.PorticoHub, name string) map[string]float64 {
 	data, err := hubGet(hub, ph, "/metrics", nil)
 	if err != nil {
 		b.Logf("portico-hub /metrics: %v", err)
@@ -613,10 +630,10 @@ func hubRequests(b *testing.B, hub *framework.HubCluster, ph *framework.PorticoH
 	}
 	counts := map[string]float64{}
 	for _, line := range strings.Split(string(data), "\n") {
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
+		if !strings.HasPrefix(line, name+"{") {
 			continue
 		}
-		labels, value, ok := strings.Cut(strings.TrimPrefix(line, "apiserver_request_total{"), "} ")
+		labels, value, ok := strings.Cut(strings.TrimPrefix(line, name+"{"), "} ")
 		if !ok {
 			continue
 		}
