@@ -1275,7 +1275,7 @@ func TestFederationHeartbeatsDoNotResyncAccessPoints(t *testing.T) {
 			"MemberCluster update requeues every access point (federation/accesspoint/controller.go: the MemberCluster "+
 			"informer's handler calls enqueueAll), and the MemberCluster controller rewrites each cluster's "+
 			"status.agent.lastHeartbeatTime once per --cluster-heartbeat-copy-period (%d writes here): with C clusters and A access "+
-			"points that is C*A/grace reconciles per second for nothing", a1-a0, n, mcWrites)
+			"points that is C*A/period reconciles per second for nothing", a1-a0, n, mcWrites)
 	}
 }
 
