@@ -15,6 +15,8 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	applytraffic "github.com/portico-dev/portico/apis/generated/applyconfiguration/traffic/v1alpha1"
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned"
@@ -76,9 +78,14 @@ func (p Part) Write(ctx context.Context, client versioned.Interface, fap *traffi
 	if err != nil {
 		return nil, err
 	}
-	ac := applytraffic.FederatedAccessPoint(fap.Name, fap.Namespace).WithStatus(status)
-	written, err := client.TrafficV1alpha1().FederatedAccessPoints(fap.Namespace).ApplyStatus(ctx, ac,
-		metav1.ApplyOptions{FieldManager: p.Manager, Force: true})
+	patch, err := json.Marshal(applytraffic.FederatedAccessPoint(fap.Name, fap.Namespace).WithStatus(status))
+	if err != nil {
+		return nil, err
+	}
+	// Field validation off: the patch is marshalled from this package's own
+	// types, and a strict check parses it (YAML) a second time on every write.
+	written, err := client.TrafficV1alpha1().FederatedAccessPoints(fap.Namespace).Patch(ctx, fap.Name, types.ApplyPatchType, patch,
+		metav1.PatchOptions{FieldManager: p.Manager, Force: ptr.To(true), FieldValidation: metav1.FieldValidationIgnore}, "status")
 	if err != nil {
 		return nil, fmt.Errorf("writing the %s part of %s/%s status: %w", p.Manager, fap.Namespace, fap.Name, err)
 	}

@@ -33,6 +33,9 @@ type Options struct {
 	ShutdownWatchGrace time.Duration
 	// HostGrants is enforce or off (--host-grants).
 	HostGrants string
+	// AuthorizationNamespaceFirst asks about a namespace before one of its
+	// named objects (--authorization-namespace-first; see NamespaceFirst).
+	AuthorizationNamespaceFirst bool
 	// RunControllers, when set, runs beside the API server once it serves: portico
 	// reaches the server itself, hub the hub cluster.
 	RunControllers func(ctx context.Context, portico, hub *rest.Config) error
@@ -50,6 +53,8 @@ func NewOptions() *Options {
 		DataDir:            "/var/lib/portico",
 		ShutdownWatchGrace: 5 * time.Second,
 		HostGrants:         hostgrant.Enforce,
+
+		AuthorizationNamespaceFirst: true,
 	}
 	o.RecommendedOptions.Etcd.StorageConfig.EncodeVersioner = StorageVersions
 	o.RecommendedOptions.SecureServing.BindPort = 8443
@@ -69,6 +74,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.HostGrants, "host-grants", o.HostGrants,
 		"enforce: an access point's spec.hosts and a NameService's spec.fqdn are accepted only when a HostGrant gives the host to the object's namespace "+
 			"(kubectl get hostgrants). off: any namespace may claim any host (a single-tenant hub).")
+	fs.BoolVar(&o.AuthorizationNamespaceFirst, "authorization-namespace-first", o.AuthorizationNamespaceFirst,
+		"Before asking the hub cluster whether a user may get, update, patch or delete one named object in a namespace, ask whether it may do so "+
+			"to every object of that resource in the namespace, and allow when it may. One cached answer then serves every object of the namespace "+
+			"(a member-agent writes the status of each of its ClusterAccessPoints) instead of one SubjectAccessReview per object. "+
+			"RBAC answers both questions alike; set false when the hub cluster runs an authorizer that denies single objects it allows namespace-wide.")
 }
 
 // Complete fills in what depends on other flags.
@@ -150,6 +160,9 @@ func (o *Options) Config() (*Config, error) {
 	if err := o.RecommendedOptions.ApplyTo(serverConfig); err != nil {
 		o.stopStorage()
 		return nil, err
+	}
+	if o.AuthorizationNamespaceFirst && serverConfig.Authorization.Authorizer != nil {
+		serverConfig.Authorization.Authorizer = NamespaceFirst(serverConfig.Authorization.Authorizer)
 	}
 	return &Config{GenericConfig: serverConfig, HostGrants: o.HostGrants, HubIdentity: identity,
 		AccessPointFinalizer: o.RunControllers != nil && o.AccessPointFinalizer}, nil

@@ -57,7 +57,7 @@ import (
 // the agent's default); the hub's --cluster-lease-grace is 40s (its default).
 // PORTICO_BENCH_FED_WORKERS sets portico-hub's --controller-workers.
 // PORTICO_BENCH_FED_HUB_GOMEMLIMIT sets portico-hub's GOMEMLIMIT (as the manifest does
-// from its memory limit).
+// from its memory limit); PORTICO_BENCH_FED_HUB_ARGS adds flags to its command line.
 func BenchmarkFederation(b *testing.B) {
 	samples := fbEnvInt("PORTICO_BENCH_FED_SAMPLES", 50)
 	clusters := fbEnvInt("PORTICO_BENCH_FED_CLUSTERS", 100)
@@ -150,6 +150,8 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	if o.workers > 0 {
 		args = append(args, fmt.Sprintf("--controller-workers=%d", o.workers))
 	}
+	// More of portico-hub's flags, to compare settings.
+	args = append(args, strings.Fields(os.Getenv("PORTICO_BENCH_FED_HUB_ARGS"))...)
 	var env []string
 	if limit := os.Getenv("PORTICO_BENCH_FED_HUB_GOMEMLIMIT"); limit != "" {
 		env = append(env, "GOMEMLIMIT="+limit)

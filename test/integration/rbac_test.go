@@ -277,6 +277,51 @@ func TestRBACDelegation(t *testing.T) {
 				t.Errorf("GET %s as %q: %s", c.path, c.user, body)
 			}
 		}
+
+		// portico-hub asks about the namespace before the named object
+		// (--authorization-namespace-first): a grant of one object by name
+		// still reaches that object and no other.
+		byName := uniqueName("by-name")
+		e.mustApplyYAML(t, fapYAML(ns, "other", "other.rbac.example.com"), "apply")
+		if _, err := e.kube.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: byName},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{trafficGroup}, Resources: []string{"federatedaccesspoints"},
+				Verbs: []string{"get"}, ResourceNames: []string{"existing"}}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.kube.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: byName},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: byName}},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: byName}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		framework.Eventually(t, 15*time.Second, "the by-name grant is not effective", func() (bool, string) {
+			sar, err := e.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+				Spec: authorizationv1.SubjectAccessReviewSpec{User: byName, Groups: []string{"system:authenticated"},
+					ResourceAttributes: &authorizationv1.ResourceAttributes{Group: trafficGroup, Resource: "federatedaccesspoints", Verb: "get", Namespace: ns, Name: "existing"}},
+			}, metav1.CreateOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			return sar.Status.Allowed, sar.Status.Reason
+		})
+		one := "/apis/traffic.portico.dev/v1alpha1/namespaces/" + ns + "/federatedaccesspoints/"
+		for _, c := range []struct {
+			user, name string
+			want       int
+		}{
+			{byName, "existing", http.StatusOK},
+			{byName, "other", http.StatusForbidden},
+			{nsEditor, "existing", http.StatusOK},
+			{nsEditor, "other", http.StatusOK},
+			{viewer, "other", http.StatusOK},
+			{nobody, "existing", http.StatusForbidden},
+		} {
+			if code, body := get(c.user, one+c.name); code != c.want {
+				t.Errorf("GET %s as %q: %d, want %d: %s", one+c.name, c.user, code, c.want, body)
+			}
+		}
+		if code, body := get(byName, list); code != http.StatusForbidden {
+			t.Errorf("list as %q, who may get one object: %d, want 403: %s", byName, code, body)
+		}
 	})
 }
 
