@@ -85,10 +85,18 @@ type Controller struct {
 	// started is when the controller was made: the hub's controllers run
 	// on the leader alone and are made when it starts leading.
 	started time.Time
-	// written holds, by access point key, the resourceVersion of this
-	// controller's last write of the access point (its finalizer, its
-	// status), to tell whether the cache holds that write (cacheIsFresh).
+	// written holds, by access point key, this controller's last write of
+	// the access point (its finalizer, its status): a *writtenVersion, to
+	// tell whether the cache holds that write (freshest).
 	written sync.Map
+}
+
+// writtenVersion is this controller's last write of an access point: its
+// resourceVersion, and the object the API server returned until the cache
+// shows that version or a later one.
+type writtenVersion struct {
+	rv  string
+	fap *trafficv1alpha1.FederatedAccessPoint
 }
 
 // NewController wires the controller to its informers.
@@ -366,11 +374,14 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if fap.DeletionTimestamp != nil {
 		return 0, c.cleanup(ctx, fap)
 	}
-	if rolloutInFlight(fap) && !c.cacheIsFresh(key, fap) {
+	if rolloutInFlight(fap) {
 		// The rollout decides from what its last sync recorded (a halt is
-		// final): read that from the API server, not from a cache that may
-		// not have seen this controller's last status write yet.
-		if fap, err = c.client.TrafficV1alpha1().FederatedAccessPoints(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+		// final): from the cache when it holds this controller's last
+		// write, else from the object that write returned, else from the
+		// API server.
+		if fresh := c.freshest(key, fap); fresh != nil {
+			fap = fresh
+		} else if fap, err = c.client.TrafficV1alpha1().FederatedAccessPoints(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
 			if apierrors.IsNotFound(err) {
 				return 0, nil
 			}
@@ -383,35 +394,57 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	return c.reconcile(ctx, fap)
 }
 
-// cacheIsFresh tells whether the cached access point holds every write of
-// this controller to it: the cache shows the resourceVersion of the last one
-// or a later one (a user's edit since: watch events arrive in order, so the
-// cache saw the write before it). resourceVersions of one resource compare
-// as numbers (k8s.io/apimachinery's resourceversion); one that does not is
-// compared for equality only. An access point this controller never wrote
-// is fresh in the cache when it was created after the controller started (no
-// other controller writes it: a previous leader stopped before this one
-// started).
-func (c *Controller) cacheIsFresh(key string, cached *trafficv1alpha1.FederatedAccessPoint) bool {
-	if rv, ok := c.written.Load(key); ok {
-		last := rv.(string)
-		if last == "" {
-			return false
+// freshest returns the cached access point when it holds every write of this
+// controller to it: the cache shows the resourceVersion of the last one or a
+// later one (a user's edit since: watch events arrive in order, so the cache
+// saw the write before it). resourceVersions of one resource compare as
+// numbers (k8s.io/apimachinery's resourceversion); one that does not is
+// compared for equality only. When the cache lags behind that write, it
+// returns the object the write returned: the same state a cache at that
+// version would hold (an edit after it is still to come through the cache,
+// and syncs the access point again). nil: neither is known, read the API
+// server. An access point this controller never wrote is fresh in the cache
+// when it was created after the controller started (no other controller
+// writes it: a previous leader stopped before this one started).
+func (c *Controller) freshest(key string, cached *trafficv1alpha1.FederatedAccessPoint) *trafficv1alpha1.FederatedAccessPoint {
+	v, ok := c.written.Load(key)
+	if !ok {
+		if cached.CreationTimestamp.Time.After(c.started) {
+			return cached
 		}
-		if cmp, err := resourceversion.CompareResourceVersion(cached.ResourceVersion, last); err == nil {
-			return cmp >= 0
-		}
-		return last == cached.ResourceVersion
+		return nil
 	}
-	return cached.CreationTimestamp.Time.After(c.started)
+	w := v.(*writtenVersion)
+	if w.rv == "" {
+		return nil
+	}
+	fresh := w.rv == cached.ResourceVersion
+	if cmp, err := resourceversion.CompareResourceVersion(cached.ResourceVersion, w.rv); err == nil {
+		fresh = cmp >= 0
+	}
+	if fresh {
+		if w.fap != nil {
+			// The cache caught up: keep the version only.
+			c.written.CompareAndSwap(key, w, &writtenVersion{rv: w.rv})
+		}
+		return cached
+	}
+	return w.fap
 }
 
-// wrote records the resourceVersion of the access point this controller wrote.
+// wrote records the access point as this controller wrote it.
 func (c *Controller) wrote(fap *trafficv1alpha1.FederatedAccessPoint) {
 	key, err := cache.MetaNamespaceKeyFunc(fap)
-	if err == nil {
-		c.written.Store(key, fap.ResourceVersion)
+	if err != nil {
+		return
 	}
+	if fap.ResourceVersion == "" {
+		c.written.Store(key, &writtenVersion{})
+		return
+	}
+	kept := fap.DeepCopy()
+	kept.ManagedFields = nil
+	c.written.Store(key, &writtenVersion{rv: fap.ResourceVersion, fap: kept})
 }
 
 // rolloutInFlight tells whether the access point's status may record a

@@ -2,8 +2,11 @@ package accesspoint
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+
+	clienttesting "k8s.io/client-go/testing"
 )
 
 // TestMidRolloutReadsTheAPIServerOnlyWhenTheCacheMayLag: an access point whose
@@ -49,29 +52,79 @@ func TestMidRolloutReadsTheAPIServerOnlyWhenTheCacheMayLag(t *testing.T) {
 			f.check(f.factory.Traffic().V1alpha1().FederatedAccessPoints().Informer().GetIndexer().Update(fap))
 		}
 	}
+	wrote := func(name, rv string) { f.c.written.Store("shop/"+name, &writtenVersion{rv: rv}) }
 	for _, name := range []string{"old", "new"} {
 		if !rolloutInFlight(f.accessPoint(name)) {
 			t.Fatalf("%s: the rollout should still be in flight (nothing applied)", name)
 		}
-		f.c.written.Store("shop/"+name, "42")
+		wrote(name, "42")
 		if n := gets(name, setCached(name, "42")); n != 0 {
 			t.Errorf("%s: the cache holds the last write: %d GETs, want 0", name, n)
 		}
-		f.c.written.Store("shop/"+name, "42")
+		wrote(name, "42")
 		if n := gets(name, setCached(name, "100")); n != 0 {
 			t.Errorf("%s: the cache holds a later version than the last write: %d GETs, want 0", name, n)
 		}
-		f.c.written.Store("shop/"+name, "43")
+		wrote(name, "43")
 		if n := gets(name, setCached(name, "42")); n != 1 {
 			t.Errorf("%s: the cache lags behind the last write: %d GETs, want 1", name, n)
 		}
-		f.c.written.Store("shop/"+name, "x43")
+		wrote(name, "x43")
 		if n := gets(name, setCached(name, "x44")); n != 1 {
 			t.Errorf("%s: versions that are not numbers differ: %d GETs, want 1", name, n)
 		}
-		f.c.written.Store("shop/"+name, "x43")
+		wrote(name, "x43")
 		if n := gets(name, setCached(name, "x43")); n != 0 {
 			t.Errorf("%s: versions that are not numbers are equal: %d GETs, want 0", name, n)
 		}
+	}
+}
+
+// TestCacheBehindTheLastWriteUsesWhatItReturned: when the cache has not seen
+// the controller's last write yet (an agent's report arrives first), the sync
+// decides from the object that write returned, without a GET; once the cache
+// shows that version, the kept object is dropped.
+func TestCacheBehindTheLastWriteUsesWhatItReturned(t *testing.T) {
+	f := newFixture(t, memberCluster("a", true), newAccessPoint("old", "old.example.com", t0, "a"))
+	f.refresh()
+	cached := f.accessPoint("old")
+	if !rolloutInFlight(cached) {
+		t.Fatal("the rollout should still be in flight (nothing applied)")
+	}
+	lagging := cached.DeepCopy()
+	lagging.ResourceVersion = "42"
+	f.check(f.factory.Traffic().V1alpha1().FederatedAccessPoints().Informer().GetIndexer().Update(lagging))
+	// What the write returned: a later version, at a generation the cache
+	// does not show yet.
+	returned := cached.DeepCopy()
+	returned.ResourceVersion, returned.Generation = "43", 7
+	f.c.wrote(returned)
+
+	before := len(f.pc.Actions())
+	if _, err := f.c.sync(context.Background(), "shop/old"); err != nil {
+		t.Fatal(err)
+	}
+	var statusPatch string
+	for _, a := range f.pc.Actions()[before:] {
+		if a.GetVerb() == "get" && a.GetResource().Resource == "federatedaccesspoints" {
+			t.Errorf("a GET of the access point: the sync had what the last write returned")
+		}
+		if p, ok := a.(clienttesting.PatchAction); ok && a.GetSubresource() == "status" {
+			statusPatch = string(p.GetPatch())
+		}
+	}
+	if !strings.Contains(statusPatch, `"observedGeneration":7`) {
+		t.Errorf("the status written was not decided from the returned object (generation 7): %s", statusPatch)
+	}
+
+	// The cache catches up: it is read again, and the kept object goes.
+	f.c.wrote(returned)
+	caughtUp := cached.DeepCopy()
+	caughtUp.ResourceVersion = "43"
+	if got := f.c.freshest("shop/old", caughtUp); got != caughtUp {
+		t.Errorf("the cache shows the last write: read %v, want the cached object", got)
+	}
+	if v, _ := f.c.written.Load("shop/old"); v.(*writtenVersion).fap != nil || v.(*writtenVersion).rv != "43" {
+		t.Errorf("after the cache showed the last write: kept %+v, want its version only", v)
 	}
 }
