@@ -58,7 +58,8 @@ import (
 // the agent's default); the hub's --cluster-lease-grace is 40s (its default).
 // PORTICO_BENCH_FED_WORKERS sets portico-hub's --controller-workers.
 // PORTICO_BENCH_FED_HUB_GOMEMLIMIT sets portico-hub's GOMEMLIMIT (as the manifest does
-// from its memory limit); PORTICO_BENCH_FED_HUB_ARGS adds flags to its command line.
+// from its memory limit); PORTICO_BENCH_FED_HUB_ARGS adds flags to its command line,
+// PORTICO_BENCH_FED_HUB_ENV variables (NAME=VALUE ...) to its environment.
 func BenchmarkFederation(b *testing.B) {
 	samples := fbEnvInt("PORTICO_BENCH_FED_SAMPLES", 200)
 	clusters := fbEnvInt("PORTICO_BENCH_FED_CLUSTERS", 100)
@@ -157,6 +158,7 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	if limit := os.Getenv("PORTICO_BENCH_FED_HUB_GOMEMLIMIT"); limit != "" {
 		env = append(env, "GOMEMLIMIT="+limit)
 	}
+	env = append(env, strings.Fields(os.Getenv("PORTICO_BENCH_FED_HUB_ENV"))...)
 	ph := framework.NewPorticoHub(b, hub, framework.PorticoHubOptions{ExtraArgs: args, Env: env})
 	pc := fastClient(hub.RestConfig)
 	zones := map[string]string{}
