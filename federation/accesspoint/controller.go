@@ -387,6 +387,10 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 			}
 			return 0, err
 		}
+		if fap.DeletionTimestamp != nil {
+			// Deleted after the cache's version.
+			return 0, c.cleanup(ctx, fap)
+		}
 	}
 	if err := c.ensureFinalizer(ctx, fap); err != nil {
 		return 0, err

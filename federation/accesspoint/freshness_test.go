@@ -2,11 +2,15 @@ package accesspoint
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clienttesting "k8s.io/client-go/testing"
+
+	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 )
 
 // TestMidRolloutReadsTheAPIServerOnlyWhenTheCacheMayLag: an access point whose
@@ -126,5 +130,40 @@ func TestCacheBehindTheLastWriteUsesWhatItReturned(t *testing.T) {
 	}
 	if v, _ := f.c.written.Load("shop/old"); v.(*writtenVersion).fap != nil || v.(*writtenVersion).rv != "43" {
 		t.Errorf("after the cache showed the last write: kept %+v, want its version only", v)
+	}
+}
+
+// TestDeletionSeenInTheLastWriteCleansUp: the object the controller's last
+// write returned shows a deletion the cache does not show yet: the sync
+// cleans up (the finalizer goes) instead of rendering and writing status.
+func TestDeletionSeenInTheLastWriteCleansUp(t *testing.T) {
+	f := newFixture(t, memberCluster("a", true), newAccessPoint("old", "old.example.com", t0, "a"))
+	f.refresh()
+	cached := f.accessPoint("old").DeepCopy()
+	cached.ResourceVersion = "42"
+	cached.Finalizers = []string{Finalizer}
+	f.check(f.factory.Traffic().V1alpha1().FederatedAccessPoints().Informer().GetIndexer().Update(cached))
+	returned := cached.DeepCopy()
+	returned.ResourceVersion = "43"
+	returned.DeletionTimestamp = &metav1.Time{Time: t0}
+	f.c.wrote(returned)
+
+	before := len(f.pc.Actions())
+	if _, err := f.c.sync(context.Background(), "shop/old"); err != nil {
+		t.Fatal(err)
+	}
+	removed := false
+	for _, a := range f.pc.Actions()[before:] {
+		if a.GetSubresource() == "status" || a.GetResource().Resource == "clusteraccesspoints" && a.GetVerb() == "create" {
+			t.Errorf("the sync of an access point being deleted wrote %s %s/%s", a.GetVerb(), a.GetResource().Resource, a.GetSubresource())
+		}
+		if u, ok := a.(clienttesting.UpdateAction); ok && a.GetResource().Resource == "federatedaccesspoints" {
+			if fap := u.GetObject().(*trafficv1alpha1.FederatedAccessPoint); !slices.Contains(fap.Finalizers, Finalizer) {
+				removed = true
+			}
+		}
+	}
+	if !removed {
+		t.Errorf("the finalizer was not removed: %v", f.pc.Actions()[before:])
 	}
 }
