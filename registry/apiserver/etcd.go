@@ -16,6 +16,10 @@ type EmbeddedEtcd struct {
 	ClientURL string
 }
 
+// embeddedCatchUpEntries is how many applied raft entries the embedded etcd
+// keeps in memory after a compaction of its raft log.
+const embeddedCatchUpEntries = 100
+
 // StartEmbeddedEtcd starts etcd with its data in dir and waits until it serves.
 func StartEmbeddedEtcd(dir string) (*EmbeddedEtcd, error) {
 	cfg := embed.NewConfig()
@@ -29,6 +33,12 @@ func StartEmbeddedEtcd(dir string) (*EmbeddedEtcd, error) {
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{local}, []url.URL{local}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.ListenMetricsUrls = nil
+	// A single member has no follower to catch up: keep only the raft
+	// entries etcd snapshots in memory anyway (every 100) instead of the
+	// 5000 it keeps by default for slow followers. Each entry holds a copy of
+	// one write (an object of a few KB), so the default keeps ~20 MB on the
+	// heap at all times.
+	cfg.SnapshotCatchUpEntries = embeddedCatchUpEntries
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {

@@ -56,7 +56,9 @@ func BenchmarkMemberAgent(b *testing.B) {
 		idleRSS = append(idleRSS, float64(procStatusKiB(b, agentPID, "VmRSS:"))/1024)
 	}
 
-	saveProfile(b, f.agents["zone-a-1"].MetricsURL()+"/debug/pprof/heap", "member-agent-idle-heap.pb.gz")
+	saveProfile(b, f.agents["zone-a-1"].MetricsURL()+"/debug/pprof/heap?gc=1", "member-agent-idle-heap.pb.gz")
+	b.Logf("member-agent idle: RSS %d KiB, of which anonymous %d KiB (heap, stacks, runtime) and file-backed %d KiB (the binary's pages)",
+		procStatusKiB(b, agentPID, "VmRSS:"), procStatusKiB(b, agentPID, "RssAnon:"), procStatusKiB(b, agentPID, "RssFile:"))
 
 	var lat []time.Duration
 	for i := 0; i < changes; i++ {

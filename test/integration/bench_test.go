@@ -123,7 +123,7 @@ func BenchmarkHub(b *testing.B) {
 	peak := float64(hwmKiB(b, pid)) / 1024
 	rssSamples := rssSampler()
 	// What portico-hub's memory holds at the end.
-	saveHubProfile(b, hub, portico, "/debug/pprof/heap", nil, "portico-hub-stored-heap.pb.gz")
+	saveHubProfile(b, hub, portico, "/debug/pprof/heap", map[string]string{"gc": "1"}, "portico-hub-stored-heap.pb.gz")
 
 	what := fmt.Sprintf("through the hub cluster's kube-apiserver (aggregation) to portico-hub (embedded etcd, no controllers, --host-grants=enforce), %d concurrent clients", clients)
 	benchfig.Durations(b, "hub/create-access-point", "ms", benchfig.AtMost(100), benchfig.P99, create,

@@ -279,8 +279,10 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	if delta, total := requestDelta(steadyReq, hubRequests(b, hub, ph)); total > 0 {
 		b.Logf("steady state: portico-hub served %.0f requests in 20 s: %s", total, fbRequestList(delta))
 	}
-	// What portico-hub's memory holds with every access point applied.
-	saveHubProfile(b, hub, ph, "/debug/pprof/heap", nil, "portico-hub-steady-heap.pb.gz")
+	// What portico-hub's memory holds with every access point applied (gc=1:
+	// after a collection, so the profile shows live memory, not the last
+	// cycle's garbage).
+	saveHubProfile(b, hub, ph, "/debug/pprof/heap", map[string]string{"gc": "1"}, "portico-hub-steady-heap.pb.gz")
 	b.Logf("portico-hub with every access point applied: RSS %d MiB, of which anonymous %d MiB and file-backed %d MiB (embedded etcd's mapped database)",
 		fbStatusKiB(pid, "VmRSS:")/1024, fbStatusKiB(pid, "RssAnon:")/1024, fbStatusKiB(pid, "RssFile:")/1024)
 
