@@ -89,6 +89,10 @@ type Controller struct {
 	// the access point (its finalizer, its status): a *writtenVersion, to
 	// tell whether the cache holds that write (freshest).
 	written sync.Map
+	// createdRevisions holds, by access point key, the last
+	// AccessPointRevision this controller created (a createdRevision), until
+	// the cache shows it (revisions).
+	createdRevisions sync.Map
 }
 
 // writtenVersion is this controller's last write of an access point: its
@@ -366,6 +370,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	fap, err := c.faps.FederatedAccessPoints(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.written.Delete(key)
+		c.createdRevisions.Delete(key)
 		return 0, nil
 	}
 	if err != nil {

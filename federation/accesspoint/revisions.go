@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,7 +43,10 @@ func revisionKeys(obj any) ([]string, error) {
 	return []string{r.Namespace + "/" + r.Spec.AccessPointRef.Name}, nil
 }
 
-// revisions returns the access point's AccessPointRevisions by number.
+// revisions returns the access point's AccessPointRevisions by number: the
+// cache's, and the last one this controller created while the cache does not
+// show it or a newer one yet (for at most createdRevisionTTL: a revision
+// deleted before the cache saw it is then created again).
 func (c *Controller) revisions(fap *trafficv1alpha1.FederatedAccessPoint) map[int64]*trafficv1alpha1.AccessPointRevision {
 	objs, _ := c.revs.ByIndex(revisionsByAccessPoint, fap.Namespace+"/"+fap.Name)
 	out := map[int64]*trafficv1alpha1.AccessPointRevision{}
@@ -52,8 +56,28 @@ func (c *Controller) revisions(fap *trafficv1alpha1.FederatedAccessPoint) map[in
 			out[r.Spec.Revision] = r
 		}
 	}
+	key := fap.Namespace + "/" + fap.Name
+	if v, ok := c.createdRevisions.Load(key); ok {
+		cr := v.(createdRevision)
+		if cr.rev.Spec.AccessPointRef.UID != fap.UID || newest(out) >= cr.rev.Spec.Revision || c.now().Sub(cr.at) > createdRevisionTTL {
+			c.createdRevisions.CompareAndDelete(key, v)
+		} else {
+			out[cr.rev.Spec.Revision] = cr.rev
+		}
+	}
 	return out
 }
+
+// createdRevision is the last AccessPointRevision this controller created for
+// an access point, and when.
+type createdRevision struct {
+	rev *trafficv1alpha1.AccessPointRevision
+	at  time.Time
+}
+
+// createdRevisionTTL bounds how long revisions trusts a created revision the
+// cache does not show.
+const createdRevisionTTL = 30 * time.Second
 
 func newest(revs map[int64]*trafficv1alpha1.AccessPointRevision) int64 {
 	var n int64
@@ -63,10 +87,10 @@ func newest(revs map[int64]*trafficv1alpha1.AccessPointRevision) int64 {
 	return n
 }
 
-// ensureRevision returns the number of the revision holding the spec's
-// content: the newest one when its content is the same, else a new one,
-// which it creates and adds to revs.
-func (c *Controller) ensureRevision(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, revs map[int64]*trafficv1alpha1.AccessPointRevision) (int64, error) {
+// targetRevision returns the number of the revision holding the spec's
+// content: the newest one when its content is the same, else a new one, which
+// it adds to revs and returns, not yet created, for createRevision.
+func targetRevision(fap *trafficv1alpha1.FederatedAccessPoint, revs map[int64]*trafficv1alpha1.AccessPointRevision) (int64, *trafficv1alpha1.AccessPointRevision) {
 	content := rollout.Content(&fap.Spec)
 	canonicalize(&content)
 	hash := rollout.ContentHash(&content)
@@ -88,15 +112,22 @@ func (c *Controller) ensureRevision(ctx context.Context, fap *trafficv1alpha1.Fe
 			Revision:       n + 1, Hash: hash, Content: content,
 		},
 	}
-	created, err := c.client.TrafficV1alpha1().AccessPointRevisions(fap.Namespace).Create(ctx, rev, metav1.CreateOptions{})
+	revs[n+1] = rev
+	return n + 1, rev
+}
+
+// createRevision creates a revision targetRevision made and remembers it until
+// the cache shows it (revisions).
+func (c *Controller) createRevision(ctx context.Context, rev *trafficv1alpha1.AccessPointRevision) (*trafficv1alpha1.AccessPointRevision, error) {
+	created, err := c.client.TrafficV1alpha1().AccessPointRevisions(rev.Namespace).Create(ctx, rev, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		return 0, fmt.Errorf("AccessPointRevision %s/%s exists but is not in the cache yet", rev.Namespace, rev.Name)
+		return nil, fmt.Errorf("AccessPointRevision %s/%s exists but is not in the cache yet", rev.Namespace, rev.Name)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("creating revision %d of %s/%s: %w", n+1, fap.Namespace, fap.Name, err)
+		return nil, fmt.Errorf("creating revision %d of %s/%s: %w", rev.Spec.Revision, rev.Namespace, rev.Spec.AccessPointRef.Name, err)
 	}
-	revs[n+1] = created
-	return n + 1, nil
+	c.createdRevisions.Store(rev.Namespace+"/"+rev.Spec.AccessPointRef.Name, createdRevision{rev: created, at: c.now()})
+	return created, nil
 }
 
 func ptrTrue() *bool { t := true; return &t }

@@ -140,9 +140,8 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 	}
 	p.locality = NewLocalityPolicy(&fap.Spec, localities)
 	p.revs = c.revisions(fap)
-	if p.target, err = c.ensureRevision(ctx, fap, p.revs); err != nil {
-		return 0, err
-	}
+	var newRevision *trafficv1alpha1.AccessPointRevision // to create, the spec's new content
+	p.target, newRevision = targetRevision(fap, p.revs)
 	p.hashes = map[int64]string{}
 	for n, rev := range p.revs {
 		p.hashes[n] = withPolicy(Revision(&withContent(fap, &rev.Spec.Content).Spec, p.cert), p.locality)
@@ -162,8 +161,20 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 		for cluster, cap := range existing {
 			p.assign[cluster] = p.heldRevision(fap, cluster, cap)
 		}
+		if err := c.createRevisionOf(ctx, p, newRevision, nil); err != nil {
+			return 0, err
+		}
 	} else {
-		c.writeCAPs(ctx, fap, p, existing)
+		// A new revision is created while its ClusterAccessPoints are
+		// written, not before: a change reaches the clusters one write
+		// sooner. Should the create fail, the sync fails and the next one
+		// creates it again: the same content gets the same number, and a
+		// newer one renders and writes its own. Nothing a cluster holds
+		// depends on the revision object, only on what it renders.
+		err := c.createRevisionOf(ctx, p, newRevision, func() { c.writeCAPs(ctx, fap, p, existing) })
+		if err != nil {
+			return 0, err
+		}
 		if err := c.pruneCAPs(ctx, fap, p, existing); err != nil {
 			return 0, err
 		}
@@ -183,6 +194,30 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 		return 0, fmt.Errorf("rendering %s/%s: %s", fap.Namespace, fap.Name, joinSorted(p.failures))
 	}
 	return p.rollout.requeue, nil
+}
+
+// createRevisionOf creates rev (nil: none to create) while meanwhile runs (nil:
+// nothing), and puts the created object in p.revs once both are done.
+func (c *Controller) createRevisionOf(ctx context.Context, p *plan, rev *trafficv1alpha1.AccessPointRevision, meanwhile func()) error {
+	if rev == nil {
+		if meanwhile != nil {
+			meanwhile()
+		}
+		return nil
+	}
+	var created *trafficv1alpha1.AccessPointRevision
+	var err error
+	var wg sync.WaitGroup
+	wg.Go(func() { created, err = c.createRevision(ctx, rev) })
+	if meanwhile != nil {
+		meanwhile()
+	}
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	p.revs[rev.Spec.Revision] = created
+	return nil
 }
 
 // capWriters bounds the ClusterAccessPoint writes of one sync in flight at once.
