@@ -297,6 +297,7 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 		events []string
 	}
 	var traces []traced
+	var segments [3][]time.Duration
 	durBefore := hubRequestMetric(b, hub, ph, "apiserver_request_duration_seconds_sum")
 	countBefore := hubRequestMetric(b, hub, ph, "apiserver_request_duration_seconds_count")
 	etcdBefore := hubRequestMetric(b, hub, ph, "etcd_request_duration_seconds_sum")
@@ -321,8 +322,15 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 			b.Fatal(err)
 		}
 		updates = append(updates, at.Sub(t0))
-		traces = append(traces, traced{name, at.Sub(t0), trace.stop()})
+		events, sent, reported := trace.stop()
+		traces = append(traces, traced{name, at.Sub(t0), events})
+		if !sent.IsZero() && !reported.IsZero() && !reported.Before(sent) && !at.Before(reported) {
+			segments[0] = append(segments[0], sent.Sub(t0))
+			segments[1] = append(segments[1], reported.Sub(sent))
+			segments[2] = append(segments[2], at.Sub(reported))
+		}
 	}
+	fbSegments(b, segments)
 	// The time portico-hub took per request during the updates, by kind.
 	if durs, _ := requestDelta(durBefore, hubRequestMetric(b, hub, ph, "apiserver_request_duration_seconds_sum")); len(durs) > 0 {
 		counts, _ := requestDelta(countBefore, hubRequestMetric(b, hub, ph, "apiserver_request_duration_seconds_count"))
@@ -698,26 +706,29 @@ func requestDelta(before, after map[string]float64) (map[string]float64, float64
 // fbUpdateTrace records, for the access point being updated, when each of
 // its objects changed as the hub and the agents saw them (the access point
 // and its ClusterAccessPoints, through watches): where a slow update
-// waited.
+// waited. It also keeps when the last ClusterAccessPoint was sent the change
+// and when the last agent reported it applied, for the update's segments.
 type fbUpdateTrace struct {
-	mu     sync.Mutex
-	name   string // "" when not tracing
-	t0     time.Time
-	events []string
+	mu             sync.Mutex
+	name           string // "" when not tracing
+	t0             time.Time
+	events         []string
+	sent, reported time.Time
 }
 
 func (t *fbUpdateTrace) start(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.name, t.t0, t.events = name, time.Now(), nil
+	t.name, t.t0, t.events, t.sent, t.reported = name, time.Now(), nil, time.Time{}, time.Time{}
 }
 
-// stop ends the trace and returns its events.
-func (t *fbUpdateTrace) stop() []string {
+// stop ends the trace and returns its events, and when the last
+// ClusterAccessPoint was sent the change and the last agent reported it.
+func (t *fbUpdateTrace) stop() ([]string, time.Time, time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.name = ""
-	return t.events
+	return t.events, t.sent, t.reported
 }
 
 func (t *fbUpdateTrace) add(name string, format string, args ...any) {
@@ -727,6 +738,40 @@ func (t *fbUpdateTrace) add(name string, format string, args ...any) {
 		return
 	}
 	t.events = append(t.events, fmt.Sprintf("+%5.1fms ", float64(time.Since(t.t0).Microseconds())/1000)+fmt.Sprintf(format, args...))
+}
+
+// capChanged notes a ClusterAccessPoint of the traced access point: sent a
+// revision its agent has not reported yet, or reported.
+func (t *fbUpdateTrace) capChanged(name string, reported bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.name == "" || name != t.name {
+		return
+	}
+	if reported {
+		t.reported = time.Now()
+	} else {
+		t.sent = time.Now()
+	}
+}
+
+// fbSegments logs the median and p99 of each segment of the traced updates:
+// from the update's start until the last ClusterAccessPoint was sent the
+// change, then until the last agent reported it, then until the access point
+// showed it Applied.
+func fbSegments(b *testing.B, segs [3][]time.Duration) {
+	names := [3]string{"update -> last ClusterAccessPoint sent", "-> last agent report", "-> access point Applied"}
+	var parts []string
+	for i, d := range segs {
+		if len(d) == 0 {
+			continue
+		}
+		slices.Sort(d)
+		p99 := d[min(len(d)-1, (len(d)*99+99)/100-1)]
+		parts = append(parts, fmt.Sprintf("%s: median %.1f ms, p99 %.1f ms", names[i],
+			float64(d[len(d)/2].Microseconds())/1000, float64(p99.Microseconds())/1000))
+	}
+	b.Logf("updates, where the time goes (%d traced): %s", len(segs[0]), strings.Join(parts, "; "))
 }
 
 // fbTraceUpdates watches the namespace's access points and every
@@ -759,6 +804,7 @@ func fbTraceUpdates(b *testing.B, pc versioned.Interface, ns string, t *fbUpdate
 		}
 		t.add(cap.Spec.AccessPointRef.Name, "%s's ClusterAccessPoint: spec.revision %.8s, status.observedRevision %.8s",
 			cap.Namespace, cap.Spec.Revision, cap.Status.ObservedRevision)
+		t.capChanged(cap.Spec.AccessPointRef.Name, cap.Status.ObservedRevision == cap.Spec.Revision)
 	}})
 	stop := make(chan struct{})
 	factory.Start(stop)
