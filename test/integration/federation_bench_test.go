@@ -302,6 +302,10 @@ func fbSimulated(b *testing.B, o fbSimOptions) {
 	countBefore := hubRequestMetric(b, hub, ph, "apiserver_request_duration_seconds_count")
 	etcdBefore := hubRequestMetric(b, hub, ph, "etcd_request_duration_seconds_sum")
 	etcdCountBefore := hubRequestMetric(b, hub, ph, "etcd_request_duration_seconds_count")
+	// A CPU profile of portico-hub over the first updates.
+	profiled.Go(func() {
+		saveHubProfile(b, hub, ph, "/debug/pprof/profile", map[string]string{"seconds": "10"}, "portico-hub-updates-cpu.pb.gz")
+	})
 	for i := 0; i < o.samples; i++ {
 		j := (i * 7919) % total
 		name := fbSimName(j/o.accessPoints, j%o.accessPoints)
