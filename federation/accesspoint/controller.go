@@ -63,6 +63,11 @@ type Informers struct {
 	Follower Follower
 }
 
+// StatusHold is how long the status write of an access point waits, after a
+// sync sent its clusters a change, for their agents to report it (see
+// holdStatus): then one status write says Applied.
+const StatusHold = 250 * time.Millisecond
+
 // Controller reconciles FederatedAccessPoints.
 type Controller struct {
 	client   versioned.Interface
@@ -93,6 +98,15 @@ type Controller struct {
 	// AccessPointRevision this controller created (a createdRevision), until
 	// the cache shows it (revisions).
 	createdRevisions sync.Map
+	// capWrites holds this controller's last ClusterAccessPoint writes until
+	// the cache shows them (rendered).
+	capWrites capWrites
+	// statusHold is how long the status write may wait, after a sync sent the
+	// clusters a change, for their agents' reports (holdStatus); 0 does not
+	// wait. firstSent holds, by access point key, when the change the status
+	// waits for was first sent.
+	statusHold time.Duration
+	firstSent  sync.Map
 }
 
 // writtenVersion is this controller's last write of an access point: its
@@ -116,7 +130,7 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 		client: client, faps: inf.AccessPoints.Lister(), fapIndex: inf.AccessPoints.Informer().GetIndexer(), follower: inf.Follower, revs: inf.Revisions.Informer().GetIndexer(), caps: inf.ClusterAccessPoints.Informer().GetIndexer(),
 		vips: inf.VirtualIPs.Lister(), clusters: inf.MemberClusters.Lister(), nodes: inf.Nodes.Lister(),
 		names: inf.NameServices.Lister(),
-		alloc: alloc, events: events, now: time.Now, started: time.Now(),
+		alloc: alloc, events: events, now: time.Now, started: time.Now(), statusHold: StatusHold,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "federatedaccesspoints"}),
 	}
@@ -135,7 +149,10 @@ func NewController(client versioned.Interface, inf Informers, alloc *vipallocato
 		},
 		DeleteFunc: func(obj any) { c.enqueueAccessPoint(obj); c.enqueueSharingHosts(obj) },
 	})
-	_, _ = inf.ClusterAccessPoints.Informer().AddEventHandler(handler(c.enqueueRendered))
+	_, _ = inf.ClusterAccessPoints.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: c.enqueueRendered, UpdateFunc: func(_, obj any) { c.enqueueRendered(obj) },
+		DeleteFunc: func(obj any) { c.forgetCAP(obj); c.enqueueRendered(obj) },
+	})
 	_, _ = inf.Revisions.Informer().AddEventHandler(handler(c.enqueueRevisionOwner))
 	_, _ = inf.VirtualIPs.Informer().AddEventHandler(handler(c.enqueueVIPOwner))
 	_, _ = inf.MemberClusters.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -371,6 +388,8 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if apierrors.IsNotFound(err) {
 		c.written.Delete(key)
 		c.createdRevisions.Delete(key)
+		c.capWrites.forget(key, "")
+		c.firstSent.Delete(key)
 		return 0, nil
 	}
 	if err != nil {
@@ -463,9 +482,4 @@ func (c *Controller) wrote(fap *trafficv1alpha1.FederatedAccessPoint) {
 func rolloutInFlight(fap *trafficv1alpha1.FederatedAccessPoint) bool {
 	r := fap.Status.Rollout
 	return fap.Status.ObservedGeneration != fap.Generation || r == nil || r.Phase != trafficv1alpha1.RolloutComplete
-}
-
-// rendered returns the access point's ClusterAccessPoints by cluster.
-func (c *Controller) rendered(fap *trafficv1alpha1.FederatedAccessPoint) map[string]*trafficv1alpha1.ClusterAccessPoint {
-	return apstatus.ClusterAccessPoints(c.caps, fap)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +48,7 @@ type fixture struct {
 	events   *record.FakeRecorder
 	c        *Controller
 	now      time.Time
+	rv       int64 // the last ClusterAccessPoint resourceVersion
 }
 
 func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
@@ -58,12 +60,15 @@ func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
 }
 
 // capGeneration sets a ClusterAccessPoint's generation as the hub's store
-// does: 1 when created, one more on each change of its spec.
+// does: 1 when created, one more on each change of its spec; and a new
+// resourceVersion on every write.
 func (f *fixture) capGeneration(action k8stesting.Action) (bool, runtime.Object, error) {
 	cap, ok := action.(k8stesting.CreateAction).GetObject().(*trafficv1alpha1.ClusterAccessPoint)
 	if !ok {
 		return false, nil, nil
 	}
+	f.rv++
+	cap.ResourceVersion = strconv.FormatInt(f.rv, 10)
 	if action.GetVerb() == "create" {
 		cap.Generation = 1
 		return false, nil, nil
@@ -95,6 +100,8 @@ func (f *fixture) wire() {
 		NameServices: traffic.NameServices(), Follower: f.follower,
 	}, alloc, f.events)
 	f.c.now = func() time.Time { return f.now }
+	// Every sync writes the status; the tests of holdStatus set it.
+	f.c.statusHold = 0
 }
 
 // refresh makes the caches hold what the fake API server holds.

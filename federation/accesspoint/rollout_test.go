@@ -275,11 +275,11 @@ func TestRolloutContinuesUnderANewLeader(t *testing.T) {
 	f.mustSync("web")
 	f.approve("web")
 	f.mustSync("web")
-	canary := f.clusterAccessPoint("web", "a").ResourceVersion
 
 	g := &fixture{t: t, pc: f.pc, events: f.events, now: f.now}
 	g.wire()
 	g.healthy("web", "a")
+	canary := g.clusterAccessPoint("web", "a").ResourceVersion
 	g.mustSync("web")
 	g.expectRollout("web", trafficv1alpha1.RolloutProgressing, "rest", 2, 1)
 	if rv := g.clusterAccessPoint("web", "a").ResourceVersion; rv != canary {

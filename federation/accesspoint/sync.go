@@ -61,6 +61,8 @@ type plan struct {
 	// the placed ones are healthy (makeBeforeBreak), and waitingFor the
 	// placed clusters they wait for; both sorted.
 	leaving, waitingFor []string
+	// sent tells whether this sync wrote a ClusterAccessPoint.
+	sent bool
 }
 
 type renderKey struct {
@@ -179,6 +181,9 @@ func (c *Controller) reconcile(ctx context.Context, fap *trafficv1alpha1.Federat
 			return 0, err
 		}
 	}
+	if wait := c.holdStatus(fap, p); wait > 0 {
+		return wait, nil
+	}
 	if err := c.updateStatus(ctx, fap, p, vip, failure); err != nil {
 		return 0, err
 	}
@@ -220,6 +225,52 @@ func (c *Controller) createRevisionOf(ctx context.Context, p *plan, rev *traffic
 	return nil
 }
 
+// holdStatus tells how long to hold the status write back: after a sync sent
+// the clusters a change, until every cluster it was sent to reported it, for
+// at most the controller's statusHold from the first send. Agents usually
+// report within tens of milliseconds, and the status is then written once
+// ("Applied"), instead of "0 of 3 applied" first, which the sync that writes
+// Applied would wait behind. Not under a Staged rollout (its status records
+// its steps), nor when the sync met a failure or the rollout is frozen.
+func (c *Controller) holdStatus(fap *trafficv1alpha1.FederatedAccessPoint, p *plan) time.Duration {
+	key := fap.Namespace + "/" + fap.Name
+	staged := fap.Spec.Rollout != nil && fap.Spec.Rollout.Strategy == trafficv1alpha1.RolloutStaged
+	if c.statusHold <= 0 || len(p.failures) > 0 || p.rollout.frozen || staged {
+		c.firstSent.Delete(key)
+		return 0
+	}
+	now := c.now()
+	v, ok := c.firstSent.Load(key)
+	if !ok {
+		if !p.sent {
+			return 0
+		}
+		v, _ = c.firstSent.LoadOrStore(key, now)
+	}
+	left := v.(time.Time).Add(c.statusHold).Sub(now)
+	if left <= 0 || c.allReported(fap, p) {
+		c.firstSent.Delete(key)
+		return 0
+	}
+	return left
+}
+
+// allReported tells whether the agent of every cluster that takes the access
+// point (placed, available, no host conflict) reported its ClusterAccessPoint's
+// current spec.
+func (c *Controller) allReported(fap *trafficv1alpha1.FederatedAccessPoint, p *plan) bool {
+	existing := c.rendered(fap)
+	for _, mc := range p.placed {
+		if _, conflict := p.conflicts[mc.Name]; conflict || !Available(mc) {
+			continue
+		}
+		if cap := existing[mc.Name]; cap == nil || cap.Status.ObservedGeneration != cap.Generation {
+			return false
+		}
+	}
+	return true
+}
+
 // capWriters bounds the ClusterAccessPoint writes of one sync in flight at once.
 const capWriters = 8
 
@@ -245,11 +296,13 @@ func (c *Controller) writeCAPs(ctx context.Context, fap *trafficv1alpha1.Federat
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			if err := c.writeCAP(ctx, fap, cluster, p, existing[cluster]); err != nil {
-				mu.Lock()
+			wrote, err := c.writeCAP(ctx, fap, cluster, p, existing[cluster])
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
 				p.failures[cluster] = err.Error()
-				mu.Unlock()
 			}
+			p.sent = p.sent || wrote
 		})
 	}
 	wg.Wait()
@@ -259,11 +312,11 @@ func (c *Controller) writeCAPs(ctx context.Context, fap *trafficv1alpha1.Federat
 // revision the rollout assigns it, when what it renders for the cluster
 // changed. A new revision that renders the same manifests there writes
 // nothing: spec.accessPointRevision stays the revision that last changed them.
-func (c *Controller) writeCAP(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, cluster string, p *plan, cur *trafficv1alpha1.ClusterAccessPoint) error {
+func (c *Controller) writeCAP(ctx context.Context, fap *trafficv1alpha1.FederatedAccessPoint, cluster string, p *plan, cur *trafficv1alpha1.ClusterAccessPoint) (bool, error) {
 	n := p.assign[cluster]
 	r := p.render(fap, n, cluster)
 	if r.err != nil {
-		return r.err
+		return false, r.err
 	}
 	spec := trafficv1alpha1.ClusterAccessPointSpec{
 		AccessPointRef:      trafficv1alpha1.AccessPointReference{Namespace: fap.Namespace, Name: fap.Name, UID: fap.UID},
@@ -272,22 +325,30 @@ func (c *Controller) writeCAP(ctx context.Context, fap *trafficv1alpha1.Federate
 	caps := c.client.TrafficV1alpha1().ClusterAccessPoints(clusterv1alpha1.ClusterNamespace(cluster))
 	if cur == nil {
 		cap := &trafficv1alpha1.ClusterAccessPoint{ObjectMeta: metav1.ObjectMeta{Name: apstatus.CAPName(fap)}, Spec: spec}
-		_, err := caps.Create(ctx, cap, metav1.CreateOptions{})
+		created, err := caps.Create(ctx, cap, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("ClusterAccessPoint %s exists in %s but is not in the cache yet", cap.Name, cluster)
+			return false, fmt.Errorf("ClusterAccessPoint %s exists in %s but is not in the cache yet", cap.Name, cluster)
 		}
-		return err
+		if err != nil {
+			return false, err
+		}
+		c.capWrites.wrote(fap.Namespace+"/"+fap.Name, cluster, created, c.now())
+		return true, nil
 	}
 	if cur.Spec.Revision == spec.Revision {
 		spec.AccessPointRevision = cur.Spec.AccessPointRevision
 	}
 	if apiequality.Semantic.DeepEqual(cur.Spec, spec) {
-		return nil
+		return false, nil
 	}
 	updated := cur.DeepCopy()
 	updated.Spec = spec
-	_, err := caps.Update(ctx, updated, metav1.UpdateOptions{})
-	return err
+	written, err := caps.Update(ctx, updated, metav1.UpdateOptions{})
+	if err != nil {
+		return false, err
+	}
+	c.capWrites.wrote(fap.Namespace+"/"+fap.Name, cluster, written, c.now())
+	return true, nil
 }
 
 // pruneCAPs deletes the ClusterAccessPoints of clusters the access point no longer
@@ -304,6 +365,7 @@ func (c *Controller) pruneCAPs(ctx context.Context, fap *trafficv1alpha1.Federat
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
+		c.capWrites.forget(fap.Namespace+"/"+fap.Name, cluster)
 		klog.FromContext(ctx).Info("Removed access point from cluster", "accessPoint", fap.Namespace+"/"+fap.Name, "cluster", cluster)
 	}
 	return nil
@@ -496,11 +558,12 @@ func (c *Controller) cleanup(ctx context.Context, fap *trafficv1alpha1.Federated
 		return nil
 	}
 	existing := c.rendered(fap)
-	for _, cap := range existing {
+	for cluster, cap := range existing {
 		err := c.client.TrafficV1alpha1().ClusterAccessPoints(cap.Namespace).Delete(ctx, cap.Name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
+		c.capWrites.forget(fap.Namespace+"/"+fap.Name, cluster)
 	}
 	if len(existing) > 0 {
 		return fmt.Errorf("waiting for %d ClusterAccessPoints of %s/%s to go away", len(existing), fap.Namespace, fap.Name)
