@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/resourceversion"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -446,11 +445,7 @@ func (c *Controller) freshest(key string, cached *trafficv1alpha1.FederatedAcces
 	if w.rv == "" {
 		return nil
 	}
-	fresh := w.rv == cached.ResourceVersion
-	if cmp, err := resourceversion.CompareResourceVersion(cached.ResourceVersion, w.rv); err == nil {
-		fresh = cmp >= 0
-	}
-	if fresh {
+	if atLeast(cached.ResourceVersion, w.rv) {
 		if w.fap != nil {
 			// The cache caught up: keep the version only.
 			c.written.CompareAndSwap(key, w, &writtenVersion{rv: w.rv})
