@@ -8,7 +8,6 @@ package virtualip
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -31,14 +30,15 @@ import (
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
 	"github.com/portico-dev/portico/apis/runqueue"
+	"github.com/portico-dev/portico/apis/traffic"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/lblease"
 )
 
 // Condition reasons of VirtualIP.
 const (
-	ReasonAnnounced    = "Announced"
-	ReasonNotAnnounced = "NotAnnounced"
+	ReasonAnnounced    = traffic.VirtualIPReasonAnnounced
+	ReasonNotAnnounced = traffic.VirtualIPReasonNotAnnounced
 )
 
 // Controller keeps VirtualIP status.
@@ -173,8 +173,7 @@ func Status(vip *trafficv1alpha1.VirtualIP, nodes []*clusterv1alpha1.LoadBalance
 		}
 	}
 	slices.Sort(status.AnnouncedBy)
-	cond := metav1.Condition{Type: trafficv1alpha1.VirtualIPAnnounced, Status: metav1.ConditionFalse, Reason: ReasonNotAnnounced,
-		Message: fmt.Sprintf("no LoadBalancerNode of groups %v announces %s", vip.Spec.Groups, vip.Spec.Address), ObservedGeneration: vip.Generation}
+	cond := traffic.VirtualIPNotAnnounced(vip.Spec.Address, vip.Spec.Groups, vip.Generation)
 	if len(status.AnnouncedBy) > 0 {
 		cond.Status, cond.Reason = metav1.ConditionTrue, ReasonAnnounced
 		cond.Message = "announced by " + strings.Join(status.AnnouncedBy, ", ")

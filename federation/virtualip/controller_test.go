@@ -16,8 +16,10 @@ import (
 	"github.com/portico-dev/portico/apis/generated/clientset/versioned/fake"
 	clusterlisters "github.com/portico-dev/portico/apis/generated/listers/cluster/v1alpha1"
 	trafficlisters "github.com/portico-dev/portico/apis/generated/listers/traffic/v1alpha1"
+	"github.com/portico-dev/portico/apis/traffic"
 	trafficv1alpha1 "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/federation/lblease"
+	"github.com/portico-dev/portico/registry/traffic/virtualip"
 )
 
 func node(name, group string, announced []string, healthy map[string]int32) *clusterv1alpha1.LoadBalancerNode {
@@ -87,5 +89,49 @@ func TestExpiredLeaseDoesNotAnnounce(t *testing.T) {
 	}
 	if next != 30*time.Second {
 		t.Fatalf("look again in %v, want when edge-a-1's Lease expires (30s)", next)
+	}
+}
+
+// TestNewVirtualIPStatusIsNotWrittenAgain: storage gives a new VirtualIP the
+// status this controller computes while no node announces it, so the first
+// sync of a new VirtualIP writes nothing; once a node announces the address,
+// the status is written.
+func TestNewVirtualIPStatusIsNotWrittenAgain(t *testing.T) {
+	in := &traffic.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "203.0.113.1"},
+		Spec: traffic.VirtualIPSpec{Address: "203.0.113.1", Groups: []string{"zone-a"}}}
+	// As storage creates it (registry/store's PrepareForCreate: generation 1,
+	// then the kind's own preparation).
+	in.Generation = 1
+	virtualip.Kind.PrepareCreate(in)
+	vip := &trafficv1alpha1.VirtualIP{}
+	if err := trafficv1alpha1.Convert_traffic_VirtualIP_To_v1alpha1_VirtualIP(in, vip, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c := meta.FindStatusCondition(vip.Status.Conditions, trafficv1alpha1.VirtualIPAnnounced); c == nil ||
+		c.Status != metav1.ConditionFalse || c.Reason != ReasonNotAnnounced || vip.Status.ObservedGeneration != 1 {
+		t.Fatalf("a new VirtualIP's status = %+v, want observedGeneration 1 and Announced False (NotAnnounced)", vip.Status)
+	}
+	pc := fake.NewSimpleClientset(vip)
+	vips := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	nodes := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	_ = vips.Add(vip)
+	// A node of another group announces it, one of its group does not.
+	_ = nodes.Add(node("edge-b-1", "zone-b", []string{"203.0.113.1"}, map[string]int32{"203.0.113.1": 2}))
+	_ = nodes.Add(node("edge-a-1", "zone-a", nil, nil))
+	c := newController(pc, trafficlisters.NewVirtualIPLister(vips), clusterlisters.NewLoadBalancerNodeLister(nodes))
+	pc.ClearActions()
+	if _, err := c.sync(context.Background(), vip.Name); err != nil {
+		t.Fatal(err)
+	}
+	if a := pc.Actions(); len(a) != 0 {
+		t.Fatalf("the first sync of a new VirtualIP wrote %v, want nothing", a)
+	}
+	_ = nodes.Update(node("edge-a-1", "zone-a", []string{"203.0.113.1"}, map[string]int32{"203.0.113.1": 2}))
+	if _, err := c.sync(context.Background(), vip.Name); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := pc.TrafficV1alpha1().VirtualIPs().Get(context.Background(), vip.Name, metav1.GetOptions{})
+	if !meta.IsStatusConditionTrue(got.Status.Conditions, trafficv1alpha1.VirtualIPAnnounced) || len(got.Status.AnnouncedBy) != 1 {
+		t.Fatalf("announced by edge-a-1: status = %+v", got.Status)
 	}
 }

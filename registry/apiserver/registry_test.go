@@ -27,6 +27,7 @@ import (
 	"github.com/portico-dev/portico/registry/store"
 	"github.com/portico-dev/portico/registry/traffic/federatedaccesspoint"
 	"github.com/portico-dev/portico/registry/traffic/vippool"
+	"github.com/portico-dev/portico/registry/traffic/virtualip"
 )
 
 type optsGetter struct{ cfg *storagebackend.Config }
@@ -369,5 +370,36 @@ func TestAccessPointFinalizerAtCreation(t *testing.T) {
 	}
 	if f := out.(*traffic.FederatedAccessPoint).Finalizers; len(f) != 0 {
 		t.Fatalf("a hub without the controller added %v", f)
+	}
+}
+
+// TestNewVirtualIPStartsNotAnnounced: storage gives a new VirtualIP its first
+// status (observedGeneration 1, Announced False) whatever status the create
+// carried, as a new Pod starts Pending.
+func TestNewVirtualIPStartsNotAnnounced(t *testing.T) {
+	r, _, err := store.New(Scheme, newOptsGetter(t), virtualip.Kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := &traffic.VirtualIP{ObjectMeta: metav1.ObjectMeta{Name: "203.0.113.1"},
+		Spec: traffic.VirtualIPSpec{Address: "203.0.113.1", Pool: "edge", Groups: []string{"zone-a"},
+			Scheduler: traffic.SchedulerMaglev, Forwarding: traffic.ForwardingTunnel,
+			Ports: []traffic.Port{{Name: "http", Port: 80, Protocol: "TCP"}}},
+		Status: traffic.VirtualIPStatus{AnnouncedBy: []string{"forged"}, HealthyBackends: 9}}
+	if _, err := create(t, r, ctxIn(""), vip); err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Get(ctxIn(""), vip.Name, &metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := out.(*traffic.VirtualIP).Status
+	if st.ObservedGeneration != 1 || len(st.AnnouncedBy) != 0 || st.HealthyBackends != 0 || len(st.Conditions) != 1 {
+		t.Fatalf("stored status = %+v, want observedGeneration 1, no announcer, one condition", st)
+	}
+	c := st.Conditions[0]
+	if c.Type != traffic.VirtualIPAnnounced || c.Status != metav1.ConditionFalse || c.Reason != traffic.VirtualIPReasonNotAnnounced ||
+		c.ObservedGeneration != 1 || c.LastTransitionTime.IsZero() || !strings.Contains(c.Message, "[zone-a]") {
+		t.Fatalf("condition = %+v", c)
 	}
 }

@@ -100,7 +100,14 @@ func BenchmarkHub(b *testing.B) {
 		updateMu.Unlock()
 		return err
 	})
-	// Full lists, one at a time, paged as kubectl pages (500 per request).
+	// Full lists, one at a time, paged as kubectl pages (500 per request),
+	// with portico-hub's CPU profile over the first seconds of them and each
+	// process's CPU over all of them: where a list's time goes.
+	var profiled sync.WaitGroup
+	profiled.Go(func() {
+		saveHubProfile(b, hub, portico, "/debug/pprof/profile", map[string]string{"seconds": "5"}, "portico-hub-list-cpu.pb.gz")
+	})
+	hubBefore, apiBefore, selfBefore := fbProcSample(pid), fbProcSample(hub.APIServerPID), fbProcSample(os.Getpid())
 	var list []time.Duration
 	for range lists {
 		start := time.Now()
@@ -120,6 +127,11 @@ func BenchmarkHub(b *testing.B) {
 			b.Fatalf("list returned %d access points, want %d", items, n)
 		}
 	}
+	hubAfter, apiAfter, selfAfter := fbProcSample(pid), fbProcSample(hub.APIServerPID), fbProcSample(os.Getpid())
+	listed := hubAfter.at.Sub(hubBefore.at).Seconds()
+	b.Logf("%d full lists in %.1f s; CPU over them: portico-hub %.2f cores, hub kube-apiserver %.2f, this process (the client: decoding) %.2f",
+		lists, listed, (hubAfter.cpu-hubBefore.cpu)/listed, (apiAfter.cpu-apiBefore.cpu)/listed, (selfAfter.cpu-selfBefore.cpu)/listed)
+	profiled.Wait()
 	peak := float64(hwmKiB(b, pid)) / 1024
 	rssSamples := rssSampler()
 	// What portico-hub's memory holds at the end.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -32,6 +33,14 @@ var Kind = &store.Kind[*traffic.VirtualIP]{
 	},
 	ValidateStatus: func(_ context.Context, vip, _ *traffic.VirtualIP) field.ErrorList {
 		return validation.ValidateVirtualIPStatus(vip)
+	},
+	// A new VirtualIP starts not announced, as a new Pod starts Pending: no
+	// lb-agent has seen its address yet. This is the status the hub's
+	// VirtualIP controller computes for it until a node announces the address,
+	// so the controller does not write it again.
+	PrepareCreate: func(vip *traffic.VirtualIP) {
+		vip.Status = traffic.VirtualIPStatus{ObservedGeneration: vip.Generation}
+		meta.SetStatusCondition(&vip.Status.Conditions, traffic.VirtualIPNotAnnounced(vip.Spec.Address, vip.Spec.Groups, vip.Generation))
 	},
 	SelectableFields: traffic.VirtualIPFields,
 	Columns: []metav1.TableColumnDefinition{
