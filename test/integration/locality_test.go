@@ -116,6 +116,12 @@ func TestLocalityFailoverAndDrain(t *testing.T) {
 		d := vipDrained(pc, vipAddr)
 		return d == "", "drained: " + d
 	})
+	// drain zone --fap reads the access point's status.vip.zones, which the
+	// hub writes once the clusters' agents report the undrain's change.
+	waitFAP(t, pc, "shop", "checkout", 20*time.Second, "status.vip.zones with no backend drained", func(fap *traffic.FederatedAccessPoint) bool {
+		z := fap.Status.VIP.Zones
+		return len(z) == 2 && z[0].DrainedBackends == 0 && z[1].DrainedBackends == 0
+	})
 	for cluster := range zones {
 		waitLocality(t, f, cluster, 60*time.Second, fmt.Sprintf("failover %s->%s", regions[cluster], regions[other[cluster]]))
 	}
