@@ -8,9 +8,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +21,6 @@ import (
 
 	traffic "github.com/portico-dev/portico/apis/traffic/v1alpha1"
 	"github.com/portico-dev/portico/test/benchfig"
-	"github.com/portico-dev/portico/test/localfed"
 )
 
 // BenchmarkMemberAgent applies PORTICO_BENCH_CLUSTER_ACCESS_POINTS (default 1000)
@@ -68,14 +67,39 @@ func BenchmarkMemberAgent(b *testing.B) {
 	}
 	for r := 1; r < rounds; r++ {
 		if r == rounds-1 {
-			// Where the agent's time goes in the last round (10 s of it).
-			profiled := make(chan struct{})
-			go func() {
-				defer close(profiled)
+			// Where the time goes in the last round: each process's CPU over
+			// it, and 10 s of CPU profile of the agent and of the member
+			// cluster's kube-apiserver.
+			member := f.members["zone-a-1"]
+			procs := []struct {
+				name string
+				pid  int
+			}{
+				{"member kube-apiserver", member.APIServerPID}, {"member etcd", member.EtcdPID},
+				{"member-agent", agentPID}, {"portico-hub", f.portico.Process.PID},
+				{"hub kube-apiserver", f.hub.APIServerPID}, {"hub etcd", f.hub.EtcdPID},
+				{"this process (creates, watch)", os.Getpid()},
+			}
+			before := make([]fbSample, len(procs))
+			for i, p := range procs {
+				before[i] = fbProcSample(p.pid)
+			}
+			var profiled sync.WaitGroup
+			profiled.Go(func() {
 				saveProfile(b, f.agents["zone-a-1"].MetricsURL()+"/debug/pprof/profile?seconds=10", "member-agent-apply-cpu.pb.gz")
-			}()
+			})
+			profiled.Go(func() {
+				data, err := restGet(member.RestConfig, "/debug/pprof/profile", map[string]string{"seconds": "10"})
+				saveBenchFile(b, "member-kube-apiserver-apply-cpu.pb.gz", data, err)
+			})
 			round(r)
-			<-profiled
+			var cpu []string
+			for i, p := range procs {
+				after := fbProcSample(p.pid)
+				cpu = append(cpu, fmt.Sprintf("%s %.2f", p.name, (after.cpu-before[i].cpu)/after.at.Sub(before[i].at).Seconds()))
+			}
+			b.Logf("round %d, CPU (cores) over it: %s", r, strings.Join(cpu, ", "))
+			profiled.Wait()
 			continue
 		}
 		round(r)
@@ -218,14 +242,9 @@ func cpuSeconds(b *testing.B, pid int) float64 {
 // saveProfile writes a Go profile served at url (net/http/pprof) to
 // _output/bench/name, for `go tool pprof`, and logs where.
 func saveProfile(b *testing.B, url, name string) {
-	root, err := localfed.RepoRoot()
-	if err != nil {
-		b.Logf("profile %s: %v", name, err)
-		return
-	}
 	resp, err := http.Get(url)
 	if err != nil {
-		b.Logf("profile %s: %v", name, err)
+		saveBenchFile(b, name, nil, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -233,16 +252,5 @@ func saveProfile(b *testing.B, url, name string) {
 	if err == nil && resp.StatusCode != http.StatusOK {
 		err = fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	path := filepath.Join(root, "_output", "bench", name)
-	if err == nil {
-		err = os.MkdirAll(filepath.Dir(path), 0o755)
-	}
-	if err == nil {
-		err = os.WriteFile(path, data, 0o644)
-	}
-	if err != nil {
-		b.Logf("profile %s: %v", name, err)
-		return
-	}
-	b.Logf("profile saved: go tool pprof %s", path)
+	saveBenchFile(b, name, data, err)
 }

@@ -188,6 +188,65 @@ func TestServerSideApply(t *testing.T) {
 	}
 }
 
+// TestServerSideApplyTemplatesAreAtomic: server-side apply owns an Istio
+// template (a JSONObject) as one value: the managed fields name the template,
+// not its content; another manager's different template is a conflict on the
+// whole template, and with --force-conflicts it replaces the template, keeping
+// nothing of the previous one.
+func TestServerSideApplyTemplatesAreAtomic(t *testing.T) {
+	e := hubEnv(t)
+	ctx := context.Background()
+	ns := e.newNamespace(t, "ssa-atomic")
+	withVS := func(http string) string {
+		return fapYAML(ns, "shop", "a.ssa-atomic.example.com") + `  template:
+    virtualServices:
+    - name: vs
+      spec:
+        hosts: [a.ssa-atomic.example.com]
+        http:
+` + http
+	}
+	e.mustApplyYAML(t, withVS("        - timeout: 5s\n          route:\n          - destination: {host: web.shop.svc.cluster.local}\n"), "apply", "--server-side")
+	fap, err := e.pc.TrafficV1alpha1().FederatedAccessPoints(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := managerFields(fap)["kubectl/Apply"]
+	if !strings.Contains(owned, `"k:{\"name\":\"vs\"}":{".":{},"f:name":{},"f:spec":{}}`) {
+		t.Errorf("kubectl does not own the template's spec as one value: %s", owned)
+	}
+	for _, inside := range []string{`"f:http"`, `"f:timeout"`, `"f:route"`} {
+		if strings.Contains(owned, inside) {
+			t.Errorf("the managed fields list %s inside the template: %s", inside, owned)
+		}
+	}
+
+	// Another manager's template: a conflict on the template as a whole, even
+	// for a field kubectl did not set.
+	other := withVS("        - retries: {attempts: 3}\n          route:\n          - destination: {host: web.shop.svc.cluster.local}\n")
+	out, stderr, err := e.applyYAML(t, other, "apply", "--server-side", "--field-manager=other")
+	if err == nil {
+		t.Fatalf("another manager's template was applied without a conflict: %s", out)
+	}
+	if !strings.Contains(stderr, `conflict with "kubectl"`) || !strings.Contains(stderr, `.spec.template.virtualServices[name="vs"].spec`) {
+		t.Errorf("the conflict does not name the manager and the whole template:\n%s", stderr)
+	}
+
+	// Forced, it replaces the template: kubectl's timeout is gone.
+	e.mustApplyYAML(t, other, "apply", "--server-side", "--field-manager=other", "--force-conflicts")
+	fap, err = e.pc.TrafficV1alpha1().FederatedAccessPoints(ns).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := string(fap.Spec.Template.VirtualServices[0].Spec.Raw)
+	if strings.Contains(spec, "timeout") || !strings.Contains(spec, `"retries"`) {
+		t.Errorf("the template after the forced apply is not other's alone: %s", spec)
+	}
+	if mf := managerFields(fap); strings.Contains(mf["kubectl/Apply"], `"f:spec":{}`) || !strings.Contains(mf["other/Apply"], `"f:spec":{}`) {
+		t.Errorf("the template's ownership did not move to other: %v", mf)
+	}
+}
+
 // TestClientSideApplyEditPatch: client-side apply creates and updates,
 // kubectl edit (with a scripted editor) and kubectl patch in its three types
 // change the object; none of them touches the status.

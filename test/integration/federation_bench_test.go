@@ -612,6 +612,13 @@ func hubGet(hub *framework.HubCluster, ph *framework.PorticoHub, path string, pa
 	cfg := rest.CopyConfig(hub.RestConfig)
 	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", ph.Port)
 	cfg.CAData = ph.CA.CertPEM
+	return restGet(cfg, path, params)
+}
+
+// restGet reads a path from the API server cfg points at, with its
+// credentials (a kube-apiserver's --profiling endpoints, its /metrics).
+func restGet(cfg *rest.Config, path string, params map[string]string) ([]byte, error) {
+	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = 5 * time.Minute
 	kc, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -628,6 +635,12 @@ func hubGet(hub *framework.HubCluster, ph *framework.PorticoHub, path string, pa
 // for `go tool pprof`.
 func saveHubProfile(b *testing.B, hub *framework.HubCluster, ph *framework.PorticoHub, path string, params map[string]string, name string) {
 	data, err := hubGet(hub, ph, path, params)
+	saveBenchFile(b, name, data, err)
+}
+
+// saveBenchFile writes a profile (data, unless err) to _output/bench/name,
+// for `go tool pprof`, and logs where, or why not.
+func saveBenchFile(b *testing.B, name string, data []byte, err error) {
 	root, rootErr := localfed.RepoRoot()
 	if err == nil {
 		err = rootErr

@@ -3646,9 +3646,14 @@ func schema_portico_apis_traffic_v1alpha1_JSONObject(ref common.ReferenceCallbac
 	return common.OpenAPIDefinition{
 		Schema: spec.Schema{
 			SchemaProps: spec.SchemaProps{
-				Description: "JSONObject is a JSON object kept verbatim: an Istio spec or a complete Kubernetes object. The hub validates its content against the schema of its kind.",
+				Description: "JSONObject is a JSON object kept verbatim: an Istio spec or a complete Kubernetes object. The hub validates its content against the schema of its kind. Server-side apply treats it as one value (atomic): a manager owns and replaces the whole object, as strategic merge patches do, and the managed fields do not list its content.",
 				Type:        trafficv1alpha1.JSONObject{}.OpenAPISchemaType(),
 				Format:      trafficv1alpha1.JSONObject{}.OpenAPISchemaFormat(),
+			},
+			VendorExtensible: spec.VendorExtensible{
+				Extensions: spec.Extensions{
+					"x-kubernetes-map-type": "atomic",
+				},
 			},
 		},
 	}

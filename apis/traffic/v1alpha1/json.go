@@ -8,6 +8,10 @@ import (
 
 // JSONObject is a JSON object kept verbatim: an Istio spec or a complete Kubernetes
 // object. The hub validates its content against the schema of its kind.
+// Server-side apply treats it as one value (atomic): a manager owns and
+// replaces the whole object, as strategic merge patches do, and the managed
+// fields do not list its content.
+// +mapType=atomic
 type JSONObject struct {
 	Raw []byte `json:"-"`
 }

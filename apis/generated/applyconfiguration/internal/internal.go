@@ -1145,6 +1145,7 @@ var schemaYAML = typed.YAMLObject(`types:
         elementType:
           namedType: __untyped_deduced_
         elementRelationship: separable
+    elementRelationship: atomic
 - name: dev.portico.traffic.v1alpha1.JSONValue
   scalar: untyped
   list:
